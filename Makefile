@@ -1,0 +1,60 @@
+# Quantum Trader — the two commands first: `make run` and `make test`.
+# Two virtual environments: .venv holds the runtime only (what `make run` serves from, what the
+# dev-dependency guard inspects), .venv-dev adds the test and lint tools (what `make test` uses).
+
+PYTHON ?= python3.11
+VENV := .venv
+DEV_VENV := .venv-dev
+PY := $(VENV)/bin/python
+DEV_PY := $(DEV_VENV)/bin/python
+PIP_FLAGS := --disable-pip-version-check --quiet
+
+.PHONY: run test install install-dev migrate revision lint typecheck bench check-dev-deps clean help
+
+help:
+	@echo "make run        set up .venv, migrate, train a default model if none, serve on 127.0.0.1:8000"
+	@echo "make test       set up .venv-dev and run the whole test suite"
+	@echo "make lint | typecheck | migrate | revision m=\"msg\" | bench | check-dev-deps"
+
+$(VENV)/.installed: backend/requirements.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install $(PIP_FLAGS) --upgrade pip
+	$(PY) -m pip install $(PIP_FLAGS) -r backend/requirements.txt
+	@touch $@
+
+$(DEV_VENV)/.installed: backend/requirements.txt backend/requirements-dev.txt
+	@test -x $(DEV_PY) || $(PYTHON) -m venv $(DEV_VENV)
+	$(DEV_PY) -m pip install $(PIP_FLAGS) --upgrade pip
+	$(DEV_PY) -m pip install $(PIP_FLAGS) -r backend/requirements-dev.txt
+	@touch $@
+
+install: $(VENV)/.installed
+install-dev: $(DEV_VENV)/.installed
+
+run: $(VENV)/.installed
+	$(PY) -m backend --check
+	$(VENV)/bin/alembic upgrade head
+	$(PY) -m backend.bootstrap
+	$(PY) -m backend
+
+test: $(DEV_VENV)/.installed
+	$(DEV_PY) -m pytest $(PYTEST_ARGS)
+
+migrate: $(VENV)/.installed
+	$(VENV)/bin/alembic upgrade head
+
+revision: $(DEV_VENV)/.installed
+	$(DEV_VENV)/bin/alembic revision --autogenerate -m "$(m)"
+
+lint: $(DEV_VENV)/.installed
+	$(DEV_VENV)/bin/ruff check .
+	$(DEV_VENV)/bin/ruff format --check .
+
+typecheck: $(DEV_VENV)/.installed
+	$(DEV_VENV)/bin/mypy
+
+bench: $(DEV_VENV)/.installed
+	$(DEV_PY) -m scripts.bench
+
+clean:
+	rm -rf $(VENV) $(DEV_VENV) .mypy_cache .ruff_cache

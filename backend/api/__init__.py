@@ -1,0 +1,1 @@
+"""HTTP surface: thin routes, dependency aliases, admin security and response schemas."""

@@ -1,0 +1,83 @@
+"""Scheduler controls (admin): status, pause, resume, run a job now."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, HTTPException, Request, status
+
+from backend.api.deps import AdminDep, CtxDep, WritableDep
+from backend.api.routes.health import scheduler_health
+from backend.api.schemas.health import JobRunResponse, SchedulerControlResponse, SchedulerStatusResponse
+from backend.api.security import audit_or_503
+from backend.runtime_settings import effective_values
+from backend.scheduler.runner import JobBusyError, UnknownJobError
+
+router = APIRouter(prefix="/scheduler", tags=["scheduler"])
+
+
+@router.get("/status", response_model=SchedulerStatusResponse)
+async def get_scheduler_status(ctx: CtxDep, _caller: AdminDep) -> SchedulerStatusResponse:
+    """Scheduler status with the effective scheduler configuration."""
+    base = scheduler_health(ctx)
+    values = effective_values(ctx.settings.current)
+    configuration = {
+        name: value
+        for name, value in values.items()
+        if name.startswith("QUANTUM_TRADER_") or name.startswith("QT_SCHEDULER_")
+    }
+    return SchedulerStatusResponse(**base.model_dump(), configuration=configuration)
+
+
+def _control(ctx: CtxDep) -> SchedulerControlResponse:
+    return SchedulerControlResponse(running=ctx.runner.running, paused=ctx.runner.paused)
+
+
+@router.post("/pause", response_model=SchedulerControlResponse)
+async def pause_scheduler(request: Request, ctx: CtxDep, caller: AdminDep) -> SchedulerControlResponse:
+    """Pause every scheduled job (manual runs still work)."""
+    before = _control(ctx).model_dump()
+    audit_or_503(ctx, request, caller, "ok", before=before, after={**before, "paused": True})
+    ctx.runner.pause()
+    return _control(ctx)
+
+
+@router.post("/resume", response_model=SchedulerControlResponse)
+async def resume_scheduler(request: Request, ctx: CtxDep, caller: AdminDep) -> SchedulerControlResponse:
+    """Resume the scheduled jobs."""
+    before = _control(ctx).model_dump()
+    audit_or_503(ctx, request, caller, "ok", before=before, after={**before, "paused": False})
+    ctx.runner.resume()
+    return _control(ctx)
+
+
+@router.post(
+    "/jobs/{job_id}/run",
+    response_model=JobRunResponse,
+    responses={404: {"description": "Unknown job."}, 409: {"description": "The job is running."}},
+)
+async def run_job(job_id: str, request: Request, ctx: CtxDep, caller: AdminDep, _w: WritableDep) -> JobRunResponse:
+    """Run one job now, through the same wrapper as scheduled runs."""
+    if job_id not in ctx.runner.job_ids():
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"unknown job {job_id!r}; known: {ctx.runner.job_ids()}")
+    if ctx.runner.is_running(job_id):
+        audit_or_503(ctx, request, caller, "refused: running")
+        raise HTTPException(status.HTTP_409_CONFLICT, detail=f"job {job_id!r} is running")
+    audit_or_503(ctx, request, caller, "started")
+    try:
+        run = await ctx.runner.run_now(job_id)
+    except JobBusyError as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, detail=f"job {job_id!r} is running") from exc
+    except UnknownJobError as exc:  # pragma: no cover - checked above
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"unknown job {job_id!r}") from exc
+    return JobRunResponse(
+        job_id=job_id,
+        run={
+            "started_at": run.started_at,
+            "finished_at": run.finished_at,
+            "duration_seconds": run.duration_seconds,
+            "status": run.status.value,
+            "manual": run.manual,
+            "error": run.error,
+            "errors": run.errors,
+        },
+        details=ctx.runner.details(job_id),
+    )

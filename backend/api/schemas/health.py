@@ -1,0 +1,82 @@
+"""Schemas of /health, /health/scheduler and /scheduler/*."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+
+class DatabaseHealth(BaseModel):
+    reachable: bool
+    checked_at: datetime | None
+    error: str | None = None
+
+
+class JobLastRun(BaseModel):
+    started_at: datetime
+    finished_at: datetime
+    duration_seconds: float
+    status: Literal["ok", "degraded", "failed", "follower", "skipped"]
+    manual: bool
+    error: str | None = None
+    errors: dict[str, str] = Field(default_factory=dict)
+
+
+class JobStatus(BaseModel):
+    description: str
+    trigger: str = Field(description='"interval[Ns]" or "not scheduled"')
+    interval_seconds: int
+    enabled: bool
+    running: bool
+    next_run_time: datetime | None
+    last_run: JobLastRun | None
+    details: dict[str, Any] = Field(default_factory=dict)
+
+
+class SchedulerSummary(BaseModel):
+    running: bool
+    paused: bool
+    role: Literal["leader", "follower", "unknown"]
+    jobs: dict[str, str | None] = Field(description="job id -> status of its last run (null: not run yet)")
+
+
+class HealthResponse(BaseModel):
+    status: Literal["ok", "degraded", "read_only", "unavailable"]
+    version: str
+    uptime_seconds: float
+    environment: str
+    database: DatabaseHealth
+    admin_auth: Literal["enabled", "disabled"]
+    read_only: bool
+    kill_switch: bool | None = Field(
+        None, description="Whether the kill switch is on (null before the risk guard exists)."
+    )
+    reasons: list[str] = Field(default_factory=list, description="Why the status is not ok.")
+    scheduler: SchedulerSummary
+
+
+class SchedulerHealthResponse(BaseModel):
+    status: Literal["ok", "degraded"]
+    running: bool
+    paused: bool
+    role: Literal["leader", "follower", "unknown"]
+    symbols: list[str]
+    jobs: dict[str, JobStatus]
+    errors: dict[str, Any]
+
+
+class SchedulerStatusResponse(SchedulerHealthResponse):
+    configuration: dict[str, Any] = Field(description="Effective scheduler configuration.")
+
+
+class SchedulerControlResponse(BaseModel):
+    running: bool
+    paused: bool
+
+
+class JobRunResponse(BaseModel):
+    job_id: str
+    run: JobLastRun
+    details: dict[str, Any] = Field(default_factory=dict)

@@ -1,0 +1,126 @@
+"""The application factory and its lifespan: everything is built here and closed after it.
+
+Run with ``uvicorn backend.main:create_app --factory`` (or ``python -m backend``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from datetime import UTC, datetime
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from backend import __version__
+from backend.api.routes import ROUTERS
+from backend.components import COMPONENTS
+from backend.context import AppContext
+from backend.health import HealthProbe
+from backend.observability.audit import AuditLog
+from backend.observability.http import BodySizeLimitMiddleware, MetricsMiddleware
+from backend.observability.logging import configure_logging
+from backend.observability.metrics import Metrics
+from backend.runtime_settings import RuntimeSettingsService, load_overrides
+from backend.scheduler.leader import LeaderLock
+from backend.scheduler.runner import JobRunner
+from config.runtime import SettingsHolder
+from config.settings import Settings, load_settings
+from database.session import make_engine, make_session_factory
+
+log = logging.getLogger("backend")
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the FastAPI app; nothing is connected until the lifespan starts."""
+    settings = settings if settings is not None else load_settings()
+    configure_logging(settings.app.log_level.value, settings.app.log_format.value)
+    metrics = Metrics()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with AsyncExitStack() as stack:
+            ctx = await _build_context(settings, metrics, stack)
+            app.state.ctx = ctx
+            for component in COMPONENTS:
+                await stack.enter_async_context(component(ctx))
+            if not settings.scheduler.disabled:
+                ctx.runner.start()
+                stack.push_async_callback(ctx.runner.shutdown)
+            else:
+                log.info("scheduler disabled (QUANTUM_TRADER_DISABLE_SCHEDULER=1)")
+            log.info(
+                "service started",
+                extra={"version": __version__, "env": settings.app.env.value, "read_only": ctx.read_only},
+            )
+            yield
+            log.info("service stopping")
+
+    app = FastAPI(
+        title="Quantum Trader",
+        version=__version__,
+        summary="Automated spot-crypto portfolio service: universe selection, risk-guarded rebalancing.",
+        lifespan=lifespan,
+    )
+    for router in ROUTERS:
+        app.include_router(router)
+    if settings.app.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.app.cors_origins,
+            allow_methods=["GET", "POST", "PUT"],
+            allow_headers=["X-Admin-Token", "Content-Type"],
+        )
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.app.max_body_bytes)
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
+    app.state.metrics = metrics
+    return app
+
+
+async def _build_context(settings: Settings, metrics: Metrics, stack: AsyncExitStack) -> AppContext:
+    db = settings.database
+    engine = make_engine(db.effective_url, read_only=db.read_only, busy_timeout_ms=db.busy_timeout_ms)
+    stack.callback(engine.dispose)
+    sessions = make_session_factory(engine)
+
+    overrides = await asyncio.to_thread(_load_overrides_or_empty, sessions)
+    holder = SettingsHolder(settings, overrides)
+
+    audit = AuditLog(settings.app.admin_audit_path)
+    problem = audit.check_writable()
+    if problem:
+        log.warning(problem)
+    if not settings.app.admin_auth_enabled:
+        log.warning("QT_ADMIN_TOKEN is empty: admin routes are open (development only)")
+
+    probe = HealthProbe(engine, metrics, settings.app.health_probe_seconds)
+    await asyncio.to_thread(probe.check_now)
+    probe.start()
+    stack.push_async_callback(probe.stop)
+
+    leader = None if db.is_sqlite else LeaderLock(engine, settings.scheduler.leader_lock_key)
+    runner = JobRunner(holder, metrics, leader=leader, read_only=db.read_only)
+    ctx = AppContext(
+        settings=holder,
+        engine=engine,
+        sessions=sessions,
+        metrics=metrics,
+        audit=audit,
+        runner=runner,
+        health=probe,
+        started_at=datetime.now(UTC),
+        read_only=db.read_only,
+    )
+    ctx.services["runtime_settings"] = RuntimeSettingsService(holder, sessions)
+    return ctx
+
+
+def _load_overrides_or_empty(sessions: object) -> dict[str, object]:
+    """Persisted overrides; none when the database is unreachable (health reports it)."""
+    try:
+        return load_overrides(sessions)  # type: ignore[arg-type]
+    except Exception as exc:
+        log.warning("run-time settings not loaded", extra={"error": str(exc).splitlines()[0]})
+        return {}

@@ -1,0 +1,1 @@
+"""Metrics, logging and the admin audit log."""

@@ -1,0 +1,204 @@
+"""Every Prometheus metric of the service, defined once, in one registry per application.
+
+A registry per app (not the global default) keeps tests independent and lets several apps live in
+one process. With PROMETHEUS_MULTIPROC_DIR set, prometheus-client writes values to shared files and
+/metrics aggregates them with a MultiProcessCollector.
+"""
+
+from __future__ import annotations
+
+import os
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector
+
+LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+JOB_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
+
+
+class Metrics:
+    """The service's metrics. Build one per application; pass it to whatever observes."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry if registry is not None else CollectorRegistry(auto_describe=True)
+        r = self.registry
+
+        # HTTP
+        self.http_requests = Counter(
+            "http_requests_total",
+            "HTTP requests by method, route template and status.",
+            ["method", "route", "status"],
+            registry=r,
+        )
+        self.http_request_duration = Histogram(
+            "http_request_duration_seconds",
+            "HTTP request latency by method and route template.",
+            ["method", "route"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+
+        # Scheduler
+        self.scheduler_job_runs = Counter(
+            "scheduler_job_runs_total",
+            "Scheduler job runs by outcome (ok, degraded, failed, follower, skipped).",
+            ["job", "status"],
+            registry=r,
+        )
+        self.scheduler_job_duration = Histogram(
+            "scheduler_job_duration_seconds",
+            "Scheduler job run time.",
+            ["job"],
+            buckets=JOB_BUCKETS,
+            registry=r,
+        )
+        self.scheduler_leader = Gauge(
+            "scheduler_leader",
+            "1 when this process holds the scheduler leader lock (or needs none).",
+            registry=r,
+        )
+
+        # Admin and audit
+        self.admin_requests = Counter(
+            "admin_requests_total",
+            "Admin requests by outcome (allowed, missing_token, bad_token, disabled).",
+            ["outcome"],
+            registry=r,
+        )
+        self.audit_write_failures = Counter(
+            "admin_audit_write_failures_total",
+            "Audit lines that could not be written.",
+            registry=r,
+        )
+        self.database_up = Gauge(
+            "database_up",
+            "1 when the background probe last reached the database.",
+            registry=r,
+        )
+
+        # Market data
+        self.market_cache_requests = Counter(
+            "market_cache_requests_total",
+            "Market cache look-ups by cache and result (hit, miss).",
+            ["cache", "result"],
+            registry=r,
+        )
+        self.market_data_age = Gauge(
+            "market_data_age_seconds",
+            "Age of the newest market data by kind.",
+            ["kind"],
+            registry=r,
+        )
+        self.market_source_requests = Counter(
+            "market_source_requests_total",
+            "Market source calls by source, endpoint and outcome.",
+            ["source", "endpoint", "outcome"],
+            registry=r,
+        )
+        self.market_breaker_open = Gauge(
+            "market_breaker_open",
+            "1 while the market source circuit breaker is open.",
+            ["source"],
+            registry=r,
+        )
+        self.sentiment_age = Gauge(
+            "sentiment_age_seconds",
+            "Age of the last sentiment value.",
+            registry=r,
+        )
+
+        # Risk
+        self.risk_decisions = Counter(
+            "risk_decisions_total",
+            "Risk guard decisions by rule and outcome (allowed, refused).",
+            ["rule", "outcome"],
+            registry=r,
+        )
+        self.risk_kill_switch = Gauge(
+            "risk_kill_switch_enabled",
+            "1 while the kill switch is on.",
+            registry=r,
+        )
+        self.risk_daily_realised_pnl = Gauge(
+            "risk_daily_realised_pnl",
+            "Realised PnL of the current UTC day (quote asset).",
+            registry=r,
+        )
+        self.risk_gross_exposure = Gauge(
+            "risk_gross_exposure",
+            "Gross exposure the risk guard knows of (quote asset).",
+            registry=r,
+        )
+
+        # Model
+        self.model_inference_duration = Histogram(
+            "model_inference_duration_seconds",
+            "Time to score one batch of symbols.",
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.model_predictions = Counter(
+            "model_predictions_total",
+            "Model predictions by action.",
+            ["action"],
+            registry=r,
+        )
+        self.model_active = Gauge(
+            "model_active",
+            "1 while an active, verified, fresh model is loaded.",
+            registry=r,
+        )
+        self.model_age = Gauge(
+            "model_age_seconds",
+            "Age of the active model since training.",
+            registry=r,
+        )
+
+        # Liquidity
+        self.liquidity_selected = Gauge(
+            "liquidity_selected_symbols",
+            "Symbols in the latest selection.",
+            registry=r,
+        )
+        self.liquidity_eligible = Gauge(
+            "liquidity_eligible_symbols",
+            "Symbols that passed every filter in the latest run.",
+            registry=r,
+        )
+
+        # Execution
+        self.execution_orders = Counter(
+            "execution_orders_total",
+            "Orders by side and status (submitted, filled, rejected, refused, failed, unknown).",
+            ["side", "status"],
+            registry=r,
+        )
+        self.execution_gross_exposure = Gauge(
+            "execution_gross_exposure",
+            "Gross exposure after the latest cycle (quote asset).",
+            registry=r,
+        )
+        self.portfolio_equity = Gauge(
+            "portfolio_equity",
+            "Portfolio equity at mark (quote asset).",
+            registry=r,
+        )
+        self.exchange_requests = Counter(
+            "exchange_requests_total",
+            "Exchange adapter calls by exchange, endpoint and outcome.",
+            ["exchange", "endpoint", "outcome"],
+            registry=r,
+        )
+
+    def exposition(self) -> tuple[bytes, str]:
+        """Body and content type for /metrics."""
+        if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            registry = CollectorRegistry()
+            MultiProcessCollector(registry)
+        else:
+            registry = self.registry
+        return generate_latest(registry), CONTENT_TYPE_LATEST
+
+
+__all__ = ["Metrics"]

@@ -1,0 +1,1 @@
+"""Typed configuration of Quantum Trader; imports nothing else of the project."""

@@ -1,0 +1,70 @@
+"""Shared plumbing for the settings sections: paths, env-file location, list parsing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import BeforeValidator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+BACKEND_DIR = REPO_ROOT / "backend"
+ENV_FILE = BACKEND_DIR / ".env"
+
+
+def resolve_backend_path(value: str | Path) -> Path:
+    """Resolve a relative path from the backend package directory.
+
+    The spec spells default paths from the repository root (``backend/data/x``) and also says
+    relative paths resolve from the backend package; a leading ``backend/`` is therefore read as
+    that same directory, so both spellings name the same file.
+    """
+    path = Path(value).expanduser()
+    if path.is_absolute():
+        return path
+    parts = path.parts
+    if parts and parts[0] == "backend":
+        path = Path(*parts[1:]) if len(parts) > 1 else Path()
+    return BACKEND_DIR / path
+
+
+def _split_csv(value: Any) -> Any:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return value
+
+
+def _split_symbols(value: Any) -> Any:
+    items = _split_csv(value)
+    if isinstance(items, list):
+        return [str(item).strip().upper() for item in items]
+    return items
+
+
+# A comma-separated list in the environment ("a,b,c"), a list everywhere else.
+CsvList = Annotated[list[str], NoDecode, BeforeValidator(_split_csv)]
+# Upper-cased trading symbols or asset names ("btcusdt, ethusdt" -> ["BTCUSDT", "ETHUSDT"]).
+SymbolList = Annotated[list[str], NoDecode, BeforeValidator(_split_symbols)]
+
+
+class Section(BaseSettings):
+    """One settings section: reads its variables (exact names, as aliases) from env and backend/.env."""
+
+    model_config = SettingsConfigDict(
+        env_file=ENV_FILE,
+        env_file_encoding="utf-8",
+        extra="ignore",
+        frozen=True,
+        populate_by_name=True,
+        env_ignore_empty=True,
+        case_sensitive=True,
+        validate_default=True,
+    )
+
+
+def tunable() -> dict[str, Any]:
+    """Marker for fields that `PUT /settings` may change at run time."""
+    return {"tunable": True}

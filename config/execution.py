@@ -1,0 +1,105 @@
+"""Execution settings: planner knobs, exchange adapter choice, paper exchange, Binance credentials."""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+from enum import StrEnum
+
+from pydantic import Field, SecretStr, field_validator
+
+from config.base import Section, tunable
+
+
+class ExchangeKind(StrEnum):
+    PAPER = "paper"
+    BINANCE = "binance"
+
+
+class ExecutionSettings(Section):
+    exchange: ExchangeKind = Field(
+        ExchangeKind.PAPER,
+        alias="QT_EXECUTION_EXCHANGE",
+        description="Execution adapter: paper (default, simulated fills) or binance.",
+    )
+    quote_asset: str = Field(
+        "USDT",
+        alias="QT_EXECUTION_QUOTE_ASSET",
+        description="Quote asset used to map balances to trading symbols.",
+    )
+    min_notional: Decimal = Field(
+        Decimal("50"),
+        alias="QT_EXECUTION_MIN_NOTIONAL",
+        ge=0,
+        description="Orders below this notional are dropped.",
+        json_schema_extra=tunable(),
+    )
+    max_orders: int = Field(
+        10,
+        alias="QT_EXECUTION_MAX_ORDERS",
+        ge=1,
+        le=1000,
+        description="Most orders per cycle, largest first.",
+        json_schema_extra=tunable(),
+    )
+    cash_buffer: Decimal = Field(
+        Decimal("0"),
+        alias="QT_EXECUTION_CASH_BUFFER",
+        ge=0,
+        description="Cash reserved from equity before computing targets.",
+        json_schema_extra=tunable(),
+    )
+    allow_partial: bool = Field(
+        True,
+        alias="QT_EXECUTION_ALLOW_PARTIAL",
+        description="false turns a partial sell into a full exit.",
+        json_schema_extra=tunable(),
+    )
+    binance_testnet: bool = Field(
+        False,
+        alias="QT_EXECUTION_BINANCE_TESTNET",
+        description="1 routes orders and account snapshots to the Binance Spot Testnet.",
+    )
+    binance_api_key: SecretStr | None = Field(None, alias="QT_BINANCE_API_KEY", description="Binance API key (secret).")
+    binance_api_secret: SecretStr | None = Field(None, alias="QT_BINANCE_API_SECRET", description="Binance API secret.")
+    binance_recv_window_ms: int = Field(
+        5000,
+        alias="QT_BINANCE_RECV_WINDOW_MS",
+        ge=1,
+        le=60_000,
+        description="recvWindow sent with signed Binance requests.",
+    )
+    live_confirm: bool = Field(
+        False,
+        alias="QT_EXECUTION_LIVE_CONFIRM",
+        description="Must be 1 for live (non-testnet) Binance trading outside development.",
+    )
+    paper_starting_cash: Decimal = Field(
+        Decimal("10000"),
+        alias="QT_PAPER_STARTING_CASH",
+        gt=0,
+        description="Paper exchange starting balance in the quote asset.",
+    )
+    paper_fee_bps: Decimal = Field(
+        Decimal("10"),
+        alias="QT_PAPER_FEE_BPS",
+        ge=0,
+        le=1000,
+        description="Paper exchange taker fee in basis points.",
+    )
+    paper_max_slippage_bps: Decimal = Field(
+        Decimal("50"),
+        alias="QT_PAPER_MAX_SLIPPAGE_BPS",
+        gt=0,
+        le=10_000,
+        description="Paper market orders stop walking the book past this slippage.",
+    )
+
+    @field_validator("quote_asset", mode="before")
+    @classmethod
+    def _quote(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = value.strip().upper()
+            if not re.fullmatch(r"[A-Z0-9]{2,10}", value):
+                raise ValueError("must be an asset code of 2-10 letters or digits, e.g. USDT")
+        return value

@@ -1,0 +1,61 @@
+"""Model settings: artifact location, labelling, retention and staleness."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, field_validator
+
+from config.base import REPO_ROOT, Section
+
+
+class ModelSettings(Section):
+    artifacts_dir: Path = Field(
+        Path("artifacts"),
+        alias="QT_MODEL_ARTIFACTS_DIR",
+        description="Directory holding models/<version>/ (relative to the repository root).",
+    )
+    interval: str = Field(
+        "1h",
+        alias="QT_MODEL_INTERVAL",
+        pattern=r"^(1m|3m|5m|15m|30m|1h|2h|4h|6h|8h|12h|1d)$",
+        description="Bar interval the model is trained and scored on.",
+    )
+    horizon_bars: int = Field(
+        4,
+        alias="QT_MODEL_HORIZON_BARS",
+        ge=1,
+        le=500,
+        description="Forward-return horizon of the labels, in bars.",
+    )
+    label_threshold: float = Field(
+        0.004,
+        alias="QT_MODEL_LABEL_THRESHOLD",
+        gt=0,
+        lt=1,
+        description="Forward return beyond which a bar is labelled BUY (or SELL below its negative).",
+    )
+    keep_versions: int = Field(
+        5,
+        alias="QT_MODEL_KEEP_VERSIONS",
+        ge=1,
+        le=1000,
+        description="Completed model versions kept on disk; older ones are pruned.",
+    )
+    max_age_hours: float = Field(
+        720.0,
+        alias="QT_MODEL_MAX_AGE_HOURS",
+        ge=0,
+        description="A model older than this is not used (health degraded); 0 = no limit.",
+    )
+    auto_train: bool = Field(
+        True,
+        alias="QT_MODEL_AUTO_TRAIN",
+        description="make run trains a default model on the configured source when none is active.",
+    )
+
+    @field_validator("artifacts_dir", mode="after")
+    @classmethod
+    def _resolve(cls, value: Path) -> Path:
+        value = value.expanduser()
+        return value if value.is_absolute() else REPO_ROOT / value

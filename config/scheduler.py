@@ -1,0 +1,86 @@
+"""Scheduler settings: cadences (0 = not scheduled), switches and the refreshed symbols."""
+
+from __future__ import annotations
+
+import re
+
+from pydantic import Field, field_validator
+
+from config.base import Section, SymbolList, tunable
+
+SYMBOL_RE = re.compile(r"^[A-Z0-9]{2,20}$")
+
+
+def check_symbols(value: list[str]) -> list[str]:
+    bad = [item for item in value if not SYMBOL_RE.match(item)]
+    if bad:
+        raise ValueError(f"symbols must be 2-20 letters or digits (got {', '.join(bad)})")
+    # de-duplicate, keeping the operator's order
+    return list(dict.fromkeys(value))
+
+
+class SchedulerSettings(Section):
+    disabled: bool = Field(
+        False,
+        alias="QUANTUM_TRADER_DISABLE_SCHEDULER",
+        description="1 skips starting the scheduler (the API still serves).",
+    )
+    refresh_seconds: int = Field(
+        180,
+        alias="QUANTUM_TRADER_REFRESH_SECONDS",
+        ge=0,
+        le=86_400,
+        description="Market/sentiment cache refresh cadence in seconds; 0 = not scheduled.",
+        json_schema_extra=tunable(),
+    )
+    symbols: SymbolList = Field(
+        default_factory=lambda: ["BTCUSDT", "ETHUSDT"],
+        alias="QUANTUM_TRADER_SYMBOLS",
+        description="Comma-separated symbols always refreshed, besides the current universe.",
+        json_schema_extra=tunable(),
+    )
+    liquidity_refresh_seconds: int = Field(
+        900,
+        alias="QUANTUM_TRADER_LIQUIDITY_REFRESH_SECONDS",
+        ge=0,
+        le=604_800,
+        description="Liquidity universe refresh cadence in seconds; 0 = not scheduled.",
+        json_schema_extra=tunable(),
+    )
+    liquidity_disabled: bool = Field(
+        False,
+        alias="QUANTUM_TRADER_DISABLE_LIQUIDITY",
+        description="1 disables the liquidity job while the rest of the scheduler runs.",
+    )
+    execution_seconds: int = Field(
+        1800,
+        alias="QUANTUM_TRADER_EXECUTION_SECONDS",
+        ge=0,
+        le=604_800,
+        description="Rebalance cadence in seconds; 0 = not scheduled.",
+        json_schema_extra=tunable(),
+    )
+    execution_disabled: bool = Field(
+        False,
+        alias="QUANTUM_TRADER_DISABLE_EXECUTION",
+        description="1 disables the execution job while the rest of the scheduler runs.",
+    )
+    misfire_grace_seconds: int = Field(
+        60,
+        alias="QT_SCHEDULER_MISFIRE_GRACE_SECONDS",
+        ge=1,
+        le=86_400,
+        description="A run late by more than this is skipped (coalesced into the next).",
+    )
+    leader_lock_key: int = Field(
+        724_411_001,
+        alias="QT_SCHEDULER_LEADER_LOCK_KEY",
+        description="PostgreSQL advisory lock key that elects the replica running jobs.",
+    )
+
+    @field_validator("symbols", mode="after")
+    @classmethod
+    def _symbols(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise ValueError("at least one symbol is required")
+        return check_symbols(value)

@@ -1,0 +1,1 @@
+"""Persistence: engine factory, declarative base, tables and Alembic migrations."""

@@ -1,0 +1,1 @@
+"""Tables of the execution domain (added by its migration)."""

@@ -1,0 +1,1 @@
+"""Tables of the liquidity domain (added by its migration)."""

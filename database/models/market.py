@@ -1,0 +1,1 @@
+"""Tables of the market domain (added by its migration)."""

@@ -1,0 +1,77 @@
+"""Engine and session factories: SQLite with WAL, busy timeout and foreign keys; PostgreSQL via psycopg 3."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+DEFAULT_BUSY_TIMEOUT_MS = 5000
+
+
+def make_engine(
+    url: str, *, read_only: bool = False, busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS, **kwargs: Any
+) -> Engine:
+    """Create an engine; SQLite connections get WAL, a busy timeout and foreign keys on."""
+    parsed = make_url(url)
+    if parsed.drivername.startswith("sqlite"):
+        return _sqlite_engine(url, read_only=read_only, busy_timeout_ms=busy_timeout_ms, **kwargs)
+    kwargs.setdefault("pool_pre_ping", True)
+    engine = create_engine(url, **kwargs)
+    if read_only:
+
+        @event.listens_for(engine, "connect")
+        def _read_only(dbapi_connection: Any, _record: Any) -> None:
+            with dbapi_connection.cursor() as cursor:
+                cursor.execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
+            dbapi_connection.commit()
+
+    return engine
+
+
+def _sqlite_engine(url: str, *, read_only: bool, busy_timeout_ms: int, **kwargs: Any) -> Engine:
+    parsed = make_url(url)
+    database = parsed.database or ""
+    connect_args = dict(kwargs.pop("connect_args", {}))
+    connect_args.setdefault("check_same_thread", False)
+    if read_only and database and database != ":memory:":
+        # mode=ro opens the file without ever writing to it (no WAL switch, no -wal/-shm files
+        # changing the snapshot); immutable=1 is not used so a live file still reads correctly.
+        url = f"sqlite:///file:{database}?mode=ro&uri=true"
+    engine = create_engine(url, connect_args=connect_args, **kwargs)
+
+    @event.listens_for(engine, "connect")
+    def _pragmas(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            if not read_only and database != ":memory:":
+                cursor.execute("PRAGMA journal_mode=WAL")
+                cursor.execute("PRAGMA synchronous=NORMAL")
+        finally:
+            cursor.close()
+
+    return engine
+
+
+def make_session_factory(engine: Engine) -> sessionmaker[Session]:
+    return sessionmaker(bind=engine, expire_on_commit=False)
+
+
+@contextmanager
+def session_scope(factory: sessionmaker[Session]) -> Iterator[Session]:
+    """A session that commits on success and rolls back on error."""
+    session = factory()
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
