@@ -1,0 +1,1 @@
+"""Exchange adapters behind one protocol: paper (default) and Binance spot."""
