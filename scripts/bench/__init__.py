@@ -1,0 +1,1 @@
+"""Benchmarks: every module here exposes `run() -> list[dict]`; `make bench` runs them all."""
