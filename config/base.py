@@ -5,7 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator
+import re
+
+from pydantic import AfterValidator, BeforeValidator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -44,10 +46,20 @@ def _split_symbols(value: Any) -> Any:
     return items
 
 
+_CODE_RE = re.compile(r"^[A-Z0-9]{2,20}$")
+
+
+def _check_codes(value: list[str]) -> list[str]:
+    bad = [item for item in value if not _CODE_RE.match(item)]
+    if bad:
+        raise ValueError(f"each entry must be 2-20 letters or digits (got {', '.join(bad)})")
+    return list(dict.fromkeys(value))  # de-duplicated, in the operator's order
+
+
 # A comma-separated list in the environment ("a,b,c"), a list everywhere else.
 CsvList = Annotated[list[str], NoDecode, BeforeValidator(_split_csv)]
 # Upper-cased trading symbols or asset names ("btcusdt, ethusdt" -> ["BTCUSDT", "ETHUSDT"]).
-SymbolList = Annotated[list[str], NoDecode, BeforeValidator(_split_symbols)]
+SymbolList = Annotated[list[str], NoDecode, BeforeValidator(_split_symbols), AfterValidator(_check_codes)]
 
 
 class Section(BaseSettings):

@@ -2,21 +2,9 @@
 
 from __future__ import annotations
 
-import re
-
 from pydantic import Field, field_validator
 
 from config.base import Section, SymbolList, tunable
-
-SYMBOL_RE = re.compile(r"^[A-Z0-9]{2,20}$")
-
-
-def check_symbols(value: list[str]) -> list[str]:
-    bad = [item for item in value if not SYMBOL_RE.match(item)]
-    if bad:
-        raise ValueError(f"symbols must be 2-20 letters or digits (got {', '.join(bad)})")
-    # de-duplicate, keeping the operator's order
-    return list(dict.fromkeys(value))
 
 
 class SchedulerSettings(Section):
@@ -83,4 +71,4 @@ class SchedulerSettings(Section):
     def _symbols(cls, value: list[str]) -> list[str]:
         if not value:
             raise ValueError("at least one symbol is required")
-        return check_symbols(value)
+        return value
