@@ -70,7 +70,8 @@ def test_refused_attempts_are_audited_without_the_token(client: TestClient, tmp_
     assert [line["outcome"] for line in lines] == ["refused: missing_token", "refused: bad_token"]
     assert lines[0]["action"] == "GET /scheduler/status"
     assert lines[0]["client"] == "203.0.113.7"
-    assert lines[1]["token_fingerprint"] and lines[1]["token_fingerprint"] != "not-the-token"
+    assert lines[1]["token_fingerprint"]
+    assert lines[1]["token_fingerprint"] != "not-the-token"
     assert "not-the-token" not in (tmp_path / "audit.log").read_text()
 
 
