@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Iterator
-
 import pytest
 from sqlalchemy import create_engine
 
@@ -159,11 +157,11 @@ async def test_read_only_mode_skips_jobs_that_write(make_settings: SettingsFacto
 
 
 @pytest.fixture
-def postgres_url() -> Iterator[str]:
+def postgres_url() -> str:
     url = os.environ.get("QT_TEST_DATABASE_URL")
     if not url:
         pytest.skip("needs QT_TEST_DATABASE_URL (the leader lock is a PostgreSQL advisory lock)")
-    yield url.replace("postgresql://", "postgresql+psycopg://", 1) if url.startswith("postgresql://") else url
+    return url.replace("postgresql://", "postgresql+psycopg://", 1) if url.startswith("postgresql://") else url
 
 
 @pytest.mark.postgres
