@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+
 import pytest
 from sqlalchemy import create_engine
 
