@@ -9,7 +9,7 @@ PY := $(VENV)/bin/python
 DEV_PY := $(DEV_VENV)/bin/python
 PIP_FLAGS := --disable-pip-version-check --quiet
 
-.PHONY: run test install install-dev migrate revision lint typecheck bench check-dev-deps clean help
+.PHONY: run test install install-dev migrate revision lint lint-venv typecheck bench check-dev-deps clean help
 
 help:
 	@echo "make run        set up .venv, migrate, train a default model if none, serve on 127.0.0.1:8000"
@@ -46,9 +46,31 @@ migrate: $(VENV)/.installed
 revision: $(DEV_VENV)/.installed
 	$(DEV_VENV)/bin/alembic revision --autogenerate -m "$(m)"
 
-lint: $(DEV_VENV)/.installed
-	$(DEV_VENV)/bin/ruff check .
-	$(DEV_VENV)/bin/ruff format --check .
+# `make lint` uses the isolated linters venv when `make lint-venv` has created it, else .venv-dev.
+LINT_VENV := .venv_linters
+LINT_BIN := $(if $(wildcard $(LINT_VENV)/bin/ruff),$(LINT_VENV)/bin,$(DEV_VENV)/bin)
+
+lint: $(if $(wildcard $(LINT_VENV)/bin/ruff),,$(DEV_VENV)/.installed)
+	$(LINT_BIN)/ruff check .
+	$(LINT_BIN)/ruff format --check .
+
+# Linters and scanners in their own venv (as CI does), so their dependencies never reach the runtime.
+# --system-site-packages plus a .pth pointing at .venv's site-packages lets mypy import the runtime.
+lint-venv: $(LINT_VENV)/.installed
+
+$(LINT_VENV)/.installed:
+	@test -x $(LINT_VENV)/bin/python || $(PYTHON) -m venv $(LINT_VENV) --system-site-packages
+	$(LINT_VENV)/bin/python -m pip install $(PIP_FLAGS) --upgrade pip
+	$(LINT_VENV)/bin/python -m pip install $(PIP_FLAGS) ruff mypy black bandit safety
+	@if [ -x $(PY) ]; then \
+		$(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])' > \
+			"$$($(LINT_VENV)/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/quantum-trader-runtime.pth"; \
+	fi
+	@touch $@
+
+# Development-only packages installed in the runtime venv (.venv, else python3): listed, exit 1.
+check-dev-deps:
+	$(firstword $(wildcard $(PY)) python3) backend/scripts/check_dev_deps_in_runtime.py
 
 typecheck: $(DEV_VENV)/.installed
 	$(DEV_VENV)/bin/mypy
