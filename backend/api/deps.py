@@ -1,38 +1,47 @@
-"""Dependency aliases: everything a route needs, read from app.state (tests override these)."""
+"""Dependency aliases: everything a route needs, read from app.state (tests override these).
+
+Every dependency here is ``async def``: FastAPI runs plain ``def`` dependencies on the thread
+pool, which costs more than the work they do.
+"""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, HTTPException, Request, status
 
 from backend.api.security import AdminCaller, require_admin, require_writable
 from backend.context import AppContext
+from backend.liquidity.service import LiquidityService
 from backend.observability.metrics import Metrics
 from backend.scheduler.runner import JobRunner
 from config.runtime import SettingsHolder
 from config.settings import Settings
 
 
-def get_ctx(request: Request) -> AppContext:
+async def get_ctx(request: Request) -> AppContext:
     ctx: AppContext = request.app.state.ctx
     return ctx
 
 
-def get_settings_holder(request: Request) -> SettingsHolder:
-    return get_ctx(request).settings
+async def get_settings_holder(request: Request) -> SettingsHolder:
+    ctx: AppContext = request.app.state.ctx
+    return ctx.settings
 
 
-def get_current_settings(request: Request) -> Settings:
-    return get_ctx(request).settings.current
+async def get_current_settings(request: Request) -> Settings:
+    ctx: AppContext = request.app.state.ctx
+    return ctx.settings.current
 
 
-def get_runner(request: Request) -> JobRunner:
-    return get_ctx(request).runner
+async def get_runner(request: Request) -> JobRunner:
+    ctx: AppContext = request.app.state.ctx
+    return ctx.runner
 
 
-def get_metrics(request: Request) -> Metrics:
-    return get_ctx(request).metrics
+async def get_metrics(request: Request) -> Metrics:
+    ctx: AppContext = request.app.state.ctx
+    return ctx.metrics
 
 
 CtxDep = Annotated[AppContext, Depends(get_ctx)]
@@ -42,3 +51,4 @@ RunnerDep = Annotated[JobRunner, Depends(get_runner)]
 MetricsDep = Annotated[Metrics, Depends(get_metrics)]
 AdminDep = Annotated[AdminCaller, Depends(require_admin)]
 WritableDep = Annotated[None, Depends(require_writable)]
+LiquidityServiceDep = Annotated[LiquidityService, Depends(get_liquidity_service)]

@@ -101,7 +101,7 @@ def audit_or_503(
         ) from exc
 
 
-def require_writable(request: Request) -> None:
+async def require_writable(request: Request) -> None:
     """Mutations answer 503 while the service runs read-only on a snapshot."""
     ctx: AppContext = request.app.state.ctx
     if ctx.read_only:
