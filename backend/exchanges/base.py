@@ -67,6 +67,7 @@ class Fill:
     fee: Decimal
     fee_asset: str
     time: datetime
+    order_id: str | None = None  # the exchange's id of the order this trade belongs to, when known
 
 
 @dataclass(frozen=True, slots=True)

@@ -78,8 +78,16 @@ def filter_failure(
         if rules.tick_size > 0 and price % rules.tick_size != 0:
             return "PRICE_FILTER"
     notional = quantity * price
-    if rules.min_notional > 0 and (not market or rules.min_notional_applies_to_market) and notional < rules.min_notional:
+    if (
+        rules.min_notional > 0
+        and (not market or rules.min_notional_applies_to_market)
+        and notional < rules.min_notional
+    ):
         return "NOTIONAL"
-    if rules.max_notional > 0 and (not market or rules.max_notional_applies_to_market) and notional > rules.max_notional:
+    if (
+        rules.max_notional > 0
+        and (not market or rules.max_notional_applies_to_market)
+        and notional > rules.max_notional
+    ):
         return "NOTIONAL"
     return None

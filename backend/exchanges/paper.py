@@ -1,0 +1,265 @@
+"""The paper exchange: Binance-like spot account simulated in the database.
+
+Balances, orders and trades live in their own tables (paper_balances, paper_orders, paper_trades),
+so the account survives restarts. Market orders walk the live book depth of the configured market
+source up to a slippage cap (an order the capped book cannot fill completely is EXPIRED with what
+did fill, as Binance does for market orders without enough liquidity). The taker fee is charged as
+Binance charges it without BNB: in the asset received (base on buys, quote on sells). Rejections use
+Binance's codes: -1013 "Filter failure: NAME", -2010 insufficient balance or duplicate client id,
+-1121 unknown symbol.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import ROUND_HALF_UP, Decimal
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from backend.exchanges.base import (
+    AccountSnapshot,
+    Balance,
+    Fill,
+    OrderRequest,
+    OrderResult,
+    OrderSide,
+    OrderStatus,
+    OrderType,
+)
+from backend.exchanges.errors import OrderRejectedError
+from backend.execution.quantize import filter_failure
+from backend.market.types import BookLevel, OrderBook, SymbolRules
+from database.models.execution import PaperBalance, PaperOrder, PaperTrade
+
+ZERO = Decimal(0)
+BPS = Decimal(10_000)
+FEE_QUANTUM = Decimal("0.00000001")
+BOOK_LIMIT = 100
+
+BookFn = Callable[[str, int], Awaitable[OrderBook]]
+RulesFn = Callable[[], Awaitable[dict[str, SymbolRules]]]
+
+
+@dataclass(frozen=True, slots=True)
+class PaperConfig:
+    quote_asset: str = "USDT"
+    starting_cash: Decimal = Decimal(10_000)
+    fee_bps: Decimal = Decimal(10)
+    max_slippage_bps: Decimal = Decimal(50)
+
+
+@dataclass(frozen=True, slots=True)
+class _Match:
+    price: Decimal
+    quantity: Decimal
+
+
+def walk_book(levels: tuple[BookLevel, ...], quantity: Decimal, *, limit_price: Decimal, buy: bool) -> list[_Match]:
+    """Take liquidity best-first until `quantity` is done or the next level is past `limit_price`."""
+    matches: list[_Match] = []
+    remaining = quantity
+    for level in levels:
+        if remaining <= 0:
+            break
+        if (buy and level.price > limit_price) or (not buy and level.price < limit_price):
+            break
+        take = min(level.qty, remaining)
+        if take > 0:
+            matches.append(_Match(level.price, take))
+            remaining -= take
+    return matches
+
+
+class PaperExchange:
+    """Implements `backend.exchanges.base.Exchange` against database tables."""
+
+    name = "paper"
+
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        *,
+        book: BookFn,
+        rules: RulesFn,
+        config: Callable[[], PaperConfig],
+        clock: Callable[[], datetime],
+    ) -> None:
+        self._sessions = sessions
+        self._book = book
+        self._rules = rules
+        self._config = config
+        self._clock = clock
+
+    # account ----------------------------------------------------------------------------------
+    def open_account(self) -> bool:
+        """Fund the account with QT_PAPER_STARTING_CASH on first use; True when it did."""
+        cfg = self._config()
+        with self._sessions.begin() as session:
+            if session.scalar(select(PaperBalance).limit(1)) is not None:
+                return False
+            session.add(PaperBalance(asset=cfg.quote_asset, free=cfg.starting_cash, locked=ZERO))
+            return True
+
+    async def account(self) -> AccountSnapshot:
+        return await asyncio.to_thread(self._account)
+
+    def _account(self) -> AccountSnapshot:
+        self.open_account()
+        with self._sessions() as session:
+            rows = session.scalars(select(PaperBalance)).all()
+            balances = {b.asset: Balance(b.asset, b.free, b.locked) for b in rows}
+        fee = self._config().fee_bps
+        return AccountSnapshot(balances=balances, taken_at=self._clock(), fees_bps={"taker": fee, "maker": fee})
+
+    # orders -----------------------------------------------------------------------------------
+    async def submit_order(self, request: OrderRequest) -> OrderResult:
+        if request.order_type is not OrderType.MARKET:
+            raise OrderRejectedError("Unsupported order combination", code=-1014)
+        rules = (await self._rules()).get(request.symbol)
+        if rules is None:
+            raise OrderRejectedError("Invalid symbol.", code=-1121)
+        if not rules.is_trading:
+            raise OrderRejectedError("Market is closed.", code=-1013)
+        book = await self._book(request.symbol, BOOK_LIMIT)
+        return await asyncio.to_thread(self._execute, request, rules, book)
+
+    def _execute(self, request: OrderRequest, rules: SymbolRules, book: OrderBook) -> OrderResult:
+        cfg = self._config()
+        buy = request.side is OrderSide.BUY
+        levels = book.asks if buy else book.bids
+        if not levels:
+            raise OrderRejectedError("Market has insufficient liquidity.", code=-2010)
+        best = levels[0].price
+        check_price = request.reference_price or (
+            (book.bids[0].price + book.asks[0].price) / 2 if book.bids and book.asks else best
+        )
+        failure = filter_failure(rules, request.quantity, check_price, OrderType.MARKET)
+        if failure:
+            raise OrderRejectedError(f"Filter failure: {failure}", code=-1013)
+        slip = cfg.max_slippage_bps / BPS
+        limit = best * (1 + slip) if buy else best * (1 - slip)
+        matches = walk_book(levels, request.quantity, limit_price=limit, buy=buy)
+        rate = cfg.fee_bps / BPS
+        now = self._clock()
+        base, quote = rules.base_asset, rules.quote_asset
+        executed = sum((m.quantity for m in matches), ZERO)
+        cost = sum((m.price * m.quantity for m in matches), ZERO)
+        try:
+            with self._sessions.begin() as session:
+                if session.scalar(select(PaperOrder.id).where(PaperOrder.client_order_id == request.client_order_id)):
+                    raise OrderRejectedError("Duplicate order sent.", code=-2010)
+                if session.scalar(select(PaperBalance).limit(1)) is None:
+                    session.add(PaperBalance(asset=cfg.quote_asset, free=cfg.starting_cash, locked=ZERO))
+                    session.flush()
+                pay_asset = quote if buy else base
+                pay = self._balance(session, pay_asset)
+                needed = cost if buy else request.quantity
+                if pay.free < needed:
+                    raise OrderRejectedError("Account has insufficient balance for requested action.", code=-2010)
+                recv = self._balance(session, base if buy else quote)
+                status = OrderStatus.FILLED if executed == request.quantity else OrderStatus.EXPIRED
+                order = PaperOrder(
+                    client_order_id=request.client_order_id,
+                    symbol=request.symbol,
+                    side=request.side.value,
+                    order_type=request.order_type.value,
+                    status=status.value,
+                    requested_quantity=request.quantity,
+                    executed_quantity=executed,
+                    quote_quantity=cost,
+                    created_at=now,
+                )
+                session.add(order)
+                session.flush()
+                trades: list[PaperTrade] = []
+                for m in matches:
+                    gross = m.quantity if buy else m.price * m.quantity
+                    fee = (gross * rate).quantize(FEE_QUANTUM, rounding=ROUND_HALF_UP)
+                    trades.append(
+                        PaperTrade(
+                            order_id=order.id,
+                            symbol=request.symbol,
+                            side=request.side.value,
+                            price=m.price,
+                            quantity=m.quantity,
+                            fee=fee,
+                            fee_asset=base if buy else quote,
+                            time=now,
+                        )
+                    )
+                    recv.free += gross - fee
+                pay.free -= cost if buy else executed
+                session.add_all(trades)
+                session.flush()
+                return self._result(order, trades)
+        except IntegrityError as exc:  # a concurrent submit with the same client id won the race
+            raise OrderRejectedError("Duplicate order sent.", code=-2010) from exc
+
+    @staticmethod
+    def _balance(session: Session, asset: str) -> PaperBalance:
+        row = session.get(PaperBalance, asset)
+        if row is None:
+            row = PaperBalance(asset=asset, free=ZERO, locked=ZERO)
+            session.add(row)
+        return row
+
+    @staticmethod
+    def _fill(trade: PaperTrade) -> Fill:
+        return Fill(
+            trade_id=f"P{trade.id}",
+            symbol=trade.symbol,
+            side=OrderSide(trade.side),
+            price=trade.price,
+            quantity=trade.quantity,
+            fee=trade.fee,
+            fee_asset=trade.fee_asset,
+            time=trade.time,
+            order_id=str(trade.order_id),
+        )
+
+    def _result(self, order: PaperOrder, trades: list[PaperTrade]) -> OrderResult:
+        return OrderResult(
+            symbol=order.symbol,
+            client_order_id=order.client_order_id,
+            exchange_order_id=str(order.id),
+            status=OrderStatus(order.status),
+            side=OrderSide(order.side),
+            requested_quantity=order.requested_quantity,
+            executed_quantity=order.executed_quantity,
+            quote_quantity=order.quote_quantity,
+            fills=tuple(self._fill(t) for t in trades),
+            time=order.created_at,
+        )
+
+    async def query_order(self, symbol: str, client_order_id: str) -> OrderResult | None:
+        return await asyncio.to_thread(self._query, symbol, client_order_id)
+
+    def _query(self, symbol: str, client_order_id: str) -> OrderResult | None:
+        with self._sessions() as session:
+            order = session.scalar(
+                select(PaperOrder).where(PaperOrder.client_order_id == client_order_id, PaperOrder.symbol == symbol)
+            )
+            if order is None:
+                return None
+            trades = list(
+                session.scalars(select(PaperTrade).where(PaperTrade.order_id == order.id).order_by(PaperTrade.id))
+            )
+            return self._result(order, trades)
+
+    async def trades(self, symbol: str, since: datetime | None = None) -> list[Fill]:
+        return await asyncio.to_thread(self._trades, symbol, since)
+
+    def _trades(self, symbol: str, since: datetime | None) -> list[Fill]:
+        with self._sessions() as session:
+            query = select(PaperTrade).where(PaperTrade.symbol == symbol)
+            if since is not None:
+                query = query.where(PaperTrade.time >= since)
+            return [self._fill(t) for t in session.scalars(query.order_by(PaperTrade.id))]
+
+    async def close(self) -> None:
+        return None

@@ -1,0 +1,393 @@
+"""The ledger: orders, fills, average-cost positions, cash and run records, in the database.
+
+Every fill is recorded once (unique exchange + symbol + trade id) in the same transaction that
+moves the position and the cash, so a crash can never count a trade twice or half. Orders are
+written before they are sent and updated after, so an order whose answer was lost is still known
+(status UNKNOWN) and is looked up by its client order id before anything is resubmitted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from backend.exchanges.base import Fill, OrderResult, OrderSide, OrderStatus
+from backend.execution.accounting import PositionState, apply_fee_asset_sale, apply_fill
+from database.models.execution import ExecutionRun, FillRecord, LedgerBalance, Order, Position
+
+ZERO = Decimal(0)
+PENDING = "PENDING"  # persisted, not yet sent
+REFUSED = "REFUSED"  # the risk guard said no; never sent
+FAILED = "FAILED"  # sending failed in a way that proves nothing was placed
+OPEN_STATES = (PENDING, OrderStatus.UNKNOWN.value, OrderStatus.NEW.value, OrderStatus.PARTIALLY_FILLED.value)
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedFill:
+    fill: Fill
+    realised_pnl: Decimal
+    fee_quote: Decimal
+    client_order_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class PositionView:
+    symbol: str
+    base_asset: str
+    quantity: Decimal
+    average_cost: Decimal
+    realised_pnl: Decimal
+    fees_paid: Decimal
+    last_price: Decimal | None
+
+
+@dataclass(frozen=True, slots=True)
+class OpenOrder:
+    client_order_id: str
+    symbol: str
+    side: OrderSide
+    status: str
+    requested_quantity: Decimal
+
+
+def base_asset_of(symbol: str, quote: str) -> str:
+    return symbol[: -len(quote)] if symbol.endswith(quote) and len(symbol) > len(quote) else symbol
+
+
+class Ledger:
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        *,
+        exchange: str,
+        quote_asset: str,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self._sessions = sessions
+        self.exchange = exchange
+        self.quote = quote_asset
+        self._clock = clock
+
+    # cash ---------------------------------------------------------------------------------------
+    def _balance(self, session: Session) -> LedgerBalance | None:
+        return session.scalar(
+            select(LedgerBalance).where(LedgerBalance.exchange == self.exchange, LedgerBalance.asset == self.quote)
+        )
+
+    def is_seeded(self) -> bool:
+        with self._sessions() as session:
+            return self._balance(session) is not None
+
+    def seed(self, amount: Decimal) -> None:
+        """Start the ledger's cash at what the exchange holds (first start only)."""
+        with self._sessions.begin() as session:
+            if self._balance(session) is None:
+                session.add(
+                    LedgerBalance(
+                        exchange=self.exchange,
+                        asset=self.quote,
+                        amount=amount,
+                        contributed=amount,
+                        updated_at=self._clock(),
+                    )
+                )
+
+    def cash(self) -> Decimal:
+        with self._sessions() as session:
+            row = self._balance(session)
+            return row.amount if row else ZERO
+
+    def contributed(self) -> Decimal:
+        with self._sessions() as session:
+            row = self._balance(session)
+            return row.contributed if row else ZERO
+
+    def adjust_cash(self, amount: Decimal) -> Decimal:
+        """Set cash to the exchange's figure (reconciliation); the difference counts as contributed."""
+        with self._sessions.begin() as session:
+            row = self._balance(session)
+            if row is None:
+                session.add(
+                    LedgerBalance(
+                        exchange=self.exchange,
+                        asset=self.quote,
+                        amount=amount,
+                        contributed=amount,
+                        updated_at=self._clock(),
+                    )
+                )
+                return amount
+            diff = amount - row.amount
+            row.amount = amount
+            row.contributed += diff
+            row.updated_at = self._clock()
+            return diff
+
+    def adjust_position(self, symbol: str, base_asset: str, quantity: Decimal, price: Decimal) -> Decimal:
+        """Set a position's quantity to the exchange's (reconciliation), valuing the difference at `price`.
+
+        The difference is booked as contributed value (not PnL): it came from outside the ledger.
+        """
+        with self._sessions.begin() as session:
+            pos = self._position(session, symbol, base_asset)
+            diff = quantity - pos.quantity
+            if diff == 0:
+                return diff
+            if quantity <= 0:
+                pos.average_cost = ZERO
+            elif diff > 0:
+                pos.average_cost = (pos.quantity * pos.average_cost + diff * price) / quantity
+            pos.quantity = quantity
+            pos.updated_at = self._clock()
+            bal = self._balance(session)
+            if bal is not None:
+                bal.contributed += diff * (price if diff > 0 else pos.average_cost or price)
+            return diff
+
+    # positions ----------------------------------------------------------------------------------
+    def _position(self, session: Session, symbol: str, base_asset: str) -> Position:
+        pos = session.scalar(select(Position).where(Position.exchange == self.exchange, Position.symbol == symbol))
+        if pos is None:
+            pos = Position(
+                exchange=self.exchange,
+                symbol=symbol,
+                base_asset=base_asset,
+                quantity=ZERO,
+                average_cost=ZERO,
+                realised_pnl=ZERO,
+                fees_paid=ZERO,
+                last_price=None,
+                updated_at=self._clock(),
+            )
+            session.add(pos)
+        return pos
+
+    def positions(self) -> dict[str, PositionView]:
+        with self._sessions() as session:
+            rows = session.scalars(select(Position).where(Position.exchange == self.exchange).order_by(Position.symbol))
+            return {
+                p.symbol: PositionView(
+                    symbol=p.symbol,
+                    base_asset=p.base_asset,
+                    quantity=p.quantity,
+                    average_cost=p.average_cost,
+                    realised_pnl=p.realised_pnl,
+                    fees_paid=p.fees_paid,
+                    last_price=p.last_price,
+                )
+                for p in rows
+            }
+
+    def set_marks(self, marks: dict[str, Decimal]) -> None:
+        with self._sessions.begin() as session:
+            for p in session.scalars(select(Position).where(Position.exchange == self.exchange)):
+                mark = marks.get(p.symbol)
+                if mark is not None and mark != p.last_price:
+                    p.last_price = mark
+
+    # fills --------------------------------------------------------------------------------------
+    def record_fills(
+        self,
+        fills: Sequence[Fill],
+        *,
+        base_assets: dict[str, str],
+        conversions: dict[str, Decimal] | None = None,
+        client_order_id: str | None = None,
+    ) -> list[RecordedFill]:
+        """Apply the fills not seen before; returns those newly recorded (one transaction)."""
+        if not fills:
+            return []
+        conversions = conversions or {}
+        recorded: list[RecordedFill] = []
+        with self._sessions.begin() as session:
+            order_ids: dict[str, int | None] = {}
+            bal = self._balance(session)
+            if bal is None:
+                bal = LedgerBalance(
+                    exchange=self.exchange, asset=self.quote, amount=ZERO, contributed=ZERO, updated_at=self._clock()
+                )
+                session.add(bal)
+            symbols = {f.symbol for f in fills}
+            seen: set[tuple[str, str]] = {
+                (row[0], row[1])
+                for row in session.execute(
+                    select(FillRecord.symbol, FillRecord.trade_id).where(
+                        FillRecord.exchange == self.exchange,
+                        FillRecord.symbol.in_(symbols),
+                        FillRecord.trade_id.in_({f.trade_id for f in fills}),
+                    )
+                ).all()
+            }
+            for fill in fills:
+                key = (fill.symbol, fill.trade_id)
+                if key in seen:
+                    continue
+                seen.add(key)
+                base = base_assets.get(fill.symbol) or base_asset_of(fill.symbol, self.quote)
+                pos = self._position(session, fill.symbol, base)
+                conversion = conversions.get(fill.fee_asset, ZERO)
+                effect = apply_fill(
+                    PositionState(pos.quantity, pos.average_cost, pos.realised_pnl, pos.fees_paid),
+                    side=fill.side,
+                    price=fill.price,
+                    quantity=fill.quantity,
+                    fee=fill.fee,
+                    fee_asset=fill.fee_asset,
+                    base=base,
+                    quote=self.quote,
+                    conversion=conversion,
+                )
+                pos.quantity = effect.position.quantity
+                pos.average_cost = effect.position.average_cost
+                pos.realised_pnl = effect.position.realised_pnl
+                pos.fees_paid = effect.position.fees_paid
+                pos.updated_at = self._clock()
+                if fill.fee > 0 and fill.fee_asset not in (base, self.quote):
+                    fee_symbol = f"{fill.fee_asset}{self.quote}"
+                    other = self._position(session, fee_symbol, fill.fee_asset)
+                    session.flush()
+                    state, _ = apply_fee_asset_sale(
+                        PositionState(other.quantity, other.average_cost, other.realised_pnl, other.fees_paid),
+                        amount=fill.fee,
+                        conversion=conversion,
+                    )
+                    other.quantity, other.average_cost, other.realised_pnl = (
+                        state.quantity,
+                        state.average_cost,
+                        state.realised_pnl,
+                    )
+                    other.updated_at = self._clock()
+                bal.amount += effect.cash_delta
+                bal.updated_at = self._clock()
+                coid = client_order_id
+                if coid is not None and coid not in order_ids:
+                    order_ids[coid] = session.scalar(select(Order.id).where(Order.client_order_id == coid))
+                session.add(
+                    FillRecord(
+                        order_id=order_ids.get(coid) if coid else None,
+                        exchange=self.exchange,
+                        trade_id=fill.trade_id,
+                        client_order_id=coid,
+                        symbol=fill.symbol,
+                        side=fill.side.value,
+                        price=fill.price,
+                        quantity=fill.quantity,
+                        fee=fill.fee,
+                        fee_asset=fill.fee_asset,
+                        fee_quote=effect.fee_quote,
+                        realised_pnl=effect.realised_delta,
+                        time=fill.time,
+                        recorded_at=self._clock(),
+                    )
+                )
+                recorded.append(RecordedFill(fill, effect.realised_delta, effect.fee_quote, coid))
+        return recorded
+
+    def fill_count(self) -> int:
+        with self._sessions() as session:
+            return int(session.scalar(select(func.count()).select_from(FillRecord)) or 0)
+
+    def latest_fill_time(self, symbol: str) -> datetime | None:
+        with self._sessions() as session:
+            return session.scalar(
+                select(func.max(FillRecord.time)).where(
+                    FillRecord.exchange == self.exchange, FillRecord.symbol == symbol
+                )
+            )
+
+    # orders -------------------------------------------------------------------------------------
+    def save_orders(self, run_id: int | None, orders: Sequence[dict[str, Any]]) -> None:
+        """Persist orders before they are sent (status PENDING), in one transaction."""
+        now = self._clock()
+        with self._sessions.begin() as session:
+            for o in orders:
+                session.add(
+                    Order(
+                        run_id=run_id,
+                        exchange=self.exchange,
+                        client_order_id=o["client_order_id"],
+                        exchange_order_id=None,
+                        symbol=o["symbol"],
+                        side=o["side"],
+                        order_type=o.get("order_type", "MARKET"),
+                        requested_quantity=o["quantity"],
+                        executed_quantity=ZERO,
+                        quote_quantity=ZERO,
+                        reference_price=o.get("price"),
+                        status=PENDING,
+                        note=o.get("note"),
+                        created_at=now,
+                        updated_at=now,
+                    )
+                )
+
+    def update_order(
+        self,
+        client_order_id: str,
+        *,
+        status: str,
+        result: OrderResult | None = None,
+        error_code: int | None = None,
+        error_message: str | None = None,
+    ) -> None:
+        with self._sessions.begin() as session:
+            order = session.scalar(select(Order).where(Order.client_order_id == client_order_id))
+            if order is None:
+                return
+            order.status = status
+            if result is not None:
+                order.exchange_order_id = result.exchange_order_id
+                order.executed_quantity = result.executed_quantity
+                order.quote_quantity = result.quote_quantity
+            if error_code is not None:
+                order.error_code = error_code
+            if error_message is not None:
+                order.error_message = error_message[:2000]
+            order.updated_at = self._clock()
+
+    def open_orders(self) -> list[OpenOrder]:
+        """Orders whose outcome is not final: persisted-unsent, unknown, or still working."""
+        with self._sessions() as session:
+            rows = session.scalars(
+                select(Order).where(Order.exchange == self.exchange, Order.status.in_(OPEN_STATES)).order_by(Order.id)
+            )
+            return [
+                OpenOrder(o.client_order_id, o.symbol, OrderSide(o.side), o.status, o.requested_quantity) for o in rows
+            ]
+
+    def client_order_ids(self) -> list[str]:
+        with self._sessions() as session:
+            return list(session.scalars(select(Order.client_order_id).order_by(Order.id)))
+
+    # runs ---------------------------------------------------------------------------------------
+    def start_run(self, kind: str) -> int:
+        with self._sessions.begin() as session:
+            run = ExecutionRun(
+                kind=kind,
+                exchange=self.exchange,
+                status="running",
+                started_at=self._clock(),
+                orders_planned=0,
+                orders_submitted=0,
+                orders_skipped=0,
+                orders_failed=0,
+            )
+            session.add(run)
+            session.flush()
+            return run.id
+
+    def finish_run(self, run_id: int, *, status: str, **values: Any) -> None:
+        with self._sessions.begin() as session:
+            run = session.get(ExecutionRun, run_id)
+            if run is None:
+                return
+            run.status = status
+            run.finished_at = self._clock()
+            for key, value in values.items():
+                setattr(run, key, value)

@@ -1,0 +1,220 @@
+"""The order planner: a pure function from holdings, prices, weights and rules to an order plan.
+
+target = weight × (equity − cash buffer); deltas are taken at mark; sells come before buys; orders
+are cut to the risk limits, capped in number (largest first), floored to the exchange's steps and
+checked against its filters; buys never spend more than the cash left plus what the sells free.
+Everything dropped or cut is listed with a reason, so a run record explains itself.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from backend.exchanges.base import OrderSide, OrderType
+from backend.execution.quantize import filter_failure, floor_to_step, quantity_step, quantize_quantity
+from backend.market.types import SymbolRules
+
+ZERO = Decimal(0)
+BPS = Decimal(10_000)
+CLIENT_ID_MAX = 36  # Binance: ^[.A-Z:/a-z0-9_-]{1,36}$
+
+
+def client_order_id(cycle_id: str, symbol: str, side: OrderSide) -> str:
+    """Deterministic per (cycle, symbol, side); short enough for Binance's 36 characters."""
+    raw = f"qt-{cycle_id}-{symbol}-{side.value[0]}"
+    if len(raw) <= CLIENT_ID_MAX:
+        return raw
+    return "qt-" + hashlib.sha256(raw.encode()).hexdigest()[: CLIENT_ID_MAX - 3]
+
+
+@dataclass(frozen=True, slots=True)
+class PlanParams:
+    min_notional: Decimal = Decimal(50)
+    max_orders: int = 10
+    cash_buffer: Decimal = ZERO
+    allow_partial: bool = True
+    max_notional_per_trade: Decimal | None = None  # the risk guard's per-trade limit
+    max_position_per_symbol: Decimal | None = None  # the risk guard's per-symbol limit
+    cost_margin_bps: Decimal = Decimal(60)  # fee + slippage reserved on buys, deducted from sells
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedOrder:
+    symbol: str
+    side: OrderSide
+    quantity: Decimal
+    price: Decimal  # the mark the plan assumed
+    client_order_id: str
+    note: str | None = None  # why it was cut, when it was
+
+    @property
+    def notional(self) -> Decimal:
+        return self.quantity * self.price
+
+
+@dataclass(frozen=True, slots=True)
+class SkippedOrder:
+    symbol: str
+    side: str
+    notional: Decimal
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class OrderPlan:
+    equity: Decimal
+    investable: Decimal
+    cash: Decimal
+    targets: dict[str, Decimal]
+    orders: list[PlannedOrder] = field(default_factory=list)
+    skipped: list[SkippedOrder] = field(default_factory=list)
+
+    @property
+    def sells(self) -> list[PlannedOrder]:
+        return [o for o in self.orders if o.side is OrderSide.SELL]
+
+    @property
+    def buys(self) -> list[PlannedOrder]:
+        return [o for o in self.orders if o.side is OrderSide.BUY]
+
+
+@dataclass(slots=True)
+class _Draft:
+    symbol: str
+    side: OrderSide
+    quantity: Decimal
+    price: Decimal
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def notional(self) -> Decimal:
+        return self.quantity * self.price
+
+
+def plan_orders(
+    *,
+    cycle_id: str,
+    weights: dict[str, Decimal],
+    positions: dict[str, Decimal],
+    cash: Decimal,
+    marks: dict[str, Decimal],
+    rules: dict[str, SymbolRules],
+    params: PlanParams,
+) -> OrderPlan:
+    """Plan market orders moving `positions` toward `weights` of the investable equity."""
+    skipped: list[SkippedOrder] = []
+    cash = max(cash, ZERO)
+    equity = cash
+    for symbol, qty in positions.items():
+        mark = marks.get(symbol)
+        if qty > 0 and mark is not None and mark > 0:
+            equity += qty * mark
+    investable = max(equity - params.cash_buffer, ZERO)
+    targets = {s: w * investable for s, w in weights.items() if w > 0}
+
+    drafts: list[_Draft] = []
+    for symbol in sorted(set(targets) | {s for s, q in positions.items() if q > 0}):
+        target = targets.get(symbol, ZERO)
+        held = positions.get(symbol, ZERO)
+        mark = marks.get(symbol)
+        side = "SELL" if target == 0 else "?"
+        if mark is None or mark <= 0:
+            skipped.append(SkippedOrder(symbol, side, ZERO, "no mark price"))
+            continue
+        symbol_rules = rules.get(symbol)
+        if symbol_rules is None:
+            skipped.append(SkippedOrder(symbol, side, ZERO, "no exchange rules for symbol"))
+            continue
+        if not symbol_rules.is_trading:
+            skipped.append(SkippedOrder(symbol, side, ZERO, f"symbol status {symbol_rules.status}"))
+            continue
+        delta = target - held * mark
+        if delta < 0:
+            qty = -delta / mark
+            draft = _Draft(symbol, OrderSide.SELL, qty, mark)
+            if target == 0:
+                draft.quantity = held
+                draft.notes.append("not selected: full exit")
+            elif not params.allow_partial:
+                draft.quantity = held
+                draft.notes.append("QT_EXECUTION_ALLOW_PARTIAL=false: full exit")
+            drafts.append(draft)
+        elif delta > 0:
+            drafts.append(_Draft(symbol, OrderSide.BUY, delta / mark, mark))
+
+    # the risk guard's limits: cut rather than refuse, so a rebalance converges over cycles
+    kept: list[_Draft] = []
+    for d in drafts:
+        held_value = positions.get(d.symbol, ZERO) * d.price
+        if d.side is OrderSide.BUY and params.max_position_per_symbol is not None:
+            room = params.max_position_per_symbol - held_value
+            if room < d.notional:
+                if room <= 0:
+                    skipped.append(
+                        SkippedOrder(d.symbol, d.side.value, d.notional, "QT_MAX_POSITION_PER_SYMBOL reached")
+                    )
+                    continue
+                d.quantity = room / d.price
+                d.notes.append("cut to QT_MAX_POSITION_PER_SYMBOL")
+        limit = params.max_notional_per_trade
+        if limit is not None and d.notional > limit:
+            d.quantity = limit / d.price
+            d.notes.append("cut to QT_MAX_NOTIONAL_PER_TRADE")
+        kept.append(d)
+
+    actionable: list[_Draft] = []
+    for d in kept:
+        if d.notional < params.min_notional:
+            skipped.append(SkippedOrder(d.symbol, d.side.value, d.notional, "below QT_EXECUTION_MIN_NOTIONAL"))
+        else:
+            actionable.append(d)
+    actionable.sort(key=lambda d: (-d.notional, d.symbol))
+    for d in actionable[params.max_orders :]:
+        skipped.append(SkippedOrder(d.symbol, d.side.value, d.notional, "beyond QT_EXECUTION_MAX_ORDERS"))
+    actionable = actionable[: params.max_orders]
+
+    margin = params.cost_margin_bps / BPS
+    orders: list[PlannedOrder] = []
+    available = cash
+    sells = [d for d in actionable if d.side is OrderSide.SELL]
+    buys = [d for d in actionable if d.side is OrderSide.BUY]
+    for d in sells:
+        r = rules[d.symbol]
+        held = positions.get(d.symbol, ZERO)
+        qty = quantize_quantity(r, min(d.quantity, held), OrderType.MARKET)
+        failure = filter_failure(r, qty, d.price, OrderType.MARKET)
+        if failure:
+            skipped.append(SkippedOrder(d.symbol, d.side.value, qty * d.price, f"exchange filter {failure}"))
+            continue
+        available += qty * d.price * (1 - margin)
+        orders.append(_planned(cycle_id, d, qty))
+    for d in buys:
+        r = rules[d.symbol]
+        qty = quantize_quantity(r, d.quantity, OrderType.MARKET)
+        cost_per_unit = d.price * (1 + margin)
+        if qty * cost_per_unit > available:
+            qty = floor_to_step(available / cost_per_unit, quantity_step(r, OrderType.MARKET))
+            d.notes.append("cut to available cash")
+            if qty * d.price < params.min_notional:
+                skipped.append(SkippedOrder(d.symbol, d.side.value, d.notional, "insufficient cash"))
+                continue
+        failure = filter_failure(r, qty, d.price, OrderType.MARKET)
+        if failure:
+            skipped.append(SkippedOrder(d.symbol, d.side.value, qty * d.price, f"exchange filter {failure}"))
+            continue
+        available -= qty * cost_per_unit
+        orders.append(_planned(cycle_id, d, qty))
+    return OrderPlan(equity=equity, investable=investable, cash=cash, targets=targets, orders=orders, skipped=skipped)
+
+
+def _planned(cycle_id: str, d: _Draft, qty: Decimal) -> PlannedOrder:
+    return PlannedOrder(
+        symbol=d.symbol,
+        side=d.side,
+        quantity=qty,
+        price=d.price,
+        client_order_id=client_order_id(cycle_id, d.symbol, d.side),
+        note="; ".join(d.notes) or None,
+    )

@@ -1,0 +1,776 @@
+"""The rebalance cycle and start-up reconciliation.
+
+One lock serialises scheduled cycles, manual cycles and reconciliation. A cycle:
+reconcile orders whose outcome is unknown → read the account and marks → plan → for each order:
+persist (PENDING) → submit through the risk guard → record the answer and the fills → update
+positions, equity and exposure. A timeout or 5xx is an unknown outcome: the order is looked up by
+its client order id and never resubmitted blindly; while any order stays unresolved, no new order is
+sent. Every order event is one line in the trades log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, Protocol
+
+from backend.exchanges.base import (
+    AccountSnapshot,
+    Exchange,
+    Fill,
+    OrderRequest,
+    OrderResult,
+    OrderSide,
+    OrderStatus,
+    OrderType,
+)
+from backend.exchanges.errors import (
+    ExchangeConfigError,
+    ExchangeError,
+    OrderRejectedError,
+    RateLimitedError,
+    TemporaryExchangeError,
+    UnknownOutcomeError,
+)
+from backend.execution.ledger import FAILED, REFUSED, Ledger, OpenOrder, PositionView, RecordedFill
+from backend.execution.planner import OrderPlan, PlannedOrder, PlanParams, SkippedOrder, plan_orders
+from backend.execution.quantize import filter_failure, quantize_quantity
+from backend.execution.tradelog import TradesLog
+from backend.market.types import MarketSnapshot, SymbolRules
+from backend.observability.metrics import Metrics
+
+log = logging.getLogger(__name__)
+ZERO = Decimal(0)
+CENT = Decimal("0.01")
+
+
+class OrderGate(Protocol):
+    """The risk guard's GuardedExchange: the only way an order reaches an adapter."""
+
+    async def submit_order(self, request: OrderRequest) -> OrderResult: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """What the service needs to know about a risk refusal (rule and reason)."""
+
+    rule: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Mark:
+    price: Decimal
+    time: datetime
+
+
+@dataclass
+class CycleReport:
+    run_id: int | None
+    status: str  # ok | degraded | halted | skipped | failed
+    planned: int = 0
+    submitted: int = 0
+    skipped: int = 0
+    failed: int = 0
+    filled: int = 0
+    equity: Decimal = ZERO
+    gross_exposure: Decimal = ZERO
+    cash: Decimal = ZERO
+    reason: str | None = None
+    skipped_orders: list[dict[str, Any]] = field(default_factory=list)
+    errors: dict[str, str] = field(default_factory=dict)
+    unresolved: list[str] = field(default_factory=list)
+
+    def details(self) -> dict[str, Any]:
+        return {
+            "last_run_id": self.run_id,
+            "status": self.status,
+            "orders_planned": self.planned,
+            "orders_submitted": self.submitted,
+            "orders_skipped": self.skipped,
+            "orders_failed": self.failed,
+            "orders_filled": self.filled,
+            "equity": float(self.equity.quantize(CENT)),
+            "gross_exposure": float(self.gross_exposure.quantize(CENT)),
+            "cash": float(self.cash.quantize(CENT)),
+            "reason": self.reason,
+            "unresolved_orders": self.unresolved,
+        }
+
+
+@dataclass
+class ReconcileReport:
+    run_id: int | None
+    resolved_orders: list[dict[str, Any]] = field(default_factory=list)
+    fills_recovered: int = 0
+    differences: list[dict[str, Any]] = field(default_factory=list)
+    seeded: bool = False
+    error: str | None = None
+    unresolved: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class PositionValue:
+    symbol: str
+    base_asset: str
+    quantity: Decimal
+    average_cost: Decimal
+    mark: Decimal | None
+    market_value: Decimal
+    unrealised_pnl: Decimal
+    realised_pnl: Decimal
+    fees_paid: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class Portfolio:
+    exchange: str
+    quote_asset: str
+    cash: Decimal
+    contributed: Decimal
+    positions: list[PositionValue]
+    equity: Decimal
+    gross_exposure: Decimal
+    realised_pnl: Decimal
+    unrealised_pnl: Decimal
+    fees_paid: Decimal
+    balances: dict[str, dict[str, Decimal]]
+    balances_as_of: datetime | None
+    marks_as_of: datetime | None
+
+
+SnapshotFn = Callable[[], Awaitable[MarketSnapshot]]
+SelectionFn = Callable[[], dict[str, Decimal] | None]
+RefusalFn = Callable[[BaseException], Refusal | None]
+KillSwitchFn = Callable[[], str | None]
+FillHook = Callable[[list[RecordedFill]], None]
+
+
+def marks_from_snapshot(snapshot: MarketSnapshot) -> dict[str, Mark]:
+    """Book-top mid where there is a sane book, the last trade price otherwise."""
+    marks: dict[str, Mark] = {}
+    for symbol, ticker in snapshot.tickers.items():
+        if ticker.last_price > 0:
+            marks[symbol] = Mark(ticker.last_price, ticker.close_time)
+    for symbol, top in snapshot.book_tops.items():
+        if top.bid_price > 0 and top.ask_price >= top.bid_price:
+            marks[symbol] = Mark(top.mid, top.time)
+    return marks
+
+
+class ExecutionService:
+    def __init__(
+        self,
+        *,
+        ledger: Ledger,
+        exchange: Exchange,
+        gate: OrderGate,
+        snapshot: SnapshotFn,
+        selection: SelectionFn,
+        params: Callable[[], PlanParams],
+        metrics: Metrics,
+        trades_log: TradesLog,
+        clock: Callable[[], datetime],
+        refusal: RefusalFn = lambda _exc: None,
+        kill_switch: KillSwitchFn = lambda: None,
+        on_fills: FillHook | None = None,
+    ) -> None:
+        self.ledger = ledger
+        self.exchange = exchange
+        self._gate = gate
+        self._snapshot = snapshot
+        self._selection = selection
+        self._params = params
+        self._metrics = metrics
+        self._log = trades_log
+        self._clock = clock
+        self._refusal = refusal
+        self._kill_switch = kill_switch
+        self._on_fills = on_fills
+        self.lock = asyncio.Lock()
+        self.last_report: CycleReport | None = None
+        self.last_reconcile: ReconcileReport | None = None
+        self._account: AccountSnapshot | None = None
+        self._marks: dict[str, Mark] = {}
+        self._marks_at: datetime | None = None
+        self._rules: dict[str, SymbolRules] = {}
+
+    # helpers ----------------------------------------------------------------------------------
+    async def _db(self, func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        return await asyncio.to_thread(func, *args, **kwargs)
+
+    def _count(self, endpoint: str, outcome: str) -> None:
+        self._metrics.exchange_requests.labels(exchange=self.exchange.name, endpoint=endpoint, outcome=outcome).inc()
+
+    def _order_metric(self, side: OrderSide | str, status: str) -> None:
+        self._metrics.execution_orders.labels(side=str(side), status=status).inc()
+
+    def _base_assets(self) -> dict[str, str]:
+        return {s: r.base_asset for s, r in self._rules.items()}
+
+    def _conversions(self) -> dict[str, Decimal]:
+        quote = self.ledger.quote
+        out: dict[str, Decimal] = {}
+        for symbol, mark in self._marks.items():
+            rules = self._rules.get(symbol)
+            if rules is not None and rules.quote_asset == quote:
+                out[rules.base_asset] = mark.price
+        return out
+
+    async def _refresh_market(self) -> MarketSnapshot:
+        snapshot = await self._snapshot()
+        self._rules = dict(snapshot.rules)
+        self._marks = marks_from_snapshot(snapshot)
+        self._marks_at = snapshot.taken_at
+        return snapshot
+
+    async def _record(self, fills: Iterable[Fill], client_order_id: str | None) -> list[RecordedFill]:
+        fills = list(fills)
+        if not fills:
+            return []
+        recorded: list[RecordedFill] = await self._db(
+            self.ledger.record_fills,
+            fills,
+            base_assets=self._base_assets(),
+            conversions=self._conversions(),
+            client_order_id=client_order_id,
+        )
+        for item in recorded:
+            f = item.fill
+            self._log.write(
+                self._clock(),
+                "fill",
+                client_order_id=client_order_id,
+                symbol=f.symbol,
+                side=f.side.value,
+                trade_id=f.trade_id,
+                price=f.price,
+                quantity=f.quantity,
+                fee=f.fee,
+                fee_asset=f.fee_asset,
+                realised_pnl=item.realised_pnl,
+            )
+        if recorded and self._on_fills is not None:
+            try:
+                self._on_fills(recorded)
+            except Exception:  # the ledger has them; a risk-store hiccup must not lose the answer
+                log.exception("risk guard did not take the fills")
+        return recorded
+
+    async def _fills_of(self, result: OrderResult) -> list[Fill]:
+        """The order's trades: those in the answer, or looked up by order id when the answer has none."""
+        if result.fills or result.executed_quantity <= 0:
+            return list(result.fills)
+        try:
+            trades = await self.exchange.trades(result.symbol, since=None)
+            self._count("my_trades", "ok")
+        except ExchangeError as exc:
+            self._count("my_trades", type(exc).__name__)
+            raise
+        return [t for t in trades if t.order_id is not None and t.order_id == result.exchange_order_id]
+
+    async def _apply_result(self, client_order_id: str, result: OrderResult) -> list[RecordedFill]:
+        fills = await self._fills_of(result)
+        recorded = await self._record(fills, client_order_id)
+        await self._db(self.ledger.update_order, client_order_id, status=result.status.value, result=result)
+        self._log.write(
+            self._clock(),
+            "order_" + result.status.value.lower(),
+            client_order_id=client_order_id,
+            symbol=result.symbol,
+            side=result.side.value,
+            exchange_order_id=result.exchange_order_id,
+            executed_quantity=result.executed_quantity,
+            quote_quantity=result.quote_quantity,
+        )
+        return recorded
+
+    # reconciliation ---------------------------------------------------------------------------
+    async def _resolve_open(self, orders: list[OpenOrder]) -> tuple[list[dict[str, Any]], list[str]]:
+        """Look every non-final order up by client order id; returns (resolved, still unknown)."""
+        resolved: list[dict[str, Any]] = []
+        unresolved: list[str] = []
+        for order in orders:
+            try:
+                result = await self.exchange.query_order(order.symbol, order.client_order_id)
+                self._count("query_order", "ok")
+            except ExchangeError as exc:
+                self._count("query_order", type(exc).__name__)
+                unresolved.append(order.client_order_id)
+                continue
+            if result is None:
+                await self._db(
+                    self.ledger.update_order,
+                    order.client_order_id,
+                    status=FAILED,
+                    error_message="looked up after an unknown outcome: the exchange has no such order",
+                )
+                self._log.write(
+                    self._clock(), "order_not_found", client_order_id=order.client_order_id, symbol=order.symbol
+                )
+                resolved.append({"client_order_id": order.client_order_id, "status": FAILED})
+                continue
+            recorded = await self._apply_result(order.client_order_id, result)
+            if not result.status.is_final:
+                unresolved.append(order.client_order_id)
+            resolved.append(
+                {
+                    "client_order_id": order.client_order_id,
+                    "status": result.status.value,
+                    "fills_recorded": len(recorded),
+                }
+            )
+        return resolved, unresolved
+
+    async def reconcile(self) -> ReconcileReport:
+        """Start-up: resolve open orders, recover missing fills, compare balances; report differences."""
+        async with self.lock:
+            return await self._reconcile()
+
+    async def _reconcile(self) -> ReconcileReport:
+        run_id: int = await self._db(self.ledger.start_run, "reconcile")
+        report = ReconcileReport(run_id=run_id)
+        try:
+            await self._refresh_market()
+            open_orders = await self._db(self.ledger.open_orders)
+            report.resolved_orders, report.unresolved = await self._resolve_open(open_orders)
+            positions: dict[str, PositionView] = await self._db(self.ledger.positions)
+            for symbol in sorted(positions):
+                since = await self._db(self.ledger.latest_fill_time, symbol)
+                try:
+                    trades = await self.exchange.trades(symbol, since=since)
+                    self._count("my_trades", "ok")
+                except ExchangeError as exc:
+                    self._count("my_trades", type(exc).__name__)
+                    report.differences.append({"symbol": symbol, "error": f"trades not read: {exc}"})
+                    continue
+                report.fills_recovered += len(await self._record(trades, None))
+            account = await self.exchange.account()
+            self._count("account", "ok")
+            self._account = account
+            report.differences.extend(await self._compare_balances(account, report))
+            status = "degraded" if report.differences or report.unresolved else "ok"
+            await self._db(
+                self.ledger.finish_run,
+                run_id,
+                status=status,
+                details={
+                    "resolved_orders": report.resolved_orders,
+                    "fills_recovered": report.fills_recovered,
+                    "differences": report.differences,
+                    "seeded": report.seeded,
+                    "unresolved_orders": report.unresolved,
+                },
+            )
+            for diff in report.differences:
+                log.warning("reconciliation difference", extra={k: str(v) for k, v in diff.items()})
+        except Exception as exc:
+            report.error = f"{type(exc).__name__}: {exc}"
+            log.exception("reconciliation failed")
+            await self._db(self.ledger.finish_run, run_id, status="failed", error=report.error)
+        self.last_reconcile = report
+        return report
+
+    async def _compare_balances(self, account: AccountSnapshot, report: ReconcileReport) -> list[dict[str, Any]]:
+        quote = self.ledger.quote
+        differences: list[dict[str, Any]] = []
+        exchange_cash = account.balances[quote].total if quote in account.balances else ZERO
+        if not await self._db(self.ledger.is_seeded):
+            await self._db(self.ledger.seed, exchange_cash)
+            report.seeded = True
+        else:
+            ledger_cash: Decimal = await self._db(self.ledger.cash)
+            if ledger_cash != exchange_cash:
+                differences.append(
+                    {"asset": quote, "ledger": format(ledger_cash, "f"), "exchange": format(exchange_cash, "f")}
+                )
+                await self._db(self.ledger.adjust_cash, exchange_cash)
+        positions: dict[str, PositionView] = await self._db(self.ledger.positions)
+        by_base = {p.base_asset: p for p in positions.values()}
+        symbols_by_base = {
+            r.base_asset: s for s, r in self._rules.items() if r.quote_asset == quote and r.base_asset != quote
+        }
+        for asset in sorted(set(by_base) | set(account.balances)):
+            if asset == quote:
+                continue
+            held = account.balances[asset].total if asset in account.balances else ZERO
+            pos = by_base.get(asset)
+            symbol = pos.symbol if pos is not None else symbols_by_base.get(asset)
+            if symbol is None:
+                continue  # not tradable against our quote asset: not part of the portfolio
+            ledger_qty = pos.quantity if pos is not None else ZERO
+            if ledger_qty == held:
+                continue
+            mark = self._marks.get(symbol)
+            price = mark.price if mark is not None else (pos.average_cost if pos is not None else ZERO)
+            if not report.seeded:
+                differences.append(
+                    {
+                        "asset": asset,
+                        "symbol": symbol,
+                        "ledger": format(ledger_qty, "f"),
+                        "exchange": format(held, "f"),
+                    }
+                )
+            await self._db(self.ledger.adjust_position, symbol, asset, held, price)
+        return differences
+
+    # the cycle --------------------------------------------------------------------------------
+    async def run_cycle(self) -> CycleReport:
+        async with self.lock:
+            return await self._cycle()
+
+    async def _cycle(self) -> CycleReport:
+        run_id: int = await self._db(self.ledger.start_run, "cycle")
+        report = CycleReport(run_id=run_id, status="ok")
+        try:
+            await self._cycle_body(report)
+        except Exception as exc:
+            report.status = "failed"
+            report.reason = f"{type(exc).__name__}: {exc}"
+            log.exception("execution cycle failed")
+        await self._finish(report)
+        return report
+
+    async def _cycle_body(self, report: CycleReport) -> None:
+        snapshot = await self._refresh_market()
+        open_orders = await self._db(self.ledger.open_orders)
+        if open_orders:
+            _resolved, report.unresolved = await self._resolve_open(open_orders)
+            if report.unresolved:
+                report.status = "degraded"
+                report.reason = "orders with unknown outcome could not be resolved; nothing new is sent"
+                await self._value(report)
+                return
+        try:
+            account = await self.exchange.account()
+            self._count("account", "ok")
+            self._account = account
+        except ExchangeError as exc:
+            self._count("account", type(exc).__name__)
+            raise
+        weights = self._selection()
+        positions: dict[str, PositionView] = await self._db(self.ledger.positions)
+        ledger_cash: Decimal = await self._db(self.ledger.cash)
+        quote = self.ledger.quote
+        exchange_cash = account.balances[quote].free if quote in account.balances else ZERO
+        cash = min(ledger_cash, exchange_cash)
+        held: dict[str, Decimal] = {}
+        for symbol, pos in positions.items():
+            free = account.balances[pos.base_asset].free if pos.base_asset in account.balances else ZERO
+            held[symbol] = max(min(pos.quantity, free), ZERO)
+        if weights is None:
+            report.status = "skipped"
+            report.reason = "no universe selection yet"
+            await self._value(report)
+            return
+        params = self._params()
+        plan = plan_orders(
+            cycle_id=str(report.run_id),
+            weights=weights,
+            positions=held,
+            cash=cash,
+            marks={s: m.price for s, m in self._marks.items()},
+            rules=snapshot.rules,
+            params=params,
+        )
+        report.planned = len(plan.orders)
+        for s in plan.skipped:
+            self._skip(report, s.symbol, s.side, s.notional, s.reason)
+        halt = self._kill_switch()
+        if halt:
+            for order in plan.orders:
+                self._skip(report, order.symbol, order.side.value, order.notional, f"kill switch on: {halt}")
+                self._order_metric(order.side, "refused")
+                self._log.write(
+                    self._clock(),
+                    "order_refused",
+                    client_order_id=order.client_order_id,
+                    symbol=order.symbol,
+                    side=order.side.value,
+                    quantity=order.quantity,
+                    reason=f"kill switch on: {halt}",
+                )
+            report.status = "halted"
+            report.reason = f"kill switch on: {halt}; nothing submitted"
+            await self._value(report)
+            return
+        await self._submit_plan(report, plan)
+        await self._value(report)
+
+    def _skip(self, report: CycleReport, symbol: str, side: str, notional: Decimal, reason: str) -> None:
+        report.skipped += 1
+        report.skipped_orders.append(
+            {"symbol": symbol, "side": side, "notional": float(notional.quantize(CENT)), "reason": reason}
+        )
+
+    async def _submit_plan(self, report: CycleReport, plan: OrderPlan) -> None:
+        stop: str | None = None
+        for order in plan.orders:
+            if stop is not None:
+                self._skip(report, order.symbol, order.side.value, order.notional, stop)
+                continue
+            if order.side is OrderSide.BUY:
+                order = await self._fit_buy_to_cash(report, order)
+                if order is None:
+                    continue
+            stop = await self._submit_one(report, order)
+
+    async def _fit_buy_to_cash(self, report: CycleReport, order: PlannedOrder) -> PlannedOrder | None:
+        """Sells may have freed less than planned; never send a buy the cash cannot pay for."""
+        cash: Decimal = await self._db(self.ledger.cash)
+        params = self._params()
+        margin = 1 + params.cost_margin_bps / Decimal(10_000)
+        if order.quantity * order.price * margin <= cash:
+            return order
+        rules = self._rules.get(order.symbol)
+        if rules is None:
+            return None
+        qty = quantize_quantity(rules, max(cash, ZERO) / (order.price * margin), OrderType.MARKET)
+        if qty * order.price < params.min_notional or filter_failure(rules, qty, order.price, OrderType.MARKET):
+            self._skip(report, order.symbol, order.side.value, order.notional, "insufficient cash after sells")
+            return None
+        note = "; ".join(x for x in (order.note, "cut to cash after sells") if x)
+        return PlannedOrder(order.symbol, order.side, qty, order.price, order.client_order_id, note)
+
+    async def _submit_one(self, report: CycleReport, order: PlannedOrder) -> str | None:
+        """Persist, submit, record. Returns a reason to stop the cycle, or None to go on."""
+        coid = order.client_order_id
+        await self._db(
+            self.ledger.save_orders,
+            report.run_id,
+            [
+                {
+                    "client_order_id": coid,
+                    "symbol": order.symbol,
+                    "side": order.side.value,
+                    "quantity": order.quantity,
+                    "price": order.price,
+                    "note": order.note,
+                }
+            ],
+        )
+        self._log.write(
+            self._clock(),
+            "order_planned",
+            client_order_id=coid,
+            symbol=order.symbol,
+            side=order.side.value,
+            quantity=order.quantity,
+            price=order.price,
+            note=order.note,
+        )
+        request = OrderRequest(
+            symbol=order.symbol,
+            side=order.side,
+            quantity=order.quantity,
+            client_order_id=coid,
+            reference_price=order.price,
+        )
+        try:
+            result = await self._gate.submit_order(request)
+            self._count("new_order", "ok")
+        except UnknownOutcomeError as exc:
+            self._count("new_order", "unknown")
+            return await self._unknown(report, order, exc)
+        except OrderRejectedError as exc:
+            self._count("new_order", "rejected")
+            report.failed += 1
+            self._order_metric(order.side, "rejected")
+            await self._db(
+                self.ledger.update_order,
+                coid,
+                status=OrderStatus.REJECTED.value,
+                error_code=exc.code,
+                error_message=str(exc),
+            )
+            self._log.write(self._clock(), "order_rejected", client_order_id=coid, code=exc.code, message=str(exc))
+            report.errors[coid] = f"rejected {exc.code}: {exc}"
+            return None
+        except ExchangeConfigError as exc:
+            self._count("new_order", "config_error")
+            report.failed += 1
+            self._order_metric(order.side, "failed")
+            await self._db(self.ledger.update_order, coid, status=FAILED, error_code=exc.code, error_message=str(exc))
+            self._log.write(self._clock(), "order_failed", client_order_id=coid, message=str(exc))
+            report.status = "failed"
+            report.errors[coid] = f"exchange configuration: {exc}"
+            return f"halted: exchange configuration error ({exc})"
+        except (RateLimitedError, TemporaryExchangeError) as exc:
+            # nothing was placed (the adapter turns anything uncertain into UnknownOutcomeError)
+            self._count("new_order", "rate_limited" if isinstance(exc, RateLimitedError) else "temporary")
+            report.failed += 1
+            self._order_metric(order.side, "failed")
+            await self._db(self.ledger.update_order, coid, status=FAILED, error_code=exc.code, error_message=str(exc))
+            self._log.write(self._clock(), "order_failed", client_order_id=coid, message=str(exc))
+            report.status = "degraded"
+            report.errors[coid] = str(exc)
+            return f"stopped after exchange error: {exc}"
+        except Exception as exc:
+            refusal = self._refusal(exc)
+            if refusal is None:
+                raise
+            report.skipped += 1
+            self._order_metric(order.side, "refused")
+            reason = f"risk guard refused ({refusal.rule}): {refusal.reason}"
+            report.skipped_orders.append(
+                {
+                    "symbol": order.symbol,
+                    "side": order.side.value,
+                    "notional": float(order.notional.quantize(CENT)),
+                    "reason": reason,
+                }
+            )
+            await self._db(self.ledger.update_order, coid, status=REFUSED, error_message=reason)
+            self._log.write(
+                self._clock(), "order_refused", client_order_id=coid, rule=refusal.rule, reason=refusal.reason
+            )
+            if refusal.rule == "kill_switch":
+                report.status = "halted"
+                report.reason = f"kill switch on: {refusal.reason}"
+                return f"kill switch on: {refusal.reason}"
+            return None
+        report.submitted += 1
+        self._order_metric(order.side, "submitted")
+        recorded = await self._apply_result(coid, result)
+        report.filled += len(recorded)
+        self._order_metric(order.side, result.status.value.lower())
+        return None
+
+    async def _unknown(self, report: CycleReport, order: PlannedOrder, exc: ExchangeError) -> str | None:
+        coid = order.client_order_id
+        await self._db(self.ledger.update_order, coid, status=OrderStatus.UNKNOWN.value, error_message=str(exc))
+        self._log.write(self._clock(), "order_unknown", client_order_id=coid, symbol=order.symbol, message=str(exc))
+        self._order_metric(order.side, "unknown")
+        _resolved, unresolved = await self._resolve_open(
+            [OpenOrder(coid, order.symbol, order.side, OrderStatus.UNKNOWN.value, order.quantity)]
+        )
+        if unresolved:
+            report.unresolved.extend(unresolved)
+            report.status = "degraded"
+            report.failed += 1
+            report.errors[coid] = f"unknown outcome: {exc}"
+            return "an order's outcome is unknown; nothing more is sent until it is resolved"
+        report.submitted += 1
+        self._order_metric(order.side, "submitted")
+        return None
+
+    async def _value(self, report: CycleReport) -> None:
+        portfolio = await self.portfolio(refresh=False)
+        report.equity = portfolio.equity
+        report.gross_exposure = portfolio.gross_exposure
+        report.cash = portfolio.cash
+        self._metrics.portfolio_equity.set(float(portfolio.equity))
+        self._metrics.execution_gross_exposure.set(float(portfolio.gross_exposure))
+        await self._db(self.ledger.set_marks, {s: m.price for s, m in self._marks.items()})
+
+    async def _finish(self, report: CycleReport) -> None:
+        if report.status == "ok" and (report.failed or report.errors):
+            report.status = "degraded"
+        if report.run_id is not None:
+            await self._db(
+                self.ledger.finish_run,
+                report.run_id,
+                status=report.status,
+                equity=report.equity,
+                gross_exposure=report.gross_exposure,
+                orders_planned=report.planned,
+                orders_submitted=report.submitted,
+                orders_skipped=report.skipped,
+                orders_failed=report.failed,
+                details={
+                    "reason": report.reason,
+                    "skipped": report.skipped_orders,
+                    "errors": report.errors,
+                    "unresolved_orders": report.unresolved,
+                },
+                error=report.reason if report.status == "failed" else None,
+            )
+        self.last_report = report
+
+    # views ------------------------------------------------------------------------------------
+    def mark(self, symbol: str) -> Mark | None:
+        return self._marks.get(symbol)
+
+    def exposure_by_symbol(self) -> dict[str, Decimal]:
+        """Notional per symbol at the latest marks (the risk guard's `positions`)."""
+        out: dict[str, Decimal] = {}
+        for symbol, pos in self.ledger.positions().items():
+            mark = self._marks.get(symbol)
+            price = mark.price if mark is not None else (pos.last_price or pos.average_cost)
+            if pos.quantity > 0:
+                out[symbol] = pos.quantity * price
+        return out
+
+    async def portfolio(self, *, refresh: bool = True) -> Portfolio:
+        if refresh:
+            try:
+                await self._refresh_market()
+            except Exception as exc:  # show the last known marks rather than nothing
+                log.warning("marks not refreshed for the portfolio view", extra={"error": str(exc)})
+        positions: dict[str, PositionView] = await self._db(self.ledger.positions)
+        cash: Decimal = await self._db(self.ledger.cash)
+        contributed: Decimal = await self._db(self.ledger.contributed)
+        values: list[PositionValue] = []
+        gross = realised = unrealised = fees = ZERO
+        for symbol, pos in positions.items():
+            mark_obj = self._marks.get(symbol)
+            mark = mark_obj.price if mark_obj is not None else pos.last_price
+            price = mark if mark is not None else pos.average_cost
+            value = pos.quantity * price
+            upnl = pos.quantity * (price - pos.average_cost)
+            gross += abs(value)
+            realised += pos.realised_pnl
+            unrealised += upnl
+            fees += pos.fees_paid
+            values.append(
+                PositionValue(
+                    symbol=symbol,
+                    base_asset=pos.base_asset,
+                    quantity=pos.quantity,
+                    average_cost=pos.average_cost,
+                    mark=mark,
+                    market_value=value,
+                    unrealised_pnl=upnl,
+                    realised_pnl=pos.realised_pnl,
+                    fees_paid=pos.fees_paid,
+                )
+            )
+        balances: dict[str, dict[str, Decimal]] = {}
+        if self._account is not None:
+            balances = {
+                a: {"free": b.free, "locked": b.locked} for a, b in sorted(self._account.balances.items()) if b.total
+            }
+        return Portfolio(
+            exchange=self.exchange.name,
+            quote_asset=self.ledger.quote,
+            cash=cash,
+            contributed=contributed,
+            positions=values,
+            equity=cash + sum((v.market_value for v in values), ZERO),
+            gross_exposure=gross,
+            realised_pnl=realised,
+            unrealised_pnl=unrealised,
+            fees_paid=fees,
+            balances=balances,
+            balances_as_of=self._account.taken_at if self._account else None,
+            marks_as_of=self._marks_at,
+        )
+
+
+__all__ = [
+    "CycleReport",
+    "ExecutionService",
+    "Mark",
+    "OrderGate",
+    "PlanParams",
+    "Portfolio",
+    "ReconcileReport",
+    "Refusal",
+    "SkippedOrder",
+    "marks_from_snapshot",
+]

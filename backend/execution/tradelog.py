@@ -1,0 +1,41 @@
+"""The trades log: one JSON line per order event (planned, sent, filled, refused, rejected, unknown)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return value
+
+
+class TradesLog:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        self._warned = False
+
+    def write(self, time: datetime, event: str, **fields: Any) -> None:
+        line = json.dumps({"time": time.isoformat(), "event": event, **{k: _plain(v) for k, v in fields.items()}})
+        try:
+            with self._lock:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                with open(self.path, "a", encoding="utf-8") as handle:
+                    handle.write(line + "\n")
+        except OSError as exc:
+            # the database is the record; the log is for operators, so a full disk must not stop trading
+            if not self._warned:
+                log.error("trades log not writable", extra={"path": str(self.path), "error": str(exc)})
+                self._warned = True
