@@ -4,9 +4,52 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from config.base import CsvList, Section, SymbolList, tunable
+
+# The names backend/liquidity/filters/registry.py implements (a test keeps the two equal); known
+# here so that `python -m backend --check` and start-up refuse an unknown name in one line.
+FILTER_NAMES = (
+    "status",
+    "quote_asset",
+    "stablecoin_base",
+    "leveraged_token",
+    "min_quote_volume",
+    "max_spread",
+    "price_range",
+    "listing_age",
+    "blacklist",
+    "whitelist",
+)
+
+# Assets pegged to a currency: a pair of one against the quote carries no tradable risk.
+DEFAULT_STABLECOINS = [
+    "USDT",
+    "USDC",
+    "BUSD",
+    "TUSD",
+    "FDUSD",
+    "DAI",
+    "USDP",
+    "PAX",
+    "USDD",
+    "PYUSD",
+    "GUSD",
+    "LUSD",
+    "FRAX",
+    "SUSD",
+    "USDE",
+    "USD1",
+    "RLUSD",
+    "EURI",
+    "AEUR",
+    "EURC",
+    "EUR",
+    "GBP",
+    "TRY",
+    "BRL",
+]
 
 DEFAULT_FILTERS = [
     "status",
@@ -27,6 +70,12 @@ class LiquiditySettings(Section):
         default_factory=lambda: list(DEFAULT_FILTERS),
         alias="QT_LIQUIDITY_FILTERS",
         description="Ordered, comma-separated filter chain; an unknown name stops start-up.",
+    )
+    stablecoins: SymbolList = Field(
+        default_factory=lambda: list(DEFAULT_STABLECOINS),
+        alias="QT_LIQUIDITY_STABLECOINS",
+        description="Base assets treated as stablecoins or fiat (their pairs are never selected).",
+        json_schema_extra=tunable(),
     )
     quote_assets: SymbolList = Field(
         default_factory=list,
@@ -80,6 +129,14 @@ class LiquiditySettings(Section):
         default_factory=list,
         alias="QT_LIQUIDITY_WHITELIST",
         description="When set, only these symbols may be selected.",
+        json_schema_extra=tunable(),
+    )
+    spread_penalty: float = Field(
+        0.02,
+        alias="QT_LIQUIDITY_SPREAD_PENALTY",
+        ge=0,
+        le=10,
+        description="Liquidity score lost per bps of spread (the score is log10 of the 24h quote volume).",
         json_schema_extra=tunable(),
     )
     universe_max: int = Field(
@@ -144,6 +201,17 @@ class LiquiditySettings(Section):
         description="Cap on one symbol's weight; the excess is redistributed.",
         json_schema_extra=tunable(),
     )
+
+    @field_validator("filters", mode="after")
+    @classmethod
+    def _known_filters(cls, value: list[str]) -> list[str]:
+        unknown = [name for name in value if name not in FILTER_NAMES]
+        if unknown:
+            raise ValueError(f"unknown filter {', '.join(unknown)} (known: {', '.join(FILTER_NAMES)})")
+        repeated = sorted({name for name in value if value.count(name) > 1})
+        if repeated:
+            raise ValueError(f"filter listed twice: {', '.join(repeated)}")
+        return value
 
     @model_validator(mode="after")
     def _consistent(self) -> LiquiditySettings:

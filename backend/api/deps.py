@@ -44,6 +44,14 @@ async def get_metrics(request: Request) -> Metrics:
     return ctx.metrics
 
 
+async def get_liquidity_service(request: Request) -> LiquidityService:
+    ctx: AppContext = request.app.state.ctx
+    service: LiquidityService | None = ctx.services.get("liquidity")
+    if service is None:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, detail="liquidity service not running")
+    return service
+
+
 CtxDep = Annotated[AppContext, Depends(get_ctx)]
 SettingsHolderDep = Annotated[SettingsHolder, Depends(get_settings_holder)]
 SettingsDep = Annotated[Settings, Depends(get_current_settings)]

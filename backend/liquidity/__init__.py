@@ -1,0 +1,1 @@
+"""The liquidity universe: filter chain, ranking, blend with the model, analytics and the service."""
