@@ -32,7 +32,7 @@ def _control(ctx: CtxDep) -> SchedulerControlResponse:
 
 
 @router.post("/pause", response_model=SchedulerControlResponse)
-async def pause_scheduler(request: Request, ctx: CtxDep, caller: AdminDep) -> SchedulerControlResponse:
+async def pause_scheduler(request: Request, ctx: CtxDep, caller: AdminDep, _w: WritableDep) -> SchedulerControlResponse:
     """Pause every scheduled job (manual runs still work)."""
     before = _control(ctx).model_dump()
     audit_or_503(ctx, request, caller, "ok", before=before, after={**before, "paused": True})
@@ -41,7 +41,9 @@ async def pause_scheduler(request: Request, ctx: CtxDep, caller: AdminDep) -> Sc
 
 
 @router.post("/resume", response_model=SchedulerControlResponse)
-async def resume_scheduler(request: Request, ctx: CtxDep, caller: AdminDep) -> SchedulerControlResponse:
+async def resume_scheduler(
+    request: Request, ctx: CtxDep, caller: AdminDep, _w: WritableDep
+) -> SchedulerControlResponse:
     """Resume the scheduled jobs."""
     before = _control(ctx).model_dump()
     audit_or_503(ctx, request, caller, "ok", before=before, after={**before, "paused": False})
