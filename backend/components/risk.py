@@ -1,13 +1,62 @@
-"""The risk component: builds its services in the lifespan (filled in by the risk issue)."""
+"""The risk component: opens the state store, builds the one RiskGuard, wires audit and health."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from backend.context import AppContext
+from backend.observability.audit import AuditWriteError
+from backend.risk.guard import RiskGuard
+from backend.risk.store import RiskStateStore
+
+log = logging.getLogger(__name__)
+
+AUTO_HALT_ACTION = "AUTO risk kill-switch"
+
+
+def _open_store(store: RiskStateStore, guard: RiskGuard) -> None:
+    store.create()
+    guard.load()
 
 
 @asynccontextmanager
 async def component(ctx: AppContext) -> AsyncIterator[None]:
-    yield
+    risk = ctx.settings.current.risk
+    store = RiskStateStore(risk.state_db_url)
+
+    def audit_auto_halt(before: dict[str, Any], after: dict[str, Any]) -> None:
+        try:
+            ctx.audit.write(AUTO_HALT_ACTION, "ok", client=None, before=before, after=after)
+        except AuditWriteError:
+            ctx.metrics.audit_write_failures.inc()
+            raise
+
+    guard = RiskGuard(
+        store,
+        lambda: ctx.settings.current.risk,
+        metrics=ctx.metrics,
+        clock=ctx.clock,
+        audit_hook=audit_auto_halt,
+    )
+    try:
+        await asyncio.to_thread(_open_store, store, guard)
+    except Exception as exc:
+        # without its state the guard cannot know the kill switch: it refuses every order and
+        # /health says why, while the rest of the API stays up for the operator
+        guard.mark_unavailable(exc)
+        log.error("risk state store not opened", extra={"url": store.engine.url.render_as_string()})
+
+    def health() -> list[str]:
+        error = guard.store_error
+        return [f"state store unavailable ({error}); all orders refused"] if error else []
+
+    ctx.services["risk_guard"] = guard
+    ctx.health_checks["risk"] = health
+    try:
+        yield
+    finally:
+        store.close()

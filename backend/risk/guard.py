@@ -1,0 +1,507 @@
+"""The risk guard: checks orders against the rules and records fills, under one lock.
+
+Concurrency model: ``check`` is CPU-only and runs on the caller's thread (normally the event loop)
+under ``_lock``; an allowed order *reserves* its signed notional until it is recorded or released,
+so a second concurrent check sees it and cannot pass a limit that only one of them fits. Writes to
+the state store (``record_fill``, kill switch, reset) run in a worker thread under ``_write_lock``:
+the database commit happens first, then the in-memory state is updated under ``_lock`` — so a check
+never waits on I/O, and what it sees is always already durable.
+
+Realised PnL is computed by the caller from its ledger (average cost, fees) and passed to
+``record_fill``; the guard only sums it per UTC day. It never infers PnL from trade ratios.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
+from typing import Any
+
+from backend.exchanges.base import OrderRequest, OrderResult, OrderSide
+from backend.observability.metrics import Metrics
+from backend.risk.models import (
+    ZERO,
+    DayStats,
+    Decision,
+    KillSwitchOverride,
+    KillSwitchState,
+    RiskContext,
+    RiskSnapshot,
+    RiskStateUnavailable,
+    TradeRecord,
+)
+from backend.risk.rules import GuardState, OrderView, Rule, build_rules
+from backend.risk.store import RiskStateStore
+from config.risk import RiskSettings
+
+log = logging.getLogger(__name__)
+
+AUTO_HALT_REASON = "auto: exchange failures"
+AUTO_ACTOR = "risk-guard"
+# An order whose outcome is never resolved (no record, no release) stops counting after this long.
+RESERVATION_TTL = timedelta(hours=1)
+RECENT_FILLS = 4096
+
+# (before, after) -> None; raising refuses the change (the API's audit_or_503 does that).
+AuditHook = Callable[[dict[str, Any], dict[str, Any]], None]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def day_start(day: date) -> datetime:
+    return datetime.combine(day, time.min, tzinfo=UTC)
+
+
+@dataclass(slots=True)
+class _Reservation:
+    symbol: str
+    delta: Decimal  # signed notional: + buy, - sell
+    created: datetime
+    unknown: bool = False  # the submission's outcome is unknown; kept until reconciled
+
+
+class RiskGuard:
+    """One per process, built in the lifespan (``ctx.services["risk_guard"]``).
+
+    Public API (async methods do their I/O in a worker thread; ``*_sync`` twins exist for scripts):
+
+    - ``check(order, context) -> Decision`` — sync, no I/O; an allowed order is reserved.
+    - ``record_fill(record)`` / ``record_result(order, result, realised_pnl=..., now=...)`` — durable.
+    - ``release(client_order_id)`` — drop a reservation (order refused by the exchange, not sent).
+    - ``kill_switch_enabled()``, ``kill_switch_state()``, ``set_kill_switch(enabled, reason, actor)``.
+    - ``reset()`` — clear recorded trades and the kill switch override.
+    - ``snapshot()`` — everything GET /risk shows.
+    - ``note_exchange_failure(error)`` / ``note_exchange_success()`` — the automatic halt.
+    """
+
+    def __init__(
+        self,
+        store: RiskStateStore,
+        settings: Callable[[], RiskSettings],
+        *,
+        metrics: Metrics | None = None,
+        clock: Callable[[], datetime] = utc_now,
+        audit_hook: AuditHook | None = None,
+    ) -> None:
+        self._store = store
+        self._settings = settings
+        self._metrics = metrics
+        self._clock = clock
+        self._audit_hook = audit_hook
+        self._lock = threading.Lock()
+        self._write_lock = threading.Lock()
+        self._override: KillSwitchOverride | None = None
+        self._days: dict[date, DayStats] = {}
+        self._reservations: dict[str, _Reservation] = {}
+        self._fill_seq = 0
+        self._recent: deque[tuple[int, str, Decimal]] = deque(maxlen=RECENT_FILLS)
+        self._failures = 0
+        self._last_positions: dict[str, Decimal] = {}
+        self._last_positions_at: datetime | None = None
+        self._last_seq = 0  # fills up to this sequence are in _last_positions
+        self._store_error: str | None = "not loaded yet"
+        self._rules_for: RiskSettings | None = None
+        self._rules: list[Rule[Any]] = []
+        self._counters: dict[tuple[str, str], Any] = {}
+
+    # loading ----------------------------------------------------------------------------------
+    def load(self) -> None:
+        """Read the persisted state (kill switch override, recent trades). Raises when unreachable."""
+        with self._write_lock:
+            self._load_locked()
+
+    def refresh_sync(self) -> None:
+        """Re-read the store (another replica may have changed it); a failure marks the store down."""
+        with self._write_lock:
+            try:
+                self._load_locked()
+            except Exception as exc:
+                self._mark_store_error(exc)
+                raise RiskStateUnavailable(self._store_error or "state store unavailable") from exc
+
+    async def refresh(self) -> None:
+        await asyncio.to_thread(self.refresh_sync)
+
+    def mark_unavailable(self, error: BaseException | str) -> None:
+        """The store could not be opened: refuse every order until a refresh succeeds."""
+        self._mark_store_error(error)
+
+    def _load_locked(self) -> None:
+        override = self._store.load_kill_switch()
+        today = self._clock().astimezone(UTC).date()
+        first = today - timedelta(days=1)
+        days = {first: DayStats(first), today: DayStats(today)}
+        for record in self._store.trades_since(day_start(first)):
+            day = record.time.astimezone(UTC).date()
+            days[day] = days.get(day, DayStats(day)).add(record)
+        with self._lock:
+            self._override = override
+            for day in list(self._days):
+                if day >= first:
+                    del self._days[day]
+            self._days.update(days)
+            self._store_error = None
+        self._publish_state()
+
+    def _mark_store_error(self, error: BaseException | str) -> None:
+        text = error if isinstance(error, str) else f"{type(error).__name__}: {error}"
+        text = text.splitlines()[0] if text else "unknown error"
+        with self._lock:
+            self._store_error = text
+        log.error("risk state store unavailable; refusing all orders", extra={"error": text})
+        self._publish_state()
+
+    @property
+    def store_error(self) -> str | None:
+        return self._store_error
+
+    # kill switch ------------------------------------------------------------------------------
+    def kill_switch_enabled(self) -> bool:
+        """Effective state: the override when set, else QT_KILL_SWITCH; on while the store is down."""
+        if self._store_error is not None:
+            return True
+        override = self._override
+        if override is not None and override.enabled is not None:
+            return override.enabled
+        return self._settings().kill_switch
+
+    def kill_switch_state(self) -> KillSwitchState:
+        return self._state_of(self._override)
+
+    def _state_of(self, override: KillSwitchOverride | None) -> KillSwitchState:
+        default = self._settings().kill_switch
+        enabled = default if override is None or override.enabled is None else override.enabled
+        reason = override.reason if override is not None else None
+        if self._store_error is not None:
+            enabled, reason = True, f"risk state store unavailable: {self._store_error}"
+        return KillSwitchState(
+            enabled=enabled,
+            default=default,
+            override=None if override is None else override.enabled,
+            reason=reason,
+            actor=None if override is None else override.actor,
+            updated_at=None if override is None else override.updated_at,
+        )
+
+    def set_kill_switch_sync(
+        self,
+        enabled: bool | None,
+        reason: str | None,
+        actor: str | None,
+        *,
+        now: datetime | None = None,
+        audit: AuditHook | None = None,
+    ) -> KillSwitchState:
+        """Persist an override (None = back to QT_KILL_SWITCH); ``audit(before, after)`` runs first."""
+        override = KillSwitchOverride(enabled=enabled, reason=reason, actor=actor, updated_at=now or self._clock())
+        with self._write_lock:
+            self._ensure_loaded_locked()
+            if audit is not None:
+                audit(self._state_of(self._override).as_dict(), self._state_of(override).as_dict())
+            self._store.save_kill_switch(override)
+            with self._lock:
+                self._override = override
+        self._publish_state()
+        log.warning(
+            "kill switch changed",
+            extra={"override": enabled, "reason": reason, "actor": actor, "effective": self.kill_switch_enabled()},
+        )
+        return self.kill_switch_state()
+
+    async def set_kill_switch(
+        self,
+        enabled: bool | None,
+        reason: str | None,
+        actor: str | None,
+        *,
+        now: datetime | None = None,
+        audit: AuditHook | None = None,
+    ) -> KillSwitchState:
+        return await asyncio.to_thread(self.set_kill_switch_sync, enabled, reason, actor, now=now, audit=audit)
+
+    def _ensure_loaded_locked(self) -> None:
+        if self._store_error is None:
+            return
+        try:
+            self._load_locked()
+        except Exception as exc:
+            self._mark_store_error(exc)
+            raise RiskStateUnavailable(f"risk state store unavailable: {self._store_error}") from exc
+
+    # checking ---------------------------------------------------------------------------------
+    @property
+    def fill_sequence(self) -> int:
+        """Read before reading the ledger, pass as ``RiskContext.fill_sequence`` (see RiskContext)."""
+        return self._fill_seq
+
+    def _current_rules(self, settings: RiskSettings) -> list[Rule[Any]]:
+        if settings is not self._rules_for:
+            self._rules = build_rules(settings)
+            self._rules_for = settings
+        return self._rules
+
+    def check(self, order: OrderRequest, context: RiskContext) -> Decision:
+        """Evaluate the rules in order; when allowed, reserve the order's exposure until it is
+        recorded (``record_fill``/``record_result``) or released (``release``)."""
+        settings = self._settings()
+        with self._lock:
+            rules = self._current_rules(settings)
+            now = context.now
+            self._expire(now)
+            halted = self.kill_switch_enabled()
+            state = GuardState(
+                kill_switch=halted,
+                kill_switch_reason=self.kill_switch_state().reason if halted else None,
+                realised_pnl_today=self._day(now).realised_pnl,
+                pending=self._pending(context, order.client_order_id),
+            )
+            view = OrderView(order, context, state)
+            decision = self._evaluate(rules, view)
+            self._last_positions = dict(context.positions)
+            self._last_positions_at = now
+            self._last_seq = self._fill_seq if context.fill_sequence is None else context.fill_sequence
+            if decision.allowed:
+                self._reservations[order.client_order_id] = _Reservation(
+                    symbol=order.symbol, delta=view.delta, created=now
+                )
+                gross = view.projected_gross_exposure
+            else:
+                gross = view.current_gross_exposure
+        self._count(decision)
+        if self._metrics is not None:
+            self._metrics.risk_gross_exposure.set(float(gross))
+        return decision
+
+    @staticmethod
+    def _evaluate(rules: list[Rule[Any]], view: OrderView) -> Decision:
+        reducing = view.reducing
+        for rule in rules:
+            if reducing and not rule.checks_reducing:
+                continue
+            reason = rule.evaluate(view)
+            if reason is not None:
+                return Decision(False, rule.name, reason, notional=view.safe_notional, reducing=reducing)
+        return Decision(True, None, "allowed", notional=view.notional, reducing=reducing)
+
+    def _pending(self, context: RiskContext, exclude: str) -> dict[str, Decimal]:
+        pending: dict[str, Decimal] = {}
+        for client_order_id, reservation in self._reservations.items():
+            if client_order_id != exclude:
+                pending[reservation.symbol] = pending.get(reservation.symbol, ZERO) + reservation.delta
+        seen = context.fill_sequence
+        if seen is not None and seen < self._fill_seq:
+            for seq, symbol, delta in reversed(self._recent):
+                if seq <= seen:
+                    break
+                pending[symbol] = pending.get(symbol, ZERO) + delta
+        return pending
+
+    def _expire(self, now: datetime) -> None:
+        if not self._reservations:
+            return
+        cutoff = now - RESERVATION_TTL
+        stale = [key for key, value in self._reservations.items() if value.created < cutoff]
+        for key in stale:
+            log.warning("risk reservation expired unresolved", extra={"client_order_id": key})
+            del self._reservations[key]
+
+    def _day(self, now: datetime) -> DayStats:
+        day = now.astimezone(UTC).date()
+        stats = self._days.get(day)
+        return stats if stats is not None else DayStats(day)
+
+    def _count(self, decision: Decision) -> None:
+        if self._metrics is None:
+            return
+        key = (decision.rule.value if decision.rule else "none", "allowed" if decision.allowed else "refused")
+        counter = self._counters.get(key)
+        if counter is None:
+            counter = self._counters[key] = self._metrics.risk_decisions.labels(rule=key[0], outcome=key[1])
+        counter.inc()
+
+    def release(self, client_order_id: str) -> bool:
+        """Drop the reservation of an order that was not placed (refused by the exchange, not sent)."""
+        with self._lock:
+            return self._reservations.pop(client_order_id, None) is not None
+
+    def mark_unknown(self, client_order_id: str) -> None:
+        """The submission's outcome is unknown: keep its reservation until reconciled or expired."""
+        with self._lock:
+            reservation = self._reservations.get(client_order_id)
+            if reservation is not None:
+                reservation.unknown = True
+
+    # recording ----------------------------------------------------------------------------------
+    def record_fill_sync(self, record: TradeRecord) -> bool:
+        """Persist one execution and its realised PnL, then release the order's reservation.
+
+        Returns False when the client order id was already recorded (idempotent: nothing changes).
+        """
+        if record.time.tzinfo is None:
+            raise ValueError("TradeRecord.time must be timezone-aware UTC")
+        with self._write_lock:
+            try:
+                added = self._store.add_trade(record)
+            except Exception as exc:
+                # the fill is real but unrecorded: stop trading until the store is back
+                self._mark_store_error(exc)
+                raise RiskStateUnavailable(f"fill not recorded: {self._store_error}") from exc
+            with self._lock:
+                self._reservations.pop(record.client_order_id, None)
+                if added:
+                    day = record.time.astimezone(UTC).date()
+                    self._days[day] = self._days.get(day, DayStats(day)).add(record)
+                    self._fill_seq += 1
+                    delta = record.notional if record.side is OrderSide.BUY else -record.notional
+                    self._recent.append((self._fill_seq, record.symbol, delta))
+                    self._prune_days(day)
+        self._publish_state()
+        return added
+
+    async def record_fill(self, record: TradeRecord) -> bool:
+        return await asyncio.to_thread(self.record_fill_sync, record)
+
+    async def record_result(
+        self, order: OrderRequest, result: OrderResult, *, realised_pnl: Decimal, now: datetime
+    ) -> bool:
+        """Record what an order executed (nothing when it executed nothing) and release it."""
+        if result.executed_quantity <= 0:
+            self.release(order.client_order_id)
+            return False
+        record = TradeRecord(
+            client_order_id=order.client_order_id,
+            symbol=order.symbol,
+            side=order.side,
+            quantity=result.executed_quantity,
+            notional=result.quote_quantity,
+            realised_pnl=realised_pnl,
+            time=now,
+        )
+        return await self.record_fill(record)
+
+    def _prune_days(self, newest: date) -> None:
+        for day in [d for d in self._days if d < newest - timedelta(days=3)]:
+            del self._days[day]
+
+    # automatic halt -------------------------------------------------------------------------------
+    @property
+    def consecutive_failures(self) -> int:
+        return self._failures
+
+    def note_exchange_success(self) -> None:
+        self._failures = 0
+
+    def note_exchange_failure_sync(self, error: BaseException, *, now: datetime | None = None) -> bool:
+        """Count a failed exchange call; True when this failure turned the kill switch on."""
+        with self._lock:
+            self._failures += 1
+            failures = self._failures
+        limit = self._settings().halt_after_failures
+        log.warning("exchange failure", extra={"consecutive": failures, "error": f"{type(error).__name__}: {error}"})
+        if limit <= 0 or failures < limit or self.kill_switch_enabled():
+            return False
+        try:
+            self.set_kill_switch_sync(
+                True,
+                AUTO_HALT_REASON,
+                AUTO_ACTOR,
+                now=now,
+                audit=self._safe_audit(f"{failures} consecutive exchange failures, last: {type(error).__name__}"),
+            )
+        except RiskStateUnavailable:
+            log.exception("automatic halt not persisted (the unavailable store already refuses orders)")
+        return True
+
+    async def note_exchange_failure(self, error: BaseException, *, now: datetime | None = None) -> bool:
+        return await asyncio.to_thread(self.note_exchange_failure_sync, error, now=now)
+
+    def _safe_audit(self, detail: str) -> AuditHook:
+        hook = self._audit_hook
+
+        def audit(before: dict[str, Any], after: dict[str, Any]) -> None:
+            if hook is None:
+                return
+            try:
+                hook(before, {**after, "detail": detail})
+            except Exception:
+                # halting matters more than the audit line: apply anyway, shout in the log
+                log.exception("automatic halt could not be audited; halting anyway")
+
+        return audit
+
+    # reset and snapshot ---------------------------------------------------------------------------
+    def reset_sync(self, *, audit: AuditHook | None = None) -> RiskSnapshot:
+        """Clear recorded trades, the kill switch override and the failure count (in-flight
+        reservations stay: those orders may still fill)."""
+        with self._write_lock:
+            self._ensure_loaded_locked()
+            if audit is not None:
+                before = self._summary(self.snapshot())
+                after = {**before, "kill_switch": self._state_of(None).as_dict(), "trades_today": 0}
+                after.update(realised_pnl_today="0", consecutive_exchange_failures=0)
+                audit(before, after)
+            self._store.reset()
+            with self._lock:
+                self._override = None
+                self._days.clear()
+                self._failures = 0
+        self._publish_state()
+        log.warning("risk state reset")
+        return self.snapshot()
+
+    async def reset(self, *, audit: AuditHook | None = None) -> RiskSnapshot:
+        return await asyncio.to_thread(self.reset_sync, audit=audit)
+
+    @staticmethod
+    def _summary(snapshot: RiskSnapshot) -> dict[str, Any]:
+        return {
+            "kill_switch": snapshot.kill_switch.as_dict(),
+            "trades_today": snapshot.trades_today,
+            "realised_pnl_today": str(snapshot.realised_pnl_today),
+            "consecutive_exchange_failures": snapshot.consecutive_exchange_failures,
+        }
+
+    def snapshot(self, now: datetime | None = None) -> RiskSnapshot:
+        now = now or self._clock()
+        settings = self._settings()
+        with self._lock:
+            stats = self._day(now)
+            exposure = dict(self._last_positions)
+            for reservation in self._reservations.values():
+                exposure[reservation.symbol] = exposure.get(reservation.symbol, ZERO) + reservation.delta
+            for seq, symbol, delta in self._recent:
+                if seq > self._last_seq:
+                    exposure[symbol] = exposure.get(symbol, ZERO) + delta
+            pending = len(self._reservations)
+            positions_at = self._last_positions_at
+            kill_switch = self.kill_switch_state()
+        budget = settings.max_daily_loss + min(stats.realised_pnl, ZERO)
+        return RiskSnapshot(
+            now=now,
+            kill_switch=kill_switch,
+            day=stats.day,
+            trades_today=stats.trades,
+            notional_today=stats.notional,
+            realised_pnl_today=stats.realised_pnl,
+            loss_budget_left=max(budget, ZERO),
+            gross_exposure=sum((abs(v) for v in exposure.values()), ZERO),
+            exposure_by_symbol={k: v for k, v in sorted(exposure.items()) if v != 0},
+            exposure_as_of=positions_at,
+            pending_orders=pending,
+            consecutive_exchange_failures=self._failures,
+            state_store_error=self._store_error,
+        )
+
+    def _publish_state(self) -> None:
+        if self._metrics is None:
+            return
+        self._metrics.risk_kill_switch.set(1 if self.kill_switch_enabled() else 0)
+        self._metrics.risk_daily_realised_pnl.set(float(self._day(self._clock()).realised_pnl))

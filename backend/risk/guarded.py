@@ -1,0 +1,127 @@
+"""`GuardedExchange`: the only way to reach an adapter's ``submit_order``.
+
+Usage from the rebalance cycle::
+
+    guarded = GuardedExchange(exchange, guard)
+    context = RiskContext(now=now, reference_price=mark, reference_time=mark_time,
+                          positions=ledger_notionals, fill_sequence=seq_read_before_ledger)
+    try:
+        result = await guarded.submit_order(order, context, realised_pnl=ledger.apply)
+    except RiskRefused as refused:        # nothing was sent; refused.decision.rule names the rule
+        ...
+    except OrderRejectedError: ...         # the exchange said no; nothing placed; not a failure
+    except UnknownOutcomeError: ...        # reconcile by client order id, then record_reconciled()
+
+``realised_pnl`` is the caller's ledger hook: it gets the OrderResult, applies it to the ledger and
+returns the realised PnL (quote asset, fees included) that the daily-loss rule sums. It runs while
+the order's exposure is still reserved, so no concurrent check can miss it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from decimal import Decimal
+
+from backend.exchanges.base import AccountSnapshot, Exchange, Fill, OrderRequest, OrderResult
+from backend.exchanges.errors import OrderRejectedError, UnknownOutcomeError
+from backend.risk.guard import RiskGuard
+from backend.risk.models import ZERO, RiskContext, RiskRefused
+
+log = logging.getLogger(__name__)
+
+RealisedPnl = Callable[[OrderResult], Decimal | Awaitable[Decimal]]
+
+
+class GuardedExchange:
+    """An exchange adapter behind the risk guard: check → submit → record, one order at a time.
+
+    Reads (``account``, ``query_order``, ``trades``) pass straight through. ``submit_order`` needs a
+    ``RiskContext`` and raises ``RiskRefused`` when the guard says no. Exchange failures (anything
+    but a rejection) are counted; after ``QT_RISK_HALT_AFTER_FAILURES`` in a row the guard turns the
+    kill switch on ("auto: exchange failures"). A success resets the count.
+    """
+
+    def __init__(self, exchange: Exchange, guard: RiskGuard, *, refresh_state: bool = True) -> None:
+        self._exchange = exchange
+        self.guard = guard
+        # re-read the state store before each order, so a kill switch set by another replica applies
+        self._refresh_state = refresh_state
+
+    @property
+    def name(self) -> str:
+        return self._exchange.name
+
+    async def account(self) -> AccountSnapshot:
+        return await self._exchange.account()
+
+    async def query_order(self, symbol: str, client_order_id: str) -> OrderResult | None:
+        return await self._exchange.query_order(symbol, client_order_id)
+
+    async def trades(self, symbol: str, since: datetime | None = None) -> list[Fill]:
+        return await self._exchange.trades(symbol, since)
+
+    async def close(self) -> None:
+        await self._exchange.close()
+
+    async def submit_order(
+        self, order: OrderRequest, context: RiskContext, *, realised_pnl: RealisedPnl | None = None
+    ) -> OrderResult:
+        """Check, submit and record one order. Raises RiskRefused (not sent) or the adapter's error."""
+        guard = self.guard
+        if self._refresh_state:
+            try:
+                await guard.refresh()
+            except Exception:
+                log.exception("risk state refresh failed; the guard refuses orders until it succeeds")
+        decision = guard.check(order, context)
+        if not decision.allowed:
+            log.info(
+                f"order refused by risk guard: {decision.reason}",
+                extra={"symbol": order.symbol, "side": order.side.value, "rule": decision.rule},
+            )
+            raise RiskRefused(decision)
+        try:
+            result = await self._exchange.submit_order(order)
+        except OrderRejectedError:
+            guard.release(order.client_order_id)
+            raise
+        except (UnknownOutcomeError, asyncio.CancelledError) as exc:
+            guard.mark_unknown(order.client_order_id)
+            if isinstance(exc, UnknownOutcomeError):
+                await guard.note_exchange_failure(exc, now=context.now)
+            raise
+        except Exception as exc:
+            guard.release(order.client_order_id)
+            await guard.note_exchange_failure(exc, now=context.now)
+            raise
+        guard.note_exchange_success()
+        await self._record(order, result, context.now, realised_pnl)
+        return result
+
+    async def record_reconciled(
+        self, order: OrderRequest, result: OrderResult, *, now: datetime, realised_pnl: RealisedPnl | None = None
+    ) -> bool:
+        """Record an order whose outcome was unknown once reconciliation found it (or release it)."""
+        return await self._record(order, result, now, realised_pnl)
+
+    async def _record(
+        self, order: OrderRequest, result: OrderResult, now: datetime, realised_pnl: RealisedPnl | None
+    ) -> bool:
+        pnl = ZERO
+        failure: BaseException | None = None
+        if realised_pnl is not None and result.executed_quantity > 0:
+            try:
+                value = realised_pnl(result)
+                pnl = await value if inspect.isawaitable(value) else value
+            except Exception as exc:
+                # the fill is real: record its notional anyway, then let the caller see its error
+                log.exception("realised PnL hook failed; fill recorded with zero PnL")
+                failure = exc
+        recorded = await self.guard.record_result(order, result, realised_pnl=pnl, now=now)
+        if failure is not None:
+            raise failure
+        return recorded

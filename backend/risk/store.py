@@ -1,0 +1,193 @@
+"""The guard's persistent state (QT_RISK_STATE_DB): kill switch override and recorded trades.
+
+It lives in its own small database — a SQLite file by default, or any SQLAlchemy URL (PostgreSQL
+when several replicas share it) — separate from the main database that Alembic owns. Its two tables
+are created idempotently when the store opens (``create()``: CREATE TABLE IF NOT EXISTS), so a new
+file or an empty database works without a migration step. Every write commits before the method
+returns; SQLite runs with ``synchronous=FULL`` here so a committed kill switch survives power loss,
+not only a crashed process.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Engine,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    delete,
+    event,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.types import TypeDecorator
+
+from backend.exchanges.base import OrderSide
+from backend.risk.models import KillSwitchOverride, TradeRecord
+from database.base import NAMING_CONVENTION, UTCDateTime
+from database.session import make_engine
+
+KILL_SWITCH_ROW = 1
+
+
+class _DecimalText(TypeDecorator[Decimal]):
+    """Exact decimal text: the same digits back on SQLite and PostgreSQL."""
+
+    impl = String(64)
+    cache_ok = True
+
+    def process_bind_param(self, value: Decimal | None, dialect: object) -> str | None:
+        if value is None:
+            return None
+        if not value.is_finite():
+            raise ValueError(f"non-finite decimal {value}")
+        return format(value, "f")
+
+    def process_result_value(self, value: str | None, dialect: object) -> Decimal | None:
+        return None if value is None else Decimal(value)
+
+
+metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+kill_switch_table = Table(
+    "risk_kill_switch",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("enabled", Boolean, nullable=True),  # NULL: follow QT_KILL_SWITCH
+    Column("reason", Text, nullable=True),
+    Column("actor", String(128), nullable=True),
+    Column("updated_at", UTCDateTime(), nullable=False),
+)
+
+trades_table = Table(
+    "risk_trades",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("client_order_id", String(64), nullable=False, unique=True),
+    Column("symbol", String(32), nullable=False),
+    Column("side", String(4), nullable=False),
+    Column("quantity", _DecimalText(), nullable=False),
+    Column("notional", _DecimalText(), nullable=False),
+    Column("realised_pnl", _DecimalText(), nullable=False),
+    Column("time", UTCDateTime(), nullable=False, index=True),
+)
+
+
+def state_engine(url: str) -> Engine:
+    """An engine for the state store; SQLite gets its directory created and synchronous=FULL."""
+    parsed = make_url(url)
+    if not parsed.drivername.startswith("sqlite"):
+        return make_engine(url)
+    database = parsed.database or ""
+    if database and database != ":memory:":
+        Path(database).parent.mkdir(parents=True, exist_ok=True)
+    engine = make_engine(url)
+
+    @event.listens_for(engine, "connect")
+    def _full_sync(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute("PRAGMA synchronous=FULL")
+        finally:
+            cursor.close()
+
+    return engine
+
+
+class RiskStateStore:
+    """Synchronous, thread-safe (one connection per call from the pool); callers run it off the loop."""
+
+    def __init__(self, url: str, engine: Engine | None = None) -> None:
+        self.url = url
+        self.engine = engine if engine is not None else state_engine(url)
+
+    def create(self) -> None:
+        """Create the tables when missing (idempotent)."""
+        metadata.create_all(self.engine, checkfirst=True)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # kill switch ------------------------------------------------------------------------------
+    def load_kill_switch(self) -> KillSwitchOverride | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(kill_switch_table).where(kill_switch_table.c.id == KILL_SWITCH_ROW)).one_or_none()
+        if row is None:
+            return None
+        return KillSwitchOverride(enabled=row.enabled, reason=row.reason, actor=row.actor, updated_at=row.updated_at)
+
+    def save_kill_switch(self, override: KillSwitchOverride) -> None:
+        values = {
+            "enabled": override.enabled,
+            "reason": override.reason,
+            "actor": override.actor,
+            "updated_at": override.updated_at,
+        }
+        for attempt in range(2):
+            try:
+                with self.engine.begin() as conn:
+                    result = conn.execute(
+                        update(kill_switch_table).where(kill_switch_table.c.id == KILL_SWITCH_ROW).values(**values)
+                    )
+                    if result.rowcount == 0:
+                        conn.execute(insert(kill_switch_table).values(id=KILL_SWITCH_ROW, **values))
+                return
+            except IntegrityError:
+                if attempt:  # another replica inserted the row between our update and insert
+                    raise
+
+    # trades -------------------------------------------------------------------------------------
+    def add_trade(self, record: TradeRecord) -> bool:
+        """Insert one trade; False when this client order id is already recorded (nothing changes)."""
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(
+                    insert(trades_table).values(
+                        client_order_id=record.client_order_id,
+                        symbol=record.symbol,
+                        side=record.side.value,
+                        quantity=record.quantity,
+                        notional=record.notional,
+                        realised_pnl=record.realised_pnl,
+                        time=record.time,
+                    )
+                )
+        except IntegrityError:
+            return False
+        return True
+
+    def trades_since(self, start: datetime) -> list[TradeRecord]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(trades_table).where(trades_table.c.time >= start).order_by(trades_table.c.id)
+            ).all()
+        return [
+            TradeRecord(
+                client_order_id=row.client_order_id,
+                symbol=row.symbol,
+                side=OrderSide(row.side),
+                quantity=row.quantity,
+                notional=row.notional,
+                realised_pnl=row.realised_pnl,
+                time=row.time,
+            )
+            for row in rows
+        ]
+
+    def reset(self) -> None:
+        """Delete every recorded trade and the kill switch override, in one transaction."""
+        with self.engine.begin() as conn:
+            conn.execute(delete(trades_table))
+            conn.execute(delete(kill_switch_table))
