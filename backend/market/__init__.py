@@ -1,0 +1,1 @@
+"""Market data: the vocabulary (types), the source protocol, sources, caches and sentiment."""

@@ -1,0 +1,1 @@
+"""Small real stand-ins for external services (a local Binance REST server)."""
