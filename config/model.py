@@ -6,7 +6,7 @@ from pathlib import Path
 
 from pydantic import Field, field_validator
 
-from config.base import REPO_ROOT, Section
+from config.base import REPO_ROOT, Section, SymbolList, tunable
 
 
 class ModelSettings(Section):
@@ -47,6 +47,53 @@ class ModelSettings(Section):
         alias="QT_MODEL_MAX_AGE_HOURS",
         ge=0,
         description="A model older than this is not used (health degraded); 0 = no limit.",
+        json_schema_extra=tunable(),
+    )
+    label_vol_scaled: bool = Field(
+        False,
+        alias="QT_MODEL_LABEL_VOL_SCALED",
+        description="1 scales the label threshold by each bar's 48-bar volatility relative to the symbol's median.",
+    )
+    train_days: int = Field(
+        90,
+        alias="QT_MODEL_TRAIN_DAYS",
+        ge=1,
+        le=3650,
+        description="Days of history a training run uses by default.",
+    )
+    train_symbols: SymbolList = Field(
+        default_factory=list,
+        alias="QT_MODEL_TRAIN_SYMBOLS",
+        description="Comma-separated symbols to train on; empty = the source's trading symbols (up to 20).",
+    )
+    folds: int = Field(
+        4,
+        alias="QT_MODEL_FOLDS",
+        ge=1,
+        le=20,
+        description="Walk-forward evaluation folds (expanding window).",
+    )
+    embargo_bars: int = Field(
+        2,
+        alias="QT_MODEL_EMBARGO_BARS",
+        ge=0,
+        le=1000,
+        description="Bars dropped after the purge gap between each training window and its test window.",
+    )
+    seed: int = Field(7, alias="QT_MODEL_SEED", ge=0, description="Seed of training (same seed, same model).")
+    boost_rounds: int = Field(
+        150,
+        alias="QT_MODEL_BOOST_ROUNDS",
+        ge=1,
+        le=5000,
+        description="XGBoost boosting rounds per fit.",
+    )
+    max_depth: int = Field(4, alias="QT_MODEL_MAX_DEPTH", ge=1, le=16, description="XGBoost tree depth.")
+    learning_rate: float = Field(
+        0.05, alias="QT_MODEL_LEARNING_RATE", gt=0, le=1, description="XGBoost learning rate (eta)."
+    )
+    threads: int = Field(
+        2, alias="QT_MODEL_THREADS", ge=1, le=256, description="Threads XGBoost uses for training and inference."
     )
     auto_train: bool = Field(
         True,

@@ -10,10 +10,14 @@ from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, status
 
+from ai_engine.predictor import Predictor
+from ai_engine.service import ModelService
 from backend.api.security import AdminCaller, require_admin, require_writable
 from backend.context import AppContext
+from backend.execution.service import ExecutionService
 from backend.liquidity.service import LiquidityService
 from backend.observability.metrics import Metrics
+from backend.risk.guard import RiskGuard
 from backend.scheduler.runner import JobRunner
 from config.runtime import SettingsHolder
 from config.settings import Settings
@@ -52,6 +56,36 @@ async def get_liquidity_service(request: Request) -> LiquidityService:
     return service
 
 
+async def get_predictor(request: Request) -> Predictor:
+    ctx: AppContext = request.app.state.ctx
+    predictor: Predictor | None = ctx.services.get("predictor")
+    if predictor is None:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, detail="model service not running")
+    return predictor
+
+
+async def get_model_service(request: Request) -> ModelService:
+    ctx: AppContext = request.app.state.ctx
+    service: ModelService | None = ctx.services.get("model")
+    if service is None:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, detail="model service not running")
+    return service
+
+
+async def get_risk_guard(request: Request) -> RiskGuard:
+    ctx: AppContext = request.app.state.ctx
+    guard: RiskGuard = ctx.services["risk_guard"]
+    return guard
+
+
+async def get_execution_service(request: Request) -> ExecutionService:
+    ctx: AppContext = request.app.state.ctx
+    service: ExecutionService | None = ctx.services.get("execution")
+    if service is None:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, detail="execution service not running")
+    return service
+
+
 CtxDep = Annotated[AppContext, Depends(get_ctx)]
 SettingsHolderDep = Annotated[SettingsHolder, Depends(get_settings_holder)]
 SettingsDep = Annotated[Settings, Depends(get_current_settings)]
@@ -60,3 +94,7 @@ MetricsDep = Annotated[Metrics, Depends(get_metrics)]
 AdminDep = Annotated[AdminCaller, Depends(require_admin)]
 WritableDep = Annotated[None, Depends(require_writable)]
 LiquidityServiceDep = Annotated[LiquidityService, Depends(get_liquidity_service)]
+PredictorDep = Annotated[Predictor, Depends(get_predictor)]
+ModelServiceDep = Annotated[ModelService, Depends(get_model_service)]
+RiskGuardDep = Annotated[RiskGuard, Depends(get_risk_guard)]
+ExecutionServiceDep = Annotated[ExecutionService, Depends(get_execution_service)]

@@ -1,7 +1,171 @@
-"""ai endpoints (filled in by the ai issue)."""
+"""Model endpoints: public model information; admin run history, activation (rollback) and training."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Any
 
-router = APIRouter(tags=["ai"])
+from fastapi import APIRouter, HTTPException, Query, Request, status
+
+from ai_engine.registry import ActivationError, RunRecord
+from ai_engine.service import ModelInfo, ModelService, TrainingBusyError
+from ai_engine.training import ActivationPolicy, TrainingRequest
+from backend.api.deps import AdminDep, CtxDep, ModelServiceDep, WritableDep
+from backend.api.schemas.ai import (
+    ActivateResponse,
+    BaselineComparison,
+    ModelInfoResponse,
+    RunsResponse,
+    RunSummary,
+    TrainAcceptedResponse,
+    TrainRequest,
+)
+from backend.api.security import audit_or_503
+
+router = APIRouter(prefix="/ai", tags=["ai"])
+
+
+def _summary(run: RunRecord, *, detail: bool = False) -> RunSummary:
+    metrics = run.metrics or {}
+    return RunSummary(
+        id=run.id,
+        version=run.version,
+        status=run.status,
+        started_at=run.started_at,
+        finished_at=run.finished_at,
+        duration_seconds=run.duration_seconds,
+        is_active=run.is_active,
+        activated_at=run.activated_at,
+        model_path=run.model_path,
+        sha256=run.sha256,
+        error=run.error,
+        dataset=run.dataset if detail else None,
+        params=run.params if detail else None,
+        metrics_summary=metrics.get("summary"),
+    )
+
+
+def _info(info: ModelInfo) -> ModelInfoResponse:
+    latest = _summary(info.latest_run) if info.latest_run is not None else None
+    active, meta = info.active, info.metadata or {}
+    if active is None:
+        return ModelInfoResponse(
+            status=info.status,
+            reason=info.reason,
+            training_in_progress=info.training_in_progress,
+            latest_run=latest,
+        )
+    oos: dict[str, Any] = ((active.metrics or {}).get("oos")) or {}
+    summary = (active.metrics or {}).get("summary")
+    comparison = None
+    if oos:
+        comparison = BaselineComparison(
+            model_log_loss=oos["model"]["log_loss"],
+            class_prior_log_loss=oos["class_prior"]["log_loss"],
+            always_hold_log_loss=oos["always_hold"]["log_loss"],
+            model_accuracy=oos["model"]["accuracy"],
+            always_hold_accuracy=oos["always_hold"]["accuracy"],
+            beats_class_prior=(summary or {}).get("beats_class_prior"),
+        )
+    return ModelInfoResponse(
+        status=info.status,
+        reason=info.reason,
+        active_version=active.version,
+        trained_at=meta.get("trained_at") or active.finished_at,
+        activated_at=active.activated_at,
+        model_path=active.model_path,
+        sha256=active.sha256,
+        interval=meta.get("interval"),
+        horizon_bars=meta.get("horizon_bars"),
+        feature_version=meta.get("feature_version"),
+        features=list(meta.get("features") or []),
+        classes=list(meta.get("classes") or []),
+        library_versions=dict(meta.get("libraries") or {}),
+        data=meta.get("data") or active.dataset,
+        metrics_summary=summary,
+        baseline_comparison=comparison,
+        training_in_progress=info.training_in_progress,
+        latest_run=latest,
+    )
+
+
+@router.get("/model-info", response_model=ModelInfoResponse)
+def get_model_info(service: ModelServiceDep) -> ModelInfoResponse:
+    """The active model: version, status, metrics against the baselines, artifact, features, libraries."""
+    return _info(service.model_info())
+
+
+@router.get("/runs", response_model=RunsResponse)
+def list_runs(
+    service: ModelServiceDep,
+    _caller: AdminDep,
+    limit: int = Query(20, ge=1, le=200),
+    offset: int = Query(0, ge=0),
+) -> RunsResponse:
+    """Training runs, newest first (paginated)."""
+    total, runs = service.runs(limit=limit, offset=offset)
+    return RunsResponse(total=total, limit=limit, offset=offset, items=[_summary(r, detail=True) for r in runs])
+
+
+@router.post(
+    "/models/{version}/activate",
+    response_model=ActivateResponse,
+    responses={404: {"description": "Unknown version."}, 409: {"description": "The version cannot be activated."}},
+)
+def activate_model(
+    version: str, request: Request, ctx: CtxDep, service: ModelServiceDep, caller: AdminDep, _w: WritableDep
+) -> ActivateResponse:
+    """Activate a completed model version (also a rollback); its artifact is verified first."""
+    previous = service.active_version()
+    before = {"active_version": previous}
+    try:
+        service.check_activatable(version)
+    except ActivationError as exc:
+        audit_or_503(ctx, request, caller, f"refused: {exc}", before=before, after=before)
+        code = status.HTTP_404_NOT_FOUND if exc.not_found else status.HTTP_409_CONFLICT
+        raise HTTPException(code, detail=str(exc)) from exc
+    audit_or_503(ctx, request, caller, "ok", before=before, after={"active_version": version})
+    try:
+        service.activate(version)
+    except ActivationError as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, detail=str(exc)) from exc
+    state = service.predictor.state()
+    return ActivateResponse(
+        previous_version=previous,
+        active_version=version,
+        status=state.status,
+        reason=state.reason,
+    )
+
+
+@router.post(
+    "/train",
+    response_model=TrainAcceptedResponse,
+    status_code=status.HTTP_202_ACCEPTED,
+    responses={409: {"description": "A training run is in progress."}},
+)
+def train_model(
+    body: TrainRequest, request: Request, ctx: CtxDep, service: ModelServiceDep, caller: AdminDep, _w: WritableDep
+) -> TrainAcceptedResponse:
+    """Start a training run in the background (one at a time); poll GET /ai/runs for its outcome."""
+    params = body.model_dump()
+    if service.training_in_progress:
+        audit_or_503(ctx, request, caller, "refused: a run is in progress", detail=params)
+        raise HTTPException(status.HTTP_409_CONFLICT, detail="a training run is in progress")
+    audit_or_503(ctx, request, caller, "started", detail=params)
+    request_ = TrainingRequest(
+        source=body.source,
+        symbols=body.symbols,
+        interval=body.interval,
+        days=body.days,
+        horizon=body.horizon,
+        seed=body.seed,
+        activate=ActivationPolicy(body.activate),
+    )
+    try:
+        started = service.start_training(request_)
+    except TrainingBusyError as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, detail=str(exc)) from exc
+    return TrainAcceptedResponse(run_id=started.run_id, version=started.version, status="running")
+
+
+__all__ = ["ModelService", "router"]

@@ -1,0 +1,66 @@
+"""The XGBoost model: multi:softprob over SELL/HOLD/BUY with the hist method, deterministic per seed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import xgboost as xgb
+
+from ai_engine.features import FEATURE_NAMES
+from ai_engine.signal import CLASSES
+
+
+@dataclass(frozen=True)
+class BoosterParams:
+    seed: int = 7
+    rounds: int = 150
+    max_depth: int = 4
+    learning_rate: float = 0.05
+    threads: int = 2
+    subsample: float = 0.8
+    colsample_bytree: float = 0.8
+    min_child_weight: float = 5.0
+    reg_lambda: float = 1.0
+
+    def xgb_params(self) -> dict[str, Any]:
+        return {
+            "objective": "multi:softprob",
+            "num_class": len(CLASSES),
+            "tree_method": "hist",
+            "eval_metric": "mlogloss",
+            "max_depth": self.max_depth,
+            "eta": self.learning_rate,
+            "subsample": self.subsample,
+            "colsample_bytree": self.colsample_bytree,
+            "min_child_weight": self.min_child_weight,
+            "lambda": self.reg_lambda,
+            "seed": self.seed,
+            "nthread": self.threads,
+            "verbosity": 0,
+        }
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**self.xgb_params(), "num_boost_round": self.rounds}
+
+
+def fit_booster(features: pd.DataFrame | np.ndarray, labels: np.ndarray, params: BoosterParams) -> xgb.Booster:
+    """Train one booster; the same data, params and seed give the same model, byte for byte."""
+    matrix = xgb.DMatrix(
+        np.asarray(features, dtype=np.float32),
+        label=np.asarray(labels),
+        feature_names=list(FEATURE_NAMES),
+        nthread=params.threads,
+    )
+    return xgb.train(params.xgb_params(), matrix, num_boost_round=params.rounds)
+
+
+def predict_proba(booster: xgb.Booster, features: pd.DataFrame | np.ndarray) -> np.ndarray:
+    """Class probabilities, one row per input row, columns in CLASSES order."""
+    values = np.asarray(features, dtype=np.float32)
+    if len(values) == 0:
+        return np.empty((0, len(CLASSES)))
+    proba = booster.inplace_predict(values, validate_features=False)
+    return np.asarray(proba, dtype=np.float64).reshape(len(values), len(CLASSES))

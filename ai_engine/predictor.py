@@ -1,0 +1,195 @@
+"""The predictor: scores a batch of symbols with the active model -> Signal per symbol.
+
+Built once in the app's lifespan. It holds the loaded model (or the reason there is none usable)
+and swaps it atomically on reload, so scoring never sees half a model. With no usable model it
+returns no signals and the universe selection falls back to pure liquidity.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from ai_engine.booster import predict_proba
+from ai_engine.features import FEATURE_NAMES, bars_from_klines, latest_features
+from ai_engine.registry import LoadedModel, ModelRefusedError, ModelRegistry
+from ai_engine.signal import CLASSES, Action, Signal
+from backend.market.types import Kline
+from config.runtime import SettingsHolder
+
+if TYPE_CHECKING:
+    from backend.observability.metrics import Metrics
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ModelState:
+    """What the predictor knows about the active model at one moment."""
+
+    status: str  # active | none | refused | stale
+    version: str | None
+    reason: str | None
+    model: LoadedModel | None
+
+
+class Predictor:
+    def __init__(
+        self,
+        registry: ModelRegistry,
+        settings: SettingsHolder,
+        *,
+        metrics: Metrics | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._registry = registry
+        self._settings = settings
+        self._metrics = metrics
+        self._clock = clock
+        self._model: LoadedModel | None = None
+        self._refused: str | None = None
+        self._active_version: str | None = None  # the version the database says is active
+        self._lock = threading.Lock()
+
+    # loading ------------------------------------------------------------------------------------
+    def reload(self) -> ModelState:
+        """Load the active model from the registry (blocking: call it off the event loop)."""
+        with self._lock:
+            run = self._registry.active_run()
+            if run is None:
+                self._model, self._refused, self._active_version = None, None, None
+            elif self._model is not None and self._model.version == run.version:
+                self._active_version = run.version
+            else:
+                self._active_version = run.version
+                try:
+                    self._model = self._registry.load(run)
+                    self._refused = None
+                    log.info("model loaded", extra={"version": run.version})
+                except ModelRefusedError as exc:
+                    self._model, self._refused = None, str(exc)
+                    log.error("model refused", extra={"version": run.version, "reason": str(exc)})
+        state = self.state()
+        self._observe_state(state)
+        return state
+
+    def refresh(self) -> ModelState:
+        """Reload only when the database names another active version (cheap; for replicas)."""
+        run = self._registry.active_run()
+        if (run.version if run else None) != self._active_version:
+            return self.reload()
+        state = self.state()
+        self._observe_state(state)
+        return state
+
+    # state --------------------------------------------------------------------------------------
+    def state(self, now: datetime | None = None) -> ModelState:
+        model, refused, active = self._model, self._refused, self._active_version
+        if refused is not None:
+            return ModelState("refused", active, refused, None)
+        if model is None:
+            return ModelState("none", None, "no active model", None)
+        max_age = self._settings.current.model.max_age_hours
+        age_hours = ((now or self._clock()) - model.trained_at).total_seconds() / 3600
+        if max_age > 0 and age_hours > max_age:
+            return ModelState(
+                "stale",
+                model.version,
+                f"model {model.version} is {age_hours:.1f} h old, above QT_MODEL_MAX_AGE_HOURS={max_age:g}; retrain",
+                model,
+            )
+        return ModelState("active", model.version, None, model)
+
+    @property
+    def active_version(self) -> str | None:
+        """The version in use, or None when no usable model (none, refused or stale)."""
+        state = self.state()
+        return state.version if state.status == "active" else None
+
+    @property
+    def reason(self) -> str | None:
+        """Why no model is used (None while one is)."""
+        state = self.state()
+        return None if state.status == "active" else state.reason
+
+    def health_reasons(self) -> list[str]:
+        """Reasons for /health: a refused or stale model degrades the service (no model at all does not)."""
+        state = self.state()
+        return [state.reason] if state.status in ("refused", "stale") and state.reason else []
+
+    def _observe_state(self, state: ModelState) -> None:
+        if self._metrics is None:
+            return
+        self._metrics.model_active.set(1 if state.status == "active" else 0)
+        if state.model is not None:
+            self._metrics.model_age.set((self._clock() - state.model.trained_at).total_seconds())
+
+    # scoring ------------------------------------------------------------------------------------
+    def predict(
+        self, klines_by_symbol: Mapping[str, Sequence[Kline]], sentiment: pd.Series | None = None
+    ) -> dict[str, Signal]:
+        """Signals for every symbol with enough bars, in one batched call ({} without a usable model)."""
+        state = self.state()
+        if state.model is None or state.status != "active":
+            return {}
+        t0 = time.perf_counter()
+        interval = state.model.metadata.get("interval")
+        usable = {
+            s: ks for s, ks in klines_by_symbol.items() if ks and (interval is None or ks[0].interval == interval)
+        }
+        if len(usable) < len(klines_by_symbol):
+            skipped = sorted(set(klines_by_symbol) - set(usable))
+            log.debug("symbols without usable klines skipped", extra={"symbols": skipped[:10], "interval": interval})
+        frame = latest_features(bars_from_klines(usable, interval), sentiment)
+        signals = self._score(state.model, frame)
+        self._observe(time.perf_counter() - t0, signals)
+        return signals
+
+    def predict_features(self, frame: pd.DataFrame) -> dict[str, Signal]:
+        """Signals for a prepared feature frame (index: symbol, columns: FEATURE_NAMES)."""
+        state = self.state()
+        if state.model is None or state.status != "active":
+            return {}
+        t0 = time.perf_counter()
+        signals = self._score(state.model, frame)
+        self._observe(time.perf_counter() - t0, signals)
+        return signals
+
+    @staticmethod
+    def _score(model: LoadedModel, frame: pd.DataFrame) -> dict[str, Signal]:
+        if len(frame) == 0:
+            return {}
+        values = frame.to_numpy(dtype=np.float32) if tuple(frame.columns) == FEATURE_NAMES else None
+        if values is None:
+            values = frame.reindex(columns=list(FEATURE_NAMES)).to_numpy(dtype=np.float32)
+        proba = predict_proba(model.booster, values)
+        best = np.argmax(proba, axis=1)
+        version = model.version
+        sell, hold, buy = Action.SELL, Action.HOLD, Action.BUY
+        rows = proba.tolist()
+        return {
+            symbol: Signal(symbol, CLASSES[k], p[k], {sell: p[0], hold: p[1], buy: p[2]}, version)
+            for symbol, k, p in zip(frame.index.tolist(), best.tolist(), rows, strict=True)
+        }
+
+    def _observe(self, seconds: float, signals: dict[str, Signal]) -> None:
+        if self._metrics is None:
+            return
+        self._metrics.model_inference_duration.observe(seconds)
+        counts: dict[Action, int] = {}
+        for signal in signals.values():
+            counts[signal.action] = counts.get(signal.action, 0) + 1
+        for action, n in counts.items():
+            self._metrics.model_predictions.labels(action=action.value).inc(n)
+
+    def describe(self) -> dict[str, Any]:
+        state = self.state()
+        return {"status": state.status, "version": state.version, "reason": state.reason}

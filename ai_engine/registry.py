@@ -1,0 +1,356 @@
+"""Model registry: artifacts on disk, ModelTrainingRun rows, activation guard-rails, rollback, retention.
+
+An artifact is ``<artifacts>/models/<version>/model.pkl`` plus ``metadata.json``, written into a
+temporary directory next to it and renamed into place, so a reader never sees half a model.
+Loading checks the sha256 recorded at training time (in the run row and the metadata) and the
+XGBoost version before anything is unpickled, and refuses otherwise with a reason.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import os
+import pickle
+import shutil
+import tempfile
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import xgboost as xgb
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from ai_engine.features import FEATURE_NAMES, FEATURE_VERSION
+from database.models import ModelTrainingRun
+from database.session import session_scope
+
+log = logging.getLogger(__name__)
+
+MODEL_FILE = "model.pkl"
+METADATA_FILE = "metadata.json"
+
+RUNNING, COMPLETED, FAILED = "running", "completed", "failed"
+
+
+class ModelRefusedError(Exception):
+    """A model cannot be used; str(exc) is the reason shown in /health."""
+
+
+class ActivationError(Exception):
+    """An activation request cannot be honoured (unknown version, not completed, artifact refused)."""
+
+    def __init__(self, reason: str, *, not_found: bool = False) -> None:
+        super().__init__(reason)
+        self.not_found = not_found
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def jsonable(value: Any) -> Any:
+    """JSON-safe copy: NaN/inf become None (PostgreSQL's JSON refuses them), numpy scalars plain."""
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    if hasattr(value, "item") and callable(value.item):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def new_version(now: datetime) -> str:
+    return f"{now.astimezone(UTC):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:6]}"
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    version: str
+    booster: xgb.Booster
+    metadata: dict[str, Any]
+    trained_at: datetime
+    sha256: str
+    path: Path
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """A ModelTrainingRun row as plain data."""
+
+    id: int
+    version: str
+    status: str
+    started_at: datetime
+    finished_at: datetime | None
+    duration_seconds: float | None
+    dataset: dict[str, Any] | None
+    params: dict[str, Any] | None
+    metrics: dict[str, Any] | None
+    model_path: str | None
+    sha256: str | None
+    is_active: bool
+    activated_at: datetime | None
+    error: str | None
+
+    @classmethod
+    def of(cls, row: ModelTrainingRun) -> RunRecord:
+        return cls(
+            id=row.id,
+            version=row.version,
+            status=row.status,
+            started_at=row.started_at,
+            finished_at=row.finished_at,
+            duration_seconds=row.duration_seconds,
+            dataset=row.dataset,
+            params=row.params,
+            metrics=row.metrics,
+            model_path=row.model_path,
+            sha256=row.sha256,
+            is_active=row.is_active,
+            activated_at=row.activated_at,
+            error=row.error,
+        )
+
+
+class ModelRegistry:
+    def __init__(
+        self,
+        artifacts_dir: Path,
+        sessions: sessionmaker[Session],
+        *,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.artifacts_dir = Path(artifacts_dir)
+        self.models_dir = self.artifacts_dir / "models"
+        self._sessions = sessions
+        self._clock = clock
+
+    # runs ---------------------------------------------------------------------------------------
+    def start_run(self, *, dataset: dict[str, Any], params: dict[str, Any]) -> RunRecord:
+        now = self._clock()
+        with session_scope(self._sessions) as session:
+            row = ModelTrainingRun(
+                version=new_version(now),
+                status=RUNNING,
+                started_at=now,
+                dataset=jsonable(dataset),
+                params=jsonable(params),
+                is_active=False,
+            )
+            session.add(row)
+            session.flush()
+            return RunRecord.of(row)
+
+    def update_run_dataset(self, run_id: int, dataset: dict[str, Any]) -> None:
+        with session_scope(self._sessions) as session:
+            session.execute(
+                update(ModelTrainingRun).where(ModelTrainingRun.id == run_id).values(dataset=jsonable(dataset))
+            )
+
+    def complete_run(self, run_id: int, *, metrics: dict[str, Any], model_path: Path, sha256: str) -> RunRecord:
+        with session_scope(self._sessions) as session:
+            row = session.get_one(ModelTrainingRun, run_id)
+            now = self._clock()
+            row.status = COMPLETED
+            row.finished_at = now
+            row.duration_seconds = (now - row.started_at).total_seconds()
+            row.metrics = jsonable(metrics)
+            row.model_path = str(model_path)
+            row.sha256 = sha256
+            return RunRecord.of(row)
+
+    def fail_run(self, run_id: int, error: str) -> None:
+        with session_scope(self._sessions) as session:
+            row = session.get_one(ModelTrainingRun, run_id)
+            now = self._clock()
+            row.status = FAILED
+            row.finished_at = now
+            row.duration_seconds = (now - row.started_at).total_seconds()
+            row.error = error[:4000]
+
+    def fail_interrupted_runs(self) -> int:
+        """Runs left 'running' by a process that stopped mid-way are failed (called at start-up)."""
+        with session_scope(self._sessions) as session:
+            result = session.execute(
+                update(ModelTrainingRun)
+                .where(ModelTrainingRun.status == RUNNING)
+                .values(status=FAILED, finished_at=self._clock(), error="interrupted: the service stopped mid-run")
+            )
+            return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+    def get_run(self, version: str) -> RunRecord | None:
+        with self._sessions() as session:
+            row = session.scalar(select(ModelTrainingRun).where(ModelTrainingRun.version == version))
+            return RunRecord.of(row) if row is not None else None
+
+    def active_run(self) -> RunRecord | None:
+        with self._sessions() as session:
+            row = session.scalar(
+                select(ModelTrainingRun)
+                .where(ModelTrainingRun.is_active.is_(True))
+                .order_by(ModelTrainingRun.activated_at.desc())
+                .limit(1)
+            )
+            return RunRecord.of(row) if row is not None else None
+
+    def latest_run(self) -> RunRecord | None:
+        with self._sessions() as session:
+            row = session.scalar(select(ModelTrainingRun).order_by(ModelTrainingRun.id.desc()).limit(1))
+            return RunRecord.of(row) if row is not None else None
+
+    def list_runs(self, *, limit: int, offset: int) -> tuple[int, list[RunRecord]]:
+        with self._sessions() as session:
+            total = session.scalar(select(func.count()).select_from(ModelTrainingRun)) or 0
+            rows = session.scalars(
+                select(ModelTrainingRun).order_by(ModelTrainingRun.id.desc()).limit(limit).offset(offset)
+            ).all()
+            return int(total), [RunRecord.of(r) for r in rows]
+
+    # artifacts ----------------------------------------------------------------------------------
+    def model_dir(self, version: str) -> Path:
+        return self.models_dir / version
+
+    def save_artifact(self, version: str, booster: xgb.Booster, metadata: dict[str, Any]) -> tuple[Path, str]:
+        """Write model.pkl and metadata.json atomically; returns (directory, sha256 of model.pkl)."""
+        self.models_dir.mkdir(parents=True, exist_ok=True)
+        final = self.model_dir(version)
+        if final.exists():
+            raise FileExistsError(f"model directory {final} already exists")
+        tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{version}-", dir=self.models_dir))
+        try:
+            model_path = tmp / MODEL_FILE
+            with open(model_path, "wb") as fh:
+                pickle.dump(booster, fh, protocol=pickle.HIGHEST_PROTOCOL)
+                fh.flush()
+                os.fsync(fh.fileno())
+            digest = sha256_file(model_path)
+            body = jsonable({**metadata, "version": version, "model_file": MODEL_FILE, "sha256": digest})
+            with open(tmp / METADATA_FILE, "w", encoding="utf-8") as fh:
+                json.dump(body, fh, indent=2, sort_keys=True, default=str)
+                fh.flush()
+                os.fsync(fh.fileno())
+            tmp.rename(final)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        return final, digest
+
+    def read_metadata(self, version: str) -> dict[str, Any]:
+        path = self.model_dir(version) / METADATA_FILE
+        try:
+            with open(path, encoding="utf-8") as fh:
+                data: dict[str, Any] = json.load(fh)
+        except FileNotFoundError:
+            raise ModelRefusedError(f"model {version}: {path} is missing") from None
+        except (OSError, ValueError) as exc:
+            raise ModelRefusedError(f"model {version}: metadata unreadable: {exc}") from exc
+        return data
+
+    def verify(self, run: RunRecord) -> dict[str, Any]:
+        """Every check that can be made without unpickling; returns the metadata or raises ModelRefusedError."""
+        version = run.version
+        if run.status != COMPLETED:
+            raise ModelRefusedError(f"model {version}: run is {run.status}, not completed")
+        metadata = self.read_metadata(version)
+        model_path = self.model_dir(version) / MODEL_FILE
+        if not model_path.is_file():
+            raise ModelRefusedError(f"model {version}: {model_path} is missing")
+        digest = sha256_file(model_path)
+        recorded = run.sha256 or metadata.get("sha256")
+        if digest != recorded or digest != metadata.get("sha256"):
+            raise ModelRefusedError(
+                f"model {version}: sha256 of {MODEL_FILE} is {digest[:12]}…, recorded {str(recorded)[:12]}…; "
+                "the file changed after training"
+            )
+        trained_with = (metadata.get("libraries") or {}).get("xgboost")
+        if trained_with != xgb.__version__:
+            raise ModelRefusedError(
+                f"model {version}: trained with XGBoost {trained_with}, running {xgb.__version__}; retrain it"
+            )
+        if metadata.get("feature_version") != FEATURE_VERSION or tuple(metadata.get("features") or ()) != FEATURE_NAMES:
+            raise ModelRefusedError(
+                f"model {version}: feature list v{metadata.get('feature_version')} differs from the code's "
+                f"v{FEATURE_VERSION}; retrain it"
+            )
+        return metadata
+
+    def load(self, run: RunRecord) -> LoadedModel:
+        """Verify, then unpickle. Raises ModelRefusedError with the reason."""
+        metadata = self.verify(run)
+        path = self.model_dir(run.version) / MODEL_FILE
+        try:
+            with open(path, "rb") as fh:
+                # The file's sha256 matched the one recorded when we wrote it, just above.
+                booster = pickle.load(fh)  # noqa: S301
+        except Exception as exc:
+            raise ModelRefusedError(f"model {run.version}: cannot be loaded: {type(exc).__name__}: {exc}") from exc
+        if not isinstance(booster, xgb.Booster):
+            raise ModelRefusedError(f"model {run.version}: {MODEL_FILE} holds {type(booster).__name__}, not a Booster")
+        trained_at = datetime.fromisoformat(str(metadata.get("trained_at") or run.started_at.isoformat()))
+        if trained_at.tzinfo is None:
+            trained_at = trained_at.replace(tzinfo=UTC)
+        return LoadedModel(run.version, booster, metadata, trained_at, str(metadata["sha256"]), path.parent)
+
+    # activation ---------------------------------------------------------------------------------
+    def check_activatable(self, version: str) -> RunRecord:
+        run = self.get_run(version)
+        if run is None:
+            raise ActivationError(f"unknown model version {version!r}", not_found=True)
+        if run.status != COMPLETED:
+            raise ActivationError(f"model {version} is {run.status}; only completed runs can be activated")
+        try:
+            self.verify(run)
+        except ModelRefusedError as exc:
+            raise ActivationError(str(exc)) from exc
+        return run
+
+    def activate(self, version: str) -> RunRecord:
+        """Make ``version`` the one active model (any completed, verifiable version: also a rollback)."""
+        self.check_activatable(version)
+        now = self._clock()
+        with session_scope(self._sessions) as session:
+            session.execute(
+                update(ModelTrainingRun)
+                .where(ModelTrainingRun.is_active.is_(True), ModelTrainingRun.version != version)
+                .values(is_active=False)
+            )
+            row = session.scalar(select(ModelTrainingRun).where(ModelTrainingRun.version == version))
+            assert row is not None  # checked above  # noqa: S101
+            row.is_active = True
+            row.activated_at = now
+            return RunRecord.of(row)
+
+    # retention ----------------------------------------------------------------------------------
+    def prune(self, keep: int) -> list[str]:
+        """Delete the artifacts of completed versions beyond the newest ``keep`` (never the active one)."""
+        with self._sessions() as session:
+            rows = session.scalars(
+                select(ModelTrainingRun)
+                .where(ModelTrainingRun.status == COMPLETED)
+                .order_by(ModelTrainingRun.id.desc())
+            ).all()
+            runs = [RunRecord.of(r) for r in rows]
+        removed = []
+        for run in runs[keep:]:
+            if run.is_active:
+                continue
+            directory = self.model_dir(run.version)
+            if directory.exists():
+                shutil.rmtree(directory)
+                removed.append(run.version)
+        if removed:
+            log.info("pruned model artifacts", extra={"versions": removed})
+        return removed

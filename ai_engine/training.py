@@ -1,0 +1,281 @@
+"""One training run, end to end: data -> dataset -> walk-forward evaluation -> final fit -> artifact
+-> ModelTrainingRun row -> activation decision -> retention.
+
+Shared by the CLI (train_and_save.py), `make run`'s bootstrap and POST /ai/train.
+"""
+
+from __future__ import annotations
+
+import logging
+import platform
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import sklearn
+import xgboost as xgb
+
+from ai_engine.booster import BoosterParams, fit_booster, predict_proba
+from ai_engine.dataset import DataError, build_dataset
+from ai_engine.evaluation import EvaluationReport, classification_metrics, walk_forward
+from ai_engine.features import FEATURE_NAMES, FEATURE_VERSION, WARMUP_BARS, interval_delta
+from ai_engine.registry import ModelRegistry, RunRecord
+from ai_engine.signal import CLASSES
+from ai_engine.sources import load_training_bars
+from config.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class ActivationPolicy(StrEnum):
+    AUTO = "auto"  # only when the model beats the class-prior baseline out of sample
+    NEVER = "never"
+    FORCE = "force"
+
+
+class TrainingCancelledError(Exception):
+    """The run was stopped (the service is shutting down)."""
+
+
+@dataclass(frozen=True)
+class TrainingRequest:
+    source: str | None = None  # simulated | binance | replay:DIR | database; None = QT_MARKET_DATA_SOURCE
+    symbols: list[str] | None = None
+    interval: str | None = None
+    days: int | None = None
+    horizon: int | None = None
+    seed: int | None = None
+    activate: ActivationPolicy = ActivationPolicy.AUTO
+    end: datetime | None = None  # last bar time wanted; None = now (replay: the files' end)
+
+
+@dataclass(frozen=True)
+class TrainingOutcome:
+    run: RunRecord
+    activated: bool
+    activation_reason: str
+    report: EvaluationReport
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+Progress = Callable[[str], None]
+
+
+def resolve_request(request: TrainingRequest, settings: Settings) -> dict[str, Any]:
+    """The effective parameters of a run (request values over configured defaults)."""
+    model = settings.model
+    source = request.source or settings.market.source.value
+    if source == "replay" and settings.market.replay_dir is not None:
+        source = f"replay:{settings.market.replay_dir}"
+    return {
+        "source": source,
+        "symbols": [s.upper() for s in request.symbols] if request.symbols else list(model.train_symbols),
+        "interval": request.interval or model.interval,
+        "days": request.days or model.train_days,
+        "horizon": request.horizon or model.horizon_bars,
+        "seed": model.seed if request.seed is None else request.seed,
+        "activate": request.activate.value,
+        "threshold": model.label_threshold,
+        "vol_scaled": model.label_vol_scaled,
+        "folds": model.folds,
+        "embargo": model.embargo_bars,
+    }
+
+
+def booster_params(settings: Settings, seed: int) -> BoosterParams:
+    model = settings.model
+    return BoosterParams(
+        seed=seed,
+        rounds=model.boost_rounds,
+        max_depth=model.max_depth,
+        learning_rate=model.learning_rate,
+        threads=model.threads,
+    )
+
+
+def library_versions() -> dict[str, str]:
+    return {
+        "xgboost": xgb.__version__,
+        "numpy": np.__version__,
+        "pandas": pd.__version__,
+        "scikit-learn": sklearn.__version__,
+        "python": platform.python_version(),
+    }
+
+
+def metrics_summary(report: EvaluationReport) -> dict[str, Any]:
+    oos = report.oos
+    return {
+        "log_loss": oos["model"]["log_loss"],
+        "accuracy": oos["model"]["accuracy"],
+        "balanced_accuracy": oos["model"]["balanced_accuracy"],
+        "macro_f1": oos["model"]["macro_f1"],
+        "brier": oos["model"]["brier"],
+        "class_prior_log_loss": oos["class_prior"]["log_loss"],
+        "always_hold_accuracy": oos["always_hold"]["accuracy"],
+        "beats_class_prior": report.beats_class_prior,
+        "buy_mean_net_return": oos["signal"]["buy_mean_net_return"],
+        "sell_mean_net_return": oos["signal"]["sell_mean_net_return"],
+    }
+
+
+def start_run(
+    request: TrainingRequest, settings: Settings, registry: ModelRegistry
+) -> tuple[RunRecord, dict[str, Any]]:
+    """Record the run as 'running' and return it with the effective parameters."""
+    effective = resolve_request(request, settings)
+    params = {**booster_params(settings, effective["seed"]).as_dict(), "request": effective}
+    run = registry.start_run(dataset={"source": effective["source"], "status": "loading"}, params=params)
+    return run, effective
+
+
+def execute_run(
+    run: RunRecord,
+    effective: dict[str, Any],
+    settings: Settings,
+    registry: ModelRegistry,
+    *,
+    progress: Progress | None = None,
+    now: datetime | None = None,
+    on_activated: Callable[[RunRecord], object] | None = None,
+) -> TrainingOutcome:
+    """Carry out a started run; the row ends completed or failed (with the error), never running."""
+    try:
+        return _execute(run, effective, settings, registry, progress=progress, now=now, on_activated=on_activated)
+    except BaseException as exc:
+        message = f"{type(exc).__name__}: {exc}" if not isinstance(exc, DataError) else f"data problem: {exc}"
+        try:
+            registry.fail_run(run.id, message)
+        except Exception:
+            log.exception("could not record the failed run", extra={"version": run.version})
+        raise
+
+
+def _execute(
+    run: RunRecord,
+    effective: dict[str, Any],
+    settings: Settings,
+    registry: ModelRegistry,
+    *,
+    progress: Progress | None,
+    now: datetime | None,
+    on_activated: Callable[[RunRecord], object] | None,
+) -> TrainingOutcome:
+    say: Progress = progress or (lambda _msg: None)
+    t0 = time.perf_counter()
+    interval = effective["interval"]
+    horizon = effective["horizon"]
+    say(f"run {run.version}: loading {interval} bars from {effective['source']}")
+    end = now or datetime.now(UTC)
+    bars, data_desc = load_training_bars(
+        effective["source"],
+        settings,
+        symbols=effective["symbols"],
+        interval=interval,
+        days=effective["days"],
+        end=end,
+        extra_bars=WARMUP_BARS + horizon,
+        progress=say,
+    )
+    dataset = build_dataset(
+        bars,
+        horizon=horizon,
+        threshold=effective["threshold"],
+        vol_scaled=effective["vol_scaled"],
+        description=data_desc,
+    )
+    registry.update_run_dataset(run.id, dataset.description)
+    say(f"dataset: {len(dataset)} rows, {len(bars.symbols)} symbols, classes {dataset.class_counts()}")
+    params = booster_params(settings, effective["seed"])
+    fee_bps = float(settings.execution.paper_fee_bps)
+    report = walk_forward(
+        dataset, params, n_folds=effective["folds"], embargo=effective["embargo"], fee_bps=fee_bps, progress=say
+    )
+    say(
+        f"out of sample: log loss {report.model_log_loss:.4f} vs class prior {report.prior_log_loss:.4f} "
+        f"({'beats' if report.beats_class_prior else 'does not beat'} the prior)"
+    )
+    say(f"final fit on {len(dataset)} rows")
+    booster = fit_booster(dataset.features, dataset.labels, params)
+    in_sample = classification_metrics(dataset.labels, predict_proba(booster, dataset.features))
+    trained_at = datetime.now(UTC)
+    metadata = {
+        "trained_at": trained_at.isoformat(),
+        "feature_version": FEATURE_VERSION,
+        "features": list(FEATURE_NAMES),
+        "classes": [c.value for c in CLASSES],
+        "interval": interval,
+        "interval_seconds": interval_delta(interval).total_seconds(),
+        "horizon_bars": horizon,
+        "label_threshold": effective["threshold"],
+        "label_vol_scaled": effective["vol_scaled"],
+        "warmup_bars": WARMUP_BARS,
+        "libraries": library_versions(),
+        "params": params.as_dict(),
+        "booster_params": asdict(params),
+        "data": dataset.description,
+        "evaluation": {
+            "folds": report.folds,
+            "oos": report.oos,
+            "n_folds": effective["folds"],
+            "purge_bars": horizon,
+            "embargo_bars": effective["embargo"],
+        },
+        "final": {"in_sample": in_sample, "rows": len(dataset)},
+        "summary": metrics_summary(report),
+    }
+    path, digest = registry.save_artifact(run.version, booster, metadata)
+    say(f"saved {path} (sha256 {digest[:12]}…)")
+    metrics = {
+        "summary": metrics_summary(report),
+        "oos": report.oos,
+        "folds": report.folds,
+        "final_in_sample": in_sample,
+        "train_seconds": round(time.perf_counter() - t0, 3),
+    }
+    completed = registry.complete_run(run.id, metrics=metrics, model_path=path / "model.pkl", sha256=digest)
+    policy = ActivationPolicy(effective["activate"])
+    activated, reason = False, ""
+    if policy is ActivationPolicy.NEVER:
+        reason = "not activated: --activate never"
+    elif policy is ActivationPolicy.AUTO and not report.beats_class_prior:
+        reason = (
+            f"not activated: out-of-sample log loss {report.model_log_loss:.4f} does not beat the class prior "
+            f"{report.prior_log_loss:.4f}"
+        )
+    else:
+        completed = registry.activate(run.version)
+        activated = True
+        reason = "activated (forced)" if policy is ActivationPolicy.FORCE else "activated: beats the class prior"
+        if on_activated is not None:
+            on_activated(completed)
+    say(f"{run.version}: {reason}")
+    removed = registry.prune(settings.model.keep_versions)
+    if removed:
+        say(f"pruned {len(removed)} old model(s): {', '.join(removed)}")
+    return TrainingOutcome(completed, activated, reason, report, metadata)
+
+
+def train(
+    request: TrainingRequest,
+    settings: Settings,
+    registry: ModelRegistry,
+    *,
+    progress: Progress | None = None,
+    now: datetime | None = None,
+    on_activated: Callable[[RunRecord], object] | None = None,
+) -> TrainingOutcome:
+    """Start and execute a run in one call (CLI and bootstrap)."""
+    run, effective = start_run(request, settings, registry)
+    return execute_run(run, effective, settings, registry, progress=progress, now=now, on_activated=on_activated)
+
+
+def history_window(end: datetime, interval: str, days: int, extra_bars: int) -> tuple[datetime, datetime]:
+    """[start, end] covering ``days`` plus ``extra_bars`` bars of warm-up/horizon."""
+    step = interval_delta(interval)
+    return end - timedelta(days=days) - extra_bars * step, end

@@ -1,0 +1,95 @@
+"""Schemas of /ai: model information, training runs, activation and training requests."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class RunSummary(BaseModel):
+    """One training run (ModelTrainingRun row)."""
+
+    id: int
+    version: str
+    status: Literal["running", "completed", "failed"]
+    started_at: datetime
+    finished_at: datetime | None
+    duration_seconds: float | None
+    is_active: bool
+    activated_at: datetime | None
+    model_path: str | None
+    sha256: str | None
+    error: str | None
+    dataset: dict[str, Any] | None = None
+    params: dict[str, Any] | None = None
+    metrics_summary: dict[str, Any] | None = Field(None, description="Out-of-sample metrics and baseline comparison.")
+
+
+class BaselineComparison(BaseModel):
+    model_log_loss: float | None
+    class_prior_log_loss: float | None
+    always_hold_log_loss: float | None
+    model_accuracy: float | None
+    always_hold_accuracy: float | None
+    beats_class_prior: bool | None
+
+
+class ModelInfoResponse(BaseModel):
+    """The active model; ``status`` is none, active, stale or refused (with ``reason``)."""
+
+    status: Literal["none", "active", "stale", "refused"]
+    reason: str | None = None
+    active_version: str | None = None
+    trained_at: datetime | None = None
+    activated_at: datetime | None = None
+    model_path: str | None = None
+    sha256: str | None = None
+    interval: str | None = None
+    horizon_bars: int | None = None
+    feature_version: str | None = None
+    features: list[str] = Field(default_factory=list)
+    classes: list[str] = Field(default_factory=list)
+    library_versions: dict[str, str] = Field(default_factory=dict)
+    data: dict[str, Any] | None = Field(None, description="What the model was trained on (source, symbols, window).")
+    metrics_summary: dict[str, Any] | None = None
+    baseline_comparison: BaselineComparison | None = None
+    training_in_progress: bool = False
+    latest_run: RunSummary | None = Field(None, description="The newest run, when it is not the active one.")
+
+
+class RunsResponse(BaseModel):
+    total: int
+    limit: int
+    offset: int
+    items: list[RunSummary]
+
+
+class ActivateResponse(BaseModel):
+    previous_version: str | None
+    active_version: str
+    status: Literal["none", "active", "stale", "refused"]
+    reason: str | None = None
+
+
+class TrainRequest(BaseModel):
+    """Every field is optional: the configured defaults apply (QT_MODEL_*, QT_MARKET_DATA_SOURCE)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    source: str | None = Field(
+        None, pattern=r"^(simulated|binance|database|replay(:.+)?)$", examples=["simulated", "replay:/data/klines"]
+    )
+    symbols: list[str] | None = Field(None, min_length=1, max_length=500, examples=[["BTCUSDT", "ETHUSDT"]])
+    interval: str | None = Field(None, pattern=r"^(1m|3m|5m|15m|30m|1h|2h|4h|6h|8h|12h|1d)$")
+    days: int | None = Field(None, ge=1, le=3650)
+    horizon: int | None = Field(None, ge=1, le=500)
+    seed: int | None = Field(None, ge=0)
+    activate: Literal["auto", "never", "force"] = "auto"
+
+
+class TrainAcceptedResponse(BaseModel):
+    run_id: int
+    version: str
+    status: Literal["running"]
