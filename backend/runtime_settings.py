@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import SecretStr
+from pydantic import SecretStr, TypeAdapter
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -19,12 +18,13 @@ REDACTED = "**********"
 
 
 def _jsonable(value: Any) -> Any:
-    """The JSON form of a setting value, as it would be written in the environment."""
+    """The JSON form of a setting value (Decimal and paths as strings, models as objects)."""
     if isinstance(value, SecretStr):
         return REDACTED if value.get_secret_value() else ""
-    from pydantic import TypeAdapter
+    return _ANY.dump_python(value, mode="json")
 
-    return TypeAdapter(type(value)).dump_python(value, mode="json") if value is not None else None
+
+_ANY: TypeAdapter[Any] = TypeAdapter(Any)
 
 
 def effective_values(settings: Settings) -> dict[str, Any]:
@@ -36,7 +36,7 @@ def effective_values(settings: Settings) -> dict[str, Any]:
         if ref.secret:
             values[env] = REDACTED if value is not None and value.get_secret_value() else None
         else:
-            values[env] = json.loads(json.dumps(_jsonable(value), default=str))
+            values[env] = _jsonable(value)
     return values
 
 
@@ -49,9 +49,19 @@ class RuntimeSettingsService:
     def __init__(self, holder: SettingsHolder, sessions: sessionmaker[Session]) -> None:
         self.holder = holder
         self._sessions = sessions
+        self._cached: tuple[Settings, dict[str, Any]] | None = None
+
+    def effective(self) -> dict[str, Any]:
+        """effective_values() of the current settings, computed once per settings change."""
+        current = self.holder.current
+        cached = self._cached
+        if cached is None or cached[0] is not current:
+            cached = (current, effective_values(current))
+            self._cached = cached
+        return cached[1]
 
     def describe(self) -> list[dict[str, Any]]:
-        values = effective_values(self.holder.current)
+        values = self.effective()
         return [
             {
                 "name": env,
@@ -68,7 +78,7 @@ class RuntimeSettingsService:
     def preview(self, changes: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
         """Validate without applying; {name: {before, after}}. Raises ConfigError."""
         new = self.holder.validate(changes)
-        before, after = effective_values(self.holder.current), effective_values(new)
+        before, after = self.effective(), effective_values(new)
         return {name: {"before": before[name], "after": after[name]} for name in changes}
 
     def apply(self, changes: Mapping[str, Any], actor: str) -> dict[str, dict[str, Any]]:

@@ -1,10 +1,15 @@
-"""Pure ASGI middleware: HTTP metrics labelled by route template, and a request body size limit."""
+"""Pure ASGI middleware: HTTP metrics labelled by route template, and a request body size limit.
+
+One layer for both (each ASGI layer costs a few microseconds per request), with the labelled
+metric children cached so a request does no label look-up after the first of its kind.
+"""
 
 from __future__ import annotations
 
 import time
 from typing import Any
 
+from prometheus_client import Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from backend.observability.metrics import Metrics
@@ -12,10 +17,17 @@ from backend.observability.metrics import Metrics
 UNMATCHED = "unmatched"
 
 
-class MetricsMiddleware:
-    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+class _BodyTooLargeError(Exception):
+    pass
+
+
+class HttpMiddleware:
+    def __init__(self, app: ASGIApp, metrics: Metrics, max_body_bytes: int) -> None:
         self.app = app
         self.metrics = metrics
+        self.max_body_bytes = max_body_bytes
+        self._counters: dict[tuple[str, str, int], Counter] = {}
+        self._histograms: dict[tuple[str, str], Histogram] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -23,6 +35,27 @@ class MetricsMiddleware:
             return
         start = time.perf_counter()
         status_code = 500
+        limit = self.max_body_bytes
+
+        for name, value in scope["headers"]:
+            if name == b"content-length":
+                if value.isdigit() and int(value) > limit:
+                    status_code = 413
+                    await _too_large(send, limit)
+                    self._observe(scope, status_code, start)
+                    return
+                break
+
+        received = 0
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise _BodyTooLargeError
+            return message
 
         async def send_wrapper(message: Message) -> None:
             nonlocal status_code
@@ -31,56 +64,28 @@ class MetricsMiddleware:
             await send(message)
 
         try:
-            await self.app(scope, receive, send_wrapper)
-        finally:
-            route: Any = scope.get("route")
-            template = getattr(route, "path", None) or UNMATCHED
-            method = scope.get("method", "GET")
-            self.metrics.http_requests.labels(method=method, route=template, status=str(status_code)).inc()
-            self.metrics.http_request_duration.labels(method=method, route=template).observe(
-                time.perf_counter() - start
-            )
-
-
-class BodySizeLimitMiddleware:
-    """Refuse request bodies above a limit with 413, by Content-Length or while streaming."""
-
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
-        self.app = app
-        self.max_bytes = max_bytes
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        for name, value in scope.get("headers", []):
-            if name == b"content-length":
-                try:
-                    too_big = int(value) > self.max_bytes
-                except ValueError:
-                    too_big = False
-                if too_big:
-                    await _too_large(send, self.max_bytes)
-                    return
-        received = 0
-
-        async def limited_receive() -> Message:
-            nonlocal received
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > self.max_bytes:
-                    raise _BodyTooLargeError
-            return message
-
-        try:
-            await self.app(scope, limited_receive, send)
+            await self.app(scope, limited_receive, send_wrapper)
         except _BodyTooLargeError:
-            await _too_large(send, self.max_bytes)
+            status_code = 413
+            await _too_large(send, limit)
+        finally:
+            self._observe(scope, status_code, start)
 
-
-class _BodyTooLargeError(Exception):
-    pass
+    def _observe(self, scope: Scope, status_code: int, start: float) -> None:
+        route: Any = scope.get("route")
+        template = getattr(route, "path", None) or UNMATCHED
+        method = scope.get("method", "GET")
+        key = (method, template, status_code)
+        counter = self._counters.get(key)
+        if counter is None:
+            counter = self.metrics.http_requests.labels(method=method, route=template, status=str(status_code))
+            self._counters[key] = counter
+        counter.inc()
+        histogram = self._histograms.get((method, template))
+        if histogram is None:
+            histogram = self.metrics.http_request_duration.labels(method=method, route=template)
+            self._histograms[(method, template)] = histogram
+        histogram.observe(time.perf_counter() - start)
 
 
 async def _too_large(send: Send, limit: int) -> None:

@@ -314,6 +314,13 @@ class JobRunner:
             }
         return {"running": self.running, "paused": self._paused, "role": self.role, "jobs": jobs}
 
+    def summary(self) -> dict[str, str | None]:
+        """job id -> status of its last run (None: not run yet); cheap, for /health."""
+        return {
+            job_id: (state.last_run.status.value if state.last_run is not None else None)
+            for job_id, state in self._jobs.items()
+        }
+
     def overall_status(self) -> tuple[str, dict[str, Any]]:
         """ok unless some job's last run failed or was degraded; errors keyed by job id."""
         errors: dict[str, Any] = {}

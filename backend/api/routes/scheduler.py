@@ -8,7 +8,6 @@ from backend.api.deps import AdminDep, CtxDep, WritableDep
 from backend.api.routes.health import scheduler_health
 from backend.api.schemas.health import JobRunResponse, SchedulerControlResponse, SchedulerStatusResponse
 from backend.api.security import audit_or_503
-from backend.runtime_settings import effective_values
 from backend.scheduler.runner import JobBusyError, UnknownJobError
 
 router = APIRouter(prefix="/scheduler", tags=["scheduler"])
@@ -18,7 +17,7 @@ router = APIRouter(prefix="/scheduler", tags=["scheduler"])
 async def get_scheduler_status(ctx: CtxDep, _caller: AdminDep) -> SchedulerStatusResponse:
     """Scheduler status with the effective scheduler configuration."""
     base = scheduler_health(ctx)
-    values = effective_values(ctx.settings.current)
+    values = ctx.services["runtime_settings"].effective()
     configuration = {
         name: value
         for name, value in values.items()
