@@ -11,6 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from backend.api.routes import iter_api_routes
+from backend.api.schemas.health import HealthResponse
 from backend.api.security import require_admin
 from backend.tests.conftest import ADMIN_HEADERS, SettingsFactory
 
@@ -83,6 +84,7 @@ def test_blank_token_in_development_disables_the_guard(client_for: Any, make_set
 
 def test_health_reports_database_auth_and_scheduler(client: TestClient) -> None:
     body = client.get("/health").json()
+    HealthResponse.model_validate(body)  # the hand-built body keeps the documented shape
     assert body["status"] == "ok"
     assert body["database"]["reachable"] is True
     assert body["admin_auth"] == "enabled"
