@@ -1,13 +1,121 @@
-"""The execution component: builds its services in the lifespan (filled in by the execution issue)."""
+"""The execution component: exchange adapter behind the risk guard, ledger, service, job, health.
+
+At start-up it reconciles the ledger with the exchange (orders, fills, balances) before the first
+cycle can run, and reports any difference in the log and in /health.
+"""
 
 from __future__ import annotations
 
+import functools
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from decimal import Decimal
 
 from backend.context import AppContext
+from backend.exchanges.factory import build_exchange
+from backend.execution.ledger import Ledger
+from backend.execution.planner import PlanParams
+from backend.execution.service import ExecutionService
+from backend.execution.tradelog import TradesLog
+from backend.market.types import MarketSnapshot, OrderBook, SymbolRules
+from backend.risk.guarded import GuardedExchange
+from backend.scheduler.jobs.execution import JOB_ID, rebalance
+from backend.scheduler.runner import JobSpec
+from config.execution import ExchangeKind
+
+log = logging.getLogger(__name__)
+BINANCE_SLIPPAGE_MARGIN_BPS = Decimal(50)
+
+
+class MarketUnavailableError(RuntimeError):
+    pass
+
+
+def plan_params(ctx: AppContext) -> PlanParams:
+    s = ctx.settings.current
+    ex = s.execution
+    slippage = ex.paper_max_slippage_bps if ex.exchange is ExchangeKind.PAPER else BINANCE_SLIPPAGE_MARGIN_BPS
+    return PlanParams(
+        min_notional=ex.min_notional,
+        max_orders=ex.max_orders,
+        cash_buffer=ex.cash_buffer,
+        allow_partial=ex.allow_partial,
+        max_notional_per_trade=s.risk.max_notional_per_trade,
+        max_position_per_symbol=s.risk.max_position_per_symbol,
+        cost_margin_bps=ex.paper_fee_bps + slippage,
+    )
 
 
 @asynccontextmanager
 async def component(ctx: AppContext) -> AsyncIterator[None]:
-    yield
+    guard = ctx.services.get("risk_guard")
+    if guard is None:
+        reason = "risk guard not available: execution disabled"
+        log.error(reason)
+        ctx.health_checks["execution"] = lambda: [reason]
+        yield
+        return
+
+    def market() -> object:
+        service = ctx.services.get("market")
+        if service is None:
+            raise MarketUnavailableError("market service not running")
+        return service
+
+    async def snapshot() -> MarketSnapshot:
+        result: MarketSnapshot = await market().snapshot()  # type: ignore[attr-defined]
+        return result
+
+    async def book(symbol: str, limit: int) -> OrderBook:
+        result: OrderBook = await market().order_book(symbol, limit)  # type: ignore[attr-defined]
+        return result
+
+    async def rules() -> dict[str, SymbolRules]:
+        result: dict[str, SymbolRules] = await market().rules()  # type: ignore[attr-defined]
+        return result
+
+    settings = ctx.settings.current
+    adapter = build_exchange(
+        lambda: ctx.settings.current,
+        sessions=ctx.sessions,
+        book=book,
+        rules=rules,
+        metrics=ctx.metrics,
+        clock=ctx.clock,
+    )
+
+    def selection() -> dict[str, Decimal] | None:
+        liquidity = ctx.services.get("liquidity")
+        current = liquidity.latest_selection() if liquidity is not None else None
+        return None if current is None else dict(current.weights)
+
+    service = ExecutionService(
+        ledger=Ledger(ctx.sessions, exchange=adapter.name, quote_asset=settings.execution.quote_asset, clock=ctx.clock),
+        exchange=GuardedExchange(adapter, guard),
+        snapshot=snapshot,
+        selection=selection,
+        params=functools.partial(plan_params, ctx),
+        metrics=ctx.metrics,
+        trades_log=TradesLog(settings.app.trades_log_path),
+        clock=ctx.clock,
+    )
+    ctx.services["execution"] = service
+    if not ctx.read_only:
+        report = await service.reconcile()
+        if report.error:
+            log.error("start-up reconciliation failed", extra={"error": report.error})
+    ctx.runner.add(
+        JobSpec(
+            job_id=JOB_ID,
+            func=functools.partial(rebalance, service),
+            description="Rebalance the portfolio toward the liquidity selection",
+            seconds=lambda s: s.scheduler.execution_seconds,
+            enabled=lambda s: not s.scheduler.execution_disabled,
+        )
+    )
+    ctx.health_checks["execution"] = service.health_reasons
+    try:
+        yield
+    finally:
+        await adapter.close()

@@ -365,6 +365,40 @@ class Ledger:
         with self._sessions() as session:
             return list(session.scalars(select(Order.client_order_id).order_by(Order.id)))
 
+    def history(
+        self,
+        *,
+        symbol: str | None,
+        since: datetime | None,
+        until: datetime | None,
+        limit: int,
+        offset: int,
+    ) -> tuple[list[Order], int, list[FillRecord], int]:
+        """A page of orders and a page of fills, newest first, with their totals."""
+        with self._sessions() as session:
+            orders = select(Order).where(Order.exchange == self.exchange)
+            fills = select(FillRecord).where(FillRecord.exchange == self.exchange)
+            if symbol:
+                orders = orders.where(Order.symbol == symbol)
+                fills = fills.where(FillRecord.symbol == symbol)
+            if since is not None:
+                orders = orders.where(Order.created_at >= since)
+                fills = fills.where(FillRecord.time >= since)
+            if until is not None:
+                orders = orders.where(Order.created_at < until)
+                fills = fills.where(FillRecord.time < until)
+            n_orders = int(session.scalar(select(func.count()).select_from(orders.subquery())) or 0)
+            n_fills = int(session.scalar(select(func.count()).select_from(fills.subquery())) or 0)
+            order_rows = list(
+                session.scalars(orders.order_by(Order.created_at.desc(), Order.id.desc()).limit(limit).offset(offset))
+            )
+            fill_rows = list(
+                session.scalars(
+                    fills.order_by(FillRecord.time.desc(), FillRecord.id.desc()).limit(limit).offset(offset)
+                )
+            )
+            return order_rows, n_orders, fill_rows, n_fills
+
     # runs ---------------------------------------------------------------------------------------
     def start_run(self, kind: str) -> int:
         with self._sessions.begin() as session:

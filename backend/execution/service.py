@@ -16,11 +16,10 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import Any
 
 from backend.exchanges.base import (
     AccountSnapshot,
-    Exchange,
     Fill,
     OrderRequest,
     OrderResult,
@@ -42,24 +41,12 @@ from backend.execution.quantize import filter_failure, quantize_quantity
 from backend.execution.tradelog import TradesLog
 from backend.market.types import MarketSnapshot, SymbolRules
 from backend.observability.metrics import Metrics
+from backend.risk.guarded import GuardedExchange
+from backend.risk.models import RiskContext, RiskRefused
 
 log = logging.getLogger(__name__)
 ZERO = Decimal(0)
 CENT = Decimal("0.01")
-
-
-class OrderGate(Protocol):
-    """The risk guard's GuardedExchange: the only way an order reaches an adapter."""
-
-    async def submit_order(self, request: OrderRequest) -> OrderResult: ...
-
-
-@dataclass(frozen=True, slots=True)
-class Refusal:
-    """What the service needs to know about a risk refusal (rule and reason)."""
-
-    rule: str
-    reason: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,9 +132,6 @@ class Portfolio:
 
 SnapshotFn = Callable[[], Awaitable[MarketSnapshot]]
 SelectionFn = Callable[[], dict[str, Decimal] | None]
-RefusalFn = Callable[[BaseException], Refusal | None]
-KillSwitchFn = Callable[[], str | None]
-FillHook = Callable[[list[RecordedFill]], None]
 
 
 def marks_from_snapshot(snapshot: MarketSnapshot) -> dict[str, Mark]:
@@ -167,30 +151,23 @@ class ExecutionService:
         self,
         *,
         ledger: Ledger,
-        exchange: Exchange,
-        gate: OrderGate,
+        exchange: GuardedExchange,
         snapshot: SnapshotFn,
         selection: SelectionFn,
         params: Callable[[], PlanParams],
         metrics: Metrics,
         trades_log: TradesLog,
         clock: Callable[[], datetime],
-        refusal: RefusalFn = lambda _exc: None,
-        kill_switch: KillSwitchFn = lambda: None,
-        on_fills: FillHook | None = None,
     ) -> None:
         self.ledger = ledger
         self.exchange = exchange
-        self._gate = gate
+        self.guard = exchange.guard
         self._snapshot = snapshot
         self._selection = selection
         self._params = params
         self._metrics = metrics
         self._log = trades_log
         self._clock = clock
-        self._refusal = refusal
-        self._kill_switch = kill_switch
-        self._on_fills = on_fills
         self.lock = asyncio.Lock()
         self.last_report: CycleReport | None = None
         self.last_reconcile: ReconcileReport | None = None
@@ -254,11 +231,6 @@ class ExecutionService:
                 fee_asset=f.fee_asset,
                 realised_pnl=item.realised_pnl,
             )
-        if recorded and self._on_fills is not None:
-            try:
-                self._on_fills(recorded)
-            except Exception:  # the ledger has them; a risk-store hiccup must not lose the answer
-                log.exception("risk guard did not take the fills")
         return recorded
 
     async def _fills_of(self, result: OrderResult) -> list[Fill]:
@@ -314,7 +286,21 @@ class ExecutionService:
                 )
                 resolved.append({"client_order_id": order.client_order_id, "status": FAILED})
                 continue
-            recorded = await self._apply_result(order.client_order_id, result)
+            request = OrderRequest(order.symbol, order.side, order.requested_quantity, order.client_order_id)
+            recorded: list[RecordedFill] = []
+
+            async def apply(
+                res: OrderResult, coid: str = order.client_order_id, out: list[RecordedFill] = recorded
+            ) -> Decimal:
+                out.extend(await self._apply_result(coid, res))
+                return sum((r.realised_pnl for r in out), ZERO)
+
+            if result.executed_quantity > 0:
+                await self.exchange.record_reconciled(request, result, now=self._clock(), realised_pnl=apply)
+            else:
+                await self._apply_result(order.client_order_id, result)
+                if result.status.is_final:
+                    self.guard.release(order.client_order_id)
             if not result.status.is_final:
                 unresolved.append(order.client_order_id)
             resolved.append(
@@ -425,6 +411,12 @@ class ExecutionService:
             return await self._cycle()
 
     async def _cycle(self) -> CycleReport:
+        if self.last_reconcile is None or self.last_reconcile.error is not None:
+            reconciled = await self._reconcile()
+            if reconciled.error is not None:
+                report = CycleReport(run_id=None, status="failed", reason=f"reconciliation failed: {reconciled.error}")
+                self.last_report = report
+                return report
         run_id: int = await self._db(self.ledger.start_run, "cycle")
         report = CycleReport(run_id=run_id, status="ok")
         try:
@@ -481,7 +473,7 @@ class ExecutionService:
         report.planned = len(plan.orders)
         for s in plan.skipped:
             self._skip(report, s.symbol, s.side, s.notional, s.reason)
-        halt = self._kill_switch()
+        halt = self._halt_reason()
         if halt:
             for order in plan.orders:
                 self._skip(report, order.symbol, order.side.value, order.notional, f"kill switch on: {halt}")
@@ -502,6 +494,11 @@ class ExecutionService:
         await self._submit_plan(report, plan)
         await self._value(report)
 
+    def _halt_reason(self) -> str | None:
+        if not self.guard.kill_switch_enabled():
+            return None
+        return self.guard.kill_switch_state().reason or "no reason given"
+
     def _skip(self, report: CycleReport, symbol: str, side: str, notional: Decimal, reason: str) -> None:
         report.skipped += 1
         report.skipped_orders.append(
@@ -514,11 +511,10 @@ class ExecutionService:
             if stop is not None:
                 self._skip(report, order.symbol, order.side.value, order.notional, stop)
                 continue
-            if order.side is OrderSide.BUY:
-                order = await self._fit_buy_to_cash(report, order)
-                if order is None:
-                    continue
-            stop = await self._submit_one(report, order)
+            fitted = await self._fit_buy_to_cash(report, order) if order.side is OrderSide.BUY else order
+            if fitted is None:
+                continue
+            stop = await self._submit_one(report, fitted)
 
     async def _fit_buy_to_cash(self, report: CycleReport, order: PlannedOrder) -> PlannedOrder | None:
         """Sells may have freed less than planned; never send a buy the cash cannot pay for."""
@@ -571,9 +567,38 @@ class ExecutionService:
             client_order_id=coid,
             reference_price=order.price,
         )
+        sequence = self.guard.fill_sequence  # read before the ledger (see RiskContext)
+        exposure: dict[str, Decimal] = await self._db(self.exposure_by_symbol)
+        mark = self._marks.get(order.symbol)
+        context = RiskContext(
+            now=self._clock(),
+            reference_price=mark.price if mark is not None else None,
+            reference_time=mark.time if mark is not None else None,
+            positions=exposure,
+            fill_sequence=sequence,
+        )
+        recorded: list[RecordedFill] = []
+
+        async def apply(res: OrderResult) -> Decimal:
+            recorded.extend(await self._apply_result(coid, res))
+            return sum((r.realised_pnl for r in recorded), ZERO)
+
         try:
-            result = await self._gate.submit_order(request)
+            result = await self.exchange.submit_order(request, context, realised_pnl=apply)
             self._count("new_order", "ok")
+        except RiskRefused as exc:
+            decision = exc.decision
+            rule = decision.rule.value if decision.rule is not None else "unknown"
+            self._order_metric(order.side, "refused")
+            reason = f"risk guard refused ({rule}): {decision.reason}"
+            self._skip(report, order.symbol, order.side.value, order.notional, reason)
+            await self._db(self.ledger.update_order, coid, status=REFUSED, error_message=reason)
+            self._log.write(self._clock(), "order_refused", client_order_id=coid, rule=rule, reason=decision.reason)
+            if rule == "kill_switch":
+                report.status = "halted"
+                report.reason = f"kill switch on: {decision.reason}"
+                return report.reason
+            return None
         except UnknownOutcomeError as exc:
             self._count("new_order", "unknown")
             return await self._unknown(report, order, exc)
@@ -610,33 +635,10 @@ class ExecutionService:
             report.status = "degraded"
             report.errors[coid] = str(exc)
             return f"stopped after exchange error: {exc}"
-        except Exception as exc:
-            refusal = self._refusal(exc)
-            if refusal is None:
-                raise
-            report.skipped += 1
-            self._order_metric(order.side, "refused")
-            reason = f"risk guard refused ({refusal.rule}): {refusal.reason}"
-            report.skipped_orders.append(
-                {
-                    "symbol": order.symbol,
-                    "side": order.side.value,
-                    "notional": float(order.notional.quantize(CENT)),
-                    "reason": reason,
-                }
-            )
-            await self._db(self.ledger.update_order, coid, status=REFUSED, error_message=reason)
-            self._log.write(
-                self._clock(), "order_refused", client_order_id=coid, rule=refusal.rule, reason=refusal.reason
-            )
-            if refusal.rule == "kill_switch":
-                report.status = "halted"
-                report.reason = f"kill switch on: {refusal.reason}"
-                return f"kill switch on: {refusal.reason}"
-            return None
         report.submitted += 1
         self._order_metric(order.side, "submitted")
-        recorded = await self._apply_result(coid, result)
+        if result.executed_quantity <= 0:
+            await self._apply_result(coid, result)
         report.filled += len(recorded)
         self._order_metric(order.side, result.status.value.lower())
         return None
@@ -693,6 +695,29 @@ class ExecutionService:
         self.last_report = report
 
     # views ------------------------------------------------------------------------------------
+    async def history(
+        self, *, symbol: str | None, since: datetime | None, until: datetime | None, limit: int, offset: int
+    ) -> tuple[list[Any], int, list[Any], int]:
+        result: tuple[list[Any], int, list[Any], int] = await self._db(
+            self.ledger.history, symbol=symbol, since=since, until=until, limit=limit, offset=offset
+        )
+        return result
+
+    def health_reasons(self) -> list[str]:
+        reasons: list[str] = []
+        rec = self.last_reconcile
+        if rec is not None:
+            if rec.error:
+                reasons.append(f"start-up reconciliation failed: {rec.error}")
+            if rec.unresolved:
+                reasons.append(f"orders with unknown outcome: {', '.join(rec.unresolved)}")
+        last = self.last_report
+        if last is not None and last.status == "failed":
+            reasons.append(f"last cycle failed: {last.reason}")
+        if last is not None and last.unresolved:
+            reasons.append(f"orders with unknown outcome: {', '.join(last.unresolved)}")
+        return reasons
+
     def mark(self, symbol: str) -> Mark | None:
         return self._marks.get(symbol)
 
@@ -766,11 +791,9 @@ __all__ = [
     "CycleReport",
     "ExecutionService",
     "Mark",
-    "OrderGate",
     "PlanParams",
     "Portfolio",
     "ReconcileReport",
-    "Refusal",
     "SkippedOrder",
     "marks_from_snapshot",
 ]

@@ -1,7 +1,62 @@
-"""portfolio endpoints (filled in by the portfolio issue)."""
+"""Portfolio endpoints (admin): the portfolio at mark, and the order and fill history."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Query, status
+
+from backend.api.deps import AdminDep, ExecutionServiceDep
+from backend.api.schemas.portfolio import BalanceOut, FillOut, OrderOut, PortfolioResponse, PositionOut, TradesResponse
 
 router = APIRouter(tags=["portfolio"])
+
+
+@router.get("/portfolio", response_model=PortfolioResponse)
+async def get_portfolio(_caller: AdminDep, service: ExecutionServiceDep) -> PortfolioResponse:
+    """Balances, positions (average cost, mark, unrealised and realised PnL), equity and exposure."""
+    p = await service.portfolio()
+    return PortfolioResponse(
+        exchange=p.exchange,
+        quote_asset=p.quote_asset,
+        cash=p.cash,
+        equity=p.equity,
+        gross_exposure=p.gross_exposure,
+        realised_pnl=p.realised_pnl,
+        unrealised_pnl=p.unrealised_pnl,
+        fees_paid=p.fees_paid,
+        contributed=p.contributed,
+        positions=[PositionOut.model_validate(v, from_attributes=True) for v in p.positions],
+        balances=[BalanceOut(asset=a, free=b["free"], locked=b["locked"]) for a, b in p.balances.items()],
+        balances_as_of=p.balances_as_of,
+        marks_as_of=p.marks_as_of,
+        last_run_id=service.last_report.run_id if service.last_report else None,
+    )
+
+
+@router.get("/trades", response_model=TradesResponse)
+async def get_trades(
+    _caller: AdminDep,
+    service: ExecutionServiceDep,
+    symbol: Annotated[str | None, Query(pattern=r"^[A-Z0-9]{2,20}$", description="Only this symbol.")] = None,
+    since: Annotated[datetime | None, Query(description="From this time (inclusive, ISO 8601 with zone).")] = None,
+    until: Annotated[datetime | None, Query(description="Before this time (exclusive).")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+) -> TradesResponse:
+    """Orders and fills, newest first, paginated, filterable by symbol and time."""
+    for name, value in (("since", since), ("until", until)):
+        if value is not None and value.tzinfo is None:
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, detail=f"{name} needs a time zone (e.g. Z)")
+    orders, n_orders, fills, n_fills = await service.history(
+        symbol=symbol, since=since, until=until, limit=limit, offset=offset
+    )
+    return TradesResponse(
+        limit=limit,
+        offset=offset,
+        orders_total=n_orders,
+        fills_total=n_fills,
+        orders=[OrderOut.model_validate(o, from_attributes=True) for o in orders],
+        fills=[FillOut.model_validate(f, from_attributes=True) for f in fills],
+    )
