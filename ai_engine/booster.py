@@ -22,7 +22,7 @@ class BoosterParams:
     threads: int = 2
     subsample: float = 0.8
     colsample_bytree: float = 0.8
-    min_child_weight: float = 5.0
+    min_child_weight: float = 50.0
     reg_lambda: float = 1.0
 
     def xgb_params(self) -> dict[str, Any]:

@@ -92,6 +92,12 @@ class Bars:
     close: np.ndarray
     volume: np.ndarray
 
+    def __post_init__(self) -> None:
+        # One time unit everywhere (pandas keeps ms, us or ns as parsed), always UTC.
+        times = pd.DatetimeIndex(self.times)
+        times = times.tz_localize("UTC") if times.tz is None else times.tz_convert("UTC")
+        object.__setattr__(self, "times", times.as_unit("ns"))
+
     @property
     def present(self) -> np.ndarray:
         """True where a symbol has a bar."""
@@ -184,7 +190,7 @@ def _sentiment_asof(times: pd.DatetimeIndex, interval: str, sentiment: pd.Series
     if sentiment is None or len(sentiment) == 0 or len(times) == 0:
         return out
     series = sentiment.dropna().sort_index()
-    stamps = pd.DatetimeIndex(pd.to_datetime(series.index, utc=True)).asi8
+    stamps = pd.DatetimeIndex(pd.to_datetime(series.index, utc=True)).as_unit("ns").asi8
     closes = (times + interval_delta(interval)).asi8
     pos = np.searchsorted(stamps, closes, side="right") - 1
     ok = pos >= 0

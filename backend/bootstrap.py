@@ -7,16 +7,18 @@ from __future__ import annotations
 
 import sys
 
+from ai_engine.default_model import ensure_default_model
 from config.settings import ConfigError, load_settings
 
 
 def main() -> int:
     try:
-        load_settings()
+        settings = load_settings()
     except ConfigError as exc:
         for problem in exc.problems:
             print(f"configuration error: {problem}", file=sys.stderr)
         return 2
+    print(ensure_default_model(settings), flush=True)
     return 0
 
 

@@ -82,13 +82,13 @@ class ModelSettings(Section):
     )
     seed: int = Field(7, alias="QT_MODEL_SEED", ge=0, description="Seed of training (same seed, same model).")
     boost_rounds: int = Field(
-        150,
+        100,
         alias="QT_MODEL_BOOST_ROUNDS",
         ge=1,
         le=5000,
         description="XGBoost boosting rounds per fit.",
     )
-    max_depth: int = Field(4, alias="QT_MODEL_MAX_DEPTH", ge=1, le=16, description="XGBoost tree depth.")
+    max_depth: int = Field(3, alias="QT_MODEL_MAX_DEPTH", ge=1, le=16, description="XGBoost tree depth.")
     learning_rate: float = Field(
         0.05, alias="QT_MODEL_LEARNING_RATE", gt=0, le=1, description="XGBoost learning rate (eta)."
     )
