@@ -7,7 +7,7 @@ from pathlib import Path
 
 from pydantic import Field, model_validator
 
-from config.base import Section
+from config.base import Section, tunable
 
 
 class MarketSource(StrEnum):
@@ -46,12 +46,23 @@ class MarketSettings(Section):
         alias="QT_BINANCE_WEIGHT_BUDGET",
         ge=1,
         le=6000,
-        description="Request weight per minute one refresh may use (X-MBX-USED-WEIGHT-1M).",
+        description=(
+            "Request weight per minute the service may use (X-MBX-USED-WEIGHT-1M); "
+            "a call that would exceed it is not sent."
+        ),
+        json_schema_extra=tunable(),
     )
     replay_dir: Path | None = Field(
         None,
         alias="QT_REPLAY_DIR",
         description="Directory of SYMBOL.csv kline files for the replay source.",
+    )
+    replay_spread_bps: float = Field(
+        5.0,
+        alias="QT_REPLAY_SPREAD_BPS",
+        ge=0,
+        le=10_000,
+        description="Synthetic bid/ask spread (basis points) the replay source puts around each close.",
     )
     kline_interval: str = Field(
         "1h",
@@ -72,6 +83,7 @@ class MarketSettings(Section):
         ge=0,
         le=86_400,
         description="Time-to-live of the market caches.",
+        json_schema_extra=tunable(),
     )
     breaker_failures: int = Field(
         5,
@@ -79,6 +91,7 @@ class MarketSettings(Section):
         ge=1,
         le=1000,
         description="Consecutive source failures that open the circuit breaker.",
+        json_schema_extra=tunable(),
     )
     breaker_cooldown_seconds: float = Field(
         300.0,
@@ -86,6 +99,7 @@ class MarketSettings(Section):
         ge=0,
         le=86_400,
         description="Seconds an open breaker waits before trying the source again.",
+        json_schema_extra=tunable(),
     )
     sentiment_source: SentimentSource = Field(
         SentimentSource.SIMULATED,

@@ -232,14 +232,18 @@ class MarketService:
 
     # ------------------------------------------------------------------------------ refresh
     async def refresh(self, symbols: Sequence[str]) -> RefreshReport:
-        """Re-fetch rules, tickers, book tops and each symbol's klines; per-symbol errors are recorded."""
+        """Warm rules, tickers, book tops and each symbol's klines; per-symbol errors are recorded."""
         report = RefreshReport(symbols=list(symbols))
+        advance = getattr(self.source, "advance", None)
+        if advance is not None:  # the replay source moves one bar per refresh
+            await asyncio.to_thread(advance)
+        # look-ups, not forced fetches: data still fresh in a cache is a hit, stale data is re-fetched
         for kind, fetch in (("rules", self.rules), ("tickers", self.tickers), ("book_tops", self.book_tops)):
             try:
-                await fetch(force=True)
+                await fetch()
             except Exception as exc:
                 report.errors[kind] = _reason(exc)
-        _, errors = await self.klines_with_errors(symbols, force=True)
+        _, errors = await self.klines_with_errors(symbols)
         for symbol in symbols:
             if symbol in errors:
                 report.errors[symbol] = errors[symbol]

@@ -1,0 +1,316 @@
+"""The `replay` market source: recorded bars from ``QT_REPLAY_DIR/SYMBOL.csv``, one bar per refresh.
+
+File format: a header row, then one bar per line with ``open_time`` (milliseconds since the Unix
+epoch, strictly increasing), ``open, high, low, close, volume`` and optionally ``quote_volume``
+(extra columns are ignored). Every file must have the same bar interval. Problems are reported
+with file, line and reason when the source is built, so a bad directory refuses to start.
+
+The replay clock starts one day after the first bar (so a 24h ticker window exists) and moves to
+the next bar time on every `advance()` (the refresh job calls it). Tickers and book tops are
+derived from the visible bars: a 24h window, and a synthetic spread of ``spread_bps`` around the
+last close. Rules are inferred: tick and step sizes from the decimals the files use.
+"""
+
+from __future__ import annotations
+
+import bisect
+import csv
+import itertools
+import threading
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+
+from backend.market.errors import MarketDataError, ReplayFileError, UnknownSymbolError
+from backend.market.source import INTERVAL_SECONDS, from_ms
+from backend.market.types import BookLevel, BookTop, Kline, OrderBook, SymbolRules, SymbolStatus, Ticker24h
+
+REQUIRED = ("open_time", "open", "high", "low", "close", "volume")
+QUOTES = ("USDT", "FDUSD", "USDC", "BUSD", "TUSD", "BTC", "ETH", "BNB", "EUR", "TRY")
+_INTERVAL_BY_MS = {seconds * 1000: name for name, seconds in INTERVAL_SECONDS.items()}
+
+
+@dataclass(frozen=True, slots=True)
+class _Series:
+    symbol: str
+    times: list[int]  # open times, ms
+    bars: list[Kline]
+    price_decimals: int
+    qty_decimals: int
+
+
+def _decimals(text: str) -> int:
+    return len(text.split(".", 1)[1].rstrip("0")) if "." in text else 0
+
+
+def load_csv(path: Path) -> tuple[list[int], list[tuple[Decimal, ...]], int, int]:
+    """Rows of one file: (open times, (o, h, l, c, v, qv|None...)), price and quantity decimals."""
+    try:
+        handle = path.open(newline="", encoding="utf-8")
+    except OSError as exc:
+        raise ReplayFileError(path, None, f"cannot be read: {exc.strerror}") from None
+    with handle:
+        reader = csv.reader(handle)
+        header = next(reader, None)
+        if header is None:
+            raise ReplayFileError(path, 1, "empty file (a header row is required)")
+        columns = [h.strip().lower() for h in header]
+        missing = [c for c in REQUIRED if c not in columns]
+        if missing:
+            raise ReplayFileError(path, 1, f"missing column {', '.join(repr(m) for m in missing)}")
+        idx = [columns.index(c) for c in REQUIRED]
+        qv_idx = columns.index("quote_volume") if "quote_volume" in columns else None
+        times: list[int] = []
+        rows: list[tuple[Decimal, ...]] = []
+        price_dp = qty_dp = 0
+        for line, record in enumerate(reader, start=2):
+            if not record or all(not cell.strip() for cell in record):
+                continue
+            if len(record) < len(columns):
+                raise ReplayFileError(path, line, f"{len(record)} values, {len(columns)} columns expected")
+            cells = [record[i].strip() for i in idx]
+            try:
+                open_time = int(cells[0])
+            except ValueError:
+                raise ReplayFileError(path, line, f"open_time {cells[0]!r} is not an integer (ms)") from None
+            values: list[Decimal] = []
+            for name, text in zip(REQUIRED[1:], cells[1:], strict=True):
+                values.append(_number(path, line, name, text))
+            if qv_idx is not None:
+                values.append(_number(path, line, "quote_volume", record[qv_idx].strip()))
+            if times and open_time == times[-1]:
+                raise ReplayFileError(path, line, f"duplicate open_time {open_time}")
+            if times and open_time < times[-1]:
+                raise ReplayFileError(
+                    path, line, f"open_time {open_time} is before the previous {times[-1]} (unsorted)"
+                )
+            o, h, lo, c, _v = values[:5]
+            if h < max(o, c, lo) or lo > min(o, c):
+                raise ReplayFileError(path, line, "high/low do not contain open and close")
+            times.append(open_time)
+            rows.append(tuple(values))
+            price_dp = max(price_dp, *(_decimals(t) for t in cells[1:5]))
+            qty_dp = max(qty_dp, _decimals(cells[5]))
+    if not times:
+        raise ReplayFileError(path, None, "no bars")
+    return times, rows, min(price_dp, 8), min(qty_dp, 8)
+
+
+def _number(path: Path, line: int, name: str, text: str) -> Decimal:
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        raise ReplayFileError(path, line, f"{name} {text!r} is not a number") from None
+    if not value.is_finite() or value < 0:
+        raise ReplayFileError(path, line, f"{name} {text!r} must be a finite, non-negative number")
+    return value
+
+
+def _split_symbol(symbol: str) -> tuple[str, str]:
+    for quote in QUOTES:
+        if symbol.endswith(quote) and len(symbol) > len(quote):
+            return symbol[: -len(quote)], quote
+    return symbol, "USDT"
+
+
+class ReplayMarketSource:
+    name = "replay"
+
+    def __init__(self, directory: Path, *, spread_bps: float = 5.0) -> None:
+        directory = Path(directory)
+        if not directory.is_dir():
+            raise ReplayFileError(directory, None, "not a directory")
+        files = sorted(p for p in directory.glob("*.csv") if p.is_file())
+        if not files:
+            raise ReplayFileError(directory, None, "no SYMBOL.csv files")
+        self._spread = Decimal(str(spread_bps)) / Decimal(10_000)
+        self._series: dict[str, _Series] = {}
+        loaded: dict[str, tuple[list[int], list[tuple[Decimal, ...]], int, int]] = {}
+        step_ms: int | None = None
+        for path in files:
+            symbol = path.stem.upper()
+            times, rows, price_dp, qty_dp = load_csv(path)
+            if len(times) > 1:
+                file_step = min(b - a for a, b in itertools.pairwise(times))
+                if step_ms is None:
+                    step_ms = file_step
+                elif file_step != step_ms:
+                    raise ReplayFileError(
+                        path, None, f"bar spacing {file_step} ms differs from the other files' {step_ms} ms"
+                    )
+            loaded[symbol] = (times, rows, price_dp, qty_dp)
+        step_ms = step_ms or 3_600_000
+        interval = _INTERVAL_BY_MS.get(step_ms)
+        if interval is None:
+            raise ReplayFileError(directory, None, f"bar spacing {step_ms} ms is not a Binance interval")
+        self.interval = interval
+        self._step = timedelta(milliseconds=step_ms)
+        for symbol, (times, rows, price_dp, qty_dp) in loaded.items():
+            bars = [self._kline(symbol, t, r) for t, r in zip(times, rows, strict=True)]
+            self._series[symbol] = _Series(symbol, times, bars, price_dp, qty_dp)
+        self._timeline = sorted({t for s in self._series.values() for t in s.times})
+        first = self._timeline[0]
+        start_at = first + 86_400_000 - step_ms  # a full day visible at the start when there is one
+        self._pos = min(bisect.bisect_right(self._timeline, start_at) - 1, len(self._timeline) - 1)
+        self._pos = max(self._pos, 0)
+        self._lock = threading.Lock()
+
+    def _kline(self, symbol: str, open_ms: int, row: tuple[Decimal, ...]) -> Kline:
+        o, h, lo, c, v = row[:5]
+        qv = row[5] if len(row) > 5 else v * c
+        opened = from_ms(open_ms)
+        return Kline(
+            symbol=symbol,
+            interval=_INTERVAL_BY_MS[int(self._step.total_seconds() * 1000)],
+            open_time=opened,
+            close_time=opened + self._step - timedelta(milliseconds=1),
+            open=o,
+            high=h,
+            low=lo,
+            close=c,
+            volume=v,
+            quote_volume=qv,
+        )
+
+    # ------------------------------------------------------------------------------ replay clock
+    @property
+    def cursor(self) -> datetime:
+        """Open time of the newest visible bar."""
+        return from_ms(self._timeline[self._pos])
+
+    @property
+    def exhausted(self) -> bool:
+        return self._pos >= len(self._timeline) - 1
+
+    def advance(self) -> bool:
+        """Show the next bar; False when the files are exhausted (the replay stays at the end)."""
+        with self._lock:
+            if self._pos < len(self._timeline) - 1:
+                self._pos += 1
+                return True
+            return False
+
+    def _visible(self, symbol: str) -> list[Kline]:
+        series = self._series.get(symbol)
+        if series is None:
+            raise UnknownSymbolError(symbol)
+        end = bisect.bisect_right(series.times, self._timeline[self._pos])
+        return series.bars[:end]
+
+    # ------------------------------------------------------------------------------ MarketDataSource
+    def symbol_rules(self) -> dict[str, SymbolRules]:
+        out = {}
+        for symbol, series in self._series.items():
+            base, quote = _split_symbol(symbol)
+            tick = Decimal(1).scaleb(-series.price_decimals)
+            step = Decimal(1).scaleb(-series.qty_decimals)
+            out[symbol] = SymbolRules(
+                symbol=symbol,
+                status=SymbolStatus.TRADING,
+                base_asset=base,
+                quote_asset=quote,
+                tick_size=tick,
+                min_price=tick,
+                max_price=Decimal(0),
+                step_size=step,
+                min_qty=step,
+                max_qty=Decimal(0),
+                market_step_size=step,
+                market_min_qty=Decimal(0),
+                market_max_qty=Decimal(0),
+                min_notional=Decimal(5),
+                max_notional=Decimal(0),
+                listed_at=series.bars[0].open_time,
+            )
+        return out
+
+    def tickers_24h(self) -> dict[str, Ticker24h]:
+        out = {}
+        for symbol in self._series:
+            bars = self._visible(symbol)
+            if not bars:
+                continue
+            since = bars[-1].close_time - timedelta(hours=24)
+            window = [k for k in bars[-1500:] if k.open_time > since]
+            first, last = window[0], window[-1]
+            change = (last.close / first.open - 1) * 100 if first.open > 0 else Decimal(0)
+            out[symbol] = Ticker24h(
+                symbol=symbol,
+                last_price=last.close,
+                open_price=first.open,
+                high_price=max(k.high for k in window),
+                low_price=min(k.low for k in window),
+                volume=sum((k.volume for k in window), Decimal(0)),
+                quote_volume=sum((k.quote_volume for k in window), Decimal(0)),
+                price_change_pct=change.quantize(Decimal("0.001")),
+                trade_count=sum(k.trade_count for k in window),
+                close_time=last.close_time,
+            )
+        return out
+
+    def _top(self, symbol: str) -> BookTop | None:
+        bars = self._visible(symbol)
+        if not bars:
+            return None
+        series = self._series[symbol]
+        last = bars[-1]
+        tick = Decimal(1).scaleb(-series.price_decimals)
+        half = max(last.close * self._spread / 2, tick)
+        qty = max(
+            (last.volume / 50).quantize(Decimal(1).scaleb(-series.qty_decimals)),
+            Decimal(1).scaleb(-series.qty_decimals),
+        )
+        return BookTop(
+            symbol=symbol,
+            bid_price=(last.close - half).quantize(tick),
+            bid_qty=qty,
+            ask_price=(last.close + half).quantize(tick),
+            ask_qty=qty,
+            time=last.close_time + timedelta(milliseconds=1),
+        )
+
+    def book_tops(self) -> dict[str, BookTop]:
+        out = {}
+        for symbol in self._series:
+            top = self._top(symbol)
+            if top is not None:
+                out[symbol] = top
+        return out
+
+    def klines(
+        self,
+        symbol: str,
+        interval: str,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        limit: int = 500,
+    ) -> list[Kline]:
+        bars = self._visible(symbol)
+        if interval != self.interval:
+            raise MarketDataError(f"replay files hold {self.interval} bars, {interval} was asked for")
+        if start is not None:
+            bars = [k for k in bars if k.open_time >= start]
+        if end is not None:
+            bars = [k for k in bars if k.open_time <= end]
+        return bars[:limit] if start is not None else bars[-limit:]
+
+    def order_book(self, symbol: str, limit: int = 20) -> OrderBook:
+        top = self._top(symbol)
+        if top is None:
+            return OrderBook(symbol=symbol, bids=(), asks=(), time=self.server_time())
+        tick = Decimal(1).scaleb(-self._series[symbol].price_decimals)
+        gap = max((top.mid * Decimal("0.0002")).quantize(tick), tick)
+        bids = tuple(
+            BookLevel(top.bid_price - gap * k, top.bid_qty * (k + 1))
+            for k in range(limit)
+            if top.bid_price - gap * k > 0
+        )
+        asks = tuple(BookLevel(top.ask_price + gap * k, top.ask_qty * (k + 1)) for k in range(limit))
+        return OrderBook(symbol=symbol, bids=bids, asks=asks, time=top.time)
+
+    def server_time(self) -> datetime:
+        return from_ms(self._timeline[self._pos]) + self._step
+
+    def close(self) -> None:
+        return None
