@@ -4,7 +4,7 @@ Uninstall the development-only packages that backend/scripts/check_dev_deps_in_r
 the runtime environment, and nothing else.
 
 .DESCRIPTION
-    .\scripts\repair-dev-deps.ps1 [-DryRun] [-Yes] [-Python PATH]
+    .\scripts\repair-dev-deps.ps1 [-DryRun] [-Yes] [-Python PATH] [-Requirements F] [-DevRequirements F]
 
 -DryRun lists what would be uninstalled and changes nothing; -Yes skips the confirmation. Without
 -Yes it asks; an answer other than y/yes, or no answer at all (a redirected stdin at end of input),
@@ -16,7 +16,9 @@ The interpreter is -Python, else $env:RUNTIME_PYTHON, else .venv\Scripts\python.
 param(
     [switch]$DryRun,
     [switch]$Yes,
-    [string]$Python = $env:RUNTIME_PYTHON
+    [string]$Python = $env:RUNTIME_PYTHON,
+    [string]$Requirements,
+    [string]$DevRequirements
 )
 $ErrorActionPreference = 'Stop'
 
@@ -30,8 +32,12 @@ if (-not $Python) {
 }
 if (-not $Python) { $Python = 'python' }
 
+$checkArgs = @()
+if ($Requirements) { $checkArgs += @('--requirements', $Requirements) }
+if ($DevRequirements) { $checkArgs += @('--dev-requirements', $DevRequirements) }
+
 function Invoke-Check {
-    $output = & $Python $check
+    $output = & $Python $check @checkArgs
     return @{ Status = $LASTEXITCODE; Packages = @($output | Where-Object { $_ -and $_.Trim() }) }
 }
 

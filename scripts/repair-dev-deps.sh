@@ -2,11 +2,12 @@
 # Uninstall the development-only packages that backend/scripts/check_dev_deps_in_runtime.py finds in
 # the runtime environment, and nothing else.
 #
-#   scripts/repair-dev-deps.sh [--dry-run] [--yes] [--python PATH]
+#   scripts/repair-dev-deps.sh [--dry-run] [--yes] [--python PATH] [--requirements F] [--dev-requirements F]
 #
 #   --dry-run      list what would be uninstalled, change nothing
 #   --yes          do not ask for confirmation
 #   --python PATH  the runtime interpreter (default: $RUNTIME_PYTHON, else .venv/bin/python, else python3)
+#   --requirements / --dev-requirements FILE   passed to the check (default: backend/requirements*.txt)
 #
 # Without --yes it asks; an answer other than y/yes, or no answer at all (a non-interactive stdin
 # at end of input), means no. Exit: 0 nothing left to remove, 1 declined or packages remain,
@@ -18,7 +19,8 @@ dry_run=0
 assume_yes=0
 python=${RUNTIME_PYTHON:-}
 
-usage() { sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; }
+check_args=()
 
 while [ $# -gt 0 ]; do
     case $1 in
@@ -28,6 +30,9 @@ while [ $# -gt 0 ]; do
             [ $# -ge 2 ] || { echo "--python needs a path" >&2; exit 2; }
             python=$2; shift ;;
         --python=*) python=${1#--python=} ;;
+        --requirements | --dev-requirements)
+            [ $# -ge 2 ] || { echo "$1 needs a file" >&2; exit 2; }
+            check_args+=("$1" "$2"); shift ;;
         -h | --help) usage; exit 0 ;;
         *) echo "unknown argument: $1" >&2; usage >&2; exit 2 ;;
     esac
@@ -42,7 +47,7 @@ if [ -z "$python" ]; then
     fi
 fi
 
-check() { "$python" "$root/backend/scripts/check_dev_deps_in_runtime.py" "$@"; }
+check() { "$python" "$root/backend/scripts/check_dev_deps_in_runtime.py" ${check_args[@]+"${check_args[@]}"}; }
 
 set +e
 packages=$(check)

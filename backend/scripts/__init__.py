@@ -1,0 +1,1 @@
+"""Operator and developer scripts, each runnable as `python backend/scripts/<name>.py`."""
