@@ -484,8 +484,8 @@ class SimulatedMarket:
             end_at = end or self._clock()
             start_at = floor_time(end_at, interval) - delta * limit
         else:
-            start_at = start
-            end_at = min(end or self._clock(), start + delta * limit)
+            start_at = max(start, self.listed_at(symbol))  # nothing to page through before the listing
+            end_at = min(end or self._clock(), start_at + delta * limit)
         bars = self.history_arrays(interval, start_at, end_at, [symbol])
         dp, sdp = self._tick_dp[i], self._step_dp[i]
         out: list[Kline] = []
