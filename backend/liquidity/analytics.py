@@ -42,9 +42,7 @@ def build_analytics(
     now: datetime,
 ) -> dict[str, Any]:
     """Universe size, counts, coverage, filter report, action and base breakdowns, top weights, providers."""
-    eligible_volume = sum(
-        (c.ticker.quote_volume for c in outcome.eligible if c.ticker is not None), start=Decimal(0)
-    )
+    eligible_volume = sum((c.ticker.quote_volume for c in outcome.eligible if c.ticker is not None), start=Decimal(0))
     volume_of = {r.symbol: r.quote_volume for r in ranked}
     selected_volume = sum((volume_of.get(p.symbol, Decimal(0)) for p in result.picks), start=Decimal(0))
     ranked_symbols = [r.symbol for r in ranked]

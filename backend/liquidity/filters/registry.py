@@ -114,9 +114,7 @@ def build_filter(name: str, settings: Settings) -> AnyFilter:
     try:
         params = cls.params_model.model_validate(cls.settings_params(settings))
     except ValidationError as exc:
-        raise ConfigError(
-            [f"QT_LIQUIDITY_FILTERS[{name}]: {line}" for line in format_validation_error(exc)]
-        ) from exc
+        raise ConfigError([f"QT_LIQUIDITY_FILTERS[{name}]: {line}" for line in format_validation_error(exc)]) from exc
     return cls(params)
 
 
