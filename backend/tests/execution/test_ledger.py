@@ -144,12 +144,14 @@ def fill_sequences(draw: st.DrawFn) -> tuple[list[Fill], dict[str, Decimal], Dec
         symbol = draw(st.sampled_from(SYMBOLS))
         base = BASES[symbol]
         price = draw(prices)
-        can_sell = held[symbol] > D("0.002")
+        can_sell = held[symbol] > D("0.003")
         side = draw(st.sampled_from([OrderSide.BUY, OrderSide.SELL] if can_sell else [OrderSide.BUY]))
         if side is OrderSide.BUY:
             qty = draw(st.decimals(min_value=D("0.001"), max_value=D(3), places=3))
         else:
-            qty = draw(st.decimals(min_value=D("0.001"), max_value=held[symbol] - D("0.001"), places=3))
+            # spot cannot go short: leave room for a fee taken in the base asset
+            most = ((held[symbol] - D("0.001")) / D("1.002")).quantize(D("0.001"), rounding="ROUND_DOWN")
+            qty = draw(st.decimals(min_value=D("0.001"), max_value=max(most, D("0.001")), places=3))
         rate = D("0.001")
         fee_asset = draw(st.sampled_from(["USDT", base] + (["BNB"] if held["BNBUSDT"] > 1 else [])))
         if fee_asset == "USDT":
