@@ -102,7 +102,7 @@ def build_dataset(
             f"labels lack the classes {missing} (threshold {threshold} vs the data's moves): "
             "adjust QT_MODEL_LABEL_THRESHOLD or use more data"
         )
-    times = bars.times[rows].to_numpy()
+    times = bars.times.asi8[rows].view("datetime64[ns]")  # UTC
     symbols = np.asarray(bars.symbols, dtype=object)[cols]
     desc = dict(description or {})
     desc.update(

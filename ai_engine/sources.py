@@ -158,12 +158,10 @@ def _database(
 ) -> tuple[Bars, dict[str, Any]]:
     from sqlalchemy import select
 
+    from database.models.market import KlineRow
     from database.session import make_engine
 
-    try:
-        from database.models.market import Kline as KlineRow  # type: ignore[attr-defined]
-    except ImportError as exc:  # pragma: no cover - the market issue adds the table
-        raise DataError("the klines table is not available in this build") from exc
+    stored_source = settings.market.source.value
     engine = make_engine(settings.database.effective_url)
     try:
         with engine.connect() as conn:
@@ -175,7 +173,12 @@ def _database(
                 KlineRow.low,
                 KlineRow.close,
                 KlineRow.volume,
-            ).where(KlineRow.interval == interval, KlineRow.open_time >= start, KlineRow.open_time <= end)
+            ).where(
+                KlineRow.source == stored_source,
+                KlineRow.interval == interval,
+                KlineRow.open_time >= start,
+                KlineRow.open_time <= end,
+            )
             if symbols:
                 query = query.where(KlineRow.symbol.in_(symbols))
             rows = conn.execute(query).all()
@@ -183,7 +186,7 @@ def _database(
         engine.dispose()
     if not rows:
         raise DataError(
-            f"the klines table has no {interval} bars between {start:%Y-%m-%d} and {end:%Y-%m-%d}"
+            f"the klines table has no {stored_source} {interval} bars between {start:%Y-%m-%d} and {end:%Y-%m-%d}"
             + (f" for {', '.join(symbols)}" if symbols else "")
             + ": run the data pipeline first"
         )
@@ -193,23 +196,23 @@ def _database(
     missing = sorted(set(symbols) - set(frame["symbol"]))
     if missing:
         raise DataError(f"the klines table has no {interval} bars for {', '.join(missing)}")
-    say(f"database: {len(frame)} bars of {frame['symbol'].nunique()} symbols")
-    return bars_from_frame(frame, interval), {"source": "database"}
+    say(f"database: {len(frame)} {stored_source} bars of {frame['symbol'].nunique()} symbols")
+    return bars_from_frame(frame, interval), {"source": "database", "stored_source": stored_source}
 
 
 def _binance(
     settings: Settings, symbols: list[str], interval: str, start: datetime, end: datetime, say: Progress
 ) -> tuple[Bars, dict[str, Any]]:
-    try:
-        from backend.market.sources.binance import BinanceMarket  # type: ignore[import-not-found,unused-ignore]
-    except ImportError as exc:  # pragma: no cover - the market issue adds the source
-        raise DataError("the binance market source is not available in this build") from exc
-    market = BinanceMarket.from_settings(settings)  # type: ignore[attr-defined,unused-ignore]
+    from backend.market.sources.binance import BinanceMarketSource
+
+    market = BinanceMarketSource.from_settings(settings)
     try:
         if not symbols:
-            symbols = default_symbols(
-                market.symbol_rules(), market.tickers_24h(), settings.execution.quote_asset, DEFAULT_SYMBOL_COUNT
-            )
+            try:
+                rules, tickers = market.symbol_rules(), market.tickers_24h()
+            except Exception as exc:
+                raise DataError(f"binance: could not list symbols: {type(exc).__name__}: {exc}") from exc
+            symbols = default_symbols(rules, tickers, settings.execution.quote_asset, DEFAULT_SYMBOL_COUNT)
         source = _Paged(market)
         bars = load_bars(source, symbols, interval, start, end, progress=say)
     finally:

@@ -17,8 +17,8 @@ if __name__ == "__main__":
     # sys.path, where signal.py would shadow the standard library's; put the repository root there.
     sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
-import argparse  # noqa: E402
-import time  # noqa: E402
+import argparse
+import time
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -105,11 +105,10 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     finally:
         engine.dispose()
-    summary = outcome.metadata.get("summary", {})
+    report = outcome.report
     print(
         f"model {outcome.run.version}: {outcome.activation_reason}; out-of-sample log loss "
-        f"{summary.get('log_loss', float('nan')):.4f} vs class prior {summary.get('class_prior_log_loss', float('nan')):.4f}; "
-        f"saved {outcome.run.model_path}"
+        f"{report.model_log_loss:.4f} vs class prior {report.prior_log_loss:.4f}; saved {outcome.run.model_path}"
     )
     return 0
 

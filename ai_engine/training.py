@@ -79,7 +79,7 @@ def resolve_request(request: TrainingRequest, settings: Settings) -> dict[str, A
         "days": request.days or model.train_days,
         "horizon": request.horizon or model.horizon_bars,
         "seed": model.seed if request.seed is None else request.seed,
-        "activate": request.activate.value,
+        "activate": ActivationPolicy(request.activate).value,
         "threshold": model.label_threshold,
         "vol_scaled": model.label_vol_scaled,
         "folds": model.folds,
@@ -122,6 +122,23 @@ def metrics_summary(report: EvaluationReport) -> dict[str, Any]:
         "buy_mean_net_return": oos["signal"]["buy_mean_net_return"],
         "sell_mean_net_return": oos["signal"]["sell_mean_net_return"],
     }
+
+
+def activation_decision(policy: ActivationPolicy, report: EvaluationReport) -> tuple[bool, str]:
+    """The guard-rail: auto activates only a model that beats the class prior on out-of-sample log loss."""
+    if policy is ActivationPolicy.NEVER:
+        return False, "not activated: --activate never"
+    if policy is ActivationPolicy.FORCE:
+        return True, "activated (forced)"
+    if report.beats_class_prior:
+        return True, (
+            f"activated: out-of-sample log loss {report.model_log_loss:.4f} beats the class prior "
+            f"{report.prior_log_loss:.4f}"
+        )
+    return False, (
+        f"not activated: out-of-sample log loss {report.model_log_loss:.4f} does not beat the class prior "
+        f"{report.prior_log_loss:.4f}"
+    )
 
 
 def start_run(
@@ -239,19 +256,9 @@ def _execute(
         "train_seconds": round(time.perf_counter() - t0, 3),
     }
     completed = registry.complete_run(run.id, metrics=metrics, model_path=path / "model.pkl", sha256=digest)
-    policy = ActivationPolicy(effective["activate"])
-    activated, reason = False, ""
-    if policy is ActivationPolicy.NEVER:
-        reason = "not activated: --activate never"
-    elif policy is ActivationPolicy.AUTO and not report.beats_class_prior:
-        reason = (
-            f"not activated: out-of-sample log loss {report.model_log_loss:.4f} does not beat the class prior "
-            f"{report.prior_log_loss:.4f}"
-        )
-    else:
+    activated, reason = activation_decision(ActivationPolicy(effective["activate"]), report)
+    if activated:
         completed = registry.activate(run.version)
-        activated = True
-        reason = "activated (forced)" if policy is ActivationPolicy.FORCE else "activated: beats the class prior"
         if on_activated is not None:
             on_activated(completed)
     say(f"{run.version}: {reason}")

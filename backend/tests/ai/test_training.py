@@ -1,0 +1,122 @@
+"""A training run end to end: rows running -> completed | failed, determinism, the activation guard-rail."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ai_engine.dataset import DataError
+from ai_engine.evaluation import EvaluationReport
+from ai_engine.registry import ModelRegistry, sha256_file
+from ai_engine.training import ActivationPolicy, TrainingRequest, activation_decision, execute_run, start_run, train
+from backend.tests.ai.conftest import TrainFn
+from config.settings import Settings
+
+
+def test_the_same_seed_gives_the_same_model_hash(train_model: TrainFn, registry: ModelRegistry) -> None:
+    a = train_model(seed=5)
+    b = train_model(seed=5)
+    c = train_model(seed=6)
+    assert a.run.version != b.run.version
+    assert a.run.sha256 == b.run.sha256
+    assert sha256_file(Path(a.run.model_path or "")) == sha256_file(Path(b.run.model_path or ""))
+    assert c.run.sha256 != a.run.sha256  # subsampling depends on the seed
+
+
+def test_a_run_records_source_parameters_and_metrics(train_model: TrainFn, replay_dir: Path) -> None:
+    outcome = train_model(seed=3, horizon=2, days=15)
+    run = outcome.run
+    assert run.status == "completed"
+    assert run.params is not None
+    assert run.params["request"]["source"] == f"replay:{replay_dir}"
+    assert run.params["request"]["horizon"] == 2
+    assert run.params["request"]["seed"] == 3
+    assert run.params["objective"] == "multi:softprob"
+    assert run.params["tree_method"] == "hist"
+    assert run.dataset is not None
+    assert run.dataset["source"] == f"replay:{replay_dir}"
+    assert run.dataset["horizon_bars"] == 2
+    evaluation = outcome.metadata["evaluation"]
+    assert evaluation["purge_bars"] == 2
+    assert len(evaluation["folds"]) == 2
+    for fold in evaluation["folds"]:
+        assert fold["gap_bars"] == 2 + evaluation["embargo_bars"]
+    assert outcome.metadata["summary"]["class_prior_log_loss"] > 0
+    assert outcome.metadata["evaluation"]["oos"]["signal"]["fee_bps"] == 10.0
+
+
+def test_a_data_problem_fails_the_run_with_the_reason(
+    ai_settings: Settings, registry: ModelRegistry, tmp_path: Path
+) -> None:
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DataError, match=r"holds no SYMBOL\.csv files"):
+        train(TrainingRequest(source=f"replay:{tmp_path / 'empty'}"), ai_settings, registry)
+    run = registry.latest_run()
+    assert run is not None
+    assert run.status == "failed"
+    assert run.error is not None
+    assert run.error.startswith("data problem: replay directory")
+    assert registry.active_run() is None
+    assert not registry.models_dir.exists() or not any(registry.models_dir.iterdir())
+
+
+@pytest.mark.parametrize(
+    ("source", "message"),
+    [
+        ("replay:/nonexistent/dir", "does not exist"),
+        ("carrier-pigeon", "unknown source"),
+    ],
+)
+def test_bad_sources_fail_clearly(ai_settings: Settings, registry: ModelRegistry, source: str, message: str) -> None:
+    run, effective = start_run(TrainingRequest(source=source), ai_settings, registry)
+    assert registry.get_run(run.version).status == "running"  # type: ignore[union-attr]
+    with pytest.raises(DataError, match=message):
+        execute_run(run, effective, ai_settings, registry)
+    assert registry.get_run(run.version).status == "failed"  # type: ignore[union-attr]
+
+
+def test_unknown_replay_symbols_are_refused(train_model: TrainFn) -> None:
+    with pytest.raises(DataError, match="no file for NOPEUSDT"):
+        train_model(symbols=["NOPEUSDT"])
+
+
+def _report(model: float, prior: float) -> EvaluationReport:
+    return EvaluationReport(folds=[], oos={"model": {"log_loss": model}, "class_prior": {"log_loss": prior}})
+
+
+@pytest.mark.parametrize(
+    ("policy", "model", "prior", "activated", "says"),
+    [
+        (ActivationPolicy.AUTO, 1.05, 1.09, True, "beats the class prior"),
+        (ActivationPolicy.AUTO, 1.09, 1.09, False, "does not beat"),
+        (ActivationPolicy.AUTO, 1.20, 1.09, False, "does not beat"),
+        (ActivationPolicy.NEVER, 0.50, 1.09, False, "never"),
+        (ActivationPolicy.FORCE, 1.20, 1.09, True, "forced"),
+    ],
+)
+def test_auto_activates_only_a_model_that_beats_the_class_prior(
+    policy: ActivationPolicy, model: float, prior: float, activated: bool, says: str
+) -> None:
+    decided, reason = activation_decision(policy, _report(model, prior))
+    assert decided is activated
+    assert says in reason
+
+
+def test_auto_activation_applies_the_guard_rail_to_a_real_run(train_model: TrainFn, registry: ModelRegistry) -> None:
+    outcome = train_model(activate=ActivationPolicy.AUTO)
+    assert outcome.activated is outcome.report.beats_class_prior
+    active = registry.active_run()
+    assert (active is not None and active.version == outcome.run.version) is outcome.activated
+
+
+def test_a_model_on_the_simulated_market_trains_end_to_end(make_settings: object, registry: ModelRegistry) -> None:
+    from backend.tests.ai.factories import fast_model_settings
+
+    settings = make_settings(  # type: ignore[operator]
+        model=fast_model_settings(QT_MODEL_TRAIN_SYMBOLS="BTCUSDT,ETHUSDT", QT_MODEL_TRAIN_DAYS=10)
+    )
+    outcome = train(TrainingRequest(source="simulated", activate=ActivationPolicy.NEVER), settings, registry)
+    assert outcome.run.status == "completed"
+    assert outcome.metadata["data"]["source"] == "simulated"
+    assert outcome.metadata["data"]["symbols"] == ["BTCUSDT", "ETHUSDT"]
