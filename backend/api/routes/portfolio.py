@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query, status
+from fastapi import APIRouter, Query
+from pydantic import AwareDatetime
 
 from backend.api.deps import AdminDep, ExecutionServiceDep
 from backend.api.schemas.portfolio import BalanceOut, FillOut, OrderOut, PortfolioResponse, PositionOut, TradesResponse
@@ -40,15 +40,12 @@ async def get_trades(
     _caller: AdminDep,
     service: ExecutionServiceDep,
     symbol: Annotated[str | None, Query(pattern=r"^[A-Z0-9]{2,20}$", description="Only this symbol.")] = None,
-    since: Annotated[datetime | None, Query(description="From this time (inclusive, ISO 8601 with zone).")] = None,
-    until: Annotated[datetime | None, Query(description="Before this time (exclusive).")] = None,
+    since: Annotated[AwareDatetime | None, Query(description="From this time (inclusive, ISO 8601 with zone).")] = None,
+    until: Annotated[AwareDatetime | None, Query(description="Before this time (exclusive).")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> TradesResponse:
     """Orders and fills, newest first, paginated, filterable by symbol and time."""
-    for name, value in (("since", since), ("until", until)):
-        if value is not None and value.tzinfo is None:
-            raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, detail=f"{name} needs a time zone (e.g. Z)")
     orders, n_orders, fills, n_fills = await service.history(
         symbol=symbol, since=since, until=until, limit=limit, offset=offset
     )

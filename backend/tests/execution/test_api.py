@@ -1,0 +1,64 @@
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from backend.tests.conftest import ADMIN_HEADERS, SettingsFactory
+
+
+def _app(client_for: Any, make_settings: SettingsFactory) -> Any:
+    settings = make_settings(
+        risk={"QT_MAX_NOTIONAL_PER_TRADE": "100000", "QT_MAX_PRICE_STALENESS_SECONDS": "86400"},
+        execution={"QT_EXECUTION_MAX_ORDERS": "50"},
+    )
+    return client_for(settings)
+
+
+def test_manual_cycle_makes_the_portfolio_hold_the_selection(client_for: Any, make_settings: SettingsFactory) -> None:
+    client = _app(client_for, make_settings)
+    refreshed = client.post("/liquidity/refresh", headers=ADMIN_HEADERS)
+    assert refreshed.status_code == 200, refreshed.text
+    weights = {s: Decimal(str(w)) for s, w in refreshed.json()["run"]["weights"].items()}
+    assert weights
+
+    run = client.post("/scheduler/jobs/execution-rebalance/run", headers=ADMIN_HEADERS)
+    assert run.status_code == 200, run.text
+    details = run.json()["details"]
+    assert run.json()["run"]["status"] == "ok", run.json()
+    assert details["orders_submitted"] > 0
+    assert details["orders_failed"] == 0
+
+    body = client.get("/portfolio", headers=ADMIN_HEADERS).json()
+    held = {p["symbol"] for p in body["positions"] if Decimal(p["quantity"]) > 0}
+    assert held == set(weights)
+    equity = Decimal(body["equity"])
+    assert equity > Decimal(9900)
+    for p in body["positions"]:
+        share = Decimal(p["market_value"]) / equity
+        assert abs(share - weights[p["symbol"]]) < Decimal("0.02"), p
+    assert body["balances"]
+
+    scheduler = client.get("/health/scheduler").json()
+    execution = scheduler["jobs"]["execution-rebalance"]["details"]
+    assert execution["last_run_id"] == details["last_run_id"]
+    assert execution["gross_exposure"] > 0
+
+    trades = client.get("/trades", headers=ADMIN_HEADERS, params={"limit": 2}).json()
+    assert trades["orders_total"] == details["orders_submitted"]
+    assert len(trades["orders"]) == 2
+    assert trades["fills_total"] >= details["orders_submitted"]
+    one = next(iter(held))
+    only = client.get("/trades", headers=ADMIN_HEADERS, params={"symbol": one}).json()
+    assert {o["symbol"] for o in only["orders"]} == {one}
+
+
+def test_portfolio_and_trades_need_the_admin_token(client_for: Any, make_settings: SettingsFactory) -> None:
+    client = _app(client_for, make_settings)
+    assert client.get("/portfolio").status_code == 401
+    assert client.get("/trades", headers={"X-Admin-Token": "wrong"}).status_code == 403
+
+
+def test_trades_rejects_naive_times(client_for: Any, make_settings: SettingsFactory) -> None:
+    client = _app(client_for, make_settings)
+    response = client.get("/trades", headers=ADMIN_HEADERS, params={"since": "2026-01-01T00:00:00"})
+    assert response.status_code == 422
