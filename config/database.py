@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
@@ -26,6 +26,15 @@ def normalise_database_url(raw: str) -> str:
         if database and database != ":memory:" and not database.startswith("file:"):
             url = url.set(database=str(resolve_backend_path(database)))
     return url.render_as_string(hide_password=False)
+
+
+def is_read_only_sqlite_url(raw: str) -> bool:
+    """A SQLite URI that itself opens the file read-only (``?mode=ro`` or ``?immutable=1``)."""
+    url = make_url(raw)
+    if not url.drivername.startswith("sqlite"):
+        return False
+    query = {key: str(value).lower() for key, value in url.query.items()}
+    return query.get("mode") == "ro" or query.get("immutable") in ("1", "true")
 
 
 class DatabaseSettings(Section):
@@ -55,6 +64,14 @@ class DatabaseSettings(Section):
     @classmethod
     def _normalise(cls, value: str) -> str:
         return normalise_database_url(value)
+
+    @field_validator("read_only", mode="after")
+    @classmethod
+    def _read_only_url(cls, value: bool, info: ValidationInfo) -> bool:
+        # a SQLite URL opened read-only (sqlite:///file:snap.db?mode=ro&uri=true) means read-only mode:
+        # otherwise the service would start "writable" and fail on its first write
+        url = info.data.get("url")
+        return value or (isinstance(url, str) and is_read_only_sqlite_url(url))
 
     @property
     def effective_url(self) -> str:

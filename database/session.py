@@ -41,7 +41,10 @@ def _sqlite_engine(url: str, *, read_only: bool, busy_timeout_ms: int, **kwargs:
     if read_only and database and database != ":memory:":
         # mode=ro opens the file without ever writing to it (no WAL switch, no -wal/-shm files
         # changing the snapshot); immutable=1 is not used so a live file still reads correctly.
-        url = f"sqlite:///file:{database}?mode=ro&uri=true"
+        if database.startswith("file:"):  # already a URI: keep its parameters, force read-only
+            url = parsed.update_query_dict({"mode": "ro", "uri": "true"}).render_as_string(hide_password=False)
+        else:
+            url = f"sqlite:///file:{database}?mode=ro&uri=true"
     engine = create_engine(url, connect_args=connect_args, **kwargs)
 
     @event.listens_for(engine, "connect")
