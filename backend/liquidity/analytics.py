@@ -26,6 +26,19 @@ def _actions(symbols: Sequence[str], signals: Mapping[str, Signal] | None) -> di
     return counts
 
 
+def data_age_seconds(snapshot: MarketSnapshot, now: datetime) -> float:
+    """Age of the stalest kind of price data: the newest 24h ticker and the newest book top each
+    say when they describe the market; cached data is as old as that, whenever the snapshot was taken."""
+    newest = [
+        max((t.close_time for t in snapshot.tickers.values()), default=None),
+        max((b.time for b in snapshot.book_tops.values()), default=None),
+    ]
+    ages = [(now - moment).total_seconds() for moment in newest if moment is not None]
+    if not ages:
+        ages = [(now - snapshot.taken_at).total_seconds()]
+    return round(max(max(ages), 0.0), 3)
+
+
 def _ratio(part: float, whole: float) -> float | None:
     return round(part / whole, 6) if whole > 0 else None
 
@@ -55,7 +68,6 @@ def build_analytics(
         entry["count"] += 1
         entry["weight"] = round(entry["weight"] + float(pick.weight), 6)
     top = sorted(result.picks, key=lambda p: (-p.weight, p.symbol))[:TOP_N]
-    age = (now - snapshot.taken_at).total_seconds()
     exclusions_by_filter = Counter(removal.filter for removal in outcome.removed.values())
 
     return {
@@ -99,7 +111,7 @@ def build_analytics(
         "provider": {
             "market_source": snapshot.source,
             "data_taken_at": snapshot.taken_at.isoformat(),
-            "data_age_seconds": round(age, 3),
+            "data_age_seconds": data_age_seconds(snapshot, now),
             "model_version": model_version,
         },
     }

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import timedelta
 from typing import Any
 
 from ai_engine.signal import Action
+from backend.liquidity.analytics import data_age_seconds
 from backend.liquidity.selection import select
 from backend.tests.liquidity.factories import DEFAULT_MARKET, NOW, Sym, signal, snapshot
 from config.settings import Settings, load_settings
@@ -105,3 +107,12 @@ def test_universe_max_cuts_the_ranked_list_before_the_blend() -> None:
     ).selection
     assert selection.analytics["ranked_count"] == 5
     assert selection.symbols == ["C29USDT", "C28USDT", "C27USDT"]
+
+
+def test_data_age_is_the_age_of_the_stalest_price_data() -> None:
+    market = snapshot([Sym("BTC"), Sym("ETH")], now=NOW - timedelta(seconds=10))
+    stale_books = {s: dataclasses.replace(b, time=NOW - timedelta(seconds=95)) for s, b in market.book_tops.items()}
+    market = dataclasses.replace(market, book_tops=stale_books, taken_at=NOW)
+    assert data_age_seconds(market, NOW) == 95.0
+    empty = dataclasses.replace(market, tickers={}, book_tops={}, taken_at=NOW - timedelta(seconds=3))
+    assert data_age_seconds(empty, NOW) == 3.0
