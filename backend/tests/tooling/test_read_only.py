@@ -176,3 +176,20 @@ def test_the_read_only_engine_refuses_writes(
 )
 def test_a_sqlite_url_opened_read_only_means_read_only_mode(url: str, read_only: bool) -> None:
     assert DatabaseSettings(_env_file=None, DATABASE_URL=url).read_only is read_only  # type: ignore[call-arg]
+
+
+def test_every_job_either_is_skipped_or_runs_without_writing(make_settings: SettingsFactory, snapshot: Path) -> None:
+    """Jobs that only read keep caches and the model fresh on the snapshot; they must not fail on it."""
+    before = sha256(snapshot)
+    settings = make_settings(database={"DATABASE_URL": f"sqlite:///{snapshot}", "QT_DATABASE_READ_ONLY": True})
+    with _started(settings) as client:
+        runner = client.app.state.ctx.runner  # type: ignore[union-attr]
+        assert set(WRITING_JOBS) <= set(runner.job_ids())
+        for job in runner.job_ids():
+            run = client.portal.call(runner.run_now, job)  # type: ignore[union-attr]
+            if job in WRITING_JOBS:
+                assert run.status is RunStatus.SKIPPED, job
+            else:
+                assert run.status in (RunStatus.OK, RunStatus.DEGRADED), f"{job}: {run.status} {run.error}"
+                assert "readonly" not in str(run.errors).replace("-", "").replace(" ", "").lower(), job
+    assert sha256(snapshot) == before
