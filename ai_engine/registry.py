@@ -294,7 +294,7 @@ class ModelRegistry:
         try:
             with open(path, "rb") as fh:
                 # The file's sha256 matched the one recorded when we wrote it, just above.
-                booster = pickle.load(fh)  # noqa: S301
+                booster = pickle.load(fh)  # noqa: S301  # nosec B301 - sha256 verified against metadata.json above
         except Exception as exc:
             raise ModelRefusedError(f"model {run.version}: cannot be loaded: {type(exc).__name__}: {exc}") from exc
         if not isinstance(booster, xgb.Booster):

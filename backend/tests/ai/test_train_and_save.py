@@ -1,0 +1,90 @@
+"""The training CLI, run as a script path from the repository root, as the runbook does."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ai_engine.registry import ModelRegistry
+from config.base import REPO_ROOT
+
+SCRIPT = "ai_engine/train_and_save.py"
+
+
+def _run(args: list[str], database_url: str, **env: str) -> subprocess.CompletedProcess[str]:
+    environment = {k: v for k, v in os.environ.items() if not k.startswith(("QT_", "QUANTUM_TRADER_", "DATABASE_URL"))}
+    environment.update(
+        {
+            "DATABASE_URL": database_url,
+            "QT_MODEL_BOOST_ROUNDS": "15",
+            "QT_MODEL_FOLDS": "2",
+            "QT_MODEL_THREADS": "1",
+            **env,
+        }
+    )
+    return subprocess.run(
+        [sys.executable, SCRIPT, *args],
+        cwd=REPO_ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+def test_trains_saves_and_records_a_run(database_url: str, tmp_path: Path, replay_dir: Path, registry: object) -> None:
+    out = tmp_path / "cli-artifacts"
+    result = _run(
+        [
+            "--output-dir",
+            str(out),
+            "--source",
+            f"replay:{replay_dir}",
+            "--days",
+            "15",
+            "--horizon",
+            "3",
+            "--seed",
+            "9",
+            "--activate",
+            "force",
+            "--symbols",
+            "s000usdt,S001USDT",
+        ],
+        database_url,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "fold 1/2" in result.stdout  # progress output
+    assert "activated (forced)" in result.stdout
+    [model_dir] = (out / "models").iterdir()
+    assert sorted(p.name for p in model_dir.iterdir()) == ["metadata.json", "model.pkl"]
+    assert isinstance(registry, ModelRegistry)
+    run = registry.get_run(model_dir.name)
+    assert run is not None
+    assert run.status == "completed"
+    assert run.is_active
+    assert run.params is not None
+    assert run.params["request"]["symbols"] == ["S000USDT", "S001USDT"]
+    assert run.params["request"]["horizon"] == 3
+    assert run.params["seed"] == 9
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "code", "message"),
+    [
+        (["--source", "replay:/does/not/exist"], {}, 1, "training failed: data problem: replay directory"),
+        ([], {"QT_MODEL_HORIZON_BARS": "soon"}, 2, "configuration error: QT_MODEL_HORIZON_BARS='soon'"),
+        (["--activate", "maybe"], {}, 2, "invalid choice: 'maybe'"),
+    ],
+)
+def test_failures_exit_non_zero_with_a_clear_message(
+    database_url: str, tmp_path: Path, args: list[str], env: dict[str, str], code: int, message: str
+) -> None:
+    result = _run(["--output-dir", str(tmp_path / "a"), *args], database_url, **env)
+    assert result.returncode == code
+    assert message in result.stderr
