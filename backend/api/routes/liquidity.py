@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, HTTPException, Request, status
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Query, Request, status
 
 from backend.api.deps import AdminDep, CtxDep, LiquidityServiceDep, WritableDep
 from backend.api.schemas.health import JobLastRun
-from backend.api.schemas.liquidity import LiquidityRefreshResponse, LiquidityResponse, LiquidityRunOut
+from backend.api.schemas.liquidity import (
+    LiquidityExclusionsResponse,
+    LiquidityRefreshResponse,
+    LiquidityResponse,
+    LiquidityRunOut,
+)
 from backend.api.security import audit_or_503
 from backend.scheduler.jobs.liquidity import JOB_ID
 from backend.scheduler.runner import JobBusyError, RunStatus
@@ -22,6 +29,21 @@ async def get_liquidity(_caller: AdminDep, service: LiquidityServiceDep) -> Liqu
         selection=LiquidityRunOut.of(selection) if selection is not None else None,
         last_run=LiquidityRunOut.of(last) if last is not None else None,
     )
+
+
+@router.get("/liquidity/exclusions", response_model=LiquidityExclusionsResponse)
+async def get_liquidity_exclusions(
+    _caller: AdminDep,
+    service: LiquidityServiceDep,
+    symbol: Annotated[list[str] | None, Query(description="Only these symbols (repeatable).")] = None,
+) -> LiquidityExclusionsResponse:
+    """Why each symbol was excluded from the newest run: the filter that removed it and its reason."""
+    run = service.last_run()
+    if run is None:
+        return LiquidityExclusionsResponse(run_id=None, created_at=None, exclusions={})
+    wanted = {s.upper() for s in symbol} if symbol else None
+    exclusions = {s: e for s, e in run.exclusions.items() if wanted is None or s in wanted}
+    return LiquidityExclusionsResponse(run_id=run.run_id, created_at=run.created_at, exclusions=exclusions)
 
 
 @router.post(

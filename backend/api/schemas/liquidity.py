@@ -83,3 +83,14 @@ class LiquidityResponse(BaseModel):
 class LiquidityRefreshResponse(BaseModel):
     job: JobLastRun = Field(description="The run of the liquidity-refresh job, as /scheduler/status reports it.")
     run: LiquidityRunOut | None = Field(description="The liquidity run it produced (null when it failed or skipped).")
+
+
+class Exclusion(BaseModel):
+    filter: str = Field(description="The first filter of the chain that refused the symbol.")
+    reason: str
+
+
+class LiquidityExclusionsResponse(BaseModel):
+    run_id: int | None = Field(description="The newest run (null before the first run).")
+    created_at: datetime | None
+    exclusions: dict[str, Exclusion] = Field(description="Symbol -> the filter that removed it and why.")

@@ -25,7 +25,9 @@ def _start(client_for: Callable[[Settings], Any], settings: Settings, market: An
     return client
 
 
-@pytest.mark.parametrize(("method", "path"), [("GET", "/liquidity"), ("POST", "/liquidity/refresh")])
+@pytest.mark.parametrize(
+    ("method", "path"), [("GET", "/liquidity"), ("GET", "/liquidity/exclusions"), ("POST", "/liquidity/refresh")]
+)
 @pytest.mark.parametrize(("headers", "status"), [({}, 401), ({"X-Admin-Token": "wrong"}, 403)])
 def test_liquidity_routes_need_the_admin_token(
     client_for: Callable[[Settings], Any],
@@ -120,3 +122,25 @@ def test_refresh_without_a_market_service_fails_cleanly(
     body = client.post("/liquidity/refresh", headers=ADMIN_HEADERS).json()
     assert body["job"]["error"] == "LiquidityUnavailableError: market service unavailable"
     assert body["run"] is None
+
+
+def test_exclusions_explain_every_removed_symbol(client_for: Callable[[Settings], Any], settings: Settings) -> None:
+    client = _start(client_for, settings, FakeMarket())
+    assert client.get("/liquidity/exclusions", headers=ADMIN_HEADERS).json() == {
+        "run_id": None,
+        "created_at": None,
+        "exclusions": {},
+    }
+    client.post("/liquidity/refresh", headers=ADMIN_HEADERS)
+    body = client.get("/liquidity/exclusions", headers=ADMIN_HEADERS).json()
+    assert body["run_id"] == 1
+    assert {s: e["filter"] for s, e in body["exclusions"].items()} == {
+        "WAVESUSDT": "status",
+        "BTCEUR": "quote_asset",
+        "USDCUSDT": "stablecoin_base",
+        "BTCUPUSDT": "leveraged_token",
+        "DUSKUSDT": "max_spread",
+        "NOVAUSDT": "listing_age",
+    }
+    only = client.get("/liquidity/exclusions?symbol=usdcusdt&symbol=BTCUSDT", headers=ADMIN_HEADERS).json()
+    assert only["exclusions"] == {"USDCUSDT": {"filter": "stablecoin_base", "reason": "base USDC is a stablecoin"}}
