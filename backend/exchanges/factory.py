@@ -37,5 +37,6 @@ def build_exchange(
     if current.execution.exchange is ExchangeKind.BINANCE:
         from backend.exchanges.binance import BinanceExchange  # python-binance only when used
 
-        return BinanceExchange.from_settings(current, metrics=metrics, clock=clock)
+        # the execution service counts exchange_requests_total for every adapter
+        return BinanceExchange.from_settings(current, clock=clock)
     return PaperExchange(sessions, book=book, rules=rules, config=lambda: paper_config(settings()), clock=clock)

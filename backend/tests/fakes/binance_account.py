@@ -1,0 +1,290 @@
+"""Account and order endpoints for the local Binance server, backed by a small matching simulation.
+
+``install(server, engine)`` adds, with Binance's shapes, weights and error codes:
+POST/GET/DELETE /api/v3/order, GET /api/v3/openOrders, GET /api/v3/myTrades, GET /api/v3/account and
+GET /api/v3/account/commission. Market orders walk the simulated book (taker fee in the asset
+received, as Binance charges without BNB). Like Binance, a client order id is refused only while an
+order with it is open, so a blind resubmission of a filled market order *would* trade twice: the
+adapter must look orders up instead.
+
+State (balances, orders, trades) can live in a JSON file, so a server process killed mid-request
+and started again still knows what it accepted. Faults specific to orders:
+``engine.stall_after_accept`` (accept and persist the order, then hold the answer until the
+client times out) and ``engine.die_after_accept`` (accept and persist, then end the process).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from dataclasses import dataclass, field
+from decimal import ROUND_HALF_UP, Decimal
+from pathlib import Path
+from typing import Any
+
+from backend.exchanges.base import OrderType
+from backend.execution.quantize import filter_failure
+from backend.tests.fakes.binance_server import BinanceAPIError, FakeBinance, FakeRequest
+
+FEE_RATE = Decimal("0.001")
+FEE_QUANTUM = Decimal("0.00000001")
+
+
+def _s(value: Decimal) -> str:
+    return f"{value:.8f}"
+
+
+@dataclass
+class MatchingEngine:
+    balances: dict[str, Decimal] = field(default_factory=lambda: {"USDT": Decimal(10000)})
+    state_path: Path | None = None
+    stall_after_accept: int = 0
+    die_after_accept: int = 0
+    orders: list[dict[str, Any]] = field(default_factory=list)
+    trades: list[dict[str, Any]] = field(default_factory=list)
+    next_order_id: int = 1
+    next_trade_id: int = 1
+    lock: threading.RLock = field(default_factory=threading.RLock)
+    release: threading.Event = field(default_factory=threading.Event)
+
+    # persistence ------------------------------------------------------------------------------
+    @classmethod
+    def load_or_create(cls, path: Path, balances: dict[str, Decimal] | None = None) -> MatchingEngine:
+        engine = cls(state_path=path)
+        if balances is not None:
+            engine.balances = dict(balances)
+        if path.exists():
+            data = json.loads(path.read_text())
+            engine.balances = {k: Decimal(v) for k, v in data["balances"].items()}
+            engine.orders = data["orders"]
+            engine.trades = data["trades"]
+            engine.next_order_id = data["next_order_id"]
+            engine.next_trade_id = data["next_trade_id"]
+        return engine
+
+    def save(self) -> None:
+        if self.state_path is None:
+            return
+        data = {
+            "balances": {k: str(v) for k, v in self.balances.items()},
+            "orders": self.orders,
+            "trades": self.trades,
+            "next_order_id": self.next_order_id,
+            "next_trade_id": self.next_trade_id,
+        }
+        tmp = self.state_path.with_suffix(".tmp")
+        with open(tmp, "w") as handle:
+            json.dump(data, handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        tmp.replace(self.state_path)
+
+    # matching ---------------------------------------------------------------------------------
+    def new_order(self, server: FakeBinance, request: FakeRequest) -> dict[str, Any]:
+        symbol = request.require("symbol")
+        side = request.require("side")
+        order_type = request.require("type")
+        rules = server.market.symbol_rules().get(symbol)
+        if rules is None:
+            raise BinanceAPIError(400, -1121, "Invalid symbol.")
+        if side not in ("BUY", "SELL"):
+            raise BinanceAPIError(400, -1117, "Invalid side.")
+        if order_type != "MARKET":
+            raise BinanceAPIError(400, -1116, "Invalid orderType.")
+        if not rules.is_trading:
+            raise BinanceAPIError(400, -1013, "Market is closed.")
+        try:
+            quantity = Decimal(request.require("quantity"))
+        except ArithmeticError:
+            raise BinanceAPIError(400, -1100, "Illegal characters found in parameter 'quantity'.") from None
+        client_id = request.params.get("newClientOrderId") or f"fake-{self.next_order_id}"
+        book = server.market.order_book(symbol, 100)
+        top = book.asks[0].price if side == "BUY" else book.bids[0].price
+        failure = filter_failure(rules, quantity, top, OrderType.MARKET)
+        if failure:
+            raise BinanceAPIError(400, -1013, f"Filter failure: {failure}")
+        with self.lock:
+            if any(o["clientOrderId"] == client_id and o["status"] in ("NEW", "PARTIALLY_FILLED") for o in self.orders):
+                raise BinanceAPIError(400, -2010, "Duplicate order sent.")
+            levels = book.asks if side == "BUY" else book.bids
+            matches: list[tuple[Decimal, Decimal]] = []
+            remaining = quantity
+            for level in levels:
+                if remaining <= 0:
+                    break
+                take = min(level.qty, remaining)
+                matches.append((level.price, take))
+                remaining -= take
+            executed = quantity - remaining
+            cost = sum((p * q for p, q in matches), Decimal(0))
+            base, quote = rules.base_asset, rules.quote_asset
+            pay, needed = (quote, cost) if side == "BUY" else (base, quantity)
+            if self.balances.get(pay, Decimal(0)) < needed:
+                raise BinanceAPIError(400, -2010, "Account has insufficient balance for requested action.")
+            now_ms = server.server_time_ms()
+            order_id = self.next_order_id
+            self.next_order_id += 1
+            fills = []
+            for price, qty in matches:
+                gross = qty if side == "BUY" else price * qty
+                fee = (gross * FEE_RATE).quantize(FEE_QUANTUM, rounding=ROUND_HALF_UP)
+                receive = base if side == "BUY" else quote
+                self.balances[receive] = self.balances.get(receive, Decimal(0)) + gross - fee
+                trade = {
+                    "symbol": symbol,
+                    "id": self.next_trade_id,
+                    "orderId": order_id,
+                    "orderListId": -1,
+                    "price": _s(price),
+                    "qty": _s(qty),
+                    "quoteQty": _s(price * qty),
+                    "commission": _s(fee),
+                    "commissionAsset": receive,
+                    "time": now_ms,
+                    "isBuyer": side == "BUY",
+                    "isMaker": False,
+                    "isBestMatch": True,
+                }
+                self.next_trade_id += 1
+                self.trades.append(trade)
+                fills.append(
+                    {
+                        "price": trade["price"],
+                        "qty": trade["qty"],
+                        "commission": trade["commission"],
+                        "commissionAsset": receive,
+                        "tradeId": trade["id"],
+                    }
+                )
+            self.balances[pay] -= cost if side == "BUY" else executed
+            order = {
+                "symbol": symbol,
+                "orderId": order_id,
+                "orderListId": -1,
+                "clientOrderId": client_id,
+                "price": "0.00000000",
+                "origQty": _s(quantity),
+                "executedQty": _s(executed),
+                "cummulativeQuoteQty": _s(cost),
+                "status": "FILLED" if executed == quantity else "EXPIRED",
+                "timeInForce": "GTC",
+                "type": "MARKET",
+                "side": side,
+                "time": now_ms,
+                "updateTime": now_ms,
+                "workingTime": now_ms,
+                "isWorking": True,
+                "origQuoteOrderQty": "0.00000000",
+                "selfTradePreventionMode": "EXPIRE_MAKER",
+            }
+            self.orders.append(order)
+            self.save()
+            if self.die_after_accept > 0:
+                self.die_after_accept -= 1
+                if self.die_after_accept == 0:
+                    os._exit(3)  # the process dies with the order accepted and the answer unsent
+        if self.stall_after_accept > 0:
+            self.stall_after_accept -= 1
+            self.release.wait(timeout=30)
+        answer = {k: v for k, v in order.items() if k not in ("time", "updateTime", "isWorking")}
+        answer["transactTime"] = now_ms
+        answer["fills"] = fills
+        return answer
+
+    def _find(self, request: FakeRequest) -> dict[str, Any]:
+        symbol = request.require("symbol")
+        order_id = request.params.get("orderId")
+        client_id = request.params.get("origClientOrderId")
+        if not order_id and not client_id:
+            raise BinanceAPIError(
+                400, -1102, "Param 'origClientOrderId' or 'orderId' must be sent, but both were empty/null!"
+            )
+        with self.lock:
+            for order in reversed(self.orders):
+                if order["symbol"] != symbol:
+                    continue
+                if (order_id and str(order["orderId"]) == order_id) or (
+                    client_id and order["clientOrderId"] == client_id
+                ):
+                    return dict(order)
+        raise BinanceAPIError(400, -2013, "Order does not exist.")
+
+    def query(self, server: FakeBinance, request: FakeRequest) -> dict[str, Any]:
+        return self._find(request)
+
+    def cancel(self, server: FakeBinance, request: FakeRequest) -> dict[str, Any]:
+        order = self._find(request)
+        if order["status"] not in ("NEW", "PARTIALLY_FILLED"):
+            raise BinanceAPIError(400, -2011, "Unknown order sent.")
+        return order  # pragma: no cover - market orders are never open here
+
+    def open_orders(self, server: FakeBinance, request: FakeRequest) -> list[dict[str, Any]]:
+        symbol = request.params.get("symbol")
+        with self.lock:
+            return [
+                o
+                for o in self.orders
+                if o["status"] in ("NEW", "PARTIALLY_FILLED") and (symbol is None or o["symbol"] == symbol)
+            ]
+
+    def my_trades(self, server: FakeBinance, request: FakeRequest) -> list[dict[str, Any]]:
+        symbol = request.require("symbol")
+        limit = int(request.params.get("limit", "500"))
+        start = int(request.params["startTime"]) if "startTime" in request.params else None
+        with self.lock:
+            rows = [t for t in self.trades if t["symbol"] == symbol and (start is None or t["time"] >= start)]
+        return rows[-limit:]
+
+    def account(self, server: FakeBinance, request: FakeRequest) -> dict[str, Any]:
+        omit = request.params.get("omitZeroBalances") == "true"
+        with self.lock:
+            balances = [
+                {"asset": a, "free": _s(v), "locked": "0.00000000"}
+                for a, v in sorted(self.balances.items())
+                if v or not omit
+            ]
+        return {
+            "makerCommission": 10,
+            "takerCommission": 10,
+            "buyerCommission": 0,
+            "sellerCommission": 0,
+            "commissionRates": {"maker": "0.00100000", "taker": "0.00100000", "buyer": "0", "seller": "0"},
+            "canTrade": True,
+            "canWithdraw": True,
+            "canDeposit": True,
+            "brokered": False,
+            "requireSelfTradePrevention": False,
+            "preventSor": False,
+            "updateTime": server.server_time_ms(),
+            "accountType": "SPOT",
+            "balances": balances,
+            "permissions": ["SPOT"],
+            "uid": 1,
+        }
+
+    def commission(self, server: FakeBinance, request: FakeRequest) -> dict[str, Any]:
+        symbol = request.require("symbol")
+        rate = _s(FEE_RATE)
+        return {
+            "symbol": symbol,
+            "standardCommission": {"maker": rate, "taker": rate, "buyer": "0", "seller": "0"},
+            "taxCommission": {"maker": "0", "taker": "0", "buyer": "0", "seller": "0"},
+            "discount": {
+                "enabledForAccount": False,
+                "enabledForSymbol": False,
+                "discountAsset": "BNB",
+                "discount": "0",
+            },
+        }
+
+
+def install(server: FakeBinance, engine: MatchingEngine) -> MatchingEngine:
+    server.add_route("POST", "/api/v3/order", engine.new_order, signed=True, weight=1)
+    server.add_route("GET", "/api/v3/order", engine.query, signed=True, weight=4)
+    server.add_route("DELETE", "/api/v3/order", engine.cancel, signed=True, weight=1)
+    server.add_route("GET", "/api/v3/openOrders", engine.open_orders, signed=True, weight=6)
+    server.add_route("GET", "/api/v3/myTrades", engine.my_trades, signed=True, weight=20)
+    server.add_route("GET", "/api/v3/account", engine.account, signed=True, weight=20)
+    server.add_route("GET", "/api/v3/account/commission", engine.commission, signed=True, weight=20)
+    return engine
