@@ -47,9 +47,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             app.state.ctx = ctx
             for component in COMPONENTS:
                 await stack.enter_async_context(component(ctx))
+            # shutdown also releases the leader lock, which manual runs take even when the
+            # scheduler itself is disabled
+            stack.push_async_callback(ctx.runner.shutdown)
             if not settings.scheduler.disabled:
                 ctx.runner.start()
-                stack.push_async_callback(ctx.runner.shutdown)
             else:
                 log.info("scheduler disabled (QUANTUM_TRADER_DISABLE_SCHEDULER=1)")
             # Everything built so far lives as long as the process: move it out of the cyclic
