@@ -99,7 +99,7 @@ def list_runs(
     service: ModelServiceDep,
     _caller: AdminDep,
     limit: int = Query(20, ge=1, le=200),
-    offset: int = Query(0, ge=0),
+    offset: int = Query(0, ge=0, le=1_000_000_000),
 ) -> RunsResponse:
     """Training runs, newest first (paginated)."""
     total, runs = service.runs(limit=limit, offset=offset)

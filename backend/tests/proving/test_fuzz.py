@@ -1,0 +1,129 @@
+"""API fuzzing: schemathesis generates requests for every operation of the app's own OpenAPI
+document, valid and invalid, as the admin, anonymously and with a wrong token. No answer may be a
+5xx, and every answer must match the schema documented for its status code.
+
+`make test` runs a few examples per operation and mode; `make fuzz` sets QT_FUZZ_EXAMPLES higher.
+"""
+
+from __future__ import annotations
+
+import os
+import traceback
+from collections import Counter
+from collections.abc import Iterator
+from typing import Any
+
+import hypothesis
+import pytest
+import schemathesis
+from hypothesis import HealthCheck
+from schemathesis.checks import not_a_server_error
+from schemathesis.generation import GenerationMode
+from schemathesis.python import asgi
+from schemathesis.specs.openapi.checks import content_type_conformance, response_schema_conformance
+
+from backend.api.routes import iter_api_routes
+from backend.api.security import require_admin
+from backend.main import create_app
+from backend.tests.conftest import ADMIN_HEADERS, SettingsFactory
+
+EXAMPLES = int(os.environ.get("QT_FUZZ_EXAMPLES", "5"))
+CHECKS = [not_a_server_error, response_schema_conformance, content_type_conformance]
+CALLERS: dict[str, dict[str, str]] = {
+    "admin": ADMIN_HEADERS,
+    "anonymous": {},
+    "wrong-token": {"X-Admin-Token": "not-the-token"},
+}
+REFUSAL = {"anonymous": 401, "wrong-token": 403}
+# FastAPI reads and decodes a JSON body before it runs dependencies, so an undecodable body is
+# refused (400/422) before the token is looked at; nothing runs either way.
+PRE_AUTH = {400, 422}
+
+
+def _uses(dependant: Any, call: Any) -> bool:
+    return any(dep.call is call or _uses(dep, call) for dep in dependant.dependencies)
+
+
+def public_operations(app: Any) -> set[str]:
+    """Labels ("GET /health") of the operations no admin token guards, found from the app itself."""
+    return {
+        f"{method} {route.path}"
+        for route in iter_api_routes(app.routes)
+        if not _uses(route.dependant, require_admin)
+        for method in route.methods
+    }
+
+
+@pytest.fixture
+def schema(make_settings: SettingsFactory) -> Iterator[Any]:
+    """The app's OpenAPI, served in-process by the app with its lifespan running (scheduler off)."""
+    app = create_app(make_settings())
+    loaded = schemathesis.openapi.from_asgi("/openapi.json", app)
+    try:
+        yield loaded
+    finally:
+        # schemathesis keeps a started lifespan for the rest of the process; close this app's now
+        asgi.shutdown_lifespans()
+
+
+class Tally:
+    def __init__(self) -> None:
+        self.cases = 0
+        self.statuses: dict[str, Counter[int]] = {}
+        self.failures: list[str] = []
+
+    def record(self, label: str, status: int) -> None:
+        self.cases += 1
+        self.statuses.setdefault(label, Counter())[status] += 1
+
+
+def _fuzz(operation: Any, headers: dict[str, str], mode: GenerationMode, tally: Tally) -> None:
+    @hypothesis.settings(
+        max_examples=EXAMPLES,
+        deadline=None,
+        database=None,
+        derandomize=True,  # the same cases every run: a failure here reproduces
+        suppress_health_check=list(HealthCheck),
+        phases=[hypothesis.Phase.explicit, hypothesis.Phase.generate],
+    )
+    @hypothesis.given(case=operation.as_strategy(generation_mode=mode))
+    def run(case: Any) -> None:
+        try:
+            response = case.call(headers=headers)
+            tally.record(operation.label, response.status_code)
+            case.validate_response(response, checks=CHECKS, headers=headers)
+        except (Exception, BaseExceptionGroup) as exc:  # every operation's failures, reported together
+            detail = "".join(traceback.format_exception_only(exc)).strip()
+            tally.failures.append(f"{operation.label} [{mode.value}]: {detail}")
+
+    try:
+        run()
+    except hypothesis.errors.Unsatisfiable:
+        # an operation without parameters or body has no invalid input to generate
+        if mode is GenerationMode.POSITIVE:
+            raise
+
+
+@pytest.mark.parametrize("caller", list(CALLERS))
+def test_every_operation_answers_without_5xx_and_within_its_schema(schema: Any, caller: str) -> None:
+    tally = Tally()
+    public = public_operations(schema.app)
+    operations = [result.ok() for result in schema.get_all_operations()]
+    assert len(operations) >= 15
+    for operation in operations:
+        for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
+            _fuzz(operation, CALLERS[caller], mode, tally)
+
+    assert not tally.failures, f"{len(tally.failures)} failures:\n\n" + "\n\n".join(tally.failures[:20])
+    # every operation was really exercised, and the token made the difference it should
+    assert set(tally.statuses) == {op.label for op in operations}
+    assert tally.cases >= len(operations) * 2
+    for label, statuses in tally.statuses.items():
+        if label in public:
+            assert statuses[200] > 0, (label, statuses)
+        elif caller in REFUSAL:
+            assert statuses[REFUSAL[caller]] > 0, (label, statuses)
+            assert set(statuses) <= {REFUSAL[caller]} | PRE_AUTH, (label, statuses)
+        else:
+            assert not set(statuses) & {401, 403}, (label, statuses)
+            assert any(200 <= code < 300 or code in (404, 409, 422) for code in statuses), (label, statuses)
