@@ -1,0 +1,139 @@
+"""The runbook commands in docs/ work as written: curl with the token, alembic --sql, the scripts."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from backend.tests.process import ServerProcess
+from backend.tests.tooling.conftest import REPO_ROOT, run_script
+from database.migrate import upgrade
+
+DOCS = REPO_ROOT / "docs"
+TOKEN = "runbook-admin-token-0123456789abcdef"  # a throwaway token for a local test server
+DEFAULT_API = "http://127.0.0.1:8000"
+
+
+def _code_blocks(path: Path, language: str) -> list[str]:
+    return re.findall(rf"```{language}\n(.*?)```", path.read_text(encoding="utf-8"), flags=re.S)
+
+
+def _commands(block: str) -> list[str]:
+    """Shell commands of a code block, continuation lines joined, comments dropped."""
+    joined = re.sub(r"\\\n\s*", " ", block)
+    return [line.strip() for line in joined.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+
+
+def _service_env(tmp_path: Path, database_url: str, **extra: str) -> dict[str, str]:
+    return {
+        "DATABASE_URL": database_url,
+        "QT_ADMIN_TOKEN": TOKEN,
+        "QT_ADMIN_AUDIT_PATH": str(tmp_path / "audit.log"),
+        "QT_TRADES_LOG_PATH": str(tmp_path / "trades.log"),
+        "QT_RISK_STATE_DB": str(tmp_path / "risk_state.db"),
+        "QT_MODEL_ARTIFACTS_DIR": str(tmp_path / "artifacts"),
+        "QT_MODEL_AUTO_TRAIN": "0",
+        "QUANTUM_TRADER_DISABLE_SCHEDULER": "1",
+        **extra,
+    }
+
+
+@pytest.fixture
+def server(tmp_path: Path, sqlite_url: str) -> Iterator[ServerProcess]:
+    process = ServerProcess(_service_env(tmp_path, sqlite_url), tmp_path / "server.log").start()
+    try:
+        yield process
+    finally:
+        process.kill()
+
+
+def _curl(command: str, api: str) -> str:
+    argv = shlex.split(command.replace(DEFAULT_API, api).replace("$QT_ADMIN_TOKEN", TOKEN))
+    assert argv[0] == "curl"
+    result = subprocess.run([*argv, "--max-time", "20"], capture_output=True, text=True, check=False, timeout=60)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("curl") is None, reason="needs curl")
+def test_admin_token_curl_examples_work_as_written(server: ServerProcess) -> None:
+    (block,) = _code_blocks(DOCS / "admin_token_usage.md", "bash")
+    without, with_token, kill_switch = _commands(block)
+    assert re.search(r"HTTP/1.1 401", _curl(without, server.url))
+    assert "kill_switch" in json.loads(_curl(with_token, server.url))
+    assert json.loads(_curl(kill_switch, server.url))["kill_switch"]["enabled"] is True
+    # the mutation is in the audit log, with a fingerprint and never the token
+    audit = Path(server.env["QT_ADMIN_AUDIT_PATH"]).read_text()
+    assert "POST /risk/kill-switch" in audit
+    assert TOKEN not in audit
+
+
+@pytest.mark.slow
+def test_read_only_fallback_command_serves_a_snapshot_unchanged(tmp_path: Path) -> None:
+    """The database-corruption runbook, as a real process on a snapshot file."""
+    snapshot = tmp_path / "backups" / "trades-last-good.db"
+    snapshot.parent.mkdir()
+    upgrade(f"sqlite:///{snapshot}")
+    before = hashlib.sha256(snapshot.read_bytes()).hexdigest()
+    url = f"sqlite:///file:{snapshot}?mode=ro&uri=true"
+    env = _service_env(tmp_path, url, QUANTUM_TRADER_DISABLE_SCHEDULER="0")
+    process = ServerProcess(env, tmp_path / "server.log").start()
+    try:
+        health = process.get("/health").json()
+        assert (health["status"], health["read_only"]) == ("read_only", True)
+        refused = httpx_put(process, "/settings", {"QT_MAX_DAILY_LOSS": "1"})
+        assert refused.status_code == 503
+        assert "read-only" in refused.json()["detail"]
+        # uvicorn re-raises the SIGTERM it handled after a graceful shutdown, hence -15
+        assert process.terminate() in (0, -15)
+        assert "service stopping" in (tmp_path / "server.log").read_text()
+    finally:
+        process.kill()
+    assert hashlib.sha256(snapshot.read_bytes()).hexdigest() == before
+
+
+def httpx_put(process: ServerProcess, path: str, body: object) -> object:
+    import httpx
+
+    return httpx.put(f"{process.url}{path}", json=body, headers={"X-Admin-Token": TOKEN}, timeout=10.0)
+
+
+def test_alembic_upgrade_head_sql_renders_the_migrations_for_review(tmp_path: Path) -> None:
+    alembic = Path(sys.executable).with_name("alembic")
+    result = run_script(
+        [alembic, "upgrade", "head", "--sql"], python="", env={"DATABASE_URL": f"sqlite:///{tmp_path}/x.db"}
+    )
+    assert result.returncode == 0, result.stderr
+    assert "CREATE TABLE alembic_version" in result.stdout
+    assert "CREATE TABLE runtime_settings" in result.stdout
+    assert not (tmp_path / "x.db").exists()  # --sql never connects
+
+
+@pytest.mark.parametrize("doc", sorted(p.name for p in DOCS.glob("*.md")))
+def test_every_script_a_doc_names_exists(doc: str) -> None:
+    text = (DOCS / doc).read_text(encoding="utf-8")
+    paths = set(
+        re.findall(
+            r"(?:python|\./|\.\\)\s*((?:backend|database|ai_engine|scripts)[/\\][\w/\\.-]+\.(?:py|sh|ps1))", text
+        )
+    )
+    paths |= set(re.findall(r"`((?:scripts|backend/scripts|database)/[\w./-]+\.(?:py|sh|ps1))`", text))
+    for path in paths:
+        assert (REPO_ROOT / path.replace("\\", "/")).is_file(), f"{doc} names {path}, which does not exist"
+
+
+@pytest.mark.parametrize("doc", sorted(p.name for p in DOCS.glob("*.md")))
+def test_every_relative_link_in_docs_resolves(doc: str) -> None:
+    text = (DOCS / doc).read_text(encoding="utf-8")
+    for target in re.findall(r"\]\(([^)#:]+)(?:#[^)]*)?\)", text):
+        assert (DOCS / target).exists(), f"{doc} links {target}, which does not exist"
