@@ -16,8 +16,8 @@ from ai_engine.signal import CLASSES
 @dataclass(frozen=True)
 class BoosterParams:
     seed: int = 7
-    rounds: int = 150
-    max_depth: int = 4
+    rounds: int = 100
+    max_depth: int = 3
     learning_rate: float = 0.05
     threads: int = 2
     subsample: float = 0.8

@@ -15,7 +15,14 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 
-from ai_engine.features import FEATURE_NAMES, WARMUP_BARS, Bars, bars_from_klines, compute_features_wide
+from ai_engine.features import (
+    FEATURE_NAMES,
+    WARMUP_BARS,
+    Bars,
+    bars_from_klines,
+    compute_features_wide,
+    stack_features,
+)
 from ai_engine.labels import NO_LABEL, make_labels
 from ai_engine.signal import CLASSES
 from backend.market.types import Kline
@@ -90,10 +97,7 @@ def build_dataset(
     rows, cols = np.nonzero(keep)  # row-major: time-ordered, then symbol
     if len(rows) < min_rows:
         raise DataError(f"only {len(rows)} labelled rows after warm-up; at least {min_rows} are needed")
-    features = pd.DataFrame(
-        np.column_stack([wide[name][rows, cols] for name in FEATURE_NAMES]),
-        columns=list(FEATURE_NAMES),
-    )
+    features = pd.DataFrame(stack_features(wide, keep), columns=list(FEATURE_NAMES), copy=False)
     y = labels[rows, cols].astype(np.int64)
     present_classes = set(np.unique(y).tolist())
     if len(present_classes) < len(CLASSES):

@@ -171,11 +171,6 @@ def bars_from_klines(klines_by_symbol: Mapping[str, Sequence[Kline]], interval: 
     )
 
 
-def _finite(values: np.ndarray) -> np.ndarray:
-    values = np.asarray(values, dtype=np.float64)
-    return np.where(np.isfinite(values), values, np.nan)
-
-
 def _shift(values: np.ndarray, k: int) -> np.ndarray:
     """values[t - k] at row t (NaN for the first k rows)."""
     out = np.full_like(values, np.nan)
@@ -257,13 +252,11 @@ def compute_features_wide(bars: Bars, sentiment: pd.Series | None = None) -> dic
 
     sentiment_column = _sentiment_asof(bars.times, bars.interval, sentiment)
     feats["sentiment"] = np.repeat(sentiment_column[:, None], len(bars.symbols), axis=1)
-    absent = ~bars.present
+    present = bars.present
     out = {}
     for name in FEATURE_NAMES:
-        values = _finite(feats[name])
-        if absent.any():
-            values[absent] = np.nan
-        out[name] = values
+        values = np.asarray(feats[name], dtype=np.float64)
+        out[name] = np.where(np.isfinite(values) & present, values, np.nan)
     return out
 
 
@@ -281,8 +274,15 @@ def compute_features(bars: Bars, sentiment: pd.Series | None = None, *, drop_war
     index = pd.MultiIndex.from_arrays(
         [bars.times[rows], np.asarray(bars.symbols, dtype=object)[cols]], names=["open_time", "symbol"]
     )
-    data = np.column_stack([wide[name][rows, cols] for name in FEATURE_NAMES]) if len(rows) else None
-    return pd.DataFrame(data, index=index, columns=list(FEATURE_NAMES), dtype=np.float64)
+    return pd.DataFrame(stack_features(wide, keep), index=index, columns=list(FEATURE_NAMES), copy=False)
+
+
+def stack_features(wide: dict[str, np.ndarray], keep: np.ndarray) -> np.ndarray:
+    """Rows of ``keep`` (time-major, then symbol) x FEATURE_NAMES, one matrix."""
+    out = np.empty((int(keep.sum()), len(FEATURE_NAMES)), dtype=np.float64)
+    for k, name in enumerate(FEATURE_NAMES):
+        out[:, k] = wide[name][keep]
+    return out
 
 
 def latest_features(bars: Bars, sentiment: pd.Series | None = None, *, min_bars: int = MIN_BARS) -> pd.DataFrame:

@@ -149,8 +149,8 @@ class Predictor:
             skipped = sorted(set(klines_by_symbol) - set(usable))
             log.debug("symbols without usable klines skipped", extra={"symbols": skipped[:10], "interval": interval})
         frame = latest_features(bars_from_klines(usable, interval), sentiment)
-        signals = self._score(state.model, frame)
-        self._observe(time.perf_counter() - t0, signals)
+        signals, counts = self._score(state.model, frame)
+        self._observe(time.perf_counter() - t0, counts)
         return signals
 
     def predict_features(self, frame: pd.DataFrame) -> dict[str, Signal]:
@@ -159,36 +159,34 @@ class Predictor:
         if state.model is None or state.status != "active":
             return {}
         t0 = time.perf_counter()
-        signals = self._score(state.model, frame)
-        self._observe(time.perf_counter() - t0, signals)
+        signals, counts = self._score(state.model, frame)
+        self._observe(time.perf_counter() - t0, counts)
         return signals
 
     @staticmethod
-    def _score(model: LoadedModel, frame: pd.DataFrame) -> dict[str, Signal]:
+    def _score(model: LoadedModel, frame: pd.DataFrame) -> tuple[dict[str, Signal], np.ndarray]:
+        """Signals plus the count of each class (for the metrics), from one inplace_predict call."""
         if len(frame) == 0:
-            return {}
-        values = frame.to_numpy(dtype=np.float32) if tuple(frame.columns) == FEATURE_NAMES else None
-        if values is None:
-            values = frame.reindex(columns=list(FEATURE_NAMES)).to_numpy(dtype=np.float32)
-        proba = predict_proba(model.booster, values)
+            return {}, np.zeros(len(CLASSES), dtype=np.int64)
+        if tuple(frame.columns) != FEATURE_NAMES:
+            frame = frame.reindex(columns=list(FEATURE_NAMES))
+        proba = predict_proba(model.booster, frame.to_numpy(dtype=np.float32))
         best = np.argmax(proba, axis=1)
         version = model.version
         sell, hold, buy = Action.SELL, Action.HOLD, Action.BUY
-        rows = proba.tolist()
-        return {
+        signals = {
             symbol: Signal(symbol, CLASSES[k], p[k], {sell: p[0], hold: p[1], buy: p[2]}, version)
-            for symbol, k, p in zip(frame.index.tolist(), best.tolist(), rows, strict=True)
+            for symbol, k, p in zip(frame.index.tolist(), best.tolist(), proba.tolist(), strict=True)
         }
+        return signals, np.bincount(best, minlength=len(CLASSES))
 
-    def _observe(self, seconds: float, signals: dict[str, Signal]) -> None:
+    def _observe(self, seconds: float, counts: np.ndarray) -> None:
         if self._metrics is None:
             return
         self._metrics.model_inference_duration.observe(seconds)
-        counts: dict[Action, int] = {}
-        for signal in signals.values():
-            counts[signal.action] = counts.get(signal.action, 0) + 1
-        for action, n in counts.items():
-            self._metrics.model_predictions.labels(action=action.value).inc(n)
+        for action, n in zip(CLASSES, counts.tolist(), strict=True):
+            if n:
+                self._metrics.model_predictions.labels(action=action.value).inc(n)
 
     def describe(self) -> dict[str, Any]:
         state = self.state()

@@ -1,0 +1,170 @@
+"""Model benchmarks: features for 100 symbols x 10,000 bars, inference for 500 symbols against raw
+``Booster.inplace_predict`` on the same matrix, and training time for 200,000 rows.
+
+``python -m scripts.bench model``. Data are seeded random walks generated here (not timed).
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ai_engine.booster import BoosterParams, fit_booster
+from ai_engine.features import FEATURE_NAMES, Bars, bars_from_klines, compute_features, latest_features
+from ai_engine.predictor import Predictor
+from ai_engine.registry import LoadedModel
+from backend.market.types import Kline
+
+
+def _bars(n_symbols: int, n_bars: int, seed: int = 0) -> Bars:
+    rng = np.random.default_rng(seed)
+    times = pd.date_range("2020-01-01", periods=n_bars, freq="1h", tz="UTC")
+    returns = rng.standard_normal((n_bars, n_symbols)) * 0.01
+    close = 100 * np.exp(np.cumsum(returns, axis=0))
+    open_ = np.vstack([close[:1], close[:-1]])
+    spread = np.abs(rng.standard_normal((n_bars, n_symbols))) * 0.003
+    high = np.maximum(open_, close) * (1 + spread)
+    low = np.minimum(open_, close) * (1 - spread)
+    volume = np.exp(rng.standard_normal((n_bars, n_symbols)) * 0.5 + 7)
+    symbols = tuple(f"B{j:04d}USDT" for j in range(n_symbols))
+    return Bars("1h", times, symbols, open_, high, low, close, volume)
+
+
+def _timed(func: Callable[[], Any], repeat: int) -> float:
+    """Median wall time of ``repeat`` calls, in seconds."""
+    samples = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        func()
+        samples.append(time.perf_counter() - t0)
+    return statistics.median(samples)
+
+
+class _Settings:
+    """The slice of SettingsHolder the predictor reads (no age limit here)."""
+
+    class current:  # noqa: N801 - mirrors SettingsHolder.current
+        class model:  # noqa: N801
+            max_age_hours = 0.0
+
+
+def _klines(bars: Bars) -> dict[str, list[Kline]]:
+    out: dict[str, list[Kline]] = {}
+    step = pd.Timedelta(hours=1).to_pytimedelta()
+    from decimal import Decimal
+
+    times = [t.to_pydatetime() for t in bars.times]
+    for j, symbol in enumerate(bars.symbols):
+        out[symbol] = [
+            Kline(
+                symbol,
+                "1h",
+                t,
+                t + step,
+                Decimal(f"{bars.open[i, j]:.6f}"),
+                Decimal(f"{bars.high[i, j]:.6f}"),
+                Decimal(f"{bars.low[i, j]:.6f}"),
+                Decimal(f"{bars.close[i, j]:.6f}"),
+                Decimal(f"{bars.volume[i, j]:.4f}"),
+                Decimal("0"),
+            )
+            for i, t in enumerate(times)
+        ]
+    return out
+
+
+def run() -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+
+    # 1. features: 100 symbols x 10,000 bars (1,000,000 rows), the training path (long frame)
+    bars = _bars(100, 10_000)
+    cpu0 = time.process_time()
+    seconds = _timed(lambda: compute_features(bars), repeat=3)
+    cpu = (time.process_time() - cpu0) / 3
+    rows.append(
+        {
+            "name": "features 100 symbols x 10,000 bars (1M rows, wall)",
+            "value": round(seconds, 3),
+            "unit": "s",
+            "target": "<= 2 s",
+            "ok": seconds <= 2.0,
+        }
+    )
+    rows.append({"name": "features 100 x 10,000: process CPU time per run", "value": round(cpu, 3), "unit": "s"})
+
+    # 3. training: 200,000 rows with the default parameters (timed before inference needs a model)
+    train_frame = compute_features(_bars(40, 5_100, seed=1)).iloc[:200_000]
+    rng = np.random.default_rng(2)
+    labels = rng.integers(0, 3, size=len(train_frame))
+    params = BoosterParams()
+    t0 = time.perf_counter()
+    booster = fit_booster(train_frame, labels, params)
+    train_seconds = time.perf_counter() - t0
+    rows.append(
+        {
+            "name": f"training {len(train_frame):,} rows ({params.rounds} rounds, depth {params.max_depth}, "
+            f"{params.threads} threads)",
+            "value": round(train_seconds, 2),
+            "unit": "s",
+            "target": "<= 60 s",
+            "ok": train_seconds <= 60,
+        }
+    )
+
+    # 2. inference: 500 symbols, the predictor against raw inplace_predict on the same matrix
+    scoring_bars = _bars(500, 200, seed=3)
+    frame = latest_features(scoring_bars)
+    matrix = frame.to_numpy(dtype=np.float32)
+    model = LoadedModel("bench", booster, {"interval": "1h"}, datetime.now(UTC), "", None)  # type: ignore[arg-type]
+    predictor = Predictor(registry=None, settings=_Settings())  # type: ignore[arg-type]
+    predictor._model = model  # a loaded model without the registry: only scoring is measured
+    predictor._active_version = "bench"
+    assert list(frame.columns) == list(FEATURE_NAMES)
+    assert len(predictor.predict_features(frame)) == 500
+    # interleaved, so both see the same load from whatever else runs on the machine
+    raw_samples, our_samples = [], []
+    for _ in range(400):
+        t0 = time.perf_counter()
+        booster.inplace_predict(matrix, validate_features=False)
+        t1 = time.perf_counter()
+        predictor.predict_features(frame)
+        t2 = time.perf_counter()
+        raw_samples.append(t1 - t0)
+        our_samples.append(t2 - t1)
+    raw, ours = statistics.median(raw_samples), statistics.median(our_samples)
+    ratio = ours / raw
+    rows.append(
+        {
+            "name": "inference 500 symbols (predictor vs raw inplace_predict)",
+            "value": round(ours * 1000, 3),
+            "unit": "ms",
+            "target": "ratio <= 1.5",
+            "reference": round(raw * 1000, 3),
+            "ratio": round(ratio, 3),
+            "ok": ratio <= 1.5,
+        }
+    )
+    klines = _klines(scoring_bars)
+    end_to_end = _timed(lambda: predictor.predict(klines), repeat=5)
+    convert = _timed(lambda: bars_from_klines(klines), repeat=5)
+    rows.append(
+        {
+            "name": "predict() 500 symbols x 200 klines end to end (Decimal -> features -> signals)",
+            "value": round(end_to_end * 1000, 1),
+            "unit": "ms",
+            "reference": round(convert * 1000, 1),
+            "target": "reference: Kline -> array conversion alone",
+        }
+    )
+    return rows
+
+
+if __name__ == "__main__":
+    for row in run():
+        print(row)
