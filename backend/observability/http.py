@@ -17,10 +17,6 @@ from backend.observability.metrics import Metrics
 UNMATCHED = "unmatched"
 
 
-class _BodyTooLargeError(Exception):
-    pass
-
-
 class HttpMiddleware:
     def __init__(self, app: ASGIApp, metrics: Metrics, max_body_bytes: int) -> None:
         self.app = app
@@ -47,27 +43,38 @@ class HttpMiddleware:
                 break
 
         received = 0
+        refused = False
 
         async def limited_receive() -> Message:
-            nonlocal received
+            # A streamed (chunked) body has no content-length: count it as it arrives. Past the
+            # limit, answer 413 at once and tell the app the client left; whatever the app does
+            # next (FastAPI turns a failed body read into a 400) is dropped by send_wrapper.
+            nonlocal received, refused, status_code
+            if refused:
+                return {"type": "http.disconnect"}
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > limit:
-                    raise _BodyTooLargeError
+                    refused = True
+                    status_code = 413
+                    await _too_large(send, limit)
+                    return {"type": "http.disconnect"}
             return message
 
         async def send_wrapper(message: Message) -> None:
             nonlocal status_code
+            if refused:
+                return
             if message["type"] == "http.response.start":
                 status_code = message["status"]
             await send(message)
 
         try:
             await self.app(scope, limited_receive, send_wrapper)
-        except _BodyTooLargeError:
-            status_code = 413
-            await _too_large(send, limit)
+        except Exception:
+            if not refused:
+                raise
         finally:
             self._observe(scope, status_code, start)
 
