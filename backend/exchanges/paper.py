@@ -94,16 +94,20 @@ class PaperExchange:
         self._rules = rules
         self._config = config
         self._clock = clock
+        self._opened = False
 
     # account ----------------------------------------------------------------------------------
     def open_account(self) -> bool:
         """Fund the account with QT_PAPER_STARTING_CASH on first use; True when it did."""
+        if self._opened:
+            return False
         cfg = self._config()
         with self._sessions.begin() as session:
-            if session.scalar(select(PaperBalance).limit(1)) is not None:
-                return False
-            session.add(PaperBalance(asset=cfg.quote_asset, free=cfg.starting_cash, locked=ZERO))
-            return True
+            opened = session.scalar(select(PaperBalance).limit(1)) is None
+            if opened:
+                session.add(PaperBalance(asset=cfg.quote_asset, free=cfg.starting_cash, locked=ZERO))
+        self._opened = True
+        return opened
 
     async def account(self) -> AccountSnapshot:
         return await asyncio.to_thread(self._account)
@@ -126,6 +130,8 @@ class PaperExchange:
         if not rules.is_trading:
             raise OrderRejectedError("Market is closed.", code=-1013)
         book = await self._book(request.symbol, BOOK_LIMIT)
+        if not self._opened:
+            await asyncio.to_thread(self.open_account)
         return await asyncio.to_thread(self._execute, request, rules, book)
 
     def _execute(self, request: OrderRequest, rules: SymbolRules, book: OrderBook) -> OrderResult:
@@ -151,17 +157,17 @@ class PaperExchange:
         cost = sum((m.price * m.quantity for m in matches), ZERO)
         try:
             with self._sessions.begin() as session:
-                if session.scalar(select(PaperOrder.id).where(PaperOrder.client_order_id == request.client_order_id)):
-                    raise OrderRejectedError("Duplicate order sent.", code=-2010)
-                if session.scalar(select(PaperBalance).limit(1)) is None:
-                    session.add(PaperBalance(asset=cfg.quote_asset, free=cfg.starting_cash, locked=ZERO))
-                    session.flush()
+                # a reused client order id fails on the unique constraint (IntegrityError below)
+                held = {
+                    b.asset: b
+                    for b in session.scalars(select(PaperBalance).where(PaperBalance.asset.in_((base, quote))))
+                }
                 pay_asset = quote if buy else base
-                pay = self._balance(session, pay_asset)
+                pay = self._balance(session, pay_asset, held)
                 needed = cost if buy else request.quantity
                 if pay.free < needed:
                     raise OrderRejectedError("Account has insufficient balance for requested action.", code=-2010)
-                recv = self._balance(session, base if buy else quote)
+                recv = self._balance(session, base if buy else quote, held)
                 status = OrderStatus.FILLED if executed == request.quantity else OrderStatus.EXPIRED
                 order = PaperOrder(
                     client_order_id=request.client_order_id,
@@ -201,10 +207,10 @@ class PaperExchange:
             raise OrderRejectedError("Duplicate order sent.", code=-2010) from exc
 
     @staticmethod
-    def _balance(session: Session, asset: str) -> PaperBalance:
-        row = session.get(PaperBalance, asset)
+    def _balance(session: Session, asset: str, held: dict[str, PaperBalance]) -> PaperBalance:
+        row = held.get(asset)
         if row is None:
-            row = PaperBalance(asset=asset, free=ZERO, locked=ZERO)
+            row = held[asset] = PaperBalance(asset=asset, free=ZERO, locked=ZERO)
             session.add(row)
         return row
 

@@ -25,6 +25,7 @@ ZERO = Decimal(0)
 PENDING = "PENDING"  # persisted, not yet sent
 REFUSED = "REFUSED"  # the risk guard said no; never sent
 FAILED = "FAILED"  # sending failed in a way that proves nothing was placed
+SKIPPED = "SKIPPED"  # planned and persisted, then not sent (cash after sells, cycle stopped)
 OPEN_STATES = (PENDING, OrderStatus.UNKNOWN.value, OrderStatus.NEW.value, OrderStatus.PARTIALLY_FILLED.value)
 
 
@@ -34,6 +35,15 @@ class RecordedFill:
     realised_pnl: Decimal
     fee_quote: Decimal
     client_order_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Applied:
+    """What one transaction changed: the fills it recorded, the holdings and cash after it."""
+
+    fills: list[RecordedFill]
+    quantities: dict[str, Decimal]  # symbol -> position quantity after, for the symbols touched
+    cash: Decimal
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,36 +211,54 @@ class Ledger:
         client_order_id: str | None = None,
     ) -> list[RecordedFill]:
         """Apply the fills not seen before; returns those newly recorded (one transaction)."""
-        if not fills:
-            return []
+        return self.apply(
+            fills, base_assets=base_assets, conversions=conversions, client_order_id=client_order_id
+        ).fills
+
+    def apply(
+        self,
+        fills: Sequence[Fill],
+        *,
+        base_assets: dict[str, str],
+        conversions: dict[str, Decimal] | None = None,
+        client_order_id: str | None = None,
+        order_update: dict[str, Any] | None = None,
+    ) -> Applied:
+        """Record new fills and (optionally) the order's new state in one transaction."""
         conversions = conversions or {}
         recorded: list[RecordedFill] = []
+        quantities: dict[str, Decimal] = {}
         with self._sessions.begin() as session:
-            order_ids: dict[str, int | None] = {}
             bal = self._balance(session)
             if bal is None:
                 bal = LedgerBalance(
                     exchange=self.exchange, asset=self.quote, amount=ZERO, contributed=ZERO, updated_at=self._clock()
                 )
                 session.add(bal)
-            symbols = {f.symbol for f in fills}
-            seen: set[tuple[str, str]] = {
-                (row[0], row[1])
-                for row in session.execute(
-                    select(FillRecord.symbol, FillRecord.trade_id).where(
-                        FillRecord.exchange == self.exchange,
-                        FillRecord.symbol.in_(symbols),
-                        FillRecord.trade_id.in_({f.trade_id for f in fills}),
-                    )
-                ).all()
-            }
+            order: Order | None = None
+            if client_order_id is not None:
+                order = session.scalar(select(Order).where(Order.client_order_id == client_order_id))
+            seen: set[tuple[str, str]] = set()
+            if fills:
+                seen = {
+                    (row[0], row[1])
+                    for row in session.execute(
+                        select(FillRecord.symbol, FillRecord.trade_id).where(
+                            FillRecord.exchange == self.exchange,
+                            FillRecord.symbol.in_({f.symbol for f in fills}),
+                            FillRecord.trade_id.in_({f.trade_id for f in fills}),
+                        )
+                    ).all()
+                }
+            positions: dict[str, Position] = {}
             for fill in fills:
                 key = (fill.symbol, fill.trade_id)
                 if key in seen:
                     continue
                 seen.add(key)
                 base = base_assets.get(fill.symbol) or base_asset_of(fill.symbol, self.quote)
-                pos = self._position(session, fill.symbol, base)
+                pos = positions.get(fill.symbol) or self._position(session, fill.symbol, base)
+                positions[fill.symbol] = pos
                 conversion = conversions.get(fill.fee_asset, ZERO)
                 effect = apply_fill(
                     PositionState(pos.quantity, pos.average_cost, pos.realised_pnl, pos.fees_paid),
@@ -248,9 +276,11 @@ class Ledger:
                 pos.realised_pnl = effect.position.realised_pnl
                 pos.fees_paid = effect.position.fees_paid
                 pos.updated_at = self._clock()
+                quantities[fill.symbol] = pos.quantity
                 if fill.fee > 0 and fill.fee_asset not in (base, self.quote):
                     fee_symbol = f"{fill.fee_asset}{self.quote}"
-                    other = self._position(session, fee_symbol, fill.fee_asset)
+                    other = positions.get(fee_symbol) or self._position(session, fee_symbol, fill.fee_asset)
+                    positions[fee_symbol] = other
                     session.flush()
                     state, _ = apply_fee_asset_sale(
                         PositionState(other.quantity, other.average_cost, other.realised_pnl, other.fees_paid),
@@ -263,17 +293,15 @@ class Ledger:
                         state.realised_pnl,
                     )
                     other.updated_at = self._clock()
+                    quantities[fee_symbol] = other.quantity
                 bal.amount += effect.cash_delta
                 bal.updated_at = self._clock()
-                coid = client_order_id
-                if coid is not None and coid not in order_ids:
-                    order_ids[coid] = session.scalar(select(Order.id).where(Order.client_order_id == coid))
                 session.add(
                     FillRecord(
-                        order_id=order_ids.get(coid) if coid else None,
+                        order_id=order.id if order is not None else None,
                         exchange=self.exchange,
                         trade_id=fill.trade_id,
-                        client_order_id=coid,
+                        client_order_id=client_order_id,
                         symbol=fill.symbol,
                         side=fill.side.value,
                         price=fill.price,
@@ -286,8 +314,11 @@ class Ledger:
                         recorded_at=self._clock(),
                     )
                 )
-                recorded.append(RecordedFill(fill, effect.realised_delta, effect.fee_quote, coid))
-        return recorded
+                recorded.append(RecordedFill(fill, effect.realised_delta, effect.fee_quote, client_order_id))
+            if order is not None and order_update:
+                self._update(order, **order_update)
+            cash = bal.amount
+        return Applied(recorded, quantities, cash)
 
     def fill_count(self) -> int:
         with self._sessions() as session:
@@ -340,16 +371,36 @@ class Ledger:
             order = session.scalar(select(Order).where(Order.client_order_id == client_order_id))
             if order is None:
                 return
-            order.status = status
-            if result is not None:
-                order.exchange_order_id = result.exchange_order_id
-                order.executed_quantity = result.executed_quantity
-                order.quote_quantity = result.quote_quantity
-            if error_code is not None:
-                order.error_code = error_code
-            if error_message is not None:
-                order.error_message = error_message[:2000]
-            order.updated_at = self._clock()
+            self._update(order, status=status, result=result, error_code=error_code, error_message=error_message)
+
+    def _update(
+        self,
+        order: Order,
+        *,
+        status: str,
+        result: OrderResult | None = None,
+        error_code: int | None = None,
+        error_message: str | None = None,
+    ) -> None:
+        order.status = status
+        if result is not None:
+            order.exchange_order_id = result.exchange_order_id
+            order.executed_quantity = result.executed_quantity
+            order.quote_quantity = result.quote_quantity
+        if error_code is not None:
+            order.error_code = error_code
+        if error_message is not None:
+            order.error_message = error_message[:2000]
+        order.updated_at = self._clock()
+
+    def resize_order(self, client_order_id: str, quantity: Decimal, note: str | None) -> None:
+        """A PENDING order cut before sending (cash after sells): record what is actually sent."""
+        with self._sessions.begin() as session:
+            order = session.scalar(select(Order).where(Order.client_order_id == client_order_id))
+            if order is not None and order.status == PENDING:
+                order.requested_quantity = quantity
+                order.note = note
+                order.updated_at = self._clock()
 
     def open_orders(self) -> list[OpenOrder]:
         """Orders whose outcome is not final: persisted-unsent, unknown, or still working."""

@@ -35,7 +35,16 @@ from backend.exchanges.errors import (
     TemporaryExchangeError,
     UnknownOutcomeError,
 )
-from backend.execution.ledger import FAILED, REFUSED, Ledger, OpenOrder, PositionView, RecordedFill
+from backend.execution.ledger import (
+    FAILED,
+    REFUSED,
+    SKIPPED,
+    Applied,
+    Ledger,
+    OpenOrder,
+    PositionView,
+    RecordedFill,
+)
 from backend.execution.planner import OrderPlan, PlannedOrder, PlanParams, SkippedOrder, plan_orders
 from backend.execution.quantize import filter_failure, quantize_quantity
 from backend.execution.tradelog import TradesLog
@@ -175,6 +184,11 @@ class ExecutionService:
         self._marks: dict[str, Mark] = {}
         self._marks_at: datetime | None = None
         self._rules: dict[str, SymbolRules] = {}
+        # the ledger's holdings and cash as of the last write of this cycle (saves a read per order)
+        self._held: dict[str, Decimal] = {}
+        self._cash: Decimal = ZERO
+        self._conversion_cache: dict[str, Decimal] | None = None
+        self._exposure_cache: dict[str, Decimal] | None = None
 
     # helpers ----------------------------------------------------------------------------------
     async def _db(self, func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
@@ -190,12 +204,15 @@ class ExecutionService:
         return {s: r.base_asset for s, r in self._rules.items()}
 
     def _conversions(self) -> dict[str, Decimal]:
+        if self._conversion_cache is not None:
+            return self._conversion_cache
         quote = self.ledger.quote
         out: dict[str, Decimal] = {}
         for symbol, mark in self._marks.items():
             rules = self._rules.get(symbol)
             if rules is not None and rules.quote_asset == quote:
                 out[rules.base_asset] = mark.price
+        self._conversion_cache = out
         return out
 
     async def _refresh_market(self) -> MarketSnapshot:
@@ -203,19 +220,37 @@ class ExecutionService:
         self._rules = dict(snapshot.rules)
         self._marks = marks_from_snapshot(snapshot)
         self._marks_at = snapshot.taken_at
+        self._conversion_cache = None
+        self._exposure_cache = None
         return snapshot
 
-    async def _record(self, fills: Iterable[Fill], client_order_id: str | None) -> list[RecordedFill]:
+    async def _record(
+        self,
+        fills: Iterable[Fill],
+        client_order_id: str | None,
+        order_update: dict[str, Any] | None = None,
+    ) -> list[RecordedFill]:
         fills = list(fills)
-        if not fills:
+        if not fills and not order_update:
             return []
-        recorded: list[RecordedFill] = await self._db(
-            self.ledger.record_fills,
+        applied: Applied = await self._db(
+            self.ledger.apply,
             fills,
             base_assets=self._base_assets(),
             conversions=self._conversions(),
             client_order_id=client_order_id,
+            order_update=order_update,
         )
+        self._held.update(applied.quantities)
+        self._cash = applied.cash
+        if self._exposure_cache is not None:
+            for symbol, qty in applied.quantities.items():
+                mark = self._marks.get(symbol)
+                if qty > 0 and mark is not None:
+                    self._exposure_cache[symbol] = qty * mark.price
+                else:
+                    self._exposure_cache.pop(symbol, None)
+        recorded = applied.fills
         for item in recorded:
             f = item.fill
             self._log.write(
@@ -247,8 +282,7 @@ class ExecutionService:
 
     async def _apply_result(self, client_order_id: str, result: OrderResult) -> list[RecordedFill]:
         fills = await self._fills_of(result)
-        recorded = await self._record(fills, client_order_id)
-        await self._db(self.ledger.update_order, client_order_id, status=result.status.value, result=result)
+        recorded = await self._record(fills, client_order_id, {"status": result.status.value, "result": result})
         self._log.write(
             self._clock(),
             "order_" + result.status.value.lower(),
@@ -448,6 +482,9 @@ class ExecutionService:
         weights = self._selection()
         positions: dict[str, PositionView] = await self._db(self.ledger.positions)
         ledger_cash: Decimal = await self._db(self.ledger.cash)
+        self._cash = ledger_cash
+        self._held = {symbol: pos.quantity for symbol, pos in positions.items()}
+        self._exposure_cache = None
         quote = self.ledger.quote
         exchange_cash = account.balances[quote].free if quote in account.balances else ZERO
         cash = min(ledger_cash, exchange_cash)
@@ -491,6 +528,22 @@ class ExecutionService:
             report.reason = f"kill switch on: {halt}; nothing submitted"
             await self._value(report)
             return
+        # every planned order is persisted (PENDING) before the first one is sent
+        await self._db(
+            self.ledger.save_orders,
+            report.run_id,
+            [
+                {
+                    "client_order_id": o.client_order_id,
+                    "symbol": o.symbol,
+                    "side": o.side.value,
+                    "quantity": o.quantity,
+                    "price": o.price,
+                    "note": o.note,
+                }
+                for o in plan.orders
+            ],
+        )
         await self._submit_plan(report, plan)
         await self._value(report)
 
@@ -510,15 +563,24 @@ class ExecutionService:
         for order in plan.orders:
             if stop is not None:
                 self._skip(report, order.symbol, order.side.value, order.notional, stop)
+                await self._db(self.ledger.update_order, order.client_order_id, status=SKIPPED, error_message=stop)
                 continue
             fitted = await self._fit_buy_to_cash(report, order) if order.side is OrderSide.BUY else order
             if fitted is None:
+                await self._db(
+                    self.ledger.update_order,
+                    order.client_order_id,
+                    status=SKIPPED,
+                    error_message="insufficient cash after sells",
+                )
                 continue
+            if fitted is not order:
+                await self._db(self.ledger.resize_order, fitted.client_order_id, fitted.quantity, fitted.note)
             stop = await self._submit_one(report, fitted)
 
     async def _fit_buy_to_cash(self, report: CycleReport, order: PlannedOrder) -> PlannedOrder | None:
         """Sells may have freed less than planned; never send a buy the cash cannot pay for."""
-        cash: Decimal = await self._db(self.ledger.cash)
+        cash = self._cash
         params = self._params()
         margin = 1 + params.cost_margin_bps / Decimal(10_000)
         if order.quantity * order.price * margin <= cash:
@@ -536,20 +598,6 @@ class ExecutionService:
     async def _submit_one(self, report: CycleReport, order: PlannedOrder) -> str | None:
         """Persist, submit, record. Returns a reason to stop the cycle, or None to go on."""
         coid = order.client_order_id
-        await self._db(
-            self.ledger.save_orders,
-            report.run_id,
-            [
-                {
-                    "client_order_id": coid,
-                    "symbol": order.symbol,
-                    "side": order.side.value,
-                    "quantity": order.quantity,
-                    "price": order.price,
-                    "note": order.note,
-                }
-            ],
-        )
         self._log.write(
             self._clock(),
             "order_planned",
@@ -568,7 +616,7 @@ class ExecutionService:
             reference_price=order.price,
         )
         sequence = self.guard.fill_sequence  # read before the ledger (see RiskContext)
-        exposure: dict[str, Decimal] = await self._db(self.exposure_by_symbol)
+        exposure = self._exposure()
         mark = self._marks.get(order.symbol)
         context = RiskContext(
             now=self._clock(),
@@ -720,6 +768,17 @@ class ExecutionService:
 
     def mark(self, symbol: str) -> Mark | None:
         return self._marks.get(symbol)
+
+    def _exposure(self) -> dict[str, Decimal]:
+        """Notional per symbol from this cycle's holdings at the latest marks (kept up to date by _record)."""
+        if self._exposure_cache is None:
+            out: dict[str, Decimal] = {}
+            for symbol, qty in self._held.items():
+                mark = self._marks.get(symbol)
+                if qty > 0 and mark is not None:
+                    out[symbol] = qty * mark.price
+            self._exposure_cache = out
+        return dict(self._exposure_cache)
 
     def exposure_by_symbol(self) -> dict[str, Decimal]:
         """Notional per symbol at the latest marks (the risk guard's `positions`)."""
