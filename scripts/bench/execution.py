@@ -89,7 +89,7 @@ class _Market:
         return self.rules
 
 
-async def _cycles(workdir: Path, riskdir: Path) -> tuple[list[float], list[float], int, int]:
+async def _cycles(workdir: Path, riskdir: Path, max_orders: int = SYMBOLS) -> tuple[list[float], list[float], int, int]:
     first: list[float] = []
     second: list[float] = []
     orders1 = orders2 = 0
@@ -98,7 +98,7 @@ async def _cycles(workdir: Path, riskdir: Path) -> tuple[list[float], list[float
         upgrade(url)
         engine = make_engine(url)
         sessions = make_session_factory(engine)
-        market = _Market(random.Random(7 + round_))
+        market = _Market(random.Random(7 + round_))  # noqa: S311  (seeded test data)
         paper = PaperConfig(starting_cash=Decimal(3_000_000))
         store = RiskStateStore(f"sqlite:///{riskdir / f'risk{round_}.db'}")
         store.create()
@@ -115,7 +115,9 @@ async def _cycles(workdir: Path, riskdir: Path) -> tuple[list[float], list[float
             clock=lambda: NOW,
         )
         weights = {s: Decimal(1) / SYMBOLS for s in market.prices}
-        params = PlanParams(max_orders=SYMBOLS, max_notional_per_trade=Decimal(1_000_000), cost_margin_bps=Decimal(60))
+        params = PlanParams(
+            max_orders=max_orders, max_notional_per_trade=Decimal(1_000_000), cost_margin_bps=Decimal(60)
+        )
         service = ExecutionService(
             ledger=Ledger(sessions, exchange="paper", quote_asset="USDT", clock=lambda: NOW),
             exchange=GuardedExchange(adapter, guard, refresh_state=False),
@@ -131,7 +133,7 @@ async def _cycles(workdir: Path, riskdir: Path) -> tuple[list[float], list[float
         report = await service.run_cycle()
         first.append((time.perf_counter() - t0) * 1000)
         orders1 = report.submitted
-        rng = random.Random(99 + round_)
+        rng = random.Random(99 + round_)  # noqa: S311
         for s in market.prices:
             market.prices[s] *= Decimal(f"{rng.uniform(0.9, 1.1):.4f}")
         t0 = time.perf_counter()
@@ -146,12 +148,13 @@ async def _cycles(workdir: Path, riskdir: Path) -> tuple[list[float], list[float
 def run() -> list[dict[str, Any]]:
     rows = []
     shm = Path("/dev/shm")  # noqa: S108  (tmpfs: takes the risk store's per-fill fsync out of the figure)
-    setups = [("risk store on disk (fsync per fill)", None)]
+    setups: list[tuple[str, Path | None, int]] = [("risk store on disk (fsync per fill)", None, SYMBOLS)]
     if shm.is_dir():
-        setups.append(("risk store on tmpfs", shm))
-    for label, risk_root in setups:
+        setups.append(("risk store on tmpfs", shm, SYMBOLS))
+    setups.append(("default QT_EXECUTION_MAX_ORDERS=10", None, 10))
+    for label, risk_root, max_orders in setups:
         with tempfile.TemporaryDirectory() as tmp, tempfile.TemporaryDirectory(dir=risk_root) as risk_tmp:
-            first, second, n1, n2 = asyncio.run(_cycles(Path(tmp), Path(risk_tmp)))
+            first, second, n1, n2 = asyncio.run(_cycles(Path(tmp), Path(risk_tmp), max_orders))
         for name, values, n in (("first cycle, all buys", first, n1), ("rebalance after a price move", second, n2)):
             value = statistics.median(values)
             rows.append(
