@@ -9,12 +9,12 @@ PY := $(VENV)/bin/python
 DEV_PY := $(DEV_VENV)/bin/python
 PIP_FLAGS := --disable-pip-version-check --quiet
 
-.PHONY: run test install install-dev migrate revision lint lint-venv typecheck bench check-dev-deps clean help
+.PHONY: run test install install-dev migrate revision lint lint-venv typecheck bench check-dev-deps clean help fuzz load
 
 help:
 	@echo "make run        set up .venv, migrate, train a default model if none, serve on 127.0.0.1:8000"
 	@echo "make test       set up .venv-dev and run the whole test suite"
-	@echo "make lint | typecheck | migrate | revision m=\"msg\" | bench | check-dev-deps"
+	@echo "make lint | typecheck | migrate | revision m=\"msg\" | bench | fuzz | load | check-dev-deps"
 
 $(VENV)/.installed: backend/requirements.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -77,6 +77,18 @@ typecheck: $(DEV_VENV)/.installed
 
 bench: $(DEV_VENV)/.installed
 	$(DEV_PY) -m scripts.bench
+
+# API fuzzing with more examples per operation than `make test` (FUZZ_EXAMPLES, default 100);
+# with QT_TEST_DATABASE_URL set it runs on SQLite and PostgreSQL.
+FUZZ_EXAMPLES ?= 100
+fuzz: $(DEV_VENV)/.installed
+	QT_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(DEV_PY) -m pytest backend/tests/proving/test_fuzz.py -q
+
+# The real service under concurrent clients while its jobs run (LOAD_SECONDS, LOAD_CLIENTS).
+LOAD_SECONDS ?= 60
+LOAD_CLIENTS ?= 16
+load: $(DEV_VENV)/.installed
+	$(DEV_PY) -m scripts.load --seconds $(LOAD_SECONDS) --clients $(LOAD_CLIENTS)
 
 clean:
 	rm -rf $(VENV) $(DEV_VENV) .mypy_cache .ruff_cache
