@@ -59,7 +59,8 @@ class Service:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 90.0) -> None:
-        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": os.environ.get("HOME", "/tmp"), **self.env}  # noqa: S108
+        home = os.environ.get("HOME", str(self.log_path.parent))
+        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": home, **self.env}
         with self.log_path.open("ab") as log:
             self.proc = subprocess.Popen(
                 [
@@ -206,13 +207,13 @@ def run_load(seconds: float, clients: int, workdir: Path, extra_env: dict[str, s
         }
         for path, s in stats.items()
     }
-    total_errors = sum(r["errors"] for r in routes.values())
+    total_errors = sum(len(s.errors) for s in stats.values())
     jobs_ok = all(sum(runs.values()) > 0 and not runs.get("failed") for runs in jobs.values())
     return {
         "seconds": round(elapsed, 1),
         "clients": clients,
         "routes": routes,
-        "requests": sum(r["requests"] for r in routes.values()),
+        "requests": sum(len(s.latencies) + len(s.errors) for s in stats.values()),
         "errors": total_errors,
         "jobs": jobs,
         "log_problems": problems,
