@@ -6,6 +6,7 @@ cycle can run, and reports any difference in the log and in /health.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 from collections.abc import AsyncIterator
@@ -21,11 +22,14 @@ from backend.execution.tradelog import TradesLog
 from backend.market.types import MarketSnapshot, OrderBook, SymbolRules
 from backend.risk.guarded import GuardedExchange
 from backend.scheduler.jobs.execution import JOB_ID, rebalance
-from backend.scheduler.runner import JobSpec
+from backend.scheduler.jobs.liquidity import JOB_ID as LIQUIDITY_JOB
+from backend.scheduler.runner import JobBusyError, JobSpec
 from config.execution import ExchangeKind
 
 log = logging.getLogger(__name__)
 BINANCE_SLIPPAGE_MARGIN_BPS = Decimal(50)
+SELECTION_WAIT_STEPS = 600
+SELECTION_WAIT_STEP_SECONDS = 0.05
 
 
 class MarketUnavailableError(RuntimeError):
@@ -85,9 +89,25 @@ async def component(ctx: AppContext) -> AsyncIterator[None]:
         clock=ctx.clock,
     )
 
-    def selection() -> dict[str, Decimal] | None:
+    async def selection() -> dict[str, Decimal] | None:
         liquidity = ctx.services.get("liquidity")
-        current = liquidity.latest_selection() if liquidity is not None else None
+        if liquidity is None:
+            return None
+        current = liquidity.latest_selection()
+        if current is None and LIQUIDITY_JOB in ctx.runner.job_ids():
+            # first start: the universe is not selected yet; let the liquidity job produce it now
+            # (through its own wrapper, or by waiting for the run already under way) so the very
+            # first cycle already trades toward a selection
+            for _ in range(SELECTION_WAIT_STEPS):
+                if not ctx.runner.is_running(LIQUIDITY_JOB):
+                    try:
+                        await ctx.runner.run_now(LIQUIDITY_JOB)
+                    except JobBusyError:
+                        pass
+                    else:
+                        break
+                await asyncio.sleep(SELECTION_WAIT_STEP_SECONDS)
+            current = liquidity.latest_selection()
         return None if current is None else dict(current.weights)
 
     service = ExecutionService(

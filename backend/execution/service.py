@@ -11,6 +11,7 @@ sent. Every order event is one line in the trades log.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
@@ -140,7 +141,7 @@ class Portfolio:
 
 
 SnapshotFn = Callable[[], Awaitable[MarketSnapshot]]
-SelectionFn = Callable[[], dict[str, Decimal] | None]
+SelectionFn = Callable[[], dict[str, Decimal] | Awaitable[dict[str, Decimal] | None] | None]
 
 
 def marks_from_snapshot(snapshot: MarketSnapshot) -> dict[str, Mark]:
@@ -479,7 +480,8 @@ class ExecutionService:
         except ExchangeError as exc:
             self._count("account", type(exc).__name__)
             raise
-        weights = self._selection()
+        chosen = self._selection()
+        weights = await chosen if inspect.isawaitable(chosen) else chosen
         positions: dict[str, PositionView] = await self._db(self.ledger.positions)
         ledger_cash: Decimal = await self._db(self.ledger.cash)
         self._cash = ledger_cash

@@ -62,3 +62,25 @@ def test_trades_rejects_naive_times(client_for: Any, make_settings: SettingsFact
     client = _app(client_for, make_settings)
     response = client.get("/trades", headers=ADMIN_HEADERS, params={"since": "2026-01-01T00:00:00"})
     assert response.status_code == 422
+
+
+def test_first_cycle_without_a_selection_lets_the_liquidity_job_select_first(
+    client_for: Any, make_settings: SettingsFactory
+) -> None:
+    client = _app(client_for, make_settings)
+    run = client.post("/scheduler/jobs/execution-rebalance/run", headers=ADMIN_HEADERS)
+    assert run.json()["run"]["status"] == "ok", run.json()
+    assert run.json()["details"]["orders_submitted"] > 0
+    selection = client.get("/liquidity", headers=ADMIN_HEADERS).json()["selection"]
+    held = {p["symbol"] for p in client.get("/portfolio", headers=ADMIN_HEADERS).json()["positions"]}
+    assert held == set(selection["weights"])
+
+
+def test_kill_switch_cycle_through_the_api_submits_nothing(client_for: Any, make_settings: SettingsFactory) -> None:
+    client = _app(client_for, make_settings)
+    switched = client.post("/risk/kill-switch", headers=ADMIN_HEADERS, json={"enabled": True, "reason": "drill"})
+    assert switched.status_code == 200, switched.text
+    run = client.post("/scheduler/jobs/execution-rebalance/run", headers=ADMIN_HEADERS).json()
+    assert run["details"]["orders_submitted"] == 0
+    assert "kill switch on" in run["details"]["reason"]
+    assert client.get("/trades", headers=ADMIN_HEADERS).json()["orders_total"] == 0
