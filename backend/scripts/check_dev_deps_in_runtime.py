@@ -33,8 +33,15 @@ try:
     from packaging.markers import Marker
     from packaging.requirements import InvalidRequirement, Requirement
 except ImportError:  # pragma: no cover - depends on what the environment has installed
-    from pip._vendor.packaging.markers import Marker  # type: ignore[no-redef,assignment,unused-ignore]
-    from pip._vendor.packaging.requirements import InvalidRequirement, Requirement  # type: ignore[no-redef,assignment,unused-ignore]
+    try:
+        from pip._vendor.packaging.markers import Marker  # type: ignore[no-redef,assignment,unused-ignore]
+        from pip._vendor.packaging.requirements import (  # type: ignore[no-redef,assignment,unused-ignore]
+            InvalidRequirement,
+            Requirement,
+        )
+    except ImportError:
+        print("error: this interpreter has neither `packaging` nor pip; install pip to run the check", file=sys.stderr)
+        sys.exit(2)
 
 BACKEND_DIR = Path(__file__).resolve().parent.parent
 DEFAULT_RUNTIME = BACKEND_DIR / "requirements.txt"

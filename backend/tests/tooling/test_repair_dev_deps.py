@@ -164,3 +164,22 @@ def test_powershell_helper_dry_run(polluted: tuple[ThrowawayVenv, Path, Path]) -
     assert result.returncode == 0, result.stderr
     assert "qt-devonly-probe" in result.stdout
     assert venv.installed() == before
+
+
+def test_the_guard_runs_in_a_runtime_venv_without_packaging(throwaway_venv: ThrowawayVenv, tmp_path: Path) -> None:
+    """A runtime-only venv has no `packaging`; the guard falls back to pip's vendored copy."""
+    assert "packaging" not in throwaway_venv.installed()
+    runtime, dev = tmp_path / "r.txt", tmp_path / "d.txt"
+    runtime.write_text('pip; python_version >= "3"\n')
+    dev.write_text("-r r.txt\nnot-installed-qt\n")
+    result = run_script(
+        [
+            REPO_ROOT / "backend/scripts/check_dev_deps_in_runtime.py",
+            "--requirements",
+            runtime,
+            "--dev-requirements",
+            dev,
+        ],
+        python=throwaway_venv.python,
+    )
+    assert (result.returncode, result.stdout, result.stderr) == (0, "", "")
