@@ -353,9 +353,10 @@ class ExecutionService:
             return await self._reconcile()
 
     async def _reconcile(self) -> ReconcileReport:
-        run_id: int = await self._db(self.ledger.start_run, "reconcile")
-        report = ReconcileReport(run_id=run_id)
+        report = ReconcileReport(run_id=None)
         try:
+            run_id: int = await self._db(self.ledger.start_run, "reconcile")
+            report.run_id = run_id
             await self._refresh_market()
             open_orders = await self._db(self.ledger.open_orders)
             report.resolved_orders, report.unresolved = await self._resolve_open(open_orders)
@@ -390,9 +391,13 @@ class ExecutionService:
             for diff in report.differences:
                 log.warning("reconciliation difference", extra={k: str(v) for k, v in diff.items()})
         except Exception as exc:
-            report.error = f"{type(exc).__name__}: {exc}"
-            log.exception("reconciliation failed")
-            await self._db(self.ledger.finish_run, run_id, status="failed", error=report.error)
+            report.error = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+            log.error("reconciliation failed", extra={"error": report.error})
+            if report.run_id is not None:
+                try:
+                    await self._db(self.ledger.finish_run, report.run_id, status="failed", error=report.error)
+                except Exception:
+                    log.exception("failed reconciliation not recorded")
         self.last_reconcile = report
         return report
 
@@ -452,15 +457,19 @@ class ExecutionService:
                 report = CycleReport(run_id=None, status="failed", reason=f"reconciliation failed: {reconciled.error}")
                 self.last_report = report
                 return report
-        run_id: int = await self._db(self.ledger.start_run, "cycle")
-        report = CycleReport(run_id=run_id, status="ok")
+        report = CycleReport(run_id=None, status="ok")
         try:
+            report.run_id = await self._db(self.ledger.start_run, "cycle")
             await self._cycle_body(report)
         except Exception as exc:
             report.status = "failed"
             report.reason = f"{type(exc).__name__}: {exc}"
             log.exception("execution cycle failed")
-        await self._finish(report)
+        try:
+            await self._finish(report)
+        except Exception:
+            log.exception("cycle outcome not recorded")
+            self.last_report = report
         return report
 
     async def _cycle_body(self, report: CycleReport) -> None:

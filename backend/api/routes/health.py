@@ -71,6 +71,7 @@ def scheduler_health(ctx: AppContext) -> SchedulerHealthResponse:
         symbols=ctx.settings.current.scheduler.symbols,
         jobs=snapshot["jobs"],
         errors=errors,
+        execution=ctx.runner.details("execution-rebalance") or None,
     )
 
 

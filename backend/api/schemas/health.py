@@ -65,6 +65,11 @@ class SchedulerHealthResponse(BaseModel):
     symbols: list[str]
     jobs: dict[str, JobStatus]
     errors: dict[str, Any]
+    execution: dict[str, Any] | None = Field(
+        None,
+        description="The latest rebalance: orders planned/submitted/skipped/failed, gross_exposure, equity, "
+        "last_run_id (null before the first cycle).",
+    )
 
 
 class SchedulerStatusResponse(SchedulerHealthResponse):

@@ -39,7 +39,8 @@ def test_manual_cycle_makes_the_portfolio_hold_the_selection(client_for: Any, ma
     assert body["balances"]
 
     scheduler = client.get("/health/scheduler").json()
-    execution = scheduler["jobs"]["execution-rebalance"]["details"]
+    execution = scheduler["execution"]
+    assert execution == scheduler["jobs"]["execution-rebalance"]["details"]
     assert execution["last_run_id"] == details["last_run_id"]
     assert execution["gross_exposure"] > 0
 
