@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -21,6 +22,17 @@ AUTO_HALT_ACTION = "AUTO risk kill-switch"
 def _open_store(store: RiskStateStore, guard: RiskGuard) -> None:
     store.create()
     guard.load()
+
+
+async def _follow_store(guard: RiskGuard, interval: Callable[[], float]) -> None:
+    """Re-read the state store every health-probe interval: another replica (or worker) sharing
+    it may have set the kill switch or recorded trades, and GET /risk and /health must show it."""
+    while True:
+        await asyncio.sleep(interval())
+        try:
+            await guard.refresh()
+        except Exception:  # noqa: S112  (the guard marked itself unavailable: orders refused, /health says why)
+            continue
 
 
 @asynccontextmanager
@@ -56,7 +68,11 @@ async def component(ctx: AppContext) -> AsyncIterator[None]:
 
     ctx.services["risk_guard"] = guard
     ctx.health_checks["risk"] = health
+    follower = asyncio.create_task(_follow_store(guard, lambda: ctx.settings.current.app.health_probe_seconds))
     try:
         yield
     finally:
+        follower.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await follower
         store.close()

@@ -25,8 +25,9 @@ def free_port() -> int:
 class ServerProcess:
     """``python -m uvicorn backend.main:create_app --factory`` with the given environment."""
 
-    def __init__(self, env: dict[str, str], log_path: Path, port: int | None = None) -> None:
+    def __init__(self, env: dict[str, str], log_path: Path, port: int | None = None, workers: int = 1) -> None:
         self.port = port or free_port()
+        self.workers = workers
         self.env = env
         self.log_path = log_path
         self.proc: subprocess.Popen[bytes] | None = None
@@ -53,6 +54,7 @@ class ServerProcess:
                 "127.0.0.1",
                 "--port",
                 str(self.port),
+                *(["--workers", str(self.workers)] if self.workers > 1 else []),
             ],
             cwd=REPO_ROOT,
             env=env,

@@ -1,0 +1,228 @@
+"""Beyond one machine: two real server processes on one PostgreSQL database.
+
+Only the replica holding the leader lock runs jobs; the other reports "follower". When the leader
+is SIGKILLed, PostgreSQL frees its advisory lock and the follower's next scheduled run leads. The
+kill switch lives in PostgreSQL (QT_RISK_STATE_DB), so setting it through either process is seen
+by both. Several uvicorn workers share one /metrics through PROMETHEUS_MULTIPROC_DIR.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from backend.tests.conftest import ADMIN_HEADERS, ADMIN_TOKEN
+from backend.tests.process import ServerProcess
+from database.migrate import upgrade
+
+pytestmark = [pytest.mark.slow, pytest.mark.postgres]
+
+LOCK_KEY = 724_411_001
+CADENCES = {
+    "QUANTUM_TRADER_REFRESH_SECONDS": "2",
+    "QUANTUM_TRADER_LIQUIDITY_REFRESH_SECONDS": "3",
+    "QUANTUM_TRADER_EXECUTION_SECONDS": "4",
+}
+
+
+def wait_for(condition: Callable[[], Any], what: str, timeout: float = 60.0) -> Any:
+    """Poll a condition about the processes (not about time) until it holds; fail after timeout."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.fixture
+def private_pg() -> Iterator[str]:
+    base = os.environ.get("QT_TEST_DATABASE_URL")
+    if not base:
+        pytest.skip("needs QT_TEST_DATABASE_URL (two replicas share one PostgreSQL database)")
+    parsed = make_url(base)
+    if parsed.drivername in ("postgresql", "postgres"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    name = f"qt_replicas_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(parsed, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = parsed.set(database=name).render_as_string(hide_password=False)
+    upgrade(url)
+    try:
+        yield url
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def replica_env(url: str, workdir: Path, **extra: str) -> dict[str, str]:
+    workdir.mkdir(parents=True, exist_ok=True)
+    return {
+        "DATABASE_URL": url,
+        "QT_RISK_STATE_DB": url,
+        "QT_ADMIN_TOKEN": ADMIN_TOKEN,
+        "QT_ADMIN_AUDIT_PATH": str(workdir / "audit.log"),
+        "QT_TRADES_LOG_PATH": str(workdir / "trades.log"),
+        "QT_MODEL_ARTIFACTS_DIR": str(workdir.parent / "artifacts"),
+        "QT_MODEL_AUTO_TRAIN": "0",
+        "QT_SCHEDULER_LEADER_LOCK_KEY": str(LOCK_KEY),
+        **extra,
+    }
+
+
+def scheduler(server: ServerProcess) -> dict[str, Any]:
+    response = server.get("/health/scheduler")
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def runs_since(view: dict[str, Any], since: datetime) -> dict[str, str]:
+    """job -> status of its last run, for the jobs whose last run started after `since`."""
+    found = {}
+    for job_id, job in view["jobs"].items():
+        last = job["last_run"]
+        if last and datetime.fromisoformat(last["started_at"].replace("Z", "+00:00")) > since:
+            found[job_id] = last["status"]
+    return found
+
+
+def advisory_lock_holders(url: str) -> int:
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return int(
+                conn.execute(
+                    text(
+                        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted "
+                        "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+                    )
+                ).scalar_one()
+            )
+    finally:
+        engine.dispose()
+
+
+def kill_switch(server: ServerProcess) -> bool:
+    response = server.get("/risk", headers=ADMIN_HEADERS)
+    assert response.status_code == 200, response.text
+    enabled: bool = response.json()["kill_switch"]["enabled"]
+    return enabled
+
+
+def test_one_leader_runs_jobs_and_a_follower_takes_over_when_it_is_killed(private_pg: str, tmp_path: Path) -> None:
+    a = ServerProcess(replica_env(private_pg, tmp_path / "a", **CADENCES), tmp_path / "a.log")
+    b = ServerProcess(replica_env(private_pg, tmp_path / "b", **CADENCES), tmp_path / "b.log")
+    try:
+        a.start()
+        wait_for(lambda: scheduler(a)["role"] == "leader", "replica a to lead")
+        b.start()
+        wait_for(lambda: scheduler(b)["role"] == "follower", "replica b to report follower")
+
+        # every job b scheduled was a follower run; a ran them for real
+        started = datetime.now(UTC)
+        wait_for(lambda: len(runs_since(scheduler(b), started)) == 3, "one run of each job on b")
+        assert set(runs_since(scheduler(b), started).values()) == {"follower"}
+        wait_for(lambda: len(runs_since(scheduler(a), started)) == 3, "one run of each job on a")
+        assert "follower" not in runs_since(scheduler(a), started).values()
+        metrics_b = b.get("/metrics").text
+        assert re.search(r'scheduler_job_runs_total\{job="[^"]+",status="follower"\} [1-9]', metrics_b)
+        assert not re.search(r'scheduler_job_runs_total\{job="[^"]+",status="(ok|degraded|failed)"\}', metrics_b)
+        assert "scheduler_leader 0.0" in metrics_b
+        assert "scheduler_leader 1.0" in a.get("/metrics").text
+
+        a.kill()
+        # the lock dies with a's connection; from then on, b's very next scheduled run leads
+        wait_for(lambda: advisory_lock_holders(private_pg) <= 1, "PostgreSQL to drop a's session")
+        freed = datetime.now(UTC)
+        first_runs = wait_for(lambda: runs_since(scheduler(b), freed) or None, "b's first run after the kill")
+        assert "follower" not in first_runs.values(), first_runs
+        wait_for(lambda: scheduler(b)["role"] == "leader", "b to report leader")
+        wait_for(lambda: len(runs_since(scheduler(b), freed)) == 3, "every job to run on b")
+        assert "follower" not in runs_since(scheduler(b), freed).values()
+        assert advisory_lock_holders(private_pg) == 1
+    finally:
+        a.kill()
+        b.kill()
+    for log in (tmp_path / "a.log", tmp_path / "b.log"):
+        assert "database is locked" not in log.read_text()
+
+
+def test_a_kill_switch_set_through_either_replica_is_seen_by_both(private_pg: str, tmp_path: Path) -> None:
+    # each replica re-reads the shared risk state every health-probe interval
+    env = {"QUANTUM_TRADER_DISABLE_SCHEDULER": "1", "QT_HEALTH_PROBE_SECONDS": "1"}
+    a = ServerProcess(replica_env(private_pg, tmp_path / "a", **env), tmp_path / "a.log")
+    b = ServerProcess(replica_env(private_pg, tmp_path / "b", **env), tmp_path / "b.log")
+    try:
+        a.start()
+        b.start()
+        assert kill_switch(a) is False
+        assert kill_switch(b) is False
+
+        on = b.post("/risk/kill-switch", headers=ADMIN_HEADERS, json={"enabled": True, "reason": "set on b"})
+        assert on.status_code == 200, on.text
+        assert kill_switch(b) is True
+        wait_for(lambda: kill_switch(a) is True, "replica a to see the kill switch set on b")
+        assert a.get("/health").json()["kill_switch"] is True
+
+        off = a.post("/risk/kill-switch", headers=ADMIN_HEADERS, json={"enabled": False, "reason": "cleared on a"})
+        assert off.status_code == 200, off.text
+        assert kill_switch(a) is False
+        wait_for(lambda: kill_switch(b) is False, "replica b to see the kill switch cleared on a")
+        assert b.get("/health").json()["kill_switch"] is False
+        # the state outlives both processes
+        b.kill()
+        b.start()
+        assert kill_switch(b) is False
+        assert b.get("/risk", headers=ADMIN_HEADERS).json()["kill_switch"]["reason"] == "cleared on a"
+    finally:
+        a.kill()
+        b.kill()
+
+
+def _counter(metrics_text: str, route: str) -> float:
+    pattern = rf'^http_requests_total\{{method="GET",route="{re.escape(route)}",status="200"\}} ([0-9.e+]+)$'
+    return sum(float(v) for v in re.findall(pattern, metrics_text, re.MULTILINE))
+
+
+def test_two_uvicorn_workers_share_one_metrics_view(private_pg: str, tmp_path: Path) -> None:
+    multiproc = tmp_path / "prometheus"
+    multiproc.mkdir()
+    env = replica_env(
+        private_pg,
+        tmp_path / "w",
+        QUANTUM_TRADER_DISABLE_SCHEDULER="1",
+        PROMETHEUS_MULTIPROC_DIR=str(multiproc),
+    )
+    server = ServerProcess(env, tmp_path / "workers.log", workers=2)
+    try:
+        server.start()
+        requests = 60
+        for _ in range(requests):
+            response = server.get("/health/scheduler")
+            assert response.status_code == 200
+        # both workers answered and wrote their own files; any one of them reports the sum
+        wait_for(lambda: len(list(multiproc.glob("counter_*.db"))) >= 2, "both workers to write metrics")
+        pids = {p.stem.split("_")[-1] for p in multiproc.glob("counter_*.db")}
+        assert len(pids) >= 2
+        for _ in range(4):
+            text_ = server.get("/metrics").text
+            assert _counter(text_, "/health/scheduler") == requests
+            assert "# TYPE http_request_duration_seconds histogram" in text_
+    finally:
+        # SIGTERM: the supervisor stops its workers (SIGKILL would orphan them)
+        if server.proc is not None and server.proc.poll() is None:
+            server.terminate()
