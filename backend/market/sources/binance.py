@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -69,17 +70,28 @@ def api_url(base_url: str | None) -> str:
     return base if base.endswith("/api") else f"{base}/api"
 
 
-class _NoLoop:
-    """Stands in for the asyncio loop python-binance's constructor would otherwise fetch or create
-    (only its websocket helpers use it; this source never does). Without it, building the client in a
-    worker thread leaves an unclosed event loop behind."""
+class RestClient(Client):
+    """python-binance's REST client, built without side effects: no ping, no stray event loop.
 
-
-class _RestClient(Client):
-    """python-binance's REST client, built without side effects: no ping, no event loop."""
+    Its constructor also builds websocket helpers that fetch (or create) the thread's asyncio loop;
+    outside a running loop a private one is lent for the construction and closed at once (only the
+    websocket helpers, which this source never uses, would touch it), so no unclosed loop is left.
+    """
 
     def __init__(self, api_url: str, timeout: float, api_key: str | None = None, api_secret: str | None = None):
-        BaseClient.__init__(self, api_key, api_secret, {"timeout": timeout}, loop=_NoLoop())
+        try:
+            running: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        private = asyncio.new_event_loop() if running is None else None
+        if private is not None:
+            asyncio.set_event_loop(private)
+        try:
+            BaseClient.__init__(self, api_key, api_secret, {"timeout": timeout}, loop=running or private)
+        finally:
+            if private is not None:
+                asyncio.set_event_loop(None)
+                private.close()
         self.API_URL = api_url
 
 
@@ -96,7 +108,7 @@ class BinanceMarketSource:
         weight_budget_provider: Callable[[], int] | None = None,
     ) -> None:
         self._clock = clock or (lambda: datetime.now(UTC))
-        self._client = _RestClient(api_url(base_url), timeout)
+        self._client = RestClient(api_url(base_url), timeout)
         self._budget = weight_budget_provider or (lambda: weight_budget)
         self._lock = threading.Lock()
         self.blocked_until: datetime | None = None

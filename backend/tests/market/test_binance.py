@@ -13,7 +13,7 @@ from backend.market.errors import (
     UnknownSymbolError,
     WeightBudgetExceededError,
 )
-from backend.market.sources.binance import BinanceMarket, BinanceMarketSource, api_url
+from backend.market.sources.binance import BinanceMarket, BinanceMarketSource, RestClient, api_url
 from backend.market.sources.simulated import SimulatedMarket
 from backend.tests.fakes.binance_server import BinanceAPIError, FakeBinance, FakeRequest
 from backend.tests.market.conftest import FrozenClock
@@ -164,9 +164,7 @@ def signed_server(binance_server: FakeBinance) -> FakeBinance:
 
 
 def _client(server: FakeBinance, key: str = "fake-api-key", secret: str = "fake-api-secret") -> Client:  # noqa: S107
-    client = Client(key, secret, ping=False)
-    client.API_URL = f"{server.url}/api"
-    return client
+    return RestClient(f"{server.url}/api", 5, key, secret)
 
 
 def test_signed_get_and_post_with_a_good_signature_pass(signed_server: FakeBinance) -> None:

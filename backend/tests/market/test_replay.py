@@ -129,7 +129,7 @@ def test_bad_files_name_file_line_and_reason(tmp_path: Path, content: str, line:
 
 
 def test_an_empty_directory_is_refused(tmp_path: Path) -> None:
-    with pytest.raises(ReplayFileError, match="no SYMBOL.csv files"):
+    with pytest.raises(ReplayFileError, match=r"no SYMBOL\.csv files"):
         ReplayMarketSource(tmp_path)
 
 

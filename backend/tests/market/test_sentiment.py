@@ -37,7 +37,7 @@ class FearGreedServer:
             def log_message(self, format: str, *args: Any) -> None:
                 return None
 
-            def do_GET(self) -> None:  # noqa: N802
+            def do_GET(self) -> None:
                 server.queries.append(self.path)
                 data = (server.body if isinstance(server.body, str) else json.dumps(server.body)).encode()
                 self.send_response(server.status)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections import Counter
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -146,7 +147,7 @@ async def test_more_than_a_thousand_bars_are_paged(service: MarketService, marke
     bars = await service.symbol_klines("BTCUSDT", "1h", 2500)
     assert len(bars) == 2500
     assert bars[-1] == market.klines("BTCUSDT", "1h", limit=1)[0]
-    assert all(b.open_time - a.open_time == timedelta(hours=1) for a, b in zip(bars, bars[1:], strict=False))
+    assert all(b.open_time - a.open_time == timedelta(hours=1) for a, b in itertools.pairwise(bars))
 
 
 async def test_unknown_symbols_are_left_out_of_klines_and_named_in_errors(service: MarketService) -> None:
