@@ -17,6 +17,7 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import TextIO
 
@@ -31,7 +32,7 @@ from backend.market.factory import build_source
 from backend.market.source import MarketDataSource, interval_delta, interval_seconds
 from backend.market.store import KlineStore, find_gaps
 from backend.market.types import Kline
-from config.settings import ConfigError, load_settings
+from config.settings import ConfigError, Settings, load_settings
 from database.session import make_engine, make_session_factory
 
 PAGE = 1000  # Binance's maximum bars per klines call
@@ -116,6 +117,7 @@ def run(
     argv: Sequence[str] | None = None,
     *,
     clock: Callable[[], datetime] | None = None,
+    settings: Settings | None = None,
     out: TextIO | None = None,
     err: TextIO | None = None,
 ) -> int:
@@ -131,7 +133,7 @@ def run(
     args = parser.parse_args(argv)
 
     try:
-        settings = load_settings()
+        settings = settings or load_settings()
     except ConfigError as exc:
         for problem in exc.problems:
             print(f"configuration error: {problem}", file=err)
@@ -167,9 +169,7 @@ def run(
             report = SymbolReport(symbol)
             reports.append(report)
             try:
-                bars = fetch_window(
-                    source, symbol, interval, start, now, lambda n, s=symbol: bar.update(s, n, expected)
-                )
+                bars = fetch_window(source, symbol, interval, start, now, partial(bar.update, symbol, total=expected))
                 report.fetched = len(bars)
                 gaps = find_gaps(bars, interval)
                 report.gaps, report.missing_bars = len(gaps), sum(g.missing_bars for g in gaps)
