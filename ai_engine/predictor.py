@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from itertools import repeat
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -172,12 +173,17 @@ class Predictor:
             frame = frame.reindex(columns=list(FEATURE_NAMES))
         proba = predict_proba(model.booster, frame.to_numpy(dtype=np.float32))
         best = np.argmax(proba, axis=1)
-        version = model.version
+        rows, best_list = proba.tolist(), best.tolist()
         sell, hold, buy = Action.SELL, Action.HOLD, Action.BUY
-        signals = {
-            symbol: Signal(symbol, CLASSES[k], p[k], {sell: p[0], hold: p[1], buy: p[2]}, version)
-            for symbol, k, p in zip(frame.index.tolist(), best.tolist(), proba.tolist(), strict=True)
-        }
+        actions = [CLASSES[k] for k in best_list]
+        confidences = [row[k] for row, k in zip(rows, best_list, strict=True)]
+        probabilities = [{sell: s, hold: h, buy: b} for s, h, b in rows]
+        symbols = frame.index.tolist()
+        # Column-wise lists and tuple.__new__ (what Signal._make does, minus its checks): the
+        # per-symbol Python work is most of what this adds to the booster's own predict time.
+        make = tuple.__new__
+        fields = zip(symbols, actions, confidences, probabilities, repeat(model.version))
+        signals = dict(zip(symbols, [make(Signal, f) for f in fields], strict=True))
         return signals, np.bincount(best, minlength=len(CLASSES))
 
     def _observe(self, seconds: float, counts: np.ndarray) -> None:

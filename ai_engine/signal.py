@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import StrEnum
+from typing import NamedTuple
 
 
 class Action(StrEnum):
@@ -16,8 +16,10 @@ class Action(StrEnum):
 CLASSES: tuple[Action, ...] = (Action.SELL, Action.HOLD, Action.BUY)
 
 
-@dataclass(frozen=True, slots=True)
-class Signal:
+class Signal(NamedTuple):
+    """Immutable; a NamedTuple rather than a frozen dataclass because the predictor builds one per
+    symbol per call and a frozen dataclass costs five times as much to build."""
+
     symbol: str
     action: Action
     confidence: float  # probability of `action`

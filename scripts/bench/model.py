@@ -7,19 +7,27 @@
 from __future__ import annotations
 
 import statistics
+import tempfile
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import xgboost as xgb
 
 from ai_engine.booster import BoosterParams, fit_booster
-from ai_engine.features import FEATURE_NAMES, Bars, bars_from_klines, compute_features, latest_features
+from ai_engine.features import FEATURE_NAMES, FEATURE_VERSION, Bars, bars_from_klines, compute_features, latest_features
 from ai_engine.predictor import Predictor
-from ai_engine.registry import LoadedModel
+from ai_engine.registry import ModelRegistry
+from ai_engine.training import library_versions
 from backend.market.types import Kline
+from config.runtime import SettingsHolder
+from config.settings import load_settings
+from database.migrate import upgrade
+from database.session import make_engine, make_session_factory
 
 
 def _bars(n_symbols: int, n_bars: int, seed: int = 0) -> Bars:
@@ -46,14 +54,6 @@ def _timed(func: Callable[[], Any], repeat: int) -> float:
     return statistics.median(samples)
 
 
-class _Settings:
-    """The slice of SettingsHolder the predictor reads (no age limit here)."""
-
-    class current:  # noqa: N801 - mirrors SettingsHolder.current
-        class model:  # noqa: N801
-            max_age_hours = 0.0
-
-
 def _klines(bars: Bars) -> dict[str, list[Kline]]:
     out: dict[str, list[Kline]] = {}
     step = pd.Timedelta(hours=1).to_pytimedelta()
@@ -77,6 +77,34 @@ def _klines(bars: Bars) -> dict[str, list[Kline]]:
             for i, t in enumerate(times)
         ]
     return out
+
+
+def _predictor_with(booster: xgb.Booster, features: pd.DataFrame, labels: np.ndarray) -> Predictor:
+    """A predictor that loaded ``booster`` through a real registry (temporary SQLite + artifacts)."""
+    workdir = Path(tempfile.mkdtemp(prefix="qt-bench-model-"))
+    url = f"sqlite:///{workdir / 'bench.db'}"
+    upgrade(url)
+    settings = load_settings(
+        {"database": {"DATABASE_URL": url}, "model": {"QT_MODEL_ARTIFACTS_DIR": str(workdir / "artifacts")}},
+        env_file=False,
+    )
+    registry = ModelRegistry(settings.model.artifacts_dir, make_session_factory(make_engine(url)))
+    run = registry.start_run(dataset={"source": "bench"}, params={})
+    metadata = {
+        "trained_at": datetime.now(UTC).isoformat(),
+        "feature_version": FEATURE_VERSION,
+        "features": list(FEATURE_NAMES),
+        "interval": "1h",
+        "libraries": library_versions(),
+    }
+    path, digest = registry.save_artifact(run.version, booster, metadata)
+    registry.complete_run(run.id, metrics={}, model_path=path / "model.pkl", sha256=digest)
+    registry.activate(run.version)
+    predictor = Predictor(registry, SettingsHolder(settings))
+    predictor.reload()
+    if predictor.active_version != run.version:
+        raise RuntimeError(f"bench model not loaded: {predictor.reason}")
+    return predictor
 
 
 def run() -> list[dict[str, Any]]:
@@ -121,12 +149,9 @@ def run() -> list[dict[str, Any]]:
     scoring_bars = _bars(500, 200, seed=3)
     frame = latest_features(scoring_bars)
     matrix = frame.to_numpy(dtype=np.float32)
-    model = LoadedModel("bench", booster, {"interval": "1h"}, datetime.now(UTC), "", None)  # type: ignore[arg-type]
-    predictor = Predictor(registry=None, settings=_Settings())  # type: ignore[arg-type]
-    predictor._model = model  # a loaded model without the registry: only scoring is measured
-    predictor._active_version = "bench"
-    assert list(frame.columns) == list(FEATURE_NAMES)
-    assert len(predictor.predict_features(frame)) == 500
+    predictor = _predictor_with(booster, train_frame, labels)
+    if len(predictor.predict_features(frame)) != len(frame):
+        raise RuntimeError("the predictor did not score every symbol")
     # interleaved, so both see the same load from whatever else runs on the machine
     raw_samples, our_samples = [], []
     for _ in range(400):
