@@ -138,4 +138,5 @@ async def component(ctx: AppContext) -> AsyncIterator[None]:
     try:
         yield
     finally:
+        service.close()
         await adapter.close()

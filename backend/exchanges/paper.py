@@ -16,8 +16,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
+from typing import cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -155,64 +156,104 @@ class PaperExchange:
         base, quote = rules.base_asset, rules.quote_asset
         executed = sum((m.quantity for m in matches), ZERO)
         cost = sum((m.price * m.quantity for m in matches), ZERO)
-        try:
-            with self._sessions.begin() as session:
-                # a reused client order id fails on the unique constraint (IntegrityError below)
-                held = {
-                    b.asset: b
-                    for b in session.scalars(select(PaperBalance).where(PaperBalance.asset.in_((base, quote))))
+        fee_asset = base if buy else quote
+        trade_rows: list[dict[str, object]] = []
+        received = ZERO
+        for m in matches:
+            gross = m.quantity if buy else m.price * m.quantity
+            fee = (gross * rate).quantize(FEE_QUANTUM, rounding=ROUND_HALF_UP)
+            received += gross - fee
+            trade_rows.append(
+                {
+                    "symbol": request.symbol,
+                    "side": request.side.value,
+                    "price": m.price,
+                    "quantity": m.quantity,
+                    "fee": fee,
+                    "fee_asset": fee_asset,
+                    "time": now,
                 }
-                pay_asset = quote if buy else base
-                pay = self._balance(session, pay_asset, held)
-                needed = cost if buy else request.quantity
-                if pay.free < needed:
+            )
+        status = OrderStatus.FILLED if executed == request.quantity else OrderStatus.EXPIRED
+        balances, orders, trades_t = (
+            cast(Table, PaperBalance.__table__),
+            cast(Table, PaperOrder.__table__),
+            cast(Table, PaperTrade.__table__),
+        )
+        pay_asset, recv_asset = (quote, base) if buy else (base, quote)
+        try:
+            # Core statements: this runs once per order on the trading path
+            with self._sessions.begin() as session:
+                held = {
+                    row.asset: row.free
+                    for row in session.execute(
+                        select(balances.c.asset, balances.c.free).where(balances.c.asset.in_((base, quote)))
+                    )
+                }
+                if held.get(pay_asset, ZERO) < (cost if buy else request.quantity):
                     raise OrderRejectedError("Account has insufficient balance for requested action.", code=-2010)
-                recv = self._balance(session, base if buy else quote, held)
-                status = OrderStatus.FILLED if executed == request.quantity else OrderStatus.EXPIRED
-                order = PaperOrder(
-                    client_order_id=request.client_order_id,
-                    symbol=request.symbol,
-                    side=request.side.value,
-                    order_type=request.order_type.value,
-                    status=status.value,
-                    requested_quantity=request.quantity,
-                    executed_quantity=executed,
-                    quote_quantity=cost,
-                    created_at=now,
-                )
-                session.add(order)
-                session.flush()
-                trades: list[PaperTrade] = []
-                for m in matches:
-                    gross = m.quantity if buy else m.price * m.quantity
-                    fee = (gross * rate).quantize(FEE_QUANTUM, rounding=ROUND_HALF_UP)
-                    trades.append(
-                        PaperTrade(
-                            order_id=order.id,
-                            symbol=request.symbol,
-                            side=request.side.value,
-                            price=m.price,
-                            quantity=m.quantity,
-                            fee=fee,
-                            fee_asset=base if buy else quote,
-                            time=now,
+                # a reused client order id fails on the unique constraint (IntegrityError below)
+                order_id = session.execute(
+                    insert(orders)
+                    .values(
+                        client_order_id=request.client_order_id,
+                        symbol=request.symbol,
+                        side=request.side.value,
+                        order_type=request.order_type.value,
+                        status=status.value,
+                        requested_quantity=request.quantity,
+                        executed_quantity=executed,
+                        quote_quantity=cost,
+                        created_at=now,
+                    )
+                    .returning(orders.c.id)
+                ).scalar_one()
+                trade_ids: list[int] = []
+                if trade_rows:
+                    for row in trade_rows:
+                        row["order_id"] = order_id
+                    trade_ids = list(
+                        session.scalars(
+                            insert(trades_t).returning(trades_t.c.id, sort_by_parameter_order=True), trade_rows
                         )
                     )
-                    recv.free += gross - fee
-                pay.free -= cost if buy else executed
-                session.add_all(trades)
-                session.flush()
-                return self._result(order, trades)
-        except IntegrityError as exc:  # a concurrent submit with the same client id won the race
+                for asset, delta in ((pay_asset, -(cost if buy else executed)), (recv_asset, received)):
+                    if delta == 0:
+                        continue
+                    if asset in held:
+                        session.execute(
+                            update(balances).where(balances.c.asset == asset).values(free=held[asset] + delta)
+                        )
+                    else:
+                        session.execute(insert(balances).values(asset=asset, free=delta, locked=ZERO))
+        except IntegrityError as exc:  # this client order id was used before
             raise OrderRejectedError("Duplicate order sent.", code=-2010) from exc
-
-    @staticmethod
-    def _balance(session: Session, asset: str, held: dict[str, PaperBalance]) -> PaperBalance:
-        row = held.get(asset)
-        if row is None:
-            row = held[asset] = PaperBalance(asset=asset, free=ZERO, locked=ZERO)
-            session.add(row)
-        return row
+        fills = tuple(
+            Fill(
+                trade_id=f"P{trade_id}",
+                symbol=request.symbol,
+                side=request.side,
+                price=row["price"],  # type: ignore[arg-type]
+                quantity=row["quantity"],  # type: ignore[arg-type]
+                fee=row["fee"],  # type: ignore[arg-type]
+                fee_asset=fee_asset,
+                time=now,
+                order_id=str(order_id),
+            )
+            for trade_id, row in zip(trade_ids, trade_rows, strict=True)
+        )
+        return OrderResult(
+            symbol=request.symbol,
+            client_order_id=request.client_order_id,
+            exchange_order_id=str(order_id),
+            status=status,
+            side=request.side,
+            requested_quantity=request.quantity,
+            executed_quantity=executed,
+            quote_quantity=cost,
+            fills=fills,
+            time=now,
+        )
 
     @staticmethod
     def _fill(trade: PaperTrade) -> Fill:

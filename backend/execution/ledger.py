@@ -12,9 +12,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import func, select
+from sqlalchemy import Table, func, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from backend.exchanges.base import Fill, OrderResult, OrderSide, OrderStatus
@@ -64,6 +64,23 @@ class OpenOrder:
     side: OrderSide
     status: str
     requested_quantity: Decimal
+
+
+def _order_values(change: dict[str, Any], now: datetime) -> dict[str, Any]:
+    """Column values for an order update given as (status, result, error_code, error_message)."""
+    values: dict[str, Any] = {"status": change["status"], "updated_at": now}
+    result: OrderResult | None = change.get("result")
+    if result is not None:
+        values.update(
+            exchange_order_id=result.exchange_order_id,
+            executed_quantity=result.executed_quantity,
+            quote_quantity=result.quote_quantity,
+        )
+    if change.get("error_code") is not None:
+        values["error_code"] = change["error_code"]
+    if change.get("error_message") is not None:
+        values["error_message"] = str(change["error_message"])[:2000]
+    return values
 
 
 def base_asset_of(symbol: str, quote: str) -> str:
@@ -224,44 +241,79 @@ class Ledger:
         client_order_id: str | None = None,
         order_update: dict[str, Any] | None = None,
     ) -> Applied:
-        """Record new fills and (optionally) the order's new state in one transaction."""
+        """Record new fills and (optionally) the order's new state in one transaction.
+
+        Core statements rather than the ORM: this runs once per order on the trading path.
+        """
         conversions = conversions or {}
+        now = self._clock()
         recorded: list[RecordedFill] = []
         quantities: dict[str, Decimal] = {}
+        bal_t = cast(Table, LedgerBalance.__table__)
+        pos_t = cast(Table, Position.__table__)
+        fill_t = cast(Table, FillRecord.__table__)
+        order_t = cast(Table, Order.__table__)
         with self._sessions.begin() as session:
-            bal = self._balance(session)
+            bal = session.execute(
+                select(bal_t.c.id, bal_t.c.amount).where(bal_t.c.exchange == self.exchange, bal_t.c.asset == self.quote)
+            ).first()
             if bal is None:
-                bal = LedgerBalance(
-                    exchange=self.exchange, asset=self.quote, amount=ZERO, contributed=ZERO, updated_at=self._clock()
-                )
-                session.add(bal)
-            order: Order | None = None
+                bal_id = session.execute(
+                    insert(bal_t)
+                    .values(exchange=self.exchange, asset=self.quote, amount=ZERO, contributed=ZERO, updated_at=now)
+                    .returning(bal_t.c.id)
+                ).scalar_one()
+                cash = ZERO
+            else:
+                bal_id, cash = bal.id, bal.amount
+            order_id: int | None = None
             if client_order_id is not None:
-                order = session.scalar(select(Order).where(Order.client_order_id == client_order_id))
+                order_id = session.scalar(select(order_t.c.id).where(order_t.c.client_order_id == client_order_id))
             seen: set[tuple[str, str]] = set()
+            wanted: set[str] = set()
             if fills:
                 seen = {
                     (row[0], row[1])
                     for row in session.execute(
-                        select(FillRecord.symbol, FillRecord.trade_id).where(
-                            FillRecord.exchange == self.exchange,
-                            FillRecord.symbol.in_({f.symbol for f in fills}),
-                            FillRecord.trade_id.in_({f.trade_id for f in fills}),
+                        select(fill_t.c.symbol, fill_t.c.trade_id).where(
+                            fill_t.c.exchange == self.exchange,
+                            fill_t.c.symbol.in_({f.symbol for f in fills}),
+                            fill_t.c.trade_id.in_({f.trade_id for f in fills}),
                         )
                     ).all()
                 }
-            positions: dict[str, Position] = {}
+                wanted = {f.symbol for f in fills} | {
+                    f"{f.fee_asset}{self.quote}" for f in fills if f.fee_asset != self.quote
+                }
+            states: dict[str, PositionState] = {}
+            existing: set[str] = set()
+            bases: dict[str, str] = {}
+            if wanted:
+                for row in session.execute(
+                    select(
+                        pos_t.c.symbol,
+                        pos_t.c.base_asset,
+                        pos_t.c.quantity,
+                        pos_t.c.average_cost,
+                        pos_t.c.realised_pnl,
+                        pos_t.c.fees_paid,
+                    ).where(pos_t.c.exchange == self.exchange, pos_t.c.symbol.in_(wanted))
+                ):
+                    states[row.symbol] = PositionState(row.quantity, row.average_cost, row.realised_pnl, row.fees_paid)
+                    existing.add(row.symbol)
+                    bases[row.symbol] = row.base_asset
+            touched: set[str] = set()
+            fill_rows: list[dict[str, Any]] = []
             for fill in fills:
                 key = (fill.symbol, fill.trade_id)
                 if key in seen:
                     continue
                 seen.add(key)
-                base = base_assets.get(fill.symbol) or base_asset_of(fill.symbol, self.quote)
-                pos = positions.get(fill.symbol) or self._position(session, fill.symbol, base)
-                positions[fill.symbol] = pos
+                base = base_assets.get(fill.symbol) or bases.get(fill.symbol) or base_asset_of(fill.symbol, self.quote)
+                bases.setdefault(fill.symbol, base)
                 conversion = conversions.get(fill.fee_asset, ZERO)
                 effect = apply_fill(
-                    PositionState(pos.quantity, pos.average_cost, pos.realised_pnl, pos.fees_paid),
+                    states.get(fill.symbol, PositionState()),
                     side=fill.side,
                     price=fill.price,
                     quantity=fill.quantity,
@@ -271,53 +323,64 @@ class Ledger:
                     quote=self.quote,
                     conversion=conversion,
                 )
-                pos.quantity = effect.position.quantity
-                pos.average_cost = effect.position.average_cost
-                pos.realised_pnl = effect.position.realised_pnl
-                pos.fees_paid = effect.position.fees_paid
-                pos.updated_at = self._clock()
-                quantities[fill.symbol] = pos.quantity
+                states[fill.symbol] = effect.position
+                touched.add(fill.symbol)
                 if fill.fee > 0 and fill.fee_asset not in (base, self.quote):
                     fee_symbol = f"{fill.fee_asset}{self.quote}"
-                    other = positions.get(fee_symbol) or self._position(session, fee_symbol, fill.fee_asset)
-                    positions[fee_symbol] = other
-                    session.flush()
-                    state, _ = apply_fee_asset_sale(
-                        PositionState(other.quantity, other.average_cost, other.realised_pnl, other.fees_paid),
-                        amount=fill.fee,
-                        conversion=conversion,
+                    bases.setdefault(fee_symbol, fill.fee_asset)
+                    states[fee_symbol], _ = apply_fee_asset_sale(
+                        states.get(fee_symbol, PositionState()), amount=fill.fee, conversion=conversion
                     )
-                    other.quantity, other.average_cost, other.realised_pnl = (
-                        state.quantity,
-                        state.average_cost,
-                        state.realised_pnl,
-                    )
-                    other.updated_at = self._clock()
-                    quantities[fee_symbol] = other.quantity
-                bal.amount += effect.cash_delta
-                bal.updated_at = self._clock()
-                session.add(
-                    FillRecord(
-                        order_id=order.id if order is not None else None,
-                        exchange=self.exchange,
-                        trade_id=fill.trade_id,
-                        client_order_id=client_order_id,
-                        symbol=fill.symbol,
-                        side=fill.side.value,
-                        price=fill.price,
-                        quantity=fill.quantity,
-                        fee=fill.fee,
-                        fee_asset=fill.fee_asset,
-                        fee_quote=effect.fee_quote,
-                        realised_pnl=effect.realised_delta,
-                        time=fill.time,
-                        recorded_at=self._clock(),
-                    )
+                    touched.add(fee_symbol)
+                cash += effect.cash_delta
+                fill_rows.append(
+                    {
+                        "order_id": order_id,
+                        "exchange": self.exchange,
+                        "trade_id": fill.trade_id,
+                        "client_order_id": client_order_id,
+                        "symbol": fill.symbol,
+                        "side": fill.side.value,
+                        "price": fill.price,
+                        "quantity": fill.quantity,
+                        "fee": fill.fee,
+                        "fee_asset": fill.fee_asset,
+                        "fee_quote": effect.fee_quote,
+                        "realised_pnl": effect.realised_delta,
+                        "time": fill.time,
+                        "recorded_at": now,
+                    }
                 )
                 recorded.append(RecordedFill(fill, effect.realised_delta, effect.fee_quote, client_order_id))
-            if order is not None and order_update:
-                self._update(order, **order_update)
-            cash = bal.amount
+            for symbol in sorted(touched):
+                state = states[symbol]
+                values = {
+                    "quantity": state.quantity,
+                    "average_cost": state.average_cost,
+                    "realised_pnl": state.realised_pnl,
+                    "fees_paid": state.fees_paid,
+                    "updated_at": now,
+                }
+                if symbol in existing:
+                    session.execute(
+                        update(pos_t)
+                        .where(pos_t.c.exchange == self.exchange, pos_t.c.symbol == symbol)
+                        .values(**values)
+                    )
+                else:
+                    session.execute(
+                        insert(pos_t).values(
+                            exchange=self.exchange, symbol=symbol, base_asset=bases[symbol], last_price=None, **values
+                        )
+                    )
+                quantities[symbol] = state.quantity
+            if fill_rows:
+                session.execute(insert(fill_t), fill_rows)
+                session.execute(update(bal_t).where(bal_t.c.id == bal_id).values(amount=cash, updated_at=now))
+            if order_id is not None and order_update:
+                session.execute(
+                    update(order_t).where(order_t.c.id == order_id).values(**_order_values(order_update, now))
+                )
         return Applied(recorded, quantities, cash)
 
     def fill_count(self) -> int:

@@ -753,6 +753,9 @@ class ExecutionService:
             )
         self.last_report = report
 
+    def close(self) -> None:
+        self._log.close()
+
     # views ------------------------------------------------------------------------------------
     async def history(
         self, *, symbol: str | None, since: datetime | None, until: datetime | None, limit: int, offset: int

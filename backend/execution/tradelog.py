@@ -1,4 +1,8 @@
-"""The trades log: one JSON line per order event (planned, sent, filled, refused, rejected, unknown)."""
+"""The trades log: one JSON line per order event (planned, sent, filled, refused, rejected, unknown).
+
+The file stays open between events (appending costs a write, not an open); rotate it with
+copy-and-truncate, or call `reopen()` after moving it.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,7 @@ import threading
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 log = logging.getLogger(__name__)
 
@@ -25,17 +29,28 @@ class TradesLog:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._lock = threading.Lock()
+        self._handle: IO[str] | None = None
         self._warned = False
 
     def write(self, time: datetime, event: str, **fields: Any) -> None:
         line = json.dumps({"time": time.isoformat(), "event": event, **{k: _plain(v) for k, v in fields.items()}})
         try:
             with self._lock:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-                with open(self.path, "a", encoding="utf-8") as handle:
-                    handle.write(line + "\n")
+                if self._handle is None:
+                    self.path.parent.mkdir(parents=True, exist_ok=True)
+                    self._handle = open(self.path, "a", encoding="utf-8", buffering=1)
+                self._handle.write(line + "\n")
         except OSError as exc:
             # the database is the record; the log is for operators, so a full disk must not stop trading
             if not self._warned:
                 log.error("trades log not writable", extra={"path": str(self.path), "error": str(exc)})
                 self._warned = True
+
+    def reopen(self) -> None:
+        self.close()
+
+    def close(self) -> None:
+        with self._lock:
+            if self._handle is not None:
+                self._handle.close()
+                self._handle = None

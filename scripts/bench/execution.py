@@ -140,6 +140,7 @@ async def _cycles(workdir: Path, riskdir: Path, max_orders: int = SYMBOLS) -> tu
         report = await service.run_cycle()
         second.append((time.perf_counter() - t0) * 1000)
         orders2 = report.submitted
+        service.close()
         store.close()
         engine.dispose()
     return first, second, orders1, orders2

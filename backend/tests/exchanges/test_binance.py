@@ -260,6 +260,7 @@ async def test_cycle_with_a_timeout_after_acceptance_sends_one_order_not_two(
         assert len(ids) == len(set(ids)) == report.submitted == 3
         await _assert_ledger_matches_exchange(service, ex)
     finally:
+        service.close()
         db.dispose()
         store.close()
 
@@ -319,5 +320,6 @@ async def test_server_process_dies_mid_cycle_and_restart_recovers_without_duplic
         proc.terminate()
         proc.wait(timeout=10)
         _close(proc)
+        service.close()
         db.dispose()
         store.close()

@@ -40,6 +40,7 @@ class Harness:
     trades_log: Path
 
     def close(self) -> None:
+        self.service.close()
         self.store.close()
         self.engine.dispose()
 
