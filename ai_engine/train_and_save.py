@@ -105,11 +105,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     finally:
         engine.dispose()
-    report = outcome.report
-    print(
-        f"model {outcome.run.version}: {outcome.activation_reason}; out-of-sample log loss "
-        f"{report.model_log_loss:.4f} vs class prior {report.prior_log_loss:.4f}; saved {outcome.run.model_path}"
-    )
+    print(f"model {outcome.run.version}: {outcome.activation_reason}; saved {outcome.run.model_path}")
     return 0
 
 
