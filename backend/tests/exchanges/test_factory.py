@@ -18,6 +18,8 @@ async def _none(*_args: Any) -> Any:
 
 
 def _build(settings: Any) -> Any:
+    # called inside a running event loop, as the lifespan does: python-binance's constructor then
+    # reuses that loop instead of creating (and leaking) one of its own
     return build_exchange(
         lambda: settings,
         sessions=None,  # type: ignore[arg-type]
@@ -28,7 +30,7 @@ def _build(settings: Any) -> Any:
     )
 
 
-def test_paper_is_the_default(make_settings: SettingsFactory) -> None:
+async def test_paper_is_the_default(make_settings: SettingsFactory) -> None:
     assert isinstance(_build(make_settings()), PaperExchange)
 
 
@@ -39,7 +41,7 @@ def test_paper_is_the_default(make_settings: SettingsFactory) -> None:
         ({}, "https://api.binance.com/api"),
     ],
 )
-def test_binance_with_keys_routes_to_testnet_or_live(
+async def test_binance_with_keys_routes_to_testnet_or_live(
     make_settings: SettingsFactory, extra: dict[str, str], url: str
 ) -> None:
     settings = make_settings(
@@ -50,7 +52,7 @@ def test_binance_with_keys_routes_to_testnet_or_live(
     assert exchange.url == url
 
 
-def test_binance_api_url_overrides_the_testnet(make_settings: SettingsFactory) -> None:
+async def test_binance_api_url_overrides_the_testnet(make_settings: SettingsFactory) -> None:
     settings = make_settings(
         execution={
             "QT_EXECUTION_EXCHANGE": "binance",
