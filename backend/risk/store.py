@@ -86,13 +86,9 @@ trades_table = Table(
 
 
 def state_engine(url: str) -> Engine:
-    """An engine for the state store; SQLite gets its directory created and synchronous=FULL."""
-    parsed = make_url(url)
-    if not parsed.drivername.startswith("sqlite"):
+    """An engine for the state store (lazy: nothing is opened); SQLite gets synchronous=FULL."""
+    if not make_url(url).drivername.startswith("sqlite"):
         return make_engine(url)
-    database = parsed.database or ""
-    if database and database != ":memory:":
-        Path(database).parent.mkdir(parents=True, exist_ok=True)
     engine = make_engine(url)
 
     @event.listens_for(engine, "connect")
@@ -114,7 +110,10 @@ class RiskStateStore:
         self.engine = engine if engine is not None else state_engine(url)
 
     def create(self) -> None:
-        """Create the tables when missing (idempotent)."""
+        """Create the SQLite file's directory and the tables when missing (idempotent)."""
+        url = self.engine.url
+        if url.drivername.startswith("sqlite") and url.database and url.database != ":memory:":
+            Path(url.database).parent.mkdir(parents=True, exist_ok=True)
         metadata.create_all(self.engine, checkfirst=True)
 
     def close(self) -> None:

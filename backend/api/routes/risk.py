@@ -1,7 +1,67 @@
-"""risk endpoints (filled in by the risk issue)."""
+"""Risk endpoints (admin): the guard's snapshot, the kill switch, and a reset — each change audited."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Any
 
-router = APIRouter(tags=["risk"])
+from fastapi import APIRouter, HTTPException, Request
+
+from backend.api.deps import AdminDep, CtxDep, RiskGuardDep, WritableDep
+from backend.api.schemas.risk import KillSwitchRequest, KillSwitchResponse, KillSwitchView, RiskResponse
+from backend.api.security import AdminCaller, audit_or_503
+from backend.context import AppContext
+from backend.risk.guard import AuditHook
+from backend.risk.models import RiskStateUnavailable
+
+router = APIRouter(prefix="/risk", tags=["risk"])
+
+UNAVAILABLE: dict[int | str, dict[str, Any]] = {
+    503: {"description": "The audit log or the risk state store is unavailable; nothing changed."}
+}
+
+
+def _audit(ctx: AppContext, request: Request, caller: AdminCaller) -> AuditHook:
+    def write(before: dict[str, Any], after: dict[str, Any]) -> None:
+        audit_or_503(ctx, request, caller, "ok", before=before, after=after)
+
+    return write
+
+
+def _actor(caller: AdminCaller) -> str:
+    return caller.fingerprint or caller.client or "unknown"
+
+
+@router.get("", response_model=RiskResponse)
+async def get_risk(ctx: CtxDep, guard: RiskGuardDep, _caller: AdminDep) -> RiskResponse:
+    """Risk guard snapshot: kill switch, limits, price bounds, today's trades, PnL and exposure."""
+    return RiskResponse.of(guard.snapshot(), ctx.settings.current.risk)
+
+
+@router.post("/kill-switch", response_model=KillSwitchResponse, responses=UNAVAILABLE)
+async def post_kill_switch(
+    request: Request,
+    ctx: CtxDep,
+    guard: RiskGuardDep,
+    caller: AdminDep,
+    _w: WritableDep,
+    body: KillSwitchRequest,
+) -> KillSwitchResponse:
+    """Set the kill switch override (true/false), or reset it to QT_KILL_SWITCH with null."""
+    reason = body.reason or ("set through the API" if body.enabled is not None else "reset to the default")
+    try:
+        state = await guard.set_kill_switch(body.enabled, reason, _actor(caller), audit=_audit(ctx, request, caller))
+    except RiskStateUnavailable as exc:
+        raise HTTPException(503, detail=str(exc)) from exc
+    return KillSwitchResponse(kill_switch=KillSwitchView.of(state))
+
+
+@router.post("/reset", response_model=RiskResponse, responses=UNAVAILABLE)
+async def post_reset(
+    request: Request, ctx: CtxDep, guard: RiskGuardDep, caller: AdminDep, _w: WritableDep
+) -> RiskResponse:
+    """Clear recorded trades, the kill switch override and the exchange failure count."""
+    try:
+        snapshot = await guard.reset(audit=_audit(ctx, request, caller))
+    except RiskStateUnavailable as exc:
+        raise HTTPException(503, detail=str(exc)) from exc
+    return RiskResponse.of(snapshot, ctx.settings.current.risk)

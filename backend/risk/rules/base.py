@@ -63,13 +63,15 @@ class OrderView:
         return self.order.symbol
 
     @cached_property
-    def price(self) -> Decimal | None:
+    def raw_price(self) -> object:
         """The price checked: the limit price, else the plan's reference price, else the context's."""
         order = self.order
         raw = order.price if order.price is not None else order.reference_price
-        if raw is None:
-            raw = self.context.reference_price
-        return as_decimal(raw)
+        return raw if raw is not None else self.context.reference_price
+
+    @cached_property
+    def price(self) -> Decimal | None:
+        return as_decimal(self.raw_price)
 
     @cached_property
     def reference_price(self) -> Decimal | None:

@@ -41,7 +41,9 @@ class PriceSanityRule(Rule[PriceSanityConfig]):
         config = self.config
         price = view.price
         if price is None:
-            return "no price: neither the order nor the context gives one"
+            if view.raw_price is None:
+                return "no price: neither the order nor the context gives one"
+            return f"price {view.raw_price!r} is not a number"
         if not price.is_finite():
             return f"price {price} is not finite"
         if price <= 0:

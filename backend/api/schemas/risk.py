@@ -1,0 +1,118 @@
+"""Schemas of /risk, /risk/kill-switch and /risk/reset. Money is a decimal string in JSON."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+
+from pydantic import BaseModel, Field
+
+from backend.risk.models import KillSwitchState, RiskSnapshot
+from config.risk import RiskSettings
+
+
+class KillSwitchView(BaseModel):
+    enabled: bool = Field(description="Effective state: no order passes while true.")
+    default: bool = Field(description="QT_KILL_SWITCH, used when no override is set.")
+    override: bool | None = Field(description="Operator (or automatic) override; null follows the default.")
+    reason: str | None
+    actor: str | None = Field(description="Who set the override: admin token fingerprint, client, or risk-guard.")
+    updated_at: datetime | None
+
+    @classmethod
+    def of(cls, state: KillSwitchState) -> KillSwitchView:
+        return cls(
+            enabled=state.enabled,
+            default=state.default,
+            override=state.override,
+            reason=state.reason,
+            actor=state.actor,
+            updated_at=state.updated_at,
+        )
+
+
+class RiskLimits(BaseModel):
+    max_notional_per_trade: Decimal
+    max_daily_loss: Decimal
+    max_position_per_symbol: Decimal | None = Field(description="null: off")
+    max_gross_exposure: Decimal | None = Field(description="null: off")
+    max_price_deviation_pct: Decimal
+    max_price_staleness_seconds: float
+    halt_after_failures: int = Field(description="Consecutive exchange failures that turn the kill switch on; 0: off")
+
+
+class Bounds(BaseModel):
+    min_price: Decimal
+    max_price: Decimal
+
+
+class PriceBoundsView(BaseModel):
+    default: Bounds = Field(description="QT_MIN_PRICE / QT_MAX_PRICE, for symbols without their own bounds.")
+    symbols: dict[str, Bounds] = Field(description="QT_SYMBOL_PRICE_BOUNDS")
+
+
+class RiskMetricsView(BaseModel):
+    day: date = Field(description="The UTC day the figures cover.")
+    trades_today: int
+    notional_today: Decimal
+    realised_pnl_today: Decimal
+    loss_budget_left: Decimal = Field(description="QT_MAX_DAILY_LOSS minus today's realised loss, at least 0.")
+    gross_exposure: Decimal = Field(description="Σ |notional| of the last positions seen, pending orders included.")
+    exposure_by_symbol: dict[str, Decimal]
+    exposure_as_of: datetime | None = Field(description="When the guard last saw the caller's positions.")
+    pending_orders: int = Field(description="Orders checked and not yet recorded or released.")
+    consecutive_exchange_failures: int
+
+
+class RiskResponse(BaseModel):
+    kill_switch: KillSwitchView
+    limits: RiskLimits
+    price_bounds: PriceBoundsView
+    metrics: RiskMetricsView
+    state_store_error: str | None = Field(description="Set while the state store is unreachable (orders refused).")
+
+    @classmethod
+    def of(cls, snapshot: RiskSnapshot, settings: RiskSettings) -> RiskResponse:
+        return cls(
+            kill_switch=KillSwitchView.of(snapshot.kill_switch),
+            limits=RiskLimits(
+                max_notional_per_trade=settings.max_notional_per_trade,
+                max_daily_loss=settings.max_daily_loss,
+                max_position_per_symbol=settings.max_position_per_symbol,
+                max_gross_exposure=settings.max_gross_exposure,
+                max_price_deviation_pct=settings.max_price_deviation_pct,
+                max_price_staleness_seconds=settings.max_price_staleness_seconds,
+                halt_after_failures=settings.halt_after_failures,
+            ),
+            price_bounds=PriceBoundsView(
+                default=Bounds(min_price=settings.min_price, max_price=settings.max_price),
+                symbols={
+                    symbol: Bounds(min_price=b.min_price, max_price=b.max_price)
+                    for symbol, b in sorted(settings.symbol_price_bounds.items())
+                },
+            ),
+            metrics=RiskMetricsView(
+                day=snapshot.day,
+                trades_today=snapshot.trades_today,
+                notional_today=snapshot.notional_today,
+                realised_pnl_today=snapshot.realised_pnl_today,
+                loss_budget_left=snapshot.loss_budget_left,
+                gross_exposure=snapshot.gross_exposure,
+                exposure_by_symbol=snapshot.exposure_by_symbol,
+                exposure_as_of=snapshot.exposure_as_of,
+                pending_orders=snapshot.pending_orders,
+                consecutive_exchange_failures=snapshot.consecutive_exchange_failures,
+            ),
+            state_store_error=snapshot.state_store_error,
+        )
+
+
+class KillSwitchRequest(BaseModel):
+    enabled: bool | None = Field(description="true: halt; false: allow; null: back to QT_KILL_SWITCH.")
+    reason: str | None = Field(None, max_length=500, description="Why; shown in GET /risk and the audit log.")
+
+    model_config = {"json_schema_extra": {"examples": [{"enabled": True, "reason": "investigating failed fills"}]}}
+
+
+class KillSwitchResponse(BaseModel):
+    kill_switch: KillSwitchView
