@@ -166,6 +166,7 @@ class Ledger:
             diff = quantity - pos.quantity
             if diff == 0:
                 return diff
+            old_average = pos.average_cost
             if quantity <= 0:
                 pos.average_cost = ZERO
             elif diff > 0:
@@ -174,7 +175,9 @@ class Ledger:
             pos.updated_at = self._clock()
             bal = self._balance(session)
             if bal is not None:
-                bal.contributed += diff * (price if diff > 0 else pos.average_cost or price)
+                # an addition comes in at `price`, a removal leaves at its average cost: either way
+                # cash + Σ quantity × mark == contributed + realised + unrealised still holds
+                bal.contributed += diff * (price if diff > 0 else old_average)
             return diff
 
     # positions ----------------------------------------------------------------------------------

@@ -219,3 +219,22 @@ def test_property_cash_plus_positions_equals_start_plus_pnl_to_the_cent(
     gross_realised = realised + ledger_fees
     assert abs((led.cash() + sum(p.quantity * marks[s] for s, p in positions.items())) - value) < CENT
     assert abs(value - (start + gross_realised + unrealised - ledger_fees)) < CENT
+
+
+@pytest.mark.parametrize(
+    ("exchange_quantity", "price"),
+    [(D("2.5"), D(1200)), (D("0.4"), D(900)), (D(0), D(1000)), (D(1), D(1000))],
+)
+def test_reconciliation_adjustment_keeps_the_identity(
+    sessions: sessionmaker[Session], exchange_quantity: Decimal, price: Decimal
+) -> None:
+    led = ledger(sessions)
+    led.seed(D(5000))
+    led.record_fills([fill("1", "ETHUSDT", OrderSide.BUY, "1000", "1", "1")], base_assets=BASES)
+    led.adjust_position("ETHUSDT", "ETH", exchange_quantity, price)
+    led.adjust_cash(D(4321))
+    pos = led.positions()["ETHUSDT"]
+    mark = D(1111)
+    value = led.cash() + pos.quantity * mark
+    assert pos.quantity == exchange_quantity
+    assert value == led.contributed() + pos.realised_pnl + pos.quantity * (mark - pos.average_cost)
