@@ -193,3 +193,17 @@ def test_every_job_either_is_skipped_or_runs_without_writing(make_settings: Sett
                 assert run.status in (RunStatus.OK, RunStatus.DEGRADED), f"{job}: {run.status} {run.error}"
                 assert "readonly" not in str(run.errors).replace("-", "").replace(" ", "").lower(), job
     assert sha256(snapshot) == before
+
+
+def test_read_only_jobs_take_the_leader_lock_and_run_on_either_database(
+    make_settings: SettingsFactory, database_url: str
+) -> None:
+    """On PostgreSQL the leader lock (an advisory lock) must work inside read-only transactions."""
+    settings = make_settings(database={"DATABASE_URL": database_url, "QT_DATABASE_READ_ONLY": True})
+    with _started(settings) as client:
+        runner = client.app.state.ctx.runner  # type: ignore[union-attr]
+        for job in runner.job_ids():
+            run = client.portal.call(runner.run_now, job)  # type: ignore[union-attr]
+            expected = {RunStatus.SKIPPED} if job in WRITING_JOBS else {RunStatus.OK, RunStatus.DEGRADED}
+            assert run.status in expected, f"{job}: {run.status} {run.error} {run.errors}"
+        assert client.get("/health/scheduler").json()["role"] == "leader"
