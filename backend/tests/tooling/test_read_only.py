@@ -8,6 +8,7 @@ reason, says "read_only" in /health, and leaves the snapshot byte-for-byte uncha
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 import shutil
 from collections.abc import Callable
@@ -147,12 +148,25 @@ def test_service_runs_read_only_on_a_snapshot_without_changing_it(
             assert after[name] == before[name], name
 
 
+def _write_refusals(records: list[logging.LogRecord]) -> list[str]:
+    """Log lines (message and extras) showing that something tried to write and was refused."""
+    found = []
+    for record in records:
+        text = " ".join(str(value) for value in record.__dict__.values()).lower()
+        if "readonly database" in text or "read-only transaction" in text:
+            found.append(f"{record.name}: {record.getMessage()}")
+    return found
+
+
 def test_the_read_only_engine_refuses_writes(
-    make_settings: SettingsFactory, client_for: ClientFor, database_url: str
+    make_settings: SettingsFactory, client_for: ClientFor, database_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """On SQLite (mode=ro) and PostgreSQL (read-only transactions) a write cannot slip through."""
-    client = client_for(_read_only_settings(make_settings, database_url, QT_DATABASE_READ_ONLY=True))
-    assert client.get("/health").json()["status"] == "read_only"
+    """On SQLite (mode=ro) and PostgreSQL (read-only transactions) a write cannot slip through,
+    and start-up attempts none (a refused write would be logged by the component that tried)."""
+    with caplog.at_level(logging.DEBUG):
+        client = client_for(_read_only_settings(make_settings, database_url, QT_DATABASE_READ_ONLY=True))
+        assert client.get("/health").json()["status"] == "read_only"
+    assert _write_refusals(caplog.records) == []
     engine = client.app.state.ctx.engine  # type: ignore[union-attr]
     with pytest.raises(DBAPIError, match=r"(?i)read.?only"), engine.begin() as conn:
         conn.execute(
