@@ -254,7 +254,11 @@ class MetricDoc:
 
 
 def metric_docs() -> list[MetricDoc]:
-    """Every metric a Metrics() registers (read from the collectors, so labelled ones count too)."""
+    """Every metric a Metrics() registers (read from the collectors, so labelled ones count too).
+
+    prometheus-client has no public accessor for a metric's label names (a labelled metric with no
+    children yet exposes no samples), so the wrappers' own attributes are read.
+    """
     from prometheus_client.metrics import MetricWrapperBase
 
     from backend.observability.metrics import Metrics
