@@ -1,11 +1,12 @@
 """The risk guard: checks orders against the rules and records fills, under one lock.
 
 Concurrency model: ``check`` is CPU-only and runs on the caller's thread (normally the event loop)
-under ``_lock``; an allowed order *reserves* its signed notional until it is recorded or released,
-so a second concurrent check sees it and cannot pass a limit that only one of them fits. Writes to
-the state store (``record_fill``, kill switch, reset) run in a worker thread under ``_write_lock``:
-the database commit happens first, then the in-memory state is updated under ``_lock`` — so a check
-never waits on I/O, and what it sees is always already durable.
+under ``_lock``; an allowed order *reserves* its notional until it is recorded or released, so a
+second concurrent check sees it and cannot pass a limit that only one of them fits. Only purchases
+in flight add to what other checks see: a sale may still fail, so it frees nothing until recorded.
+Writes to the state store (``record_fill``, kill switch, reset) run in a worker thread under
+``_write_lock``: the database commit happens first, then the in-memory state is updated under
+``_lock`` — so a check never waits on I/O, and what it sees is always already durable.
 
 Realised PnL is computed by the caller from its ledger (average cost, fees) and passed to
 ``record_fill``; the guard only sums it per UTC day. It never infers PnL from trade ratios.
@@ -294,7 +295,8 @@ class RiskGuard:
     def _pending(self, context: RiskContext, exclude: str) -> dict[str, Decimal]:
         pending: dict[str, Decimal] = {}
         for client_order_id, reservation in self._reservations.items():
-            if client_order_id != exclude:
+            # only purchases in flight count: a sale may still fail, so it frees nothing until recorded
+            if client_order_id != exclude and reservation.delta > 0:
                 pending[reservation.symbol] = pending.get(reservation.symbol, ZERO) + reservation.delta
         seen = context.fill_sequence
         if seen is not None and seen < self._fill_seq:
@@ -476,7 +478,8 @@ class RiskGuard:
             stats = self._day(now)
             exposure = dict(self._last_positions)
             for reservation in self._reservations.values():
-                exposure[reservation.symbol] = exposure.get(reservation.symbol, ZERO) + reservation.delta
+                if reservation.delta > 0:
+                    exposure[reservation.symbol] = exposure.get(reservation.symbol, ZERO) + reservation.delta
             for seq, symbol, delta in self._recent:
                 if seq > self._last_seq:
                     exposure[symbol] = exposure.get(symbol, ZERO) + delta
