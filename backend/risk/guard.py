@@ -252,6 +252,8 @@ class RiskGuard:
     def check(self, order: OrderRequest, context: RiskContext) -> Decision:
         """Evaluate the rules in order; when allowed, reserve the order's exposure until it is
         recorded (``record_fill``/``record_result``) or released (``release``)."""
+        if context.now.tzinfo is None:
+            raise ValueError("RiskContext.now must be timezone-aware UTC")
         settings = self._settings()
         with self._lock:
             rules = self._current_rules(settings)

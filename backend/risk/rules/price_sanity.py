@@ -59,6 +59,8 @@ class PriceSanityRule(Rule[PriceSanityConfig]):
         observed = view.context.reference_time
         if observed is None:
             return "reference price has no time"
+        if observed.tzinfo is None:
+            return "reference time is naive (needs a UTC-aware datetime)"
         age = (view.now - observed).total_seconds()
         if abs(age) > config.max_staleness_seconds:
             what = "stale" if age > 0 else "from the future"

@@ -10,6 +10,7 @@ from typing import Any
 from fastapi.testclient import TestClient
 
 from backend.exchanges.base import OrderSide
+from backend.exchanges.errors import TemporaryExchangeError
 from backend.risk.models import RuleName, TradeRecord
 from backend.tests.conftest import ADMIN_HEADERS, SettingsFactory
 from backend.tests.risk.conftest import context, order
@@ -115,3 +116,21 @@ def test_a_failing_state_store_keeps_the_api_up_and_refuses_orders(
     assert any(reason.startswith("risk: state store unavailable") for reason in health["reasons"])
     assert client.post("/risk/kill-switch", json={"enabled": False}, headers=ADMIN_HEADERS).status_code == 503
     assert client.get("/risk", headers=ADMIN_HEADERS).json()["state_store_error"]
+
+
+def test_automatic_halt_in_the_app_is_audited_and_counted(client: TestClient, settings: Any) -> None:
+    guard = client.app.state.ctx.services["risk_guard"]
+    now = guard.snapshot().now
+    assert guard.check(order(), context(now=now))
+    for _ in range(settings.risk.halt_after_failures):
+        guard.note_exchange_failure_sync(TemporaryExchangeError("exchange down"))
+    assert client.get("/health").json()["kill_switch"] is True
+    line = next(entry for entry in audit_lines(settings) if entry["action"] == "AUTO risk kill-switch")
+    assert line["before"]["enabled"] is False
+    assert line["after"]["enabled"] is True
+    assert line["after"]["reason"] == "auto: exchange failures"
+    assert guard.check(order(side="SELL"), context(now=now)).rule is RuleName.KILL_SWITCH
+    metrics = client.get("/metrics").text
+    assert 'risk_decisions_total{outcome="allowed",rule="none"} 1.0' in metrics
+    assert 'risk_decisions_total{outcome="refused",rule="kill_switch"} 1.0' in metrics
+    assert "risk_kill_switch_enabled 1.0" in metrics

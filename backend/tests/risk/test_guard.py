@@ -56,6 +56,12 @@ def test_an_allowed_order_reserves_its_exposure_until_recorded(make_harness: Har
     assert h.guard.check(order(quantity="4"), context(positions=positions))
 
 
+def test_a_naive_clock_is_a_programming_error(make_harness: HarnessFactory) -> None:
+    h = make_harness()
+    with pytest.raises(ValueError, match="timezone-aware"):
+        h.guard.check(order(), context(now=T0.replace(tzinfo=None)))
+
+
 def test_a_released_order_frees_its_reservation(make_harness: HarnessFactory) -> None:
     h = make_harness(QT_MAX_GROSS_EXPOSURE="1000")
     first = order(quantity="6")

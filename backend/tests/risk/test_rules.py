@@ -229,6 +229,14 @@ def test_a_sale_never_projects_below_zero() -> None:
     assert view.projected_gross_exposure == 0
 
 
+def test_a_naive_reference_time_is_refused() -> None:
+    naive = RiskContext(now=T0, reference_price=Decimal(100), reference_time=T0.replace(tzinfo=None))
+    assert first_refusal(OrderView(order("ETHUSDT"), naive, CALM)) == (
+        RuleName.PRICE_SANITY,
+        "reference time is naive (needs a UTC-aware datetime)",
+    )
+
+
 def test_rules_take_time_from_the_context_not_a_clock() -> None:
     later = RiskContext(now=T0.replace(year=2030), reference_price=Decimal(100), reference_time=T0)
     view = OrderView(order("ETHUSDT"), later, CALM)
