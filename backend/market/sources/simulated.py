@@ -16,6 +16,7 @@ The model (see docs/market.md):
 from __future__ import annotations
 
 import math
+import threading
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -190,6 +191,9 @@ class SimulatedMarket:
         self._daily_logvol = np.zeros((0, n))
         self._daily_state: tuple[np.ndarray, np.ndarray] | None = None
         self._day_cache: OrderedDict[tuple[str, int], tuple[np.ndarray, ...]] = OrderedDict()
+        # callers run in worker threads (MarketService, the local Binance server): the backbone
+        # and the day cache grow under this lock, so two threads never append the same block
+        self._lock = threading.RLock()
 
     # ------------------------------------------------------------------------------ metadata
     @property
@@ -221,6 +225,12 @@ class SimulatedMarket:
     # ------------------------------------------------------------------------------ daily backbone
     def _ensure_days(self, days: int) -> None:
         """Generate the daily backbone up to (excluding) day index ``days``, block by block."""
+        if self._daily_ret.shape[0] >= days:
+            return
+        with self._lock:
+            self._grow_days(days)
+
+    def _grow_days(self, days: int) -> None:
         while self._daily_ret.shape[0] < days:
             block = self._daily_ret.shape[0] // _DAILY_BLOCK
             rng = np.random.default_rng([self.seed, 0xDA11, block])
@@ -236,8 +246,9 @@ class SimulatedMarket:
             factor = _FACTOR_DAILY_VOL * np.exp(h[0] - _VOL_SD**2 / 2) * z[0]
             idio = self._idio[:, None] * np.exp(h[1:] - _VOL_SD**2 / 2) * z[1:]
             ret = self._beta[:, None] * factor[None, :] + idio
-            self._daily_ret = np.concatenate([self._daily_ret, ret.T])
+            # volatility first: readers check the length of the returns, so both are ready by then
             self._daily_logvol = np.concatenate([self._daily_logvol, h[1:].T])
+            self._daily_ret = np.concatenate([self._daily_ret, ret.T])
 
     def _log_close_before(self, day: int) -> np.ndarray:
         """Log close of every symbol at the start of ``day`` (n,)."""
@@ -254,15 +265,16 @@ class SimulatedMarket:
 
     def _one_day(self, interval: str, day: int) -> tuple[np.ndarray, ...]:
         key = (interval, day)
-        cached = self._day_cache.get(key)
-        if cached is not None:
-            self._day_cache.move_to_end(key)
-            return cached
-        arrays = self._generate(interval, day, day)
-        self._day_cache[key] = arrays
-        if len(self._day_cache) > 16:
-            self._day_cache.popitem(last=False)
-        return arrays
+        with self._lock:
+            cached = self._day_cache.get(key)
+            if cached is not None:
+                self._day_cache.move_to_end(key)
+                return cached
+            arrays = self._generate(interval, day, day)
+            self._day_cache[key] = arrays
+            if len(self._day_cache) > 16:
+                self._day_cache.popitem(last=False)
+            return arrays
 
     def _generate(self, interval: str, first: int, last: int) -> tuple[np.ndarray, ...]:
         step = interval_seconds(interval)
@@ -546,4 +558,5 @@ class SimulatedMarket:
         return self._clock()
 
     def close(self) -> None:
-        self._day_cache.clear()
+        with self._lock:
+            self._day_cache.clear()

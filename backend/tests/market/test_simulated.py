@@ -158,6 +158,18 @@ def test_order_book_has_depth_best_first_on_both_sides(market: SimulatedMarket) 
     assert sum(level.qty for level in book.asks) > 10 * book.asks[0].qty
 
 
+def test_concurrent_readers_see_the_same_market_as_one_reader(clock: FrozenClock) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    expected = SimulatedMarket(seed=9, clock=clock).klines("BTCUSDT", "1h", limit=1000)
+    shared = SimulatedMarket(seed=9, clock=clock)
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        results = list(pool.map(lambda _: shared.klines("BTCUSDT", "1h", limit=1000), range(16)))
+        books = list(pool.map(lambda _: shared.book_tops()["ETHUSDT"], range(8)))
+    assert all(r == expected for r in results)
+    assert len(set(books)) == 1
+
+
 def test_unknown_symbol_is_refused(market: SimulatedMarket) -> None:
     with pytest.raises(UnknownSymbolError):
         market.klines("NOPEUSDT", "1h")
