@@ -50,8 +50,10 @@ class Predictor:
         *,
         metrics: Metrics | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        sentiment: Callable[[], pd.Series | None] | None = None,
     ) -> None:
         self._registry = registry
+        self._sentiment = sentiment
         self._settings = settings
         self._metrics = metrics
         self._clock = clock
@@ -137,7 +139,10 @@ class Predictor:
     def predict(
         self, klines_by_symbol: Mapping[str, Sequence[Kline]], sentiment: pd.Series | None = None
     ) -> dict[str, Signal]:
-        """Signals for every symbol with enough bars, in one batched call ({} without a usable model)."""
+        """Signals for every symbol with enough bars, in one batched call ({} without a usable model).
+
+        ``sentiment`` (index value / 100 by publication time) defaults to the provider given at
+        construction (the market service's last reading in the app)."""
         state = self.state()
         if state.model is None or state.status != "active":
             return {}
@@ -149,6 +154,8 @@ class Predictor:
         if len(usable) < len(klines_by_symbol):
             skipped = sorted(set(klines_by_symbol) - set(usable))
             log.debug("symbols without usable klines skipped", extra={"symbols": skipped[:10], "interval": interval})
+        if sentiment is None and self._sentiment is not None:
+            sentiment = self._sentiment()
         frame = latest_features(bars_from_klines(usable, interval), sentiment)
         signals, counts = self._score(state.model, frame)
         self._observe(time.perf_counter() - t0, counts)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,61 @@ _LEVERAGED = re.compile(r".+(UP|DOWN|BULL|BEAR)$")
 
 def _window(end: datetime, interval: str, days: int, extra_bars: int) -> tuple[datetime, datetime]:
     return end - timedelta(days=days) - extra_bars * interval_delta(interval), end
+
+
+@dataclass(frozen=True)
+class TrainingData:
+    bars: Bars
+    description: dict[str, Any]
+    sentiment: pd.Series | None = None  # index value / 100, stamped when published
+
+
+def load_training_data(
+    source: str,
+    settings: Settings,
+    *,
+    symbols: list[str],
+    interval: str,
+    days: int,
+    end: datetime,
+    extra_bars: int,
+    progress: Progress | None = None,
+) -> TrainingData:
+    """Bars (and sentiment history where the source has one) from the named source."""
+    bars, description = load_training_bars(
+        source,
+        settings,
+        symbols=symbols,
+        interval=interval,
+        days=days,
+        end=end,
+        extra_bars=extra_bars,
+        progress=progress,
+    )
+    sentiment = None
+    if source == "simulated" and settings.market.sentiment_source.value == "simulated":
+        sentiment = simulated_sentiment_history(settings.market.sim_seed, bars.times[0], bars.times[-1])
+        description["sentiment_source"] = "simulated"
+    else:
+        # No history is available offline for the live index: the feature stays missing in training,
+        # so the model learns no split on it and a live value cannot change its output.
+        description["sentiment_source"] = None
+    return TrainingData(bars, description, sentiment)
+
+
+def _fixed(moment: datetime) -> Callable[[], datetime]:
+    return lambda: moment
+
+
+def simulated_sentiment_history(seed: int, start: pd.Timestamp, end: pd.Timestamp) -> pd.Series:
+    """The simulated sentiment index, day by day over [start, end], as the service would have read it."""
+    from backend.market.sentiment import SimulatedSentiment
+
+    days = pd.date_range(start.floor("D"), end, freq="1D")
+    readings = [SimulatedSentiment(seed, clock=_fixed(day.to_pydatetime())).fetch() for day in days]
+    return pd.Series(
+        [r.value / 100 for r in readings], index=pd.DatetimeIndex([r.as_of for r in readings]), dtype=np.float64
+    )
 
 
 def load_training_bars(

@@ -26,7 +26,7 @@ from ai_engine.evaluation import EvaluationReport, classification_metrics, walk_
 from ai_engine.features import FEATURE_NAMES, FEATURE_VERSION, WARMUP_BARS, interval_delta
 from ai_engine.registry import ModelRegistry, RunRecord
 from ai_engine.signal import CLASSES
-from ai_engine.sources import load_training_bars
+from ai_engine.sources import load_training_data
 from config.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -189,7 +189,7 @@ def _execute(
     horizon = effective["horizon"]
     say(f"run {run.version}: loading {interval} bars from {effective['source']}")
     end = now or datetime.now(UTC)
-    bars, data_desc = load_training_bars(
+    data = load_training_data(
         effective["source"],
         settings,
         symbols=effective["symbols"],
@@ -199,12 +199,14 @@ def _execute(
         extra_bars=WARMUP_BARS + horizon,
         progress=say,
     )
+    bars = data.bars
     dataset = build_dataset(
         bars,
         horizon=horizon,
         threshold=effective["threshold"],
         vol_scaled=effective["vol_scaled"],
-        description=data_desc,
+        sentiment=data.sentiment,
+        description=data.description,
     )
     registry.update_run_dataset(run.id, dataset.description)
     say(f"dataset: {len(dataset)} rows, {len(bars.symbols)} symbols, classes {dataset.class_counts()}")

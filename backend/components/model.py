@@ -9,6 +9,8 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import pandas as pd
+
 from ai_engine.predictor import Predictor
 from ai_engine.registry import ModelRegistry
 from ai_engine.service import ModelService
@@ -24,11 +26,23 @@ REFRESH_SECONDS = 60
 STOP_TIMEOUT_SECONDS = 30.0
 
 
+def _sentiment(ctx: AppContext) -> pd.Series | None:
+    """The market service's last sentiment reading as the feature expects it (value / 100)."""
+    market = ctx.services.get("market")
+    service = getattr(market, "sentiment", None)
+    reading = getattr(service, "last", None)
+    if reading is None:
+        return None
+    return pd.Series([reading.value / 100], index=pd.DatetimeIndex([reading.as_of]), dtype=float)
+
+
 @asynccontextmanager
 async def component(ctx: AppContext) -> AsyncIterator[None]:
     settings = ctx.settings.current
     registry = ModelRegistry(settings.model.artifacts_dir, ctx.sessions, clock=ctx.clock)
-    predictor = Predictor(registry, ctx.settings, metrics=ctx.metrics, clock=ctx.clock)
+    predictor = Predictor(
+        registry, ctx.settings, metrics=ctx.metrics, clock=ctx.clock, sentiment=lambda: _sentiment(ctx)
+    )
     service = ModelService(registry, predictor, ctx.settings, clock=ctx.clock)
     try:
         if not ctx.read_only:

@@ -152,3 +152,21 @@ def test_refresh_picks_up_a_version_activated_by_another_process(
     assert predictor.active_version == second.run.version
     probabilities = [s.probabilities[Action.BUY] for s in predictor.predict(KLINES).values()]
     assert np.isfinite(probabilities).all()
+
+
+def test_the_sentiment_provider_is_read_once_per_batch(
+    train_model: TrainFn, registry: ModelRegistry, ai_settings: Settings
+) -> None:
+    import pandas as pd
+
+    train_model()
+    calls: list[int] = []
+
+    def provider() -> pd.Series:
+        calls.append(1)
+        return pd.Series([0.5], index=pd.DatetimeIndex([datetime(2024, 1, 1, tzinfo=UTC)]))
+
+    predictor = Predictor(registry, SettingsHolder(ai_settings), sentiment=provider)
+    predictor.reload()
+    assert len(predictor.predict(KLINES)) == len(KLINES)
+    assert calls == [1]

@@ -120,3 +120,21 @@ def test_a_model_on_the_simulated_market_trains_end_to_end(make_settings: object
     assert outcome.run.status == "completed"
     assert outcome.metadata["data"]["source"] == "simulated"
     assert outcome.metadata["data"]["symbols"] == ["BTCUSDT", "ETHUSDT"]
+    # the simulated sentiment index is joined as of each bar (it has a history to train on)
+    assert outcome.metadata["data"]["sentiment"] is True
+    assert outcome.metadata["data"]["sentiment_source"] == "simulated"
+
+
+def test_the_simulated_sentiment_history_is_what_the_service_would_have_read() -> None:
+    from datetime import UTC, datetime
+
+    import pandas as pd
+
+    from ai_engine.sources import simulated_sentiment_history
+    from backend.market.sentiment import SimulatedSentiment
+
+    start, end = pd.Timestamp("2024-03-01 05:00", tz="UTC"), pd.Timestamp("2024-03-04 23:00", tz="UTC")
+    history = simulated_sentiment_history(42, start, end)
+    assert len(history) == 4
+    live = SimulatedSentiment(42, clock=lambda: datetime(2024, 3, 3, 12, tzinfo=UTC)).fetch()
+    assert history[pd.Timestamp(live.as_of)] == live.value / 100
