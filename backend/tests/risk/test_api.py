@@ -134,3 +134,15 @@ def test_automatic_halt_in_the_app_is_audited_and_counted(client: TestClient, se
     assert 'risk_decisions_total{outcome="allowed",rule="none"} 1.0' in metrics
     assert 'risk_decisions_total{outcome="refused",rule="kill_switch"} 1.0' in metrics
     assert "risk_kill_switch_enabled 1.0" in metrics
+
+
+def test_limits_changed_through_put_settings_apply_to_the_next_check(client: TestClient) -> None:
+    guard = client.app.state.ctx.services["risk_guard"]
+    now = guard.snapshot().now
+    assert guard.check(order(quantity="5"), context(now=now))
+    response = client.put("/settings", json={"QT_MAX_NOTIONAL_PER_TRADE": "250"}, headers=ADMIN_HEADERS)
+    assert response.status_code == 200, response.text
+    refused = guard.check(order(quantity="5"), context(now=now))
+    assert refused.rule is RuleName.NOTIONAL_PER_TRADE
+    assert "250" in refused.reason
+    assert client.get("/risk", headers=ADMIN_HEADERS).json()["limits"]["max_notional_per_trade"] == "250"
