@@ -44,6 +44,7 @@ BAD_VALUES: dict[str, str] = {
     "QT_MARKET_BREAKER_FAILURES": "0",
     "QT_MARKET_BREAKER_COOLDOWN_SECONDS": "-1",
     "QT_SENTIMENT_SOURCE": "twitter",
+    "QT_REPLAY_SPREAD_BPS": "-1",
     "QT_KILL_SWITCH": "sometimes",
     "QT_MAX_NOTIONAL_PER_TRADE": "0",
     "QT_MAX_DAILY_LOSS": "lots",
