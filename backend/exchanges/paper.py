@@ -18,7 +18,7 @@ from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import cast
 
-from sqlalchemy import Table, insert, select, update
+from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -44,6 +44,23 @@ BOOK_LIMIT = 100
 
 BookFn = Callable[[str, int], Awaitable[OrderBook]]
 RulesFn = Callable[[], Awaitable[dict[str, SymbolRules]]]
+
+
+# Prepared statements of the order path (built once; executed with parameters).
+_BALANCES = cast(Table, PaperBalance.__table__)
+_ORDERS = cast(Table, PaperOrder.__table__)
+_TRADES = cast(Table, PaperTrade.__table__)
+_SEL_BALANCES = select(_BALANCES.c.asset, _BALANCES.c.free).where(
+    _BALANCES.c.asset.in_(bindparam("x_assets", expanding=True))
+)
+_UPD_BALANCE = (
+    update(_BALANCES)
+    .where(_BALANCES.c.asset == bindparam("x_asset"))
+    .values(free=bindparam("v_free", type_=_BALANCES.c.free.type))
+)
+_INS_BALANCE = insert(_BALANCES)
+_INS_ORDER = insert(_ORDERS).returning(_ORDERS.c.id)
+_INS_TRADES = insert(_TRADES).returning(_TRADES.c.id, sort_by_parameter_order=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,57 +192,41 @@ class PaperExchange:
                 }
             )
         status = OrderStatus.FILLED if executed == request.quantity else OrderStatus.EXPIRED
-        balances, orders, trades_t = (
-            cast(Table, PaperBalance.__table__),
-            cast(Table, PaperOrder.__table__),
-            cast(Table, PaperTrade.__table__),
-        )
         pay_asset, recv_asset = (quote, base) if buy else (base, quote)
         try:
-            # Core statements: this runs once per order on the trading path
+            # prepared Core statements: this runs once per order on the trading path
             with self._sessions.begin() as session:
-                held = {
-                    row.asset: row.free
-                    for row in session.execute(
-                        select(balances.c.asset, balances.c.free).where(balances.c.asset.in_((base, quote)))
-                    )
-                }
+                conn = session.connection()
+                held = {row.asset: row.free for row in conn.execute(_SEL_BALANCES, {"x_assets": [base, quote]})}
                 if held.get(pay_asset, ZERO) < (cost if buy else request.quantity):
                     raise OrderRejectedError("Account has insufficient balance for requested action.", code=-2010)
                 # a reused client order id fails on the unique constraint (IntegrityError below)
-                order_id = session.execute(
-                    insert(orders)
-                    .values(
-                        client_order_id=request.client_order_id,
-                        symbol=request.symbol,
-                        side=request.side.value,
-                        order_type=request.order_type.value,
-                        status=status.value,
-                        requested_quantity=request.quantity,
-                        executed_quantity=executed,
-                        quote_quantity=cost,
-                        created_at=now,
-                    )
-                    .returning(orders.c.id)
+                order_id = conn.execute(
+                    _INS_ORDER,
+                    {
+                        "client_order_id": request.client_order_id,
+                        "symbol": request.symbol,
+                        "side": request.side.value,
+                        "order_type": request.order_type.value,
+                        "status": status.value,
+                        "requested_quantity": request.quantity,
+                        "executed_quantity": executed,
+                        "quote_quantity": cost,
+                        "created_at": now,
+                    },
                 ).scalar_one()
                 trade_ids: list[int] = []
                 if trade_rows:
                     for row in trade_rows:
                         row["order_id"] = order_id
-                    trade_ids = list(
-                        session.scalars(
-                            insert(trades_t).returning(trades_t.c.id, sort_by_parameter_order=True), trade_rows
-                        )
-                    )
+                    trade_ids = list(conn.execute(_INS_TRADES, trade_rows).scalars())
                 for asset, delta in ((pay_asset, -(cost if buy else executed)), (recv_asset, received)):
                     if delta == 0:
                         continue
                     if asset in held:
-                        session.execute(
-                            update(balances).where(balances.c.asset == asset).values(free=held[asset] + delta)
-                        )
+                        conn.execute(_UPD_BALANCE, {"x_asset": asset, "v_free": held[asset] + delta})
                     else:
-                        session.execute(insert(balances).values(asset=asset, free=delta, locked=ZERO))
+                        conn.execute(_INS_BALANCE, {"asset": asset, "free": delta, "locked": ZERO})
         except IntegrityError as exc:  # this client order id was used before
             raise OrderRejectedError("Duplicate order sent.", code=-2010) from exc
         fills = tuple(

@@ -14,7 +14,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, cast
 
-from sqlalchemy import Table, func, insert, select, update
+from sqlalchemy import Table, bindparam, func, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from backend.exchanges.base import Fill, OrderResult, OrderSide, OrderStatus
@@ -64,6 +64,48 @@ class OpenOrder:
     side: OrderSide
     status: str
     requested_quantity: Decimal
+
+
+# Prepared statements of the trading path (built once; executed with parameters).
+_BAL = cast(Table, LedgerBalance.__table__)
+_POS = cast(Table, Position.__table__)
+_FILL = cast(Table, FillRecord.__table__)
+_ORD = cast(Table, Order.__table__)
+_SEL_BALANCE = select(_BAL.c.id, _BAL.c.amount).where(
+    _BAL.c.exchange == bindparam("x_exchange"), _BAL.c.asset == bindparam("x_asset")
+)
+_INS_BALANCE = insert(_BAL).returning(_BAL.c.id)
+_UPD_BALANCE = (
+    update(_BAL)
+    .where(_BAL.c.id == bindparam("x_id"))
+    .values(
+        amount=bindparam("v_amount", type_=_BAL.c.amount.type),
+        updated_at=bindparam("v_updated_at", type_=_BAL.c.updated_at.type),
+    )
+)
+_SEL_ORDER_ID = select(_ORD.c.id).where(_ORD.c.client_order_id == bindparam("x_coid"))
+_SEL_SEEN = select(_FILL.c.symbol, _FILL.c.trade_id).where(
+    _FILL.c.exchange == bindparam("x_exchange"),
+    _FILL.c.symbol.in_(bindparam("x_symbols", expanding=True)),
+    _FILL.c.trade_id.in_(bindparam("x_ids", expanding=True)),
+)
+_SEL_POSITIONS = select(
+    _POS.c.symbol, _POS.c.base_asset, _POS.c.quantity, _POS.c.average_cost, _POS.c.realised_pnl, _POS.c.fees_paid
+).where(_POS.c.exchange == bindparam("x_exchange"), _POS.c.symbol.in_(bindparam("x_symbols", expanding=True)))
+_POSITION_VALUES = ("quantity", "average_cost", "realised_pnl", "fees_paid", "updated_at")
+_UPD_POSITION = (
+    update(_POS)
+    .where(_POS.c.exchange == bindparam("x_exchange"), _POS.c.symbol == bindparam("x_symbol"))
+    .values({name: bindparam(f"v_{name}", type_=_POS.c[name].type) for name in _POSITION_VALUES})
+)
+_INS_POSITION = insert(_POS)
+_INS_FILL = insert(_FILL)
+_RESULT_COLUMNS = {"status", "updated_at", "exchange_order_id", "executed_quantity", "quote_quantity"}
+_UPD_ORDER_RESULT = (
+    update(_ORD)
+    .where(_ORD.c.id == bindparam("x_id"))
+    .values({name: bindparam(f"v_{name}", type_=_ORD.c[name].type) for name in sorted(_RESULT_COLUMNS)})
+)
 
 
 def _order_values(change: dict[str, Any], now: datetime) -> dict[str, Any]:
@@ -246,62 +288,52 @@ class Ledger:
     ) -> Applied:
         """Record new fills and (optionally) the order's new state in one transaction.
 
-        Core statements rather than the ORM: this runs once per order on the trading path.
+        Prepared Core statements rather than the ORM: this runs once per order on the trading path.
         """
         conversions = conversions or {}
         now = self._clock()
         recorded: list[RecordedFill] = []
         quantities: dict[str, Decimal] = {}
-        bal_t = cast(Table, LedgerBalance.__table__)
-        pos_t = cast(Table, Position.__table__)
-        fill_t = cast(Table, FillRecord.__table__)
-        order_t = cast(Table, Order.__table__)
         with self._sessions.begin() as session:
-            bal = session.execute(
-                select(bal_t.c.id, bal_t.c.amount).where(bal_t.c.exchange == self.exchange, bal_t.c.asset == self.quote)
-            ).first()
+            conn = session.connection()
+            bal = conn.execute(_SEL_BALANCE, {"x_exchange": self.exchange, "x_asset": self.quote}).first()
             if bal is None:
-                bal_id = session.execute(
-                    insert(bal_t)
-                    .values(exchange=self.exchange, asset=self.quote, amount=ZERO, contributed=ZERO, updated_at=now)
-                    .returning(bal_t.c.id)
+                bal_id = conn.execute(
+                    _INS_BALANCE,
+                    {
+                        "exchange": self.exchange,
+                        "asset": self.quote,
+                        "amount": ZERO,
+                        "contributed": ZERO,
+                        "updated_at": now,
+                    },
                 ).scalar_one()
                 cash = ZERO
             else:
                 bal_id, cash = bal.id, bal.amount
             order_id: int | None = None
             if client_order_id is not None:
-                order_id = session.scalar(select(order_t.c.id).where(order_t.c.client_order_id == client_order_id))
+                order_id = conn.execute(_SEL_ORDER_ID, {"x_coid": client_order_id}).scalar()
             seen: set[tuple[str, str]] = set()
-            wanted: set[str] = set()
+            states: dict[str, PositionState] = {}
+            existing: set[str] = set()
+            bases: dict[str, str] = {}
             if fills:
                 seen = {
                     (row[0], row[1])
-                    for row in session.execute(
-                        select(fill_t.c.symbol, fill_t.c.trade_id).where(
-                            fill_t.c.exchange == self.exchange,
-                            fill_t.c.symbol.in_({f.symbol for f in fills}),
-                            fill_t.c.trade_id.in_({f.trade_id for f in fills}),
-                        )
-                    ).all()
+                    for row in conn.execute(
+                        _SEL_SEEN,
+                        {
+                            "x_exchange": self.exchange,
+                            "x_symbols": sorted({f.symbol for f in fills}),
+                            "x_ids": sorted({f.trade_id for f in fills}),
+                        },
+                    )
                 }
                 wanted = {f.symbol for f in fills} | {
                     f"{f.fee_asset}{self.quote}" for f in fills if f.fee_asset != self.quote
                 }
-            states: dict[str, PositionState] = {}
-            existing: set[str] = set()
-            bases: dict[str, str] = {}
-            if wanted:
-                for row in session.execute(
-                    select(
-                        pos_t.c.symbol,
-                        pos_t.c.base_asset,
-                        pos_t.c.quantity,
-                        pos_t.c.average_cost,
-                        pos_t.c.realised_pnl,
-                        pos_t.c.fees_paid,
-                    ).where(pos_t.c.exchange == self.exchange, pos_t.c.symbol.in_(wanted))
-                ):
+                for row in conn.execute(_SEL_POSITIONS, {"x_exchange": self.exchange, "x_symbols": sorted(wanted)}):
                     states[row.symbol] = PositionState(row.quantity, row.average_cost, row.realised_pnl, row.fees_paid)
                     existing.add(row.symbol)
                     bases[row.symbol] = row.base_asset
@@ -355,6 +387,7 @@ class Ledger:
                     }
                 )
                 recorded.append(RecordedFill(fill, effect.realised_delta, effect.fee_quote, client_order_id))
+            updates: list[dict[str, Any]] = []
             for symbol in sorted(touched):
                 state = states[symbol]
                 values = {
@@ -365,25 +398,33 @@ class Ledger:
                     "updated_at": now,
                 }
                 if symbol in existing:
-                    session.execute(
-                        update(pos_t)
-                        .where(pos_t.c.exchange == self.exchange, pos_t.c.symbol == symbol)
-                        .values(**values)
+                    updates.append(
+                        {"x_exchange": self.exchange, "x_symbol": symbol, **{f"v_{k}": v for k, v in values.items()}}
                     )
                 else:
-                    session.execute(
-                        insert(pos_t).values(
-                            exchange=self.exchange, symbol=symbol, base_asset=bases[symbol], last_price=None, **values
-                        )
+                    conn.execute(
+                        _INS_POSITION,
+                        {
+                            "exchange": self.exchange,
+                            "symbol": symbol,
+                            "base_asset": bases[symbol],
+                            "last_price": None,
+                            **values,
+                        },
                     )
                 quantities[symbol] = state.quantity
+            if updates:
+                conn.execute(_UPD_POSITION, updates)
             if fill_rows:
-                session.execute(insert(fill_t), fill_rows)
-                session.execute(update(bal_t).where(bal_t.c.id == bal_id).values(amount=cash, updated_at=now))
+                conn.execute(_INS_FILL, fill_rows)
+                conn.execute(_UPD_BALANCE, {"x_id": bal_id, "v_amount": cash, "v_updated_at": now})
             if order_id is not None and order_update:
-                session.execute(
-                    update(order_t).where(order_t.c.id == order_id).values(**_order_values(order_update, now))
-                )
+                values = _order_values(order_update, now)
+                if set(values) == _RESULT_COLUMNS:
+                    conn.execute(_UPD_ORDER_RESULT, {"x_id": order_id, **{f"v_{k}": v for k, v in values.items()}})
+                else:
+                    order_t = cast(Table, Order.__table__)
+                    conn.execute(update(order_t).where(order_t.c.id == order_id).values(**values))
         return Applied(recorded, quantities, cash)
 
     def fill_count(self) -> int:

@@ -19,6 +19,7 @@ from backend.market.types import SymbolRules
 ZERO = Decimal(0)
 BPS = Decimal(10_000)
 CLIENT_ID_MAX = 36  # Binance: ^[.A-Z:/a-z0-9_-]{1,36}$
+BELOW_AFTER_STEP = "below QT_EXECUTION_MIN_NOTIONAL after flooring to the step size"
 
 
 def client_order_id(cycle_id: str, symbol: str, side: OrderSide) -> str:
@@ -184,6 +185,9 @@ def plan_orders(
         r = rules[d.symbol]
         held = positions.get(d.symbol, ZERO)
         qty = quantize_quantity(r, min(d.quantity, held), OrderType.MARKET)
+        if qty * d.price < params.min_notional:
+            skipped.append(SkippedOrder(d.symbol, d.side.value, qty * d.price, BELOW_AFTER_STEP))
+            continue
         failure = filter_failure(r, qty, d.price, OrderType.MARKET)
         if failure:
             skipped.append(SkippedOrder(d.symbol, d.side.value, qty * d.price, f"exchange filter {failure}"))
@@ -200,6 +204,9 @@ def plan_orders(
             if qty * d.price < params.min_notional:
                 skipped.append(SkippedOrder(d.symbol, d.side.value, d.notional, "insufficient cash"))
                 continue
+        if qty * d.price < params.min_notional:
+            skipped.append(SkippedOrder(d.symbol, d.side.value, qty * d.price, BELOW_AFTER_STEP))
+            continue
         failure = filter_failure(r, qty, d.price, OrderType.MARKET)
         if failure:
             skipped.append(SkippedOrder(d.symbol, d.side.value, qty * d.price, f"exchange filter {failure}"))
