@@ -6,6 +6,8 @@ from decimal import Decimal
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from config.base import Section, resolve_backend_path, tunable
 
@@ -132,6 +134,10 @@ class RiskSettings(Section):
     @classmethod
     def _state_db(cls, value: str) -> str:
         if "://" in value:
+            try:
+                make_url(value)
+            except (ArgumentError, ValueError) as exc:
+                raise ValueError(f"not a database URL ({exc})") from exc
             return value
         return str(resolve_backend_path(value))
 

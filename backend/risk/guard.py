@@ -262,7 +262,7 @@ class RiskGuard:
             halted = self.kill_switch_enabled()
             state = GuardState(
                 kill_switch=halted,
-                kill_switch_reason=self.kill_switch_state().reason if halted else None,
+                kill_switch_reason=(self.kill_switch_state().reason or "QT_KILL_SWITCH default") if halted else None,
                 realised_pnl_today=self._day(now).realised_pnl,
                 pending=self._pending(context, order.client_order_id),
             )
