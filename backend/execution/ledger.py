@@ -99,6 +99,12 @@ _UPD_POSITION = (
     .values({name: bindparam(f"v_{name}", type_=_POS.c[name].type) for name in _POSITION_VALUES})
 )
 _INS_POSITION = insert(_POS)
+_UPD_MARK = (
+    update(_POS)
+    .where(_POS.c.exchange == bindparam("x_exchange"), _POS.c.symbol == bindparam("x_symbol"))
+    .values(last_price=bindparam("v_last_price", type_=_POS.c.last_price.type))
+)
+_INS_ORDER = insert(_ORD)
 _INS_FILL = insert(_FILL)
 _RESULT_COLUMNS = {"status", "updated_at", "exchange_order_id", "executed_quantity", "quote_quantity"}
 _UPD_ORDER_RESULT = (
@@ -258,10 +264,16 @@ class Ledger:
 
     def set_marks(self, marks: dict[str, Decimal]) -> None:
         with self._sessions.begin() as session:
-            for p in session.scalars(select(Position).where(Position.exchange == self.exchange)):
-                mark = marks.get(p.symbol)
-                if mark is not None and mark != p.last_price:
-                    p.last_price = mark
+            conn = session.connection()
+            rows = [
+                {"x_exchange": self.exchange, "x_symbol": row.symbol, "v_last_price": marks[row.symbol]}
+                for row in conn.execute(
+                    select(_POS.c.symbol, _POS.c.last_price).where(_POS.c.exchange == self.exchange)
+                )
+                if row.symbol in marks and marks[row.symbol] != row.last_price
+            ]
+            if rows:
+                conn.execute(_UPD_MARK, rows)
 
     # fills --------------------------------------------------------------------------------------
     def record_fills(
@@ -442,28 +454,33 @@ class Ledger:
     # orders -------------------------------------------------------------------------------------
     def save_orders(self, run_id: int | None, orders: Sequence[dict[str, Any]]) -> None:
         """Persist orders before they are sent (status PENDING), in one transaction."""
+        if not orders:
+            return
         now = self._clock()
+        rows = [
+            {
+                "run_id": run_id,
+                "exchange": self.exchange,
+                "client_order_id": o["client_order_id"],
+                "exchange_order_id": None,
+                "symbol": o["symbol"],
+                "side": o["side"],
+                "order_type": o.get("order_type", "MARKET"),
+                "requested_quantity": o["quantity"],
+                "executed_quantity": ZERO,
+                "quote_quantity": ZERO,
+                "reference_price": o.get("price"),
+                "status": PENDING,
+                "error_code": None,
+                "error_message": None,
+                "note": o.get("note"),
+                "created_at": now,
+                "updated_at": now,
+            }
+            for o in orders
+        ]
         with self._sessions.begin() as session:
-            for o in orders:
-                session.add(
-                    Order(
-                        run_id=run_id,
-                        exchange=self.exchange,
-                        client_order_id=o["client_order_id"],
-                        exchange_order_id=None,
-                        symbol=o["symbol"],
-                        side=o["side"],
-                        order_type=o.get("order_type", "MARKET"),
-                        requested_quantity=o["quantity"],
-                        executed_quantity=ZERO,
-                        quote_quantity=ZERO,
-                        reference_price=o.get("price"),
-                        status=PENDING,
-                        note=o.get("note"),
-                        created_at=now,
-                        updated_at=now,
-                    )
-                )
+            session.connection().execute(_INS_ORDER, rows)
 
     def update_order(
         self,

@@ -189,6 +189,7 @@ class ExecutionService:
         self._held: dict[str, Decimal] = {}
         self._cash: Decimal = ZERO
         self._conversion_cache: dict[str, Decimal] | None = None
+        self._base_cache: dict[str, str] | None = None
         self._exposure_cache: dict[str, Decimal] | None = None
 
     # helpers ----------------------------------------------------------------------------------
@@ -202,7 +203,9 @@ class ExecutionService:
         self._metrics.execution_orders.labels(side=str(side), status=status).inc()
 
     def _base_assets(self) -> dict[str, str]:
-        return {s: r.base_asset for s, r in self._rules.items()}
+        if self._base_cache is None:
+            self._base_cache = {s: r.base_asset for s, r in self._rules.items()}
+        return self._base_cache
 
     def _conversions(self) -> dict[str, Decimal]:
         if self._conversion_cache is not None:
@@ -223,6 +226,7 @@ class ExecutionService:
         self._marks_at = snapshot.taken_at
         self._conversion_cache = None
         self._exposure_cache = None
+        self._base_cache = None
         return snapshot
 
     async def _record(
