@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
+from backend.market.errors import ReplayFileError
 from backend.market.sentiment import FearGreedProvider, SentimentService, SimulatedSentiment
 from backend.market.source import MarketDataSource
 from backend.observability.metrics import Metrics
@@ -27,7 +28,14 @@ def build_source(settings: MarketSettings, clock: Callable[[], datetime]) -> Mar
 
         if settings.replay_dir is None:  # the settings validator already refuses this
             raise ValueError("QT_REPLAY_DIR is required when QT_MARKET_DATA_SOURCE=replay")
-        return ReplayMarketSource(settings.replay_dir, spread_bps=settings.replay_spread_bps)
+        replay = ReplayMarketSource(settings.replay_dir, spread_bps=settings.replay_spread_bps)
+        if replay.interval != settings.kline_interval:
+            raise ReplayFileError(
+                settings.replay_dir,
+                None,
+                f"the files hold {replay.interval} bars but QT_MARKET_KLINE_INTERVAL={settings.kline_interval}",
+            )
+        return replay
     from backend.market.sources.simulated import SimulatedMarket
 
     return SimulatedMarket(settings.sim_seed, clock)

@@ -140,3 +140,16 @@ def test_files_with_different_bar_spacing_are_refused(tmp_path: Path) -> None:
     )
     with pytest.raises(ReplayFileError, match="differs from the other files"):
         ReplayMarketSource(tmp_path)
+
+
+def test_the_factory_refuses_files_of_another_interval_than_the_kline_interval(replay_dir: Path) -> None:
+    from backend.market.factory import build_source
+    from config.market import MarketSettings
+
+    settings = MarketSettings(
+        _env_file=None, QT_MARKET_DATA_SOURCE="replay", QT_REPLAY_DIR=str(replay_dir), QT_MARKET_KLINE_INTERVAL="4h"
+    )
+    with pytest.raises(ReplayFileError, match="QT_MARKET_KLINE_INTERVAL=4h"):
+        build_source(settings, lambda: datetime.now(UTC))
+    ok = build_source(settings.model_copy(update={"kline_interval": "1h"}), lambda: datetime.now(UTC))
+    assert ok.name == "replay"
