@@ -323,3 +323,8 @@ async def test_server_process_dies_mid_cycle_and_restart_recovers_without_duplic
         service.close()
         db.dispose()
         store.close()
+
+
+async def test_commission_rates_are_read_signed(server: tuple[FakeBinance, MatchingEngine]) -> None:
+    rates = await adapter(server[0].url).commission("BTCUSDT")
+    assert rates["standardCommission"]["taker"] == "0.00100000"

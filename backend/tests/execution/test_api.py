@@ -85,3 +85,15 @@ def test_kill_switch_cycle_through_the_api_submits_nothing(client_for: Any, make
     assert run["details"]["orders_submitted"] == 0
     assert "kill switch on" in run["details"]["reason"]
     assert client.get("/trades", headers=ADMIN_HEADERS).json()["orders_total"] == 0
+
+
+def test_cycle_metrics_are_exported(client_for: Any, make_settings: SettingsFactory) -> None:
+    client = _app(client_for, make_settings)
+    details = client.post("/scheduler/jobs/execution-rebalance/run", headers=ADMIN_HEADERS).json()["details"]
+    text = client.get("/metrics", headers=ADMIN_HEADERS).text
+    submitted = details["orders_submitted"]
+    assert f'execution_orders_total{{side="BUY",status="filled"}} {float(submitted)}' in text
+    assert f'exchange_requests_total{{endpoint="new_order",exchange="paper",outcome="ok"}} {float(submitted)}' in text
+    equity = next(line for line in text.splitlines() if line.startswith("portfolio_equity "))
+    assert abs(float(equity.split()[1]) - details["equity"]) < 0.01
+    assert any(line.startswith("execution_gross_exposure ") for line in text.splitlines())
