@@ -43,6 +43,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
+            stack.callback(metrics.process_exit)
             ctx = await _build_context(settings, metrics, stack)
             app.state.ctx = ctx
             for component in COMPONENTS:

@@ -9,6 +9,8 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from backend.context import AppContext
 from backend.observability.audit import AuditWriteError
 from backend.risk.guard import RiskGuard
@@ -20,7 +22,13 @@ AUTO_HALT_ACTION = "AUTO risk kill-switch"
 
 
 def _open_store(store: RiskStateStore, guard: RiskGuard) -> None:
-    store.create()
+    try:
+        store.create()
+    except SQLAlchemyError:
+        # Replicas starting together on a fresh PostgreSQL race to CREATE TABLE (the loser gets a
+        # unique violation on pg_type); the tables exist now, so checking again is a no-op. A
+        # store that is really unreachable fails again and is handled by the caller.
+        store.create()
     guard.load()
 
 

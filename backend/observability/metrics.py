@@ -2,7 +2,9 @@
 
 A registry per app (not the global default) keeps tests independent and lets several apps live in
 one process. With PROMETHEUS_MULTIPROC_DIR set, prometheus-client writes values to shared files and
-/metrics aggregates them with a MultiProcessCollector.
+/metrics aggregates them with a MultiProcessCollector: counters and histograms are summed over the
+workers; each gauge says how its workers' values combine (``multiprocess_mode``, live workers only),
+so a scrape shows one series per gauge rather than one per pid.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import os
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
-from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 JOB_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
@@ -56,6 +58,7 @@ class Metrics:
         self.scheduler_leader = Gauge(
             "scheduler_leader",
             "1 when this process holds the scheduler leader lock (or needs none).",
+            multiprocess_mode="livesum",
             registry=r,
         )
 
@@ -74,6 +77,7 @@ class Metrics:
         self.database_up = Gauge(
             "database_up",
             "1 when the background probe last reached the database.",
+            multiprocess_mode="livemin",
             registry=r,
         )
 
@@ -88,6 +92,7 @@ class Metrics:
             "market_data_age_seconds",
             "Age of the newest market data by kind.",
             ["kind"],
+            multiprocess_mode="livemin",
             registry=r,
         )
         self.market_source_requests = Counter(
@@ -100,11 +105,13 @@ class Metrics:
             "market_breaker_open",
             "1 while the market source circuit breaker is open.",
             ["source"],
+            multiprocess_mode="livemax",
             registry=r,
         )
         self.sentiment_age = Gauge(
             "sentiment_age_seconds",
             "Age of the last sentiment value.",
+            multiprocess_mode="livemin",
             registry=r,
         )
 
@@ -118,16 +125,19 @@ class Metrics:
         self.risk_kill_switch = Gauge(
             "risk_kill_switch_enabled",
             "1 while the kill switch is on.",
+            multiprocess_mode="livemax",
             registry=r,
         )
         self.risk_daily_realised_pnl = Gauge(
             "risk_daily_realised_pnl",
             "Realised PnL of the current UTC day (quote asset).",
+            multiprocess_mode="livemostrecent",
             registry=r,
         )
         self.risk_gross_exposure = Gauge(
             "risk_gross_exposure",
             "Gross exposure the risk guard knows of (quote asset).",
+            multiprocess_mode="livemostrecent",
             registry=r,
         )
 
@@ -147,11 +157,13 @@ class Metrics:
         self.model_active = Gauge(
             "model_active",
             "1 while an active, verified, fresh model is loaded.",
+            multiprocess_mode="livemin",
             registry=r,
         )
         self.model_age = Gauge(
             "model_age_seconds",
             "Age of the active model since training.",
+            multiprocess_mode="livemin",
             registry=r,
         )
 
@@ -159,11 +171,13 @@ class Metrics:
         self.liquidity_selected = Gauge(
             "liquidity_selected_symbols",
             "Symbols in the latest selection.",
+            multiprocess_mode="livemostrecent",
             registry=r,
         )
         self.liquidity_eligible = Gauge(
             "liquidity_eligible_symbols",
             "Symbols that passed every filter in the latest run.",
+            multiprocess_mode="livemostrecent",
             registry=r,
         )
 
@@ -177,11 +191,13 @@ class Metrics:
         self.execution_gross_exposure = Gauge(
             "execution_gross_exposure",
             "Gross exposure after the latest cycle (quote asset).",
+            multiprocess_mode="livemostrecent",
             registry=r,
         )
         self.portfolio_equity = Gauge(
             "portfolio_equity",
             "Portfolio equity at mark (quote asset).",
+            multiprocess_mode="livemostrecent",
             registry=r,
         )
         self.exchange_requests = Counter(
@@ -190,6 +206,12 @@ class Metrics:
             ["exchange", "endpoint", "outcome"],
             registry=r,
         )
+
+    @staticmethod
+    def process_exit() -> None:
+        """Drop this worker's live gauges from the shared files (multiprocess mode only)."""
+        if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            mark_process_dead(os.getpid())
 
     def exposition(self) -> tuple[bytes, str]:
         """Body and content type for /metrics."""

@@ -222,6 +222,11 @@ def test_two_uvicorn_workers_share_one_metrics_view(private_pg: str, tmp_path: P
             text_ = server.get("/metrics").text
             assert _counter(text_, "/health/scheduler") == requests
             assert "# TYPE http_request_duration_seconds histogram" in text_
+            # gauges combine the live workers into one series (no pid label); on PostgreSQL the
+            # leader lock is not taken while the scheduler is off, so no worker leads
+            assert 'pid="' not in text_
+            assert "\ndatabase_up 1.0\n" in text_
+            assert "\nrisk_kill_switch_enabled 0.0\n" in text_, (tmp_path / "workers.log").read_text()[-3000:] + text_
     finally:
         # SIGTERM: the supervisor stops its workers (SIGKILL would orphan them)
         if server.proc is not None and server.proc.poll() is None:
