@@ -90,6 +90,15 @@ BAD_VALUES: dict[str, str] = {
     "QT_MODEL_KEEP_VERSIONS": "0",
     "QT_MODEL_MAX_AGE_HOURS": "-1",
     "QT_MODEL_AUTO_TRAIN": "perhaps",
+    "QT_MODEL_LABEL_VOL_SCALED": "perhaps",
+    "QT_MODEL_TRAIN_DAYS": "0",
+    "QT_MODEL_FOLDS": "0",
+    "QT_MODEL_EMBARGO_BARS": "-1",
+    "QT_MODEL_SEED": "-1",
+    "QT_MODEL_BOOST_ROUNDS": "0",
+    "QT_MODEL_MAX_DEPTH": "0",
+    "QT_MODEL_LEARNING_RATE": "0",
+    "QT_MODEL_THREADS": "0",
 }
 
 FREE_FORM = {
@@ -108,6 +117,7 @@ FREE_FORM = {
     "QT_BINANCE_API_KEY",
     "QT_BINANCE_API_SECRET",
     "QT_MODEL_ARTIFACTS_DIR",
+    "QT_MODEL_TRAIN_SYMBOLS",
 }
 
 
