@@ -6,6 +6,8 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from backend.exchanges.base import AccountSnapshot, Exchange, Fill, OrderRequest, OrderResult
 from backend.exchanges.errors import TemporaryExchangeError, UnknownOutcomeError
@@ -224,3 +226,60 @@ async def test_paper_fee_and_cash_identity_after_cycles(database_url: str, tmp_p
         assert abs(p.equity - (p.contributed + p.realised_pnl + p.unrealised_pnl)) < D("0.01")
     finally:
         h.close()
+
+
+async def test_concurrent_cycles_run_one_after_the_other(harness: Harness) -> None:
+    import asyncio
+
+    await harness.service.reconcile()
+    first, second = await asyncio.gather(harness.service.run_cycle(), harness.service.run_cycle())
+    assert first.submitted == 2
+    # the second cycle started after the first one finished: it saw the positions, bought little
+    assert second.run_id == first.run_id + 1
+    portfolio = await harness.service.portfolio()
+    assert portfolio.cash >= 0
+    assert portfolio.gross_exposure <= portfolio.equity
+
+
+symbols_st = st.sampled_from(sorted(PRICES))
+cycle_st = st.tuples(
+    st.dictionaries(symbols_st, st.integers(min_value=1, max_value=5), max_size=3),
+    st.dictionaries(symbols_st, st.decimals(min_value=D("0.7"), max_value=D("1.4"), places=2), max_size=3),
+)
+
+
+@settings(
+    max_examples=12,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(cycles=st.lists(cycle_st, min_size=1, max_size=4))
+def test_property_cycles_never_overdraw_and_the_ledger_matches_the_exchange(
+    database_url: str, tmp_path_factory: pytest.TempPathFactory, cycles: list[tuple[dict[str, int], dict[str, Decimal]]]
+) -> None:
+    import asyncio
+
+    async def run() -> None:
+        market = FakeMarket(dict(PRICES))
+        h = build(database_url, tmp_path_factory.mktemp("cycles"), market, weights=None)
+        try:
+            await h.service.reconcile()
+            for raw_weights, moves in cycles:
+                total = sum(raw_weights.values())
+                h.weights = {s: D(w) / D(total) for s, w in raw_weights.items()} if total else {}
+                for symbol, factor in moves.items():
+                    market.prices[symbol] = PRICES[symbol] * factor
+                report = await h.service.run_cycle()
+                assert report.failed == 0, report.errors
+                account = await h.adapter.account()
+                assert account.balances["USDT"].free >= 0
+                assert h.service.ledger.cash() == account.balances["USDT"].free
+                for p in h.service.ledger.positions().values():
+                    held = account.balances[p.base_asset].free if p.base_asset in account.balances else D(0)
+                    assert p.quantity == held
+            p = await h.service.portfolio()
+            assert abs(p.equity - (p.contributed + p.realised_pnl + p.unrealised_pnl)) < D("0.01")
+        finally:
+            h.close()
+
+    asyncio.run(run())
