@@ -711,7 +711,7 @@ class ExecutionService:
         await self._db(self.ledger.update_order, coid, status=OrderStatus.UNKNOWN.value, error_message=str(exc))
         self._log.write(self._clock(), "order_unknown", client_order_id=coid, symbol=order.symbol, message=str(exc))
         self._order_metric(order.side, "unknown")
-        _resolved, unresolved = await self._resolve_open(
+        resolved, unresolved = await self._resolve_open(
             [OpenOrder(coid, order.symbol, order.side, OrderStatus.UNKNOWN.value, order.quantity)]
         )
         if unresolved:
@@ -720,7 +720,14 @@ class ExecutionService:
             report.failed += 1
             report.errors[coid] = f"unknown outcome: {exc}"
             return "an order's outcome is unknown; nothing more is sent until it is resolved"
+        if resolved and resolved[0]["status"] == FAILED:
+            # the exchange never saw it: nothing was placed
+            report.failed += 1
+            report.errors[coid] = f"not placed (looked up after: {exc})"
+            self._order_metric(order.side, "failed")
+            return None
         report.submitted += 1
+        report.filled += int(resolved[0].get("fills_recorded", 0)) if resolved else 0
         self._order_metric(order.side, "submitted")
         return None
 

@@ -283,3 +283,35 @@ def test_property_cycles_never_overdraw_and_the_ledger_matches_the_exchange(
             h.close()
 
     asyncio.run(run())
+
+
+class DropsRequests(LosesAnswers):
+    """The request never reaches the exchange, but the caller cannot know: outcome unknown."""
+
+    async def submit_order(self, request: OrderRequest) -> OrderResult:
+        self.submits.append(request.client_order_id)
+        if self.lose > 0:
+            self.lose -= 1
+            raise UnknownOutcomeError("connection reset")
+        return await self.inner.submit_order(request)
+
+
+async def test_unknown_outcome_never_placed_is_failed_then_replanned(database_url: str, tmp_path: Path) -> None:
+    wrappers: list[DropsRequests] = []
+
+    def wrap(inner: Exchange) -> Exchange:
+        wrappers.append(DropsRequests(inner))
+        return wrappers[0]
+
+    h = build(database_url, tmp_path, FakeMarket(dict(PRICES)), weights={"ETHUSDT": D(1)}, wrap=wrap)
+    try:
+        await h.service.reconcile()
+        first = await h.service.run_cycle()
+        assert (first.submitted, first.failed) == (0, 1)
+        assert await h.adapter.trades("ETHUSDT") == []
+        second = await h.service.run_cycle()
+        assert second.submitted == 1
+        assert wrappers[0].submits == ["qt-2-ETHUSDT-B", "qt-3-ETHUSDT-B"]  # a new cycle, a new id
+        assert h.service.ledger.positions()["ETHUSDT"].quantity == (await h.adapter.account()).balances["ETH"].free
+    finally:
+        h.close()
