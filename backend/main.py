@@ -6,6 +6,7 @@ Run with ``uvicorn backend.main:create_app --factory`` (or ``python -m backend``
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import logging
 from collections.abc import AsyncIterator
@@ -123,8 +124,34 @@ async def _build_context(settings: Settings, metrics: Metrics, stack: AsyncExitS
         started_at=datetime.now(UTC),
         read_only=db.read_only,
     )
-    ctx.services["runtime_settings"] = RuntimeSettingsService(holder, sessions)
+    runtime = RuntimeSettingsService(holder, sessions)
+    ctx.services["runtime_settings"] = runtime
+    follower = asyncio.create_task(_follow_overrides(runtime, settings.app.health_probe_seconds), name="settings-sync")
+    stack.push_async_callback(_cancel, follower)
     return ctx
+
+
+async def _follow_overrides(runtime: RuntimeSettingsService, interval: float) -> None:
+    """Apply run-time settings that another replica persisted (PUT /settings answered elsewhere).
+
+    The database read runs on a thread; the change is applied on the event loop, where the
+    settings listeners (the scheduler's rescheduling) expect to run.
+    """
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            changes = await asyncio.to_thread(runtime.changed_elsewhere)
+            if changes:
+                runtime.holder.apply(changes)
+                log.info("run-time settings changed by another replica applied", extra={"names": sorted(changes)})
+        except Exception as exc:  # unreachable database (health says so) or a value this version refuses
+            log.warning("run-time settings not synchronised", extra={"error": str(exc).splitlines()[0]})
+
+
+async def _cancel(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
 
 
 def _load_overrides_or_empty(sessions: object) -> dict[str, object]:

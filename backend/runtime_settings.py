@@ -81,6 +81,11 @@ class RuntimeSettingsService:
         before, after = self.effective(), effective_values(new)
         return {name: {"before": before[name], "after": after[name]} for name in changes}
 
+    def changed_elsewhere(self) -> dict[str, Any]:
+        """Persisted overrides that differ from the ones in memory: another replica accepted them."""
+        mine = self.holder.overrides
+        return {name: value for name, value in load_overrides(self._sessions).items() if mine.get(name) != value}
+
     def apply(self, changes: Mapping[str, Any], actor: str) -> dict[str, dict[str, Any]]:
         """Persist first (committed), then apply in memory."""
         diff = self.preview(changes)

@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
@@ -161,7 +162,9 @@ def test_one_leader_runs_jobs_and_a_follower_takes_over_when_it_is_killed(privat
         assert "database is locked" not in log.read_text()
 
 
-def test_a_kill_switch_set_through_either_replica_is_seen_by_both(private_pg: str, tmp_path: Path) -> None:
+def test_kill_switch_and_settings_changed_through_either_replica_are_seen_by_both(
+    private_pg: str, tmp_path: Path
+) -> None:
     # each replica re-reads the shared risk state every health-probe interval
     env = {"QUANTUM_TRADER_DISABLE_SCHEDULER": "1", "QT_HEALTH_PROBE_SECONDS": "1"}
     a = ServerProcess(replica_env(private_pg, tmp_path / "a", **env), tmp_path / "a.log")
@@ -183,6 +186,12 @@ def test_a_kill_switch_set_through_either_replica_is_seen_by_both(private_pg: st
         assert kill_switch(a) is False
         wait_for(lambda: kill_switch(b) is False, "replica b to see the kill switch cleared on a")
         assert b.get("/health").json()["kill_switch"] is False
+        # run-time settings accepted by one replica reach the other (its jobs read them)
+        change = {"QT_MAX_NOTIONAL_PER_TRADE": "640"}
+        put = httpx.put(f"{b.url}/settings", headers=ADMIN_HEADERS, json=change, timeout=30)
+        assert put.status_code == 200, put.text
+        wait_for(lambda: setting(a, "QT_MAX_NOTIONAL_PER_TRADE") == ("640", "override"), "a to apply b's setting")
+        assert float(a.get("/risk", headers=ADMIN_HEADERS).json()["limits"]["max_notional_per_trade"]) == 640
         # the state outlives both processes
         b.kill()
         b.start()
@@ -191,6 +200,12 @@ def test_a_kill_switch_set_through_either_replica_is_seen_by_both(private_pg: st
     finally:
         a.kill()
         b.kill()
+
+
+def setting(server: ServerProcess, name: str) -> tuple[Any, str]:
+    items = server.get("/settings", headers=ADMIN_HEADERS).json()["settings"]
+    item = next(i for i in items if i["name"] == name)
+    return str(item["value"]), item["source"]
 
 
 def _counter(metrics_text: str, route: str) -> float:
