@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, Query, Request, status
 
 from ai_engine.registry import ActivationError, RunRecord
-from ai_engine.service import ModelInfo, ModelService, TrainingBusyError
+from ai_engine.service import ModelInfo, TrainingBusyError
 from ai_engine.training import ActivationPolicy, TrainingRequest
 from backend.api.deps import AdminDep, CtxDep, ModelServiceDep, WritableDep
 from backend.api.schemas.ai import (
@@ -166,6 +166,3 @@ def train_model(
     except TrainingBusyError as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, detail=str(exc)) from exc
     return TrainAcceptedResponse(run_id=started.run_id, version=started.version, status="running")
-
-
-__all__ = ["ModelService", "router"]
