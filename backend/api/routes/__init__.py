@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
 
 from fastapi import APIRouter
 from fastapi.routing import APIRoute
 from starlette.routing import BaseRoute
 
 from backend.api.routes import ai, health, liquidity, metrics, portfolio, risk, scheduler, settings
+from backend.api.security import require_admin, require_writable
 
 ROUTERS: list[APIRouter] = [
     health.router,
@@ -34,3 +36,32 @@ def iter_api_routes(routes: Sequence[BaseRoute]) -> Iterator[APIRoute]:
         inner = getattr(route, "original_router", None)
         if inner is not None:
             yield from iter_api_routes(inner.routes)
+
+
+_ERROR_BODY: dict[str, Any] = {
+    "application/json": {
+        "schema": {"type": "object", "properties": {"detail": {}}, "required": ["detail"], "title": "Error"}
+    }
+}
+
+
+def _uses(dependant: Any, call: Callable[..., Any]) -> bool:
+    return any(dep.call is call or _uses(dep, call) for dep in dependant.dependencies)
+
+
+def document_error_responses(routes: Sequence[BaseRoute]) -> None:
+    """Add the answers every route of a kind can give to the OpenAPI document, so clients (and
+    the schemathesis fuzz) know them: 401/403 on admin routes, 503 on mutations, 400/413 where a
+    body is read. A route's own description of the same status wins."""
+    for route in iter_api_routes(routes):
+        extra: dict[int, str] = {}
+        if _uses(route.dependant, require_admin):
+            extra[401] = "The X-Admin-Token header is missing (the attempt is audited)."
+            extra[403] = "The X-Admin-Token header is wrong (the attempt is audited)."
+        if _uses(route.dependant, require_writable):
+            extra[503] = "Read-only mode, or the audit log cannot be written: nothing changed."
+        if route.body_field is not None:
+            extra[400] = "The body could not be read as JSON."
+            extra[413] = "The body is larger than QT_MAX_BODY_BYTES."
+        for code, description in extra.items():
+            route.responses.setdefault(code, {"description": description, "content": _ERROR_BODY})

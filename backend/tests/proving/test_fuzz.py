@@ -1,6 +1,7 @@
 """API fuzzing: schemathesis generates requests for every operation of the app's own OpenAPI
 document, valid and invalid, as the admin, anonymously and with a wrong token. No answer may be a
-5xx, and every answer must match the schema documented for its status code.
+5xx, every status code must be documented for its operation, and every answer must match the
+schema and content type documented for its status code.
 
 `make test` runs a few examples per operation and mode; `make fuzz` sets QT_FUZZ_EXAMPLES higher.
 """
@@ -20,7 +21,7 @@ from hypothesis import HealthCheck
 from schemathesis.checks import not_a_server_error
 from schemathesis.generation import GenerationMode
 from schemathesis.python import asgi
-from schemathesis.specs.openapi.checks import content_type_conformance, response_schema_conformance
+from schemathesis.specs.openapi.checks import content_type_conformance, response_schema_conformance, status_code_conformance
 
 from backend.api.routes import iter_api_routes
 from backend.api.security import require_admin
@@ -28,7 +29,7 @@ from backend.main import create_app
 from backend.tests.conftest import ADMIN_HEADERS, SettingsFactory
 
 EXAMPLES = int(os.environ.get("QT_FUZZ_EXAMPLES", "5"))
-CHECKS = [not_a_server_error, response_schema_conformance, content_type_conformance]
+CHECKS = [not_a_server_error, response_schema_conformance, content_type_conformance, status_code_conformance]
 CALLERS: dict[str, dict[str, str]] = {
     "admin": ADMIN_HEADERS,
     "anonymous": {},
