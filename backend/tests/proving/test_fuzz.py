@@ -21,7 +21,11 @@ from hypothesis import HealthCheck
 from schemathesis.checks import not_a_server_error
 from schemathesis.generation import GenerationMode
 from schemathesis.python import asgi
-from schemathesis.specs.openapi.checks import content_type_conformance, response_schema_conformance, status_code_conformance
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
 
 from backend.api.routes import iter_api_routes
 from backend.api.security import require_admin
