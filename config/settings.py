@@ -169,7 +169,7 @@ def load_settings(
             problems.extend(format_validation_error(exc, secret_names=secrets))
     if problems:
         raise ConfigError(problems)
-    settings = Settings(**built)  # type: ignore[arg-type]
+    settings = Settings(**built)
     problems = check_combinations(settings)
     if problems:
         raise ConfigError(problems)

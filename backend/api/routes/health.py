@@ -64,7 +64,7 @@ def scheduler_health(ctx: AppContext) -> SchedulerHealthResponse:
     snapshot = ctx.runner.snapshot()
     status, errors = ctx.runner.overall_status()
     return SchedulerHealthResponse(
-        status=status,  # type: ignore[arg-type]
+        status=status,
         running=snapshot["running"],
         paused=snapshot["paused"],
         role=snapshot["role"],
