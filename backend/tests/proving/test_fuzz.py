@@ -119,6 +119,7 @@ def test_every_operation_answers_without_5xx_and_within_its_schema(schema: Any, 
         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
             _fuzz(operation, CALLERS[caller], mode, tally)
 
+    print(f"fuzz {caller}: {tally.cases} cases over {len(operations)} operations")  # shown with -s
     assert not tally.failures, f"{len(tally.failures)} failures:\n\n" + "\n\n".join(tally.failures[:20])
     # every operation was really exercised, and the token made the difference it should
     assert set(tally.statuses) == {op.label for op in operations}
