@@ -51,7 +51,6 @@ class TrainingRequest:
     horizon: int | None = None
     seed: int | None = None
     activate: ActivationPolicy = ActivationPolicy.AUTO
-    end: datetime | None = None  # last bar time wanted; None = now (replay: the files' end)
 
 
 @dataclass(frozen=True)
