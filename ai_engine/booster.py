@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,15 +47,42 @@ class BoosterParams:
         return {**self.xgb_params(), "num_boost_round": self.rounds}
 
 
-def fit_booster(features: pd.DataFrame | np.ndarray, labels: np.ndarray, params: BoosterParams) -> xgb.Booster:
-    """Train one booster; the same data, params and seed give the same model, byte for byte."""
+class TrainingCancelledError(Exception):
+    """The run was asked to stop (the service is shutting down)."""
+
+
+class _StopWhen(xgb.callback.TrainingCallback):
+    """Ends boosting after the current round once ``stop()`` is true (callbacks are not saved)."""
+
+    def __init__(self, stop: Callable[[], bool]) -> None:
+        super().__init__()
+        self._stop = stop
+
+    def after_iteration(self, model: Any, epoch: int, evals_log: Any) -> bool:
+        return self._stop()
+
+
+def fit_booster(
+    features: pd.DataFrame | np.ndarray,
+    labels: np.ndarray,
+    params: BoosterParams,
+    *,
+    stop: Callable[[], bool] | None = None,
+) -> xgb.Booster:
+    """Train one booster; the same data, params and seed give the same model, byte for byte.
+
+    ``stop`` is polled after every boosting round; once true, TrainingCancelledError is raised."""
     matrix = xgb.DMatrix(
         np.asarray(features, dtype=np.float32),
         label=np.asarray(labels),
         feature_names=list(FEATURE_NAMES),
         nthread=params.threads,
     )
-    return xgb.train(params.xgb_params(), matrix, num_boost_round=params.rounds)
+    callbacks = [_StopWhen(stop)] if stop is not None else None
+    booster = xgb.train(params.xgb_params(), matrix, num_boost_round=params.rounds, callbacks=callbacks)
+    if stop is not None and stop():
+        raise TrainingCancelledError("training was stopped")
+    return booster
 
 
 def predict_proba(booster: xgb.Booster, features: pd.DataFrame | np.ndarray) -> np.ndarray:

@@ -174,6 +174,7 @@ def walk_forward(
     embargo: int,
     fee_bps: float,
     progress: Callable[[str], None] | None = None,
+    stop: Callable[[], bool] | None = None,
 ) -> EvaluationReport:
     """Train and score every fold; pool the out-of-sample predictions for the summary."""
     folds = walk_forward_folds(dataset.times, n_folds=n_folds, horizon=dataset.horizon, embargo=embargo)
@@ -184,7 +185,7 @@ def walk_forward(
     for fold in folds:
         if progress is not None:
             progress(f"fold {fold.number}/{len(folds)}: {len(fold.train)} train rows, {len(fold.test)} test rows")
-        booster = fit_booster(X[fold.train], y[fold.train], params)
+        booster = fit_booster(X[fold.train], y[fold.train], params, stop=stop)
         proba = predict_proba(booster, X[fold.test])
         prior = class_prior(y[fold.train])
         fwd = dataset.forward_returns[fold.test]

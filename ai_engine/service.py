@@ -13,9 +13,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from ai_engine.booster import TrainingCancelledError
 from ai_engine.predictor import Predictor
 from ai_engine.registry import ModelRefusedError, ModelRegistry, RunRecord
-from ai_engine.training import TrainingCancelledError, TrainingOutcome, TrainingRequest, execute_run, start_run
+from ai_engine.training import TrainingOutcome, TrainingRequest, execute_run, start_run
 from config.runtime import SettingsHolder
 
 log = logging.getLogger(__name__)
@@ -132,6 +133,7 @@ class ModelService:
                 self.registry,
                 progress=self._progress,
                 on_activated=lambda _run: self.predictor.reload(),
+                stop=self._cancel.is_set,
             )
             self.last_error = None
         except Exception as exc:

@@ -38,10 +38,6 @@ class ActivationPolicy(StrEnum):
     FORCE = "force"
 
 
-class TrainingCancelledError(Exception):
-    """The run was stopped (the service is shutting down)."""
-
-
 @dataclass(frozen=True)
 class TrainingRequest:
     source: str | None = None  # simulated | binance | replay:DIR | database; None = QT_MARKET_DATA_SOURCE
@@ -159,10 +155,13 @@ def execute_run(
     progress: Progress | None = None,
     now: datetime | None = None,
     on_activated: Callable[[RunRecord], object] | None = None,
+    stop: Callable[[], bool] | None = None,
 ) -> TrainingOutcome:
     """Carry out a started run; the row ends completed or failed (with the error), never running."""
     try:
-        return _execute(run, effective, settings, registry, progress=progress, now=now, on_activated=on_activated)
+        return _execute(
+            run, effective, settings, registry, progress=progress, now=now, on_activated=on_activated, stop=stop
+        )
     except BaseException as exc:
         message = f"{type(exc).__name__}: {exc}" if not isinstance(exc, DataError) else f"data problem: {exc}"
         try:
@@ -181,6 +180,7 @@ def _execute(
     progress: Progress | None,
     now: datetime | None,
     on_activated: Callable[[RunRecord], object] | None,
+    stop: Callable[[], bool] | None = None,
 ) -> TrainingOutcome:
     say: Progress = progress or (lambda _msg: None)
     t0 = time.perf_counter()
@@ -212,14 +212,20 @@ def _execute(
     params = booster_params(settings, effective["seed"])
     fee_bps = float(settings.execution.paper_fee_bps)
     report = walk_forward(
-        dataset, params, n_folds=effective["folds"], embargo=effective["embargo"], fee_bps=fee_bps, progress=say
+        dataset,
+        params,
+        n_folds=effective["folds"],
+        embargo=effective["embargo"],
+        fee_bps=fee_bps,
+        progress=say,
+        stop=stop,
     )
     say(
         f"out of sample: log loss {report.model_log_loss:.4f} vs class prior {report.prior_log_loss:.4f} "
         f"({'beats' if report.beats_class_prior else 'does not beat'} the prior)"
     )
     say(f"final fit on {len(dataset)} rows")
-    booster = fit_booster(dataset.features, dataset.labels, params)
+    booster = fit_booster(dataset.features, dataset.labels, params, stop=stop)
     in_sample = classification_metrics(dataset.labels, predict_proba(booster, dataset.features))
     trained_at = datetime.now(UTC)
     metadata = {

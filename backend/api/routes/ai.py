@@ -153,7 +153,7 @@ def train_model(
         raise HTTPException(status.HTTP_409_CONFLICT, detail="a training run is in progress")
     audit_or_503(ctx, request, caller, "started", detail=params)
     request_ = TrainingRequest(
-        source=body.source,
+        source="database" if body.source == "database" else None,
         symbols=body.symbols,
         interval=body.interval,
         days=body.days,

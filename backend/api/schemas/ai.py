@@ -78,12 +78,16 @@ class TrainRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    source: str | None = Field(
-        None, pattern=r"^(simulated|binance|database|replay(:.+)?)$", examples=["simulated", "replay:/data/klines"]
+    source: Literal["market", "database"] | None = Field(
+        None,
+        description=(
+            "market (default): the configured QT_MARKET_DATA_SOURCE; database: the klines table the data "
+            "pipeline stored. Other sources and directories are for the CLI, not the API."
+        ),
     )
     symbols: list[str] | None = Field(None, min_length=1, max_length=500, examples=[["BTCUSDT", "ETHUSDT"]])
     interval: str | None = Field(None, pattern=r"^(1m|3m|5m|15m|30m|1h|2h|4h|6h|8h|12h|1d)$")
-    days: int | None = Field(None, ge=1, le=3650)
+    days: int | None = Field(None, ge=1, le=1000)
     horizon: int | None = Field(None, ge=1, le=500)
     seed: int | None = Field(None, ge=0)
     activate: Literal["auto", "never", "force"] = "auto"

@@ -13,10 +13,12 @@ import pytest
 import ai_engine.service
 from ai_engine.registry import ModelRegistry
 from backend.tests.ai.conftest import TrainFn
+from backend.tests.ai.factories import fast_model_settings
 from backend.tests.conftest import ADMIN_HEADERS
 from config.settings import Settings
 
 ClientFor = Callable[[Settings], Any]
+SettingsFactory = Callable[..., Settings]
 
 
 def _audit(settings: Settings) -> list[dict[str, Any]]:
@@ -161,12 +163,14 @@ def test_a_model_from_another_xgboost_version_degrades_health(
 
 
 def test_training_starts_in_the_background_and_completes(
-    client_for: ClientFor, ai_settings: Settings, replay_dir: Path
+    client_for: ClientFor, make_settings: SettingsFactory, replay_dir: Path
 ) -> None:
-    client = client_for(ai_settings)
-    response = client.post(
-        "/ai/train", json={"source": f"replay:{replay_dir}", "activate": "force", "seed": 3}, headers=ADMIN_HEADERS
+    settings = make_settings(
+        model=fast_model_settings(),
+        market={"QT_MARKET_DATA_SOURCE": "replay", "QT_REPLAY_DIR": str(replay_dir)},
     )
+    client = client_for(settings)
+    response = client.post("/ai/train", json={"activate": "force", "seed": 3}, headers=ADMIN_HEADERS)
     assert response.status_code == 202
     body = response.json()
     assert body["status"] == "running"
@@ -175,13 +179,34 @@ def test_training_starts_in_the_background_and_completes(
     runs = client.get("/ai/runs", headers=ADMIN_HEADERS).json()["items"]
     assert runs[0]["id"] == body["run_id"]
     assert runs[0]["status"] == "completed"
+    assert runs[0]["dataset"]["source"] == f"replay:{replay_dir}"  # the configured market source
     info = client.get("/ai/model-info").json()
     assert info["active_version"] == body["version"]
     assert info["status"] == "active"
-    [line] = _audit(ai_settings)
+    [line] = _audit(settings)
     assert line["action"] == "POST /ai/train"
     assert line["outcome"] == "started"
     assert line["detail"]["seed"] == 3
+
+
+def test_shutdown_stops_a_run_in_progress_and_records_it_failed(
+    make_settings: SettingsFactory, replay_dir: Path, registry: ModelRegistry
+) -> None:
+    from fastapi.testclient import TestClient
+
+    from backend.main import create_app
+
+    settings = make_settings(
+        model=fast_model_settings(QT_MODEL_BOOST_ROUNDS=5000),
+        market={"QT_MARKET_DATA_SOURCE": "replay", "QT_REPLAY_DIR": str(replay_dir)},
+    )
+    with TestClient(create_app(settings)) as client:
+        response = client.post("/ai/train", json={}, headers=ADMIN_HEADERS)
+        assert response.status_code == 202
+    run = registry.get_run(response.json()["version"])
+    assert run is not None
+    assert run.status == "failed"
+    assert "TrainingCancelledError" in (run.error or "")
 
 
 def test_a_second_training_request_while_one_runs_is_refused_with_409(
@@ -208,21 +233,29 @@ def test_a_second_training_request_while_one_runs_is_refused_with_409(
 
 @pytest.mark.parametrize(
     "body",
-    [{"source": "ftp"}, {"days": 0}, {"activate": "maybe"}, {"interval": "7m"}, {"symbols": []}, {"unknown": 1}],
+    [
+        {"source": "ftp"},
+        {"source": "binance"},  # the API trains on the configured source or the klines table only
+        {"source": "replay:/etc"},
+        {"days": 0},
+        {"days": 1001},
+        {"activate": "maybe"},
+        {"interval": "7m"},
+        {"symbols": []},
+        {"unknown": 1},
+    ],
 )
 def test_invalid_training_requests_are_rejected(client_for: ClientFor, ai_settings: Settings, body: dict) -> None:
     response = client_for(ai_settings).post("/ai/train", json=body, headers=ADMIN_HEADERS)
     assert response.status_code == 422
 
 
-def test_a_failed_background_run_is_recorded_with_its_reason(
-    client_for: ClientFor, ai_settings: Settings, tmp_path: Path
-) -> None:
+def test_a_failed_background_run_is_recorded_with_its_reason(client_for: ClientFor, ai_settings: Settings) -> None:
     client = client_for(ai_settings)
-    response = client.post("/ai/train", json={"source": f"replay:{tmp_path / 'missing'}"}, headers=ADMIN_HEADERS)
+    response = client.post("/ai/train", json={"source": "database"}, headers=ADMIN_HEADERS)
     assert response.status_code == 202
     assert client.app.state.ctx.services["model"].wait(timeout=60)
     [run] = client.get("/ai/runs", headers=ADMIN_HEADERS).json()["items"]
     assert run["status"] == "failed"
-    assert "does not exist" in run["error"]
+    assert "run the data pipeline first" in run["error"]
     assert client.get("/health").json()["status"] == "ok"  # no model is not a degradation

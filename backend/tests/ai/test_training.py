@@ -138,3 +138,23 @@ def test_the_simulated_sentiment_history_is_what_the_service_would_have_read() -
     assert len(history) == 4
     live = SimulatedSentiment(42, clock=lambda: datetime(2024, 3, 3, 12, tzinfo=UTC)).fetch()
     assert history[pd.Timestamp(live.as_of)] == live.value / 100
+
+
+def test_boosting_stops_after_the_round_in_which_stop_was_asked() -> None:
+    import numpy as np
+
+    from ai_engine.booster import BoosterParams, TrainingCancelledError, fit_booster
+    from ai_engine.features import FEATURE_NAMES
+
+    rng = np.random.default_rng(0)
+    features = rng.standard_normal((300, len(FEATURE_NAMES)))
+    labels = rng.integers(0, 3, 300)
+    rounds: list[int] = []
+
+    def stop() -> bool:
+        rounds.append(1)
+        return len(rounds) >= 3
+
+    with pytest.raises(TrainingCancelledError):
+        fit_booster(features, labels, BoosterParams(rounds=500, threads=1), stop=stop)
+    assert len(rounds) == 4  # three rounds polled, then the check after training
