@@ -15,6 +15,7 @@ import math
 import os
 import pickle
 import shutil
+import socket
 import tempfile
 import uuid
 from collections.abc import Callable
@@ -70,6 +71,19 @@ def jsonable(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
+
+
+def _alive(pid: object) -> bool:
+    """Whether a process with this id exists on this host (signal 0 checks without signalling)."""
+    if not isinstance(pid, int) or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True
 
 
 def new_version(now: datetime) -> str:
@@ -147,7 +161,7 @@ class ModelRegistry:
                 status=RUNNING,
                 started_at=now,
                 dataset=jsonable(dataset),
-                params=jsonable(params),
+                params=jsonable({**params, "runner": {"host": socket.gethostname(), "pid": os.getpid()}}),
                 is_active=False,
             )
             session.add(row)
@@ -182,14 +196,23 @@ class ModelRegistry:
             row.error = error[:4000]
 
     def fail_interrupted_runs(self) -> int:
-        """Runs left 'running' by a process that stopped mid-way are failed (called at start-up)."""
+        """Runs left 'running' by a process of this host that no longer exists are failed (start-up).
+
+        A run is recorded with its host and process id, so a replica starting on another host, or
+        next to a CLI run still in progress, leaves those runs alone."""
+        host = socket.gethostname()
         with session_scope(self._sessions) as session:
-            result = session.execute(
-                update(ModelTrainingRun)
-                .where(ModelTrainingRun.status == RUNNING)
-                .values(status=FAILED, finished_at=self._clock(), error="interrupted: the service stopped mid-run")
-            )
-            return int(result.rowcount or 0)  # type: ignore[attr-defined]
+            rows = session.scalars(select(ModelTrainingRun).where(ModelTrainingRun.status == RUNNING)).all()
+            failed = 0
+            for row in rows:
+                runner = (row.params or {}).get("runner") or {}
+                if runner.get("host") not in (None, host) or _alive(runner.get("pid")):
+                    continue
+                row.status = FAILED
+                row.finished_at = self._clock()
+                row.error = f"interrupted: the process running it ({runner.get('pid')}) stopped mid-run"
+                failed += 1
+            return failed
 
     def get_run(self, version: str) -> RunRecord | None:
         with self._sessions() as session:

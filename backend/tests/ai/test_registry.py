@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import json
+import os
+import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+from sqlalchemy import update
 
 from ai_engine.registry import ActivationError, ModelRefusedError, ModelRegistry, sha256_file
 from backend.tests.ai.conftest import TrainFn
+from config.settings import Settings
+from database.models import ModelTrainingRun
+from database.session import make_engine
 
 
 def test_a_completed_run_has_an_artifact_with_metadata_and_a_matching_row(
@@ -125,13 +133,41 @@ def test_retention_keeps_the_newest_versions_and_the_active_one(
         registry.activate(outcomes[1].run.version)
 
 
-def test_runs_left_running_by_a_stopped_process_are_failed(registry: ModelRegistry) -> None:
+def _dead_pid() -> int:
+    process = subprocess.Popen([sys.executable, "-c", "pass"])
+    process.wait()
+    return process.pid
+
+
+@pytest.mark.parametrize(
+    ("runner", "failed"),
+    [
+        ({"host": socket.gethostname(), "pid": "dead"}, True),  # this host, process gone
+        ({"host": socket.gethostname(), "pid": os.getpid()}, False),  # still running here (a CLI run)
+        ({"host": "another-replica", "pid": "dead"}, False),  # another host's run is not ours to judge
+        (None, True),  # recorded before runs carried their runner
+    ],
+)
+def test_runs_left_running_by_a_stopped_process_are_failed(
+    registry: ModelRegistry, ai_settings: Settings, runner: dict[str, object] | None, failed: bool
+) -> None:
     run = registry.start_run(dataset={"source": "simulated"}, params={})
-    assert registry.fail_interrupted_runs() == 1
+    if runner is not None and runner["pid"] == "dead":
+        runner = {**runner, "pid": _dead_pid()}
+    engine = make_engine(ai_settings.database.effective_url)
+    with engine.begin() as conn:
+        conn.execute(
+            update(ModelTrainingRun)
+            .where(ModelTrainingRun.id == run.id)
+            .values(params={"runner": runner} if runner else {})
+        )
+    engine.dispose()
+    assert registry.fail_interrupted_runs() == int(failed)
     again = registry.get_run(run.version)
     assert again is not None
-    assert again.status == "failed"
-    assert "interrupted" in (again.error or "")
+    assert again.status == ("failed" if failed else "running")
+    if failed:
+        assert "interrupted" in (again.error or "")
 
 
 def test_runs_are_listed_newest_first_with_a_total(registry: ModelRegistry) -> None:
