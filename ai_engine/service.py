@@ -115,8 +115,13 @@ class ModelService:
         thread = threading.Thread(
             target=self._train, args=(run, effective), name=f"model-training-{run.version}", daemon=True
         )
+        try:
+            thread.start()
+        except BaseException as exc:
+            self._lock.release()
+            self.registry.fail_run(run.id, f"could not start the training thread: {exc}")
+            raise
         self._thread = thread
-        thread.start()
         return StartedRun(run.id, run.version, run.status)
 
     def _progress(self, message: str) -> None:
