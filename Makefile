@@ -9,7 +9,7 @@ PY := $(VENV)/bin/python
 DEV_PY := $(DEV_VENV)/bin/python
 PIP_FLAGS := --disable-pip-version-check --quiet
 
-.PHONY: run test install install-dev migrate revision lint lint-venv typecheck bench check-dev-deps clean help fuzz load
+.PHONY: run test install install-dev migrate revision lint lint-venv typecheck bench check-dev-deps clean help fuzz load crash
 
 help:
 	@echo "make run        set up .venv, migrate, train a default model if none, serve on 127.0.0.1:8000"
@@ -89,6 +89,12 @@ LOAD_SECONDS ?= 60
 LOAD_CLIENTS ?= 16
 load: $(DEV_VENV)/.installed
 	$(DEV_PY) -m scripts.load --seconds $(LOAD_SECONDS) --clients $(LOAD_CLIENTS)
+
+# SIGKILL the real service mid-cycle CRASH_ROUNDS times per exchange (paper, local Binance), checking
+# after every restart that exchange, ledger and risk records agree.
+CRASH_ROUNDS ?= 20
+crash: $(DEV_VENV)/.installed
+	QT_CRASH_ROUNDS=$(CRASH_ROUNDS) $(DEV_PY) -m pytest backend/tests/proving/test_crash_consistency.py -q
 
 clean:
 	rm -rf $(VENV) $(DEV_VENV) .mypy_cache .ruff_cache
