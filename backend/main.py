@@ -127,6 +127,7 @@ async def _build_context(settings: Settings, metrics: Metrics, stack: AsyncExitS
     )
     runtime = RuntimeSettingsService(holder, sessions)
     ctx.services["runtime_settings"] = runtime
+    ctx.health_checks["audit"] = audit.health_reasons
     follower = asyncio.create_task(_follow_overrides(runtime, settings.app.health_probe_seconds), name="settings-sync")
     stack.push_async_callback(_cancel, follower)
     return ctx

@@ -32,6 +32,7 @@ class AuditLog:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._lock = threading.Lock()
+        self.last_error: str | None = None  # the latest write failure, until a write succeeds
 
     def write(
         self,
@@ -68,15 +69,21 @@ class AuditLog:
                 finally:
                     os.close(fd)
         except OSError as exc:
-            raise AuditWriteError(f"cannot write the audit log {self.path}: {exc.strerror or exc}") from exc
+            self.last_error = f"cannot write the audit log {self.path}: {exc.strerror or exc}"
+            raise AuditWriteError(self.last_error) from exc
+        self.last_error = None
         return entry
 
     def check_writable(self) -> str | None:
-        """None when the log can be appended to, else the reason."""
+        """None when the log can be appended to, else the reason (also kept as last_error)."""
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             with self.path.open("a", encoding="utf-8"):
                 pass
         except OSError as exc:
-            return f"audit log {self.path} is not writable: {exc.strerror or exc}"
+            self.last_error = f"audit log {self.path} is not writable: {exc.strerror or exc}"
+            return self.last_error
         return None
+
+    def health_reasons(self) -> list[str]:
+        return [self.last_error] if self.last_error else []

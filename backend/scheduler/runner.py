@@ -217,9 +217,11 @@ class JobRunner:
             return True
         try:
             leader = await self._leader.acquire()
-        except Exception as exc:
-            log.warning("leader lock check failed", extra={"error": str(exc)})
-            leader = False
+        except Exception:
+            # the database is unreachable: not "another replica leads" but a failed run
+            self.role = "unknown"
+            self._metrics.scheduler_leader.set(0)
+            raise
         self.role = "leader" if leader else "follower"
         self._metrics.scheduler_leader.set(1 if leader else 0)
         return leader
@@ -320,6 +322,17 @@ class JobRunner:
             job_id: (state.last_run.status.value if state.last_run is not None else None)
             for job_id, state in self._jobs.items()
         }
+
+    def problems(self) -> dict[str, str]:
+        """job id -> one line on why its last run failed or was degraded (cheap, for /health)."""
+        found: dict[str, str] = {}
+        for job_id, state in self._jobs.items():
+            last = state.last_run
+            if last is None or last.status not in (RunStatus.FAILED, RunStatus.DEGRADED):
+                continue
+            detail = last.error or "; ".join(f"{key}: {value}" for key, value in list(last.errors.items())[:3])
+            found[job_id] = f"{last.status.value}" + (f": {detail}" if detail else "")
+        return found
 
     def overall_status(self) -> tuple[str, dict[str, Any]]:
         """ok unless some job's last run failed or was degraded; errors keyed by job id."""

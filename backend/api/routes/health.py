@@ -25,6 +25,8 @@ def health_snapshot(ctx: AppContext) -> dict[str, Any]:
     reasons: list[str] = []
     for name, check in ctx.health_checks.items():
         reasons += [f"{name}: {reason}" for reason in check()]
+    for job_id, problem in ctx.runner.problems().items():
+        reasons.append(f"job {job_id}: {problem}")
     guard = ctx.services.get("risk_guard")
     kill_switch = bool(guard.kill_switch_enabled()) if guard is not None else None
     probe = ctx.health

@@ -34,6 +34,8 @@ from backend.market.source import INTERVAL_SECONDS, from_ms, to_ms
 from backend.market.sources.simulated import SimulatedMarket
 from backend.market.types import BookTop, Kline, SymbolRules, Ticker24h
 
+_MALFORMED = object()  # marker: answer with a truncated, non-JSON body
+
 
 class BinanceAPIError(Exception):
     """An error answer in Binance's shape: HTTP status plus {"code": .., "msg": ..}."""
@@ -79,11 +81,13 @@ class Route:
 
 @dataclass
 class Fault:
-    kind: str  # "status" | "stall" | "rate_limit" | "timestamp"
+    kind: str  # "status" | "stall" | "rate_limit" | "timestamp" | "error" | "malformed"
     remaining: int
     path: str | None = None  # None: any path
     status: int = 500
     retry_after: int = 0
+    code: int = 0
+    msg: str = ""
 
 
 @dataclass
@@ -106,6 +110,14 @@ class Faults:
 
     def timestamp_error(self, times: int = 1, path: str | None = None) -> None:
         self._plan(Fault("timestamp", times, path, status=400))
+
+    def error(self, code: int, msg: str, status: int = 400, times: int = 1, path: str | None = None) -> None:
+        """Answer with one of Binance's error payloads, e.g. -1013 "Filter failure: LOT_SIZE"."""
+        self._plan(Fault("error", times, path, status=status, code=code, msg=msg))
+
+    def malformed(self, times: int = 1, path: str | None = None) -> None:
+        """Answer 200 with a body that is not JSON (a broken proxy, a truncated response)."""
+        self._plan(Fault("malformed", times, path, status=200))
 
     def clear(self) -> None:
         with self.lock:
@@ -413,7 +425,11 @@ class FakeBinance:
             headers.update(exc.headers)
         except Exception as exc:  # a bug in a handler: answer like Binance's internal error
             status, payload = 500, {"code": -1000, "msg": f"An unknown error occurred: {exc!r}"}
-        data = json.dumps(payload, separators=(",", ":")).encode()
+        data = (
+            b'{"symbol": "BTCUSDT", "orderId": '
+            if payload is _MALFORMED
+            else json.dumps(payload, separators=(",", ":")).encode()
+        )
         try:
             http.send_response(status)
             http.send_header("Content-Type", "application/json;charset=UTF-8")
@@ -448,6 +464,10 @@ class FakeBinance:
                 raise BinanceAPIError(fault.status, -1003, msg, {"Retry-After": str(fault.retry_after)})
             if fault.kind == "timestamp":
                 raise BinanceAPIError(400, -1021, "Timestamp for this request is outside of the recvWindow.")
+            if fault.kind == "error":
+                raise BinanceAPIError(fault.status, fault.code, fault.msg)
+            if fault.kind == "malformed":
+                return _MALFORMED
         if route.signed:
             self._check_signed(request)
         return route.handler(self, request)
