@@ -15,7 +15,8 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -136,60 +137,70 @@ def _assert_reconciled(where: str, database_url: str) -> None:
     assert runs[0][0] != "failed", f"{where}: start-up reconciliation failed: {runs[0][1]}"
 
 
+@dataclass(frozen=True)
+class ExchangeState:
+    """What the exchange itself holds: the truth the service must agree with."""
+
+    order_ids: list[str]
+    trade_ids: set[str]
+    balances: dict[str, Decimal]
+
+
 def _assert_consistent(
-    where: str,
-    *,
-    exchange_order_ids: list[str],
-    exchange_trade_ids: set[str],
-    exchange_balances: dict[str, Decimal],
-    ledger: dict[str, Any],
-    risk_trades: set[str],
-    kill_switch: list[Any],
-    quote: str = "USDT",
+    where: str, exchange: ExchangeState, exchange_name: str, database_url: str, tmp_path: Path, quote: str = "USDT"
 ) -> None:
-    assert len(exchange_order_ids) == len(set(exchange_order_ids)), (
-        f"{where}: a client order id reached the exchange twice"
-    )
+    _assert_reconciled(where, database_url)
+    ledger = _ledger(database_url, exchange_name)
+    risk_trades, kill_switch = _risk_records(tmp_path)
+    order_ids = exchange.order_ids
+    assert len(order_ids) == len(set(order_ids)), f"{where}: a client order id reached the exchange twice"
     assert len(ledger["fill_ids"]) == len(set(ledger["fill_ids"])), f"{where}: a fill was recorded twice"
-    assert set(ledger["fill_ids"]) == exchange_trade_ids, f"{where}: ledger fills differ from the exchange's trades"
-    held = {asset: qty for asset, qty in exchange_balances.items() if asset != quote and qty != 0}
+    assert set(ledger["fill_ids"]) == exchange.trade_ids, f"{where}: ledger fills differ from the exchange's trades"
+    held = {asset: qty for asset, qty in exchange.balances.items() if asset != quote and qty != 0}
     assert ledger["positions"] == held, f"{where}: positions differ from the exchange's balances"
-    assert ledger["balances"].get(quote) == exchange_balances.get(quote), f"{where}: cash differs from the exchange"
+    assert ledger["balances"].get(quote) == exchange.balances.get(quote), f"{where}: cash differs from the exchange"
     assert risk_trades == ledger["executed_ids"], f"{where}: risk records differ from the executed orders"
     assert all(row[0] is not True for row in kill_switch), f"{where}: the kill switch turned on: {kill_switch}"
 
 
-@pytest.mark.slow
-def test_paper_exchange_survives_sigkill_mid_cycle(tmp_path: Path, database_url: str) -> None:
-    server = ServerProcess(_env(tmp_path, database_url), tmp_path / "server.log")
-    rng = random.Random(20261125)
-    seen_trades: list[int] = []
+def _crash_and_check(
+    server: ServerProcess,
+    read_exchange: Callable[[], ExchangeState],
+    exchange_name: str,
+    database_url: str,
+    tmp_path: Path,
+    rng: random.Random,
+) -> None:
+    traded: list[int] = []
 
     def check(where: str) -> None:
-        orders = [row[0] for row in _rows(database_url, "SELECT client_order_id FROM paper_orders")]
-        trades = {f"P{row[0]}" for row in _rows(database_url, "SELECT id FROM paper_trades")}
-        balances = {
-            row[0]: Decimal(str(row[1])) + Decimal(str(row[2]))
-            for row in _rows(database_url, "SELECT asset, free, locked FROM paper_balances")
-        }
-        risk_trades, kill_switch = _risk_records(tmp_path)
-        _assert_reconciled(where, database_url)
-        _assert_consistent(
-            where,
-            exchange_order_ids=orders,
-            exchange_trade_ids=trades,
-            exchange_balances=balances,
-            ledger=_ledger(database_url, "paper"),
-            risk_trades=risk_trades,
-            kill_switch=kill_switch,
-        )
-        seen_trades.append(len(trades))
+        exchange = read_exchange()
+        _assert_consistent(where, exchange, exchange_name, database_url, tmp_path)
+        traded.append(len(exchange.trade_ids))
 
     try:
         assert _crash_rounds(server, check, rng, tmp_path / "trades.log") == ROUNDS
     finally:
         server.kill()
-    assert seen_trades[-1] > 0, "no cycle ever traded: the test proved nothing"
+    assert traded[-1] > 0, "no cycle ever traded: the test proved nothing"
+
+
+@pytest.mark.slow
+def test_paper_exchange_survives_sigkill_mid_cycle(tmp_path: Path, database_url: str) -> None:
+    server = ServerProcess(_env(tmp_path, database_url), tmp_path / "server.log")
+
+    def paper_state() -> ExchangeState:
+        balances = {
+            row[0]: Decimal(str(row[1])) + Decimal(str(row[2]))
+            for row in _rows(database_url, "SELECT asset, free, locked FROM paper_balances")
+        }
+        return ExchangeState(
+            order_ids=[row[0] for row in _rows(database_url, "SELECT client_order_id FROM paper_orders")],
+            trade_ids={f"P{row[0]}" for row in _rows(database_url, "SELECT id FROM paper_trades")},
+            balances=balances,
+        )
+
+    _crash_and_check(server, paper_state, "paper", database_url, tmp_path, random.Random(20261125))
     assert "database is locked" not in (tmp_path / "server.log").read_text()
 
 
@@ -233,29 +244,13 @@ def test_binance_adapter_survives_sigkill_mid_cycle(
         QUANTUM_TRADER_SYMBOLS="BTCUSDT,ETHUSDT",
     )
     server = ServerProcess(env, tmp_path / "server.log")
-    rng = random.Random(11252026)
-    seen_trades: list[int] = []
 
-    def check(where: str) -> None:
+    def binance_state() -> ExchangeState:
         data = json.loads(state.read_text())
-        orders = [order["clientOrderId"] for order in data["orders"]]
-        trades = {str(trade["id"]) for trade in data["trades"]}
-        balances = {asset: Decimal(amount) for asset, amount in data["balances"].items()}
-        risk_trades, kill_switch = _risk_records(tmp_path)
-        _assert_reconciled(where, database_url)
-        _assert_consistent(
-            where,
-            exchange_order_ids=orders,
-            exchange_trade_ids=trades,
-            exchange_balances=balances,
-            ledger=_ledger(database_url, "binance"),
-            risk_trades=risk_trades,
-            kill_switch=kill_switch,
+        return ExchangeState(
+            order_ids=[order["clientOrderId"] for order in data["orders"]],
+            trade_ids={str(trade["id"]) for trade in data["trades"]},
+            balances={asset: Decimal(amount) for asset, amount in data["balances"].items()},
         )
-        seen_trades.append(len(trades))
 
-    try:
-        assert _crash_rounds(server, check, rng, tmp_path / "trades.log") == ROUNDS
-    finally:
-        server.kill()
-    assert seen_trades[-1] > 0, "no cycle ever traded: the test proved nothing"
+    _crash_and_check(server, binance_state, "binance", database_url, tmp_path, random.Random(11252026))
