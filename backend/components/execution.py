@@ -121,10 +121,17 @@ async def component(ctx: AppContext) -> AsyncIterator[None]:
         clock=ctx.clock,
     )
     ctx.services["execution"] = service
-    if not ctx.read_only:
+    if ctx.read_only:
+        pass
+    elif await ctx.runner.is_leader():
         report = await service.reconcile()
         if report.error:
             log.error("start-up reconciliation failed", extra={"error": report.error})
+    else:
+        # Another replica leads and may be mid-cycle: looking its orders up now could mark an order
+        # it has saved but not yet sent as failed. This replica reconciles before its first cycle,
+        # should it become the leader (run_cycle reconciles when nothing has been reconciled yet).
+        log.info("start-up reconciliation left to the leader replica")
     ctx.runner.add(
         JobSpec(
             job_id=JOB_ID,

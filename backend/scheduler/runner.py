@@ -212,6 +212,14 @@ class JobRunner:
             raise JobBusyError(job_id)
         return run
 
+    async def is_leader(self) -> bool:
+        """Whether this process leads (takes the leader lock if it is free); False when unsure."""
+        try:
+            return await self._is_leader()
+        except Exception as exc:
+            log.warning("leader lock check failed", extra={"error": str(exc).splitlines()[0]})
+            return False
+
     async def _is_leader(self) -> bool:
         if self._leader is None:
             return True

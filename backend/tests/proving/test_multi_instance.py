@@ -91,6 +91,10 @@ def scheduler(server: ServerProcess) -> dict[str, Any]:
     return body
 
 
+# the jobs with the short test cadences (model-refresh runs every 60 s, so it may or may not fall in a window)
+TRADING_JOBS = {"market-cache-refresh", "liquidity-refresh", "execution-rebalance"}
+
+
 def runs_since(view: dict[str, Any], since: datetime) -> dict[str, str]:
     """job -> status of its last run, for the jobs whose last run started after `since`."""
     found = {}
@@ -135,9 +139,9 @@ def test_one_leader_runs_jobs_and_a_follower_takes_over_when_it_is_killed(privat
 
         # every job b scheduled was a follower run; a ran them for real
         started = datetime.now(UTC)
-        wait_for(lambda: len(runs_since(scheduler(b), started)) == 3, "one run of each job on b")
+        wait_for(lambda: TRADING_JOBS <= runs_since(scheduler(b), started).keys(), "one run of each job on b")
         assert set(runs_since(scheduler(b), started).values()) == {"follower"}
-        wait_for(lambda: len(runs_since(scheduler(a), started)) == 3, "one run of each job on a")
+        wait_for(lambda: TRADING_JOBS <= runs_since(scheduler(a), started).keys(), "one run of each job on a")
         assert "follower" not in runs_since(scheduler(a), started).values()
         metrics_b = b.get("/metrics").text
         assert re.search(r'scheduler_job_runs_total\{job="[^"]+",status="follower"\} [1-9]', metrics_b)
@@ -154,7 +158,7 @@ def test_one_leader_runs_jobs_and_a_follower_takes_over_when_it_is_killed(privat
         first_runs = wait_for(lambda: runs_since(scheduler(b), freed) or None, "b's first run after the kill")
         assert "follower" not in first_runs.values(), first_runs
         wait_for(lambda: scheduler(b)["role"] == "leader", "b to report leader")
-        wait_for(lambda: len(runs_since(scheduler(b), freed)) == 3, "every job to run on b")
+        wait_for(lambda: TRADING_JOBS <= runs_since(scheduler(b), freed).keys(), "every job to run on b")
         assert "follower" not in runs_since(scheduler(b), freed).values()
         assert len(advisory_lock_holders(private_pg) - holders) == 1  # b's session now
     finally:
