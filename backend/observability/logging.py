@@ -55,3 +55,6 @@ def configure_logging(level: str, fmt: str) -> None:
     handler._quantum_trader = True  # type: ignore[attr-defined]
     root.addHandler(handler)
     root.setLevel(level)
+    # APScheduler narrates every add and every run at INFO; our job wrapper logs each run once
+    if level != "DEBUG":
+        logging.getLogger("apscheduler").setLevel(logging.WARNING)
