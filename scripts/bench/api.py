@@ -46,7 +46,7 @@ def run() -> list[dict[str, Any]]:
         "QUANTUM_TRADER_DISABLE_SCHEDULER": "1",
         "QT_LOG_LEVEL": "WARNING",
     }
-    reference = Uvicorn("scripts.bench.reference_app:app", {})
+    reference = Uvicorn("scripts.bench._reference_app:app", {})
     app = Uvicorn("backend.main:create_app", env, factory=True)
     rows: list[dict[str, Any]] = []
     try:
