@@ -17,6 +17,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from backend import __version__
+from backend.api.lean import install_lean_routes
 from backend.api.routes import ROUTERS, document_error_responses
 from backend.components import COMPONENTS
 from backend.context import AppContext
@@ -78,6 +79,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # resolves them per request, which costs ~9 us on every call (see the API benchmark).
         # Our routers carry their prefix and tags on each route, so nothing is lost.
         app.router.routes.extend(router.routes)
+    install_lean_routes(app)
     document_error_responses(app.router.routes)
     if settings.app.cors_origins:
         app.add_middleware(

@@ -15,6 +15,7 @@ from config.settings import Settings, field_refs
 from database.models.core import RuntimeSetting
 
 REDACTED = "**********"
+_SCHEDULER_PREFIXES = ("QUANTUM_TRADER_", "QT_SCHEDULER_")
 
 
 def _jsonable(value: Any) -> Any:
@@ -50,6 +51,7 @@ class RuntimeSettingsService:
         self.holder = holder
         self._sessions = sessions
         self._cached: tuple[Settings, dict[str, Any]] | None = None
+        self._scheduler_cached: tuple[dict[str, Any], dict[str, Any]] | None = None
 
     def effective(self) -> dict[str, Any]:
         """effective_values() of the current settings, computed once per settings change."""
@@ -58,6 +60,16 @@ class RuntimeSettingsService:
         if cached is None or cached[0] is not current:
             cached = (current, effective_values(current))
             self._cached = cached
+        return cached[1]
+
+    def scheduler_configuration(self) -> dict[str, Any]:
+        """The scheduler's share of effective(): QUANTUM_TRADER_* and QT_SCHEDULER_* values."""
+        values = self.effective()
+        cached = self._scheduler_cached
+        if cached is None or cached[0] is not values:
+            subset = {name: value for name, value in values.items() if name.startswith(_SCHEDULER_PREFIXES)}
+            cached = (values, subset)
+            self._scheduler_cached = cached
         return cached[1]
 
     def describe(self) -> list[dict[str, Any]]:

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Request, Response
 
 from backend import __version__
 from backend.api.deps import CtxDep
+from backend.api.lean import json_response, lean
 from backend.api.schemas.health import HealthResponse, SchedulerHealthResponse
 from backend.context import AppContext
 
@@ -82,13 +83,12 @@ def scheduler_health(ctx: AppContext) -> SchedulerHealthResponse:
     response_model=HealthResponse,
     responses={503: {"model": HealthResponse, "description": "The database is unreachable."}},
 )
+@lean
 async def get_health(request: Request) -> Response:
     """Service health: database, admin auth mode, kill switch, scheduler summary."""
     body = health_snapshot(request.app.state.ctx)
-    return Response(
-        content=json.dumps(body, separators=(",", ":")),
-        status_code=503 if body["status"] == "unavailable" else 200,
-        media_type="application/json",
+    return json_response(
+        json.dumps(body, separators=(",", ":")), status_code=503 if body["status"] == "unavailable" else 200
     )
 
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, Depends, HTTPException, Request, Response
 
 from backend.api.deps import AdminDep, CtxDep, RiskGuardDep, WritableDep
+from backend.api.lean import json_response, lean
 from backend.api.schemas.risk import KillSwitchRequest, KillSwitchResponse, KillSwitchView, RiskResponse
-from backend.api.security import AdminCaller, audit_or_503
+from backend.api.security import AdminCaller, audit_or_503, require_admin
 from backend.context import AppContext
 from backend.risk.guard import AuditHook
 from backend.risk.models import RiskStateUnavailable
@@ -31,10 +32,14 @@ def _actor(caller: AdminCaller) -> str:
     return caller.fingerprint or caller.client or "unknown"
 
 
-@router.get("", response_model=RiskResponse)
-async def get_risk(ctx: CtxDep, guard: RiskGuardDep, _caller: AdminDep) -> RiskResponse:
+@router.get("", response_model=RiskResponse, dependencies=[Depends(require_admin)])
+@lean
+async def get_risk(request: Request) -> Response:
     """Risk guard snapshot: kill switch, limits, price bounds, today's trades, PnL and exposure."""
-    return RiskResponse.of(guard.snapshot(), ctx.settings.current.risk)
+    await require_admin(request)
+    ctx: AppContext = request.app.state.ctx
+    body = RiskResponse.of(ctx.services["risk_guard"].snapshot(), ctx.settings.current.risk)
+    return json_response(body.model_dump_json())
 
 
 @router.post("/kill-switch", response_model=KillSwitchResponse, responses=UNAVAILABLE)

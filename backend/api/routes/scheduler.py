@@ -2,28 +2,29 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, HTTPException, Request, status
+from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
 
 from backend.api.deps import AdminDep, CtxDep, WritableDep
+from backend.api.lean import json_response, lean
 from backend.api.routes.health import scheduler_health
 from backend.api.schemas.health import JobRunResponse, SchedulerControlResponse, SchedulerStatusResponse
-from backend.api.security import audit_or_503
+from backend.api.security import audit_or_503, require_admin
+from backend.context import AppContext
 from backend.scheduler.runner import JobBusyError, UnknownJobError
 
 router = APIRouter(prefix="/scheduler", tags=["scheduler"])
 
 
-@router.get("/status", response_model=SchedulerStatusResponse)
-async def get_scheduler_status(ctx: CtxDep, _caller: AdminDep) -> SchedulerStatusResponse:
+@router.get("/status", response_model=SchedulerStatusResponse, dependencies=[Depends(require_admin)])
+@lean
+async def get_scheduler_status(request: Request) -> Response:
     """Scheduler status with the effective scheduler configuration."""
+    await require_admin(request)
+    ctx: AppContext = request.app.state.ctx
     base = scheduler_health(ctx)
-    values = ctx.services["runtime_settings"].effective()
-    configuration = {
-        name: value
-        for name, value in values.items()
-        if name.startswith("QUANTUM_TRADER_") or name.startswith("QT_SCHEDULER_")
-    }
-    return SchedulerStatusResponse(**base.model_dump(), configuration=configuration)
+    configuration = ctx.services["runtime_settings"].scheduler_configuration()
+    body = SchedulerStatusResponse.model_construct(**dict(base), configuration=configuration)
+    return json_response(body.model_dump_json())
 
 
 def _control(ctx: CtxDep) -> SchedulerControlResponse:
