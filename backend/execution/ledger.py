@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, cast
 
@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from backend.exchanges.base import Fill, OrderResult, OrderSide, OrderStatus
 from backend.execution.accounting import PositionState, apply_fee_asset_sale, apply_fill
+from backend.risk.models import TradeRecord
 from database.models.execution import ExecutionRun, FillRecord, LedgerBalance, Order, Position
 
 ZERO = Decimal(0)
@@ -525,6 +526,45 @@ class Ledger:
                 order.requested_quantity = quantity
                 order.note = note
                 order.updated_at = self._clock()
+
+    def executions_since(self, since: datetime) -> list[TradeRecord]:
+        """Each order that executed something, with its fills' realised PnL, last fill after `since`."""
+        with self._sessions() as session:
+            rows = session.execute(
+                select(
+                    Order.client_order_id,
+                    Order.symbol,
+                    Order.side,
+                    Order.executed_quantity,
+                    Order.quote_quantity,
+                    func.max(FillRecord.time),
+                )
+                .join(FillRecord, FillRecord.client_order_id == Order.client_order_id)
+                .where(Order.exchange == self.exchange)
+                .group_by(Order.id)
+                .having(func.max(FillRecord.time) >= since)
+            ).all()
+            pnl_rows = session.execute(
+                select(FillRecord.client_order_id, FillRecord.realised_pnl).where(
+                    FillRecord.exchange == self.exchange, FillRecord.time >= since
+                )
+            ).all()
+        pnl: dict[str, Decimal] = {}
+        for coid, value in pnl_rows:
+            pnl[coid] = pnl.get(coid, Decimal(0)) + value
+        return [
+            TradeRecord(
+                client_order_id=coid,
+                symbol=symbol,
+                side=OrderSide(side),
+                quantity=qty,
+                notional=quote,
+                realised_pnl=pnl.get(coid, Decimal(0)),
+                time=last if last.tzinfo is not None else last.replace(tzinfo=UTC),
+            )
+            for coid, symbol, side, qty, quote, last in rows
+            if qty > 0
+        ]
 
     def open_orders(self) -> list[OpenOrder]:
         """Orders whose outcome is not final: persisted-unsent, unknown, or still working."""

@@ -15,7 +15,7 @@ import inspect
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -56,6 +56,9 @@ from backend.risk.models import RiskContext, RiskRefused
 
 log = logging.getLogger(__name__)
 ZERO = Decimal(0)
+# How far back reconciliation looks for executions the risk guard missed: the daily-loss rule
+# reads the current UTC day, so two days always cover it.
+RISK_RESTORE_WINDOW = timedelta(days=2)
 CENT = Decimal("0.01")
 
 
@@ -108,6 +111,7 @@ class ReconcileReport:
     seeded: bool = False
     error: str | None = None
     unresolved: list[str] = field(default_factory=list)
+    risk_records_restored: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -375,6 +379,7 @@ class ExecutionService:
                     report.differences.append({"symbol": symbol, "error": f"trades not read: {exc}"})
                     continue
                 report.fills_recovered += len(await self._record(trades, None))
+            report.risk_records_restored = await self._restore_risk_records()
             account = await self.exchange.account()
             self._count("account", "ok")
             self._account = account
@@ -389,6 +394,7 @@ class ExecutionService:
                     "fills_recovered": report.fills_recovered,
                     "differences": report.differences,
                     "seeded": report.seeded,
+                    "risk_records_restored": report.risk_records_restored,
                     "unresolved_orders": report.unresolved,
                 },
             )
@@ -404,6 +410,12 @@ class ExecutionService:
                     log.exception("failed reconciliation not recorded")
         self.last_reconcile = report
         return report
+
+    async def _restore_risk_records(self) -> int:
+        """Give the risk guard the recent executions it missed (a crash between ledger and guard)."""
+        since = self._clock() - RISK_RESTORE_WINDOW
+        records = await self._db(self.ledger.executions_since, since)
+        return await asyncio.to_thread(self.guard.restore_trades_sync, records)
 
     async def _compare_balances(self, account: AccountSnapshot, report: ReconcileReport) -> list[dict[str, Any]]:
         quote = self.ledger.quote

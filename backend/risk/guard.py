@@ -370,6 +370,32 @@ class RiskGuard:
         self._publish_state()
         return added
 
+    def restore_trades_sync(self, records: list[TradeRecord]) -> int:
+        """Record executions the ledger holds but this store lacks; returns how many were added.
+
+        After a crash between the ledger recording an order's fills and the guard recording them,
+        reconciliation hands over the ledger's recent executions. Those at or before the newest
+        POST /risk/reset stay cleared: the operator reset them on purpose.
+        """
+        if not records:
+            return 0
+        with self._write_lock:
+            try:
+                reset_at = self._store.last_reset()
+                known = {r.client_order_id for r in self._store.trades_since(min(r.time for r in records))}
+                missing = [
+                    r for r in records if r.client_order_id not in known and (reset_at is None or r.time > reset_at)
+                ]
+                added = sum(1 for record in missing if self._store.add_trade(record))
+                if added:
+                    self._load_locked()
+            except Exception as exc:
+                self._mark_store_error(exc)
+                raise RiskStateUnavailable(f"executions not restored: {self._store_error}") from exc
+        if added:
+            log.warning("risk records restored from the ledger", extra={"count": added})
+        return added
+
     async def record_fill(self, record: TradeRecord) -> bool:
         return await asyncio.to_thread(self.record_fill_sync, record)
 
@@ -452,7 +478,7 @@ class RiskGuard:
                 after = {**before, "kill_switch": self._state_of(None).as_dict(), "trades_today": 0}
                 after.update(realised_pnl_today="0", consecutive_exchange_failures=0)
                 audit(before, after)
-            self._store.reset()
+            self._store.reset(now=self._clock())
             with self._lock:
                 self._override = None
                 self._days.clear()

@@ -10,7 +10,7 @@ not only a crashed process.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -26,6 +26,7 @@ from sqlalchemy import (
     Text,
     delete,
     event,
+    func,
     insert,
     select,
     update,
@@ -82,6 +83,16 @@ trades_table = Table(
     Column("notional", _DecimalText(), nullable=False),
     Column("realised_pnl", _DecimalText(), nullable=False),
     Column("time", UTCDateTime(), nullable=False, index=True),
+)
+
+
+# One row per POST /risk/reset: trades recorded before the newest reset are not restored from the
+# ledger after a crash (the operator cleared them on purpose).
+resets_table = Table(
+    "risk_resets",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", UTCDateTime(), nullable=False),
 )
 
 
@@ -185,8 +196,14 @@ class RiskStateStore:
             for row in rows
         ]
 
-    def reset(self) -> None:
-        """Delete every recorded trade and the kill switch override, in one transaction."""
+    def reset(self, now: datetime | None = None) -> None:
+        """Delete every recorded trade and the kill switch override, and note when, in one transaction."""
         with self.engine.begin() as conn:
             conn.execute(delete(trades_table))
             conn.execute(delete(kill_switch_table))
+            conn.execute(insert(resets_table).values(at=now or datetime.now(UTC)))
+
+    def last_reset(self) -> datetime | None:
+        with self.engine.connect() as conn:
+            at: datetime | None = conn.execute(select(func.max(resets_table.c.at))).scalar()
+        return at

@@ -31,7 +31,7 @@ def test_create_is_idempotent_and_makes_the_sqlite_directory(tmp_path: Path) -> 
     try:
         store.create()
         store.create()
-        assert set(inspect(store.engine).get_table_names()) == {"risk_kill_switch", "risk_trades"}
+        assert set(inspect(store.engine).get_table_names()) == {"risk_kill_switch", "risk_trades", "risk_resets"}
     finally:
         store.close()
 
