@@ -13,12 +13,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import re
 import secrets
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -27,6 +23,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+
+from backend.tests.process import ServerProcess
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 ROUTES: tuple[tuple[str, bool], ...] = (("/health", False), ("/risk", True), ("/metrics", False), ("/portfolio", True))
@@ -37,71 +35,6 @@ CADENCES = {
     "QUANTUM_TRADER_EXECUTION_SECONDS": "5",
 }
 LOG_PROBLEMS = ("database is locked", "Traceback", "job failed")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class Service:
-    """The service as operators run it: one uvicorn process on loopback, its log in a file."""
-
-    def __init__(self, workdir: Path, env: dict[str, str]) -> None:
-        self.port = _free_port()
-        self.log_path = workdir / "server.log"
-        self.env = env
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self, timeout: float = 90.0) -> None:
-        home = os.environ.get("HOME", str(self.log_path.parent))
-        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": home, **self.env}
-        with self.log_path.open("ab") as log:
-            self.proc = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "uvicorn",
-                    "backend.main:create_app",
-                    "--factory",
-                    "--host",
-                    "127.0.0.1",
-                    "--port",
-                    str(self.port),
-                    "--no-access-log",
-                ],
-                cwd=REPO_ROOT,
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited with {self.proc.returncode}:\n{self.log_path.read_text()}")
-            try:
-                if httpx.get(f"{self.url}/health", timeout=1.0).status_code in (200, 503):
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        self.stop()
-        raise TimeoutError(f"server not up in {timeout}s:\n{self.log_path.read_text()}")
-
-    def stop(self) -> int | None:
-        if self.proc is None or self.proc.poll() is not None:
-            return None if self.proc is None else self.proc.returncode
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            return self.proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            return self.proc.wait(timeout=30)
 
 
 @dataclass
@@ -152,8 +85,7 @@ def run_load(seconds: float, clients: int, workdir: Path, extra_env: dict[str, s
     database_url = f"sqlite:///{workdir / 'quantum_trader.db'}"
     upgrade(database_url)
     token = secrets.token_hex(24)
-    service = Service(
-        workdir,
+    service = ServerProcess(
         {
             "DATABASE_URL": database_url,
             "QT_ADMIN_TOKEN": token,
@@ -167,8 +99,10 @@ def run_load(seconds: float, clients: int, workdir: Path, extra_env: dict[str, s
             **CADENCES,
             **(extra_env or {}),
         },
+        workdir / "server.log",
+        extra_args=["--no-access-log"],
     )
-    service.start()
+    service.start(timeout=90.0)
     stats = {path: RouteStats() for path, _ in ROUTES}
     try:
         # let the first scheduled runs start, so the load overlaps jobs from its first second

@@ -1,4 +1,5 @@
-"""Start the real service in a uvicorn process on loopback, for tests that are about the process."""
+"""Start the real service in a uvicorn process on loopback: for tests about the process, and for the
+load driver and benchmarks in scripts/, which start it the same way."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,13 +25,28 @@ def free_port() -> int:
 
 
 class ServerProcess:
-    """``python -m uvicorn backend.main:create_app --factory`` with the given environment."""
+    """``python -m uvicorn <target>`` (by default the service's factory) with the given environment."""
 
-    def __init__(self, env: dict[str, str], log_path: Path, port: int | None = None, workers: int = 1) -> None:
+    def __init__(
+        self,
+        env: dict[str, str],
+        log_path: Path,
+        port: int | None = None,
+        workers: int = 1,
+        *,
+        target: str = "backend.main:create_app",
+        factory: bool = True,
+        extra_args: Sequence[str] = (),
+        ready_path: str = "/health",
+    ) -> None:
         self.port = port or free_port()
         self.workers = workers
         self.env = env
         self.log_path = log_path
+        self.target = target
+        self.factory = factory
+        self.extra_args = list(extra_args)
+        self.ready_path = ready_path
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -48,13 +65,14 @@ class ServerProcess:
                 sys.executable,
                 "-m",
                 "uvicorn",
-                "backend.main:create_app",
-                "--factory",
+                self.target,
+                *(["--factory"] if self.factory else []),
                 "--host",
                 "127.0.0.1",
                 "--port",
                 str(self.port),
                 *(["--workers", str(self.workers)] if self.workers > 1 else []),
+                *self.extra_args,
             ],
             cwd=REPO_ROOT,
             env=env,
@@ -67,7 +85,7 @@ class ServerProcess:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"server exited with {self.proc.returncode}:\n{self.log_path.read_text()}")
             try:
-                if httpx.get(f"{self.url}/health", timeout=1.0).status_code in (200, 503):
+                if httpx.get(f"{self.url}{self.ready_path}", timeout=1.0).status_code in (200, 503):
                     return self
             except httpx.HTTPError:
                 pass
@@ -86,6 +104,19 @@ class ServerProcess:
         assert self.proc is not None
         self.proc.send_signal(signal.SIGTERM)
         return self.proc.wait(timeout=timeout)
+
+    def stop(self, timeout: float = 30.0) -> int | None:
+        """SIGTERM, then SIGKILL if it does not exit in time; the exit code (None if never started)."""
+        if self.proc is None:
+            return None
+        if self.proc.poll() is not None:
+            return self.proc.returncode
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            return self.proc.wait(timeout=timeout)
 
     def kill(self) -> None:
         """SIGKILL: the crash path."""

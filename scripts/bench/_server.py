@@ -1,72 +1,11 @@
-"""Helpers shared by benchmarks: start a uvicorn process, run wrk against it."""
+"""Helpers shared by benchmarks: wrk on loopback (servers start with backend.tests.process.ServerProcess)."""
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
-import signal
-import socket
 import subprocess
 import sys
-import time
-from pathlib import Path
-
-import httpx
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class Uvicorn:
-    def __init__(self, target: str, env: dict[str, str], factory: bool = False) -> None:
-        self.port = free_port()
-        args = [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            target,
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(self.port),
-            "--workers",
-            "1",
-            "--log-level",
-            "warning",
-            "--no-access-log",
-        ]
-        if factory:
-            args.append("--factory")
-        self.proc = subprocess.Popen(
-            args, cwd=REPO_ROOT, env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-        )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"{target} exited: {self.proc.stderr.read().decode() if self.proc.stderr else ''}")
-            try:
-                httpx.get(f"http://127.0.0.1:{self.port}/", timeout=1)
-                return
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        raise TimeoutError(target)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def stop(self) -> None:
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
 
 
 def ensure_wrk() -> str:

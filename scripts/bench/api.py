@@ -11,8 +11,9 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from backend.tests.process import ServerProcess
 from database.migrate import upgrade
-from scripts.bench._server import Uvicorn, wrk
+from scripts.bench._server import wrk
 
 TOKEN = "bench-admin-token-0123456789abcdef"  # noqa: S105 - a throwaway token for a local benchmark server
 ROUNDS = 2
@@ -46,8 +47,16 @@ def run() -> list[dict[str, Any]]:
         "QUANTUM_TRADER_DISABLE_SCHEDULER": "1",
         "QT_LOG_LEVEL": "WARNING",
     }
-    reference = Uvicorn("scripts.bench._reference_app:app", {})
-    app = Uvicorn("backend.main:create_app", env, factory=True)
+    quiet = ["--log-level", "warning", "--no-access-log"]
+    reference = ServerProcess(
+        {},
+        tmp / "reference.log",
+        target="scripts.bench._reference_app:app",
+        factory=False,
+        extra_args=quiet,
+        ready_path="/ref",
+    ).start()
+    app = ServerProcess(env, tmp / "app.log", extra_args=quiet).start()
     rows: list[dict[str, Any]] = []
     try:
         import httpx

@@ -17,8 +17,8 @@ from typing import Any
 
 import httpx
 
+from backend.tests.process import REPO_ROOT, ServerProcess
 from database.migrate import upgrade
-from scripts.bench._server import REPO_ROOT, Uvicorn
 
 RSS_TARGET_MB = 350.0
 SUITE_TARGET_S = 600.0
@@ -60,7 +60,7 @@ def _memory() -> dict[str, Any]:
         check=True,
         capture_output=True,
     )
-    server = Uvicorn("backend.main:create_app", env, factory=True)
+    server = ServerProcess(env, tmp / "server.log", extra_args=["--log-level", "warning"]).start()
     try:
         info = httpx.get(f"{server.url}/ai/model-info", timeout=10).json()
         time.sleep(3)  # let start-up allocations settle
