@@ -7,6 +7,7 @@ import os
 import shutil
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -43,25 +44,39 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-@pytest.fixture(scope="session")
-def pg_database() -> Iterator[str | None]:
-    """A fresh PostgreSQL database for this test session (so parallel runs never collide)."""
+@contextmanager
+def private_pg_database(prefix: str, *, migrate: bool = False) -> Iterator[str]:
+    """A new PostgreSQL database on QT_TEST_DATABASE_URL's server, dropped afterwards.
+
+    Each test session (and each test that needs a server of its own) gets a private database, so
+    parallel runs never collide.
+    """
     base = _pg_base_url()
     if base is None:
-        yield None
-        return
-    name = f"qt_test_{uuid.uuid4().hex[:12]}"
+        raise RuntimeError("QT_TEST_DATABASE_URL is not set")
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
     admin = create_engine(base, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
     url = make_url(base).set(database=name).render_as_string(hide_password=False)
-    upgrade(url)
     try:
+        if migrate:
+            upgrade(url)
         yield url
     finally:
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def pg_database() -> Iterator[str | None]:
+    """A migrated PostgreSQL database for this test session (None without QT_TEST_DATABASE_URL)."""
+    if _pg_base_url() is None:
+        yield None
+        return
+    with private_pg_database("qt_test", migrate=True) as url:
+        yield url
 
 
 def _truncate_all(url: str) -> None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import re
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,11 +19,9 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
-from backend.tests.conftest import ADMIN_HEADERS, ADMIN_TOKEN
+from backend.tests.conftest import ADMIN_HEADERS, ADMIN_TOKEN, private_pg_database
 from backend.tests.process import ServerProcess
-from database.migrate import upgrade
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
@@ -49,24 +46,10 @@ def wait_for(condition: Callable[[], Any], what: str, timeout: float = 60.0) -> 
 
 @pytest.fixture
 def private_pg() -> Iterator[str]:
-    base = os.environ.get("QT_TEST_DATABASE_URL")
-    if not base:
+    if not os.environ.get("QT_TEST_DATABASE_URL"):
         pytest.skip("needs QT_TEST_DATABASE_URL (two replicas share one PostgreSQL database)")
-    parsed = make_url(base)
-    if parsed.drivername in ("postgresql", "postgres"):
-        parsed = parsed.set(drivername="postgresql+psycopg")
-    name = f"qt_replicas_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(parsed, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = parsed.set(database=name).render_as_string(hide_password=False)
-    upgrade(url)
-    try:
+    with private_pg_database("qt_replicas", migrate=True) as url:
         yield url
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def replica_env(url: str, workdir: Path, **extra: str) -> dict[str, str]:

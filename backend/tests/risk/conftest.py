@@ -3,7 +3,6 @@ guards built on it with a settable clock, and builders for orders and contexts."
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -12,14 +11,14 @@ from typing import Any
 
 import pytest
 from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
 from backend.exchanges.base import OrderRequest, OrderSide
 from backend.observability.metrics import Metrics
 from backend.risk.guard import AuditHook, RiskGuard
 from backend.risk.models import RiskContext
 from backend.risk.store import RiskStateStore
-from backend.tests.conftest import _backends, _pg_base_url
+from backend.risk.store import metadata as risk_metadata
+from backend.tests.conftest import _backends, _pg_base_url, private_pg_database
 from config.risk import RiskSettings
 
 T0 = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
@@ -42,20 +41,11 @@ class Clock:
 @pytest.fixture(scope="session")
 def pg_risk_server_url() -> Iterator[str | None]:
     """A private PostgreSQL database for risk state stores in this session."""
-    base = _pg_base_url()
-    if base is None:
+    if _pg_base_url() is None:
         yield None
         return
-    name = f"qt_risk_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(base, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(base).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with private_pg_database("qt_risk") as url:
+        yield url
 
 
 @pytest.fixture(params=_backends())
@@ -65,7 +55,8 @@ def risk_state_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         url: str = request.getfixturevalue("pg_risk_server_url")
         engine = create_engine(url)
         with engine.begin() as conn:
-            conn.execute(text("DROP TABLE IF EXISTS risk_trades, risk_kill_switch"))
+            names = ", ".join(table.name for table in risk_metadata.tables.values())
+            conn.execute(text(f"DROP TABLE IF EXISTS {names}"))
         engine.dispose()
         return url
     return f"sqlite:///{tmp_path / 'state' / 'risk_state.db'}"
