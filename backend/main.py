@@ -29,6 +29,7 @@ from backend.observability.metrics import Metrics
 from backend.runtime_settings import RuntimeSettingsService, load_overrides
 from backend.scheduler.leader import LeaderLock
 from backend.scheduler.runner import JobRunner
+from backend.web.routes import web_routes
 from config.runtime import SettingsHolder
 from config.settings import Settings, load_settings
 from database.session import make_engine, make_session_factory
@@ -79,6 +80,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # resolves them per request, which costs ~9 us on every call (see the API benchmark).
         # Our routers carry their prefix and tags on each route, so nothing is lost.
         app.router.routes.extend(router.routes)
+    app.router.routes.extend(web_routes())
     install_lean_routes(app)
     document_error_responses(app.router.routes)
     if settings.app.cors_origins:

@@ -6,9 +6,13 @@ import hashlib
 import json
 import os
 import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+TAIL_BLOCK_BYTES = 64 * 1024
 
 
 class AuditWriteError(RuntimeError):
@@ -87,3 +91,65 @@ class AuditLog:
 
     def health_reasons(self) -> list[str]:
         return [self.last_error] if self.last_error else []
+
+
+@dataclass(frozen=True)
+class AuditPage:
+    """Entries of the log, newest first; a line that is not a JSON object comes back as ``{"raw": ...}``."""
+
+    entries: list[dict[str, Any]]
+    has_more: bool
+
+
+def read_tail(
+    path: Path, *, limit: int, offset: int = 0, action: str | None = None, block: int = TAIL_BLOCK_BYTES
+) -> AuditPage:
+    """The newest entries, skipping ``offset`` of them; only those whose action contains ``action``.
+
+    The file is read backwards a block at a time, so a page near the end costs the same however long
+    the log has grown.
+    """
+    wanted = action.lower() if action else None
+    entries: list[dict[str, Any]] = []
+    skipped = 0
+    for line in _lines_backwards(path, block):
+        entry = _parse(line)
+        if wanted is not None and wanted not in str(entry.get("action", "")).lower():
+            continue
+        if skipped < offset:
+            skipped += 1
+            continue
+        if len(entries) == limit:
+            return AuditPage(entries, has_more=True)
+        entries.append(entry)
+    return AuditPage(entries, has_more=False)
+
+
+def _parse(line: bytes) -> dict[str, Any]:
+    text = line.decode("utf-8", errors="replace")
+    try:
+        entry = json.loads(text)
+    except ValueError:
+        return {"raw": text}
+    return entry if isinstance(entry, dict) else {"raw": text}
+
+
+def _lines_backwards(path: Path, block: int) -> Iterator[bytes]:
+    try:
+        handle = path.open("rb")
+    except FileNotFoundError:
+        return
+    with handle:
+        position = handle.seek(0, os.SEEK_END)
+        rest = b""
+        while position > 0:
+            step = min(block, position)
+            position -= step
+            handle.seek(position)
+            lines = (handle.read(step) + rest).split(b"\n")
+            rest = lines.pop(0)  # may continue in the block before this one
+            for line in reversed(lines):
+                if line.strip():
+                    yield line
+        if rest.strip():
+            yield rest

@@ -1,0 +1,106 @@
+// Settings: every effective value with its source; a tunable one is changed in place through
+// PUT /settings and the server's validation message is shown next to it when it refuses.
+
+import { api } from '../api.js';
+import { badge, h } from '../dom.js';
+import { app } from '../state.js';
+
+export const title = 'Settings';
+export const admin = true;
+export const every = 30000;
+
+function text(value) {
+  if (value === null || value === undefined) return '';
+  if (Array.isArray(value)) return value.join(',');
+  if (typeof value === 'object') return JSON.stringify(value);
+  return String(value);
+}
+
+const SOURCE_TONE = { default: '', env: 'info', override: 'warn' };
+
+export function create(root) {
+  const filter = h('input', { id: 'settings-filter', type: 'search', name: 'filter', placeholder: 'name, section or words', autocomplete: 'off' });
+  const tunableOnly = h('input', { id: 'settings-tunable', type: 'checkbox', name: 'tunable' });
+  const body = h('tbody');
+  const rows = new Map(); // name -> { tr, value, source, input }
+  root.append(
+    h('p', { class: 'hint', text: 'Tunable settings apply at once, without a restart, and persist as overrides; the others come from the environment (backend/.env) and need a restart.' }),
+    h('div', { class: 'filters', role: 'search' },
+      h('label', { for: 'settings-filter', text: 'Find' }), filter,
+      h('label', { class: 'check' }, tunableOnly, ' tunable only')),
+    h('div', { class: 'table-wrap', tabindex: 0, role: 'region', 'aria-label': 'Settings' },
+      h('table', { class: 'settings' },
+        h('thead', {}, h('tr', {}, ['Setting', 'Value', 'Source', 'Change'].map((t) => h('th', { scope: 'col', text: t })))),
+        body)));
+
+  function applyFilter() {
+    const words = filter.value.trim().toLowerCase();
+    for (const row of rows.values()) {
+      const hay = `${row.item.name} ${row.item.section} ${row.item.description}`.toLowerCase();
+      row.tr.hidden = (tunableOnly.checked && !row.item.tunable) || (words && !hay.includes(words));
+    }
+  }
+  filter.addEventListener('input', applyFilter);
+  tunableOnly.addEventListener('change', applyFilter);
+
+  async function save(row) {
+    row.message.textContent = '';
+    row.message.className = 'message';
+    row.input.setAttribute('aria-invalid', 'false');
+    try {
+      const answer = await api('/settings', { method: 'PUT', body: { [row.item.name]: row.input.value } });
+      const change = answer.changed[row.item.name];
+      update(answer.settings, true);
+      row.message.textContent = change ? `Saved: ${text(change.before)} → ${text(change.after)}` : 'Unchanged.';
+      row.message.classList.add('good');
+    } catch (err) {
+      row.message.textContent = err.message;
+      row.message.classList.add('error');
+      row.input.setAttribute('aria-invalid', 'true');
+    }
+  }
+
+  function build(item) {
+    const id = `setting-${item.name}`;
+    const value = h('code', { class: 'value' });
+    const source = h('span');
+    const row = { item, value, source };
+    let change = h('span', { class: 'hint', text: item.secret ? 'secret' : 'restart' });
+    if (item.tunable) {
+      row.input = h('input', { id, name: item.name, autocomplete: 'off', spellcheck: false, 'aria-describedby': `${id}-message` });
+      row.message = h('span', { class: 'message', id: `${id}-message`, role: 'status', 'aria-live': 'polite' });
+      const form = h('form', { class: 'inline', 'aria-label': `Change ${item.name}` },
+        h('label', { for: id, class: 'visually-hidden', text: `New value of ${item.name}` }), row.input,
+        h('button', { type: 'submit', class: 'secondary', text: 'Save', disabled: !app.signedIn }), row.message);
+      form.addEventListener('submit', (event) => { event.preventDefault(); save(row); });
+      change = form;
+    }
+    row.tr = h('tr', { dataset: { name: item.name } },
+      h('th', { scope: 'row' }, h('code', { text: item.name }), h('br'), h('small', { text: `${item.section} · ${item.description}` })),
+      h('td', {}, value), h('td', {}, source), h('td', {}, change));
+    rows.set(item.name, row);
+    body.append(row.tr);
+    return row;
+  }
+
+  // In place: a value being typed is never overwritten by a refresh.
+  function update(items, saved = false) {
+    for (const item of items) {
+      const row = rows.get(item.name) || build(item);
+      row.item = item;
+      row.value.textContent = text(item.value);
+      row.source.replaceChildren(badge(item.source, SOURCE_TONE[item.source]));
+      if (row.input && (saved || (document.activeElement !== row.input && row.input.value === row.input.defaultValue))) {
+        row.input.value = text(item.value);
+        row.input.defaultValue = text(item.value);
+      }
+    }
+    applyFilter();
+  }
+
+  async function refresh(signal) {
+    update((await api('/settings', { signal })).settings);
+  }
+
+  return { refresh };
+}
