@@ -83,8 +83,8 @@ export function confirmDialog({ title, message, confirmLabel, reason = false, da
 }
 
 // A button that runs an async action, disabled meanwhile, reporting the outcome in `status`.
-export function actionButton(label, action, { status, className = 'secondary', focus, disabled = false, title } = {}) {
-  const button = h('button', { type: 'button', class: className, text: label, dataset: focus ? { focus } : undefined, disabled, title });
+export function actionButton(label, action, { status, className = 'secondary', focus, disabled = false, name } = {}) {
+  const button = h('button', { type: 'button', class: className, text: label, dataset: focus ? { focus } : undefined, disabled, 'aria-label': name });
   button.addEventListener('click', async () => {
     button.disabled = true;
     try {

@@ -72,7 +72,7 @@ export function create(root, ctx) {
         { label: 'Class prior', num: true, cell: (r) => fixed(r.metrics_summary?.class_prior_log_loss, 4) },
         { label: 'Accuracy', num: true, cell: (r) => pct(r.metrics_summary?.accuracy, 1) },
         { label: 'Gate: beats prior', cell: (r) => (r.metrics_summary ? badge(r.metrics_summary.beats_class_prior ? 'passed' : 'failed', r.metrics_summary.beats_class_prior ? 'good' : 'bad') : '—') },
-        { label: 'Action', cell: (r) => (r.status === 'completed' && !r.is_active ? actionButton('Activate', () => activate(r), { status, focus: `activate-${r.version}` }) : '') },
+        { label: 'Action', cell: (r) => (r.status === 'completed' && !r.is_active ? actionButton('Activate', () => activate(r), { status, focus: `activate-${r.version}`, name: `Activate ${r.version}` }) : '') },
       ],
       rows: body.items,
       empty: 'No training run yet.',

@@ -106,7 +106,7 @@ export function create(root, ctx) {
           { label: 'Outcome', cell: (j) => (j.running ? badge('running', 'info') : j.last_run ? [badge(j.last_run.status, tone(j.last_run.status)), j.last_run.error ? h('small', { class: 'error', text: ` ${j.last_run.error}` }) : null] : '—') },
           { label: 'Took', num: true, cell: (j) => seconds(j.last_run?.duration_seconds) },
           { label: 'Next run', cell: (j) => (body.paused ? 'paused' : when(j.next_run_time)) },
-          { label: 'Run', cell: (j) => actionButton('Run now', () => runJob(j.id), { status, focus: `run-${j.id}`, disabled: !signed || j.running, title: `Run ${j.id} now` }) },
+          { label: 'Run', cell: (j) => actionButton('Run now', () => runJob(j.id), { status, focus: `run-${j.id}`, disabled: !signed || j.running, name: `Run ${j.id} now` }) },
         ],
         rows: jobs,
         empty: 'No jobs registered.',

@@ -50,10 +50,9 @@ export function create(root) {
       stat('Gross exposure', money(p.gross_exposure, q), caps.max_gross_exposure ? `cap ${money(caps.max_gross_exposure, q)}` : 'no cap'),
       stat('Realised PnL', signed(p.realised_pnl, q)),
       stat('Unrealised PnL', signed(p.unrealised_pnl, q)),
-      stat('Fees paid', money(p.fees_paid, q)),
-      stat('Exchange', p.exchange, p.last_run_id ? `last cycle #${p.last_run_id}` : 'no cycle yet'));
+      stat('Fees paid', money(p.fees_paid, q)));
     fill(positions, table({
-      caption: `Positions (${p.positions.length})`,
+      caption: `${p.positions.length} positions on the ${p.exchange} exchange${p.last_run_id ? `, last cycle #${p.last_run_id}` : ''}`,
       columns: [
         { label: 'Symbol', cell: (r) => h('strong', { text: r.symbol }) },
         { label: 'Quantity', num: true, cell: (r) => decimal(r.quantity) },
@@ -69,6 +68,7 @@ export function create(root) {
       empty: 'No open position.',
     }));
     const m = risk.metrics;
+    const largest = Math.max(0, ...p.positions.map((r) => Math.abs(Number(r.market_value))));
     const lossUsed = Number(caps.max_daily_loss) - Number(m.loss_budget_left);
     fill(limits, table({
       caption: 'Limits',
@@ -79,8 +79,8 @@ export function create(root) {
         { label: 'Used', cell: (r) => r.used },
       ],
       rows: [
-        { name: 'Gross exposure', now: money(m.gross_exposure, q), cap: caps.max_gross_exposure ? money(caps.max_gross_exposure, q) : 'none', used: used(m.gross_exposure, caps.max_gross_exposure) },
-        { name: 'Largest position', now: money(Math.max(0, ...Object.values(m.exposure_by_symbol).map(Number)), q), cap: caps.max_position_per_symbol ? money(caps.max_position_per_symbol, q) : 'none', used: used(Math.max(0, ...Object.values(m.exposure_by_symbol).map(Number)), caps.max_position_per_symbol) },
+        { name: 'Gross exposure', now: money(p.gross_exposure, q), cap: caps.max_gross_exposure ? money(caps.max_gross_exposure, q) : 'none', used: used(p.gross_exposure, caps.max_gross_exposure) },
+        { name: 'Largest position', now: money(largest, q), cap: caps.max_position_per_symbol ? money(caps.max_position_per_symbol, q) : 'none', used: used(largest, caps.max_position_per_symbol) },
         { name: `Daily loss (${m.day})`, now: money(lossUsed, q), cap: money(caps.max_daily_loss, q), used: used(lossUsed, caps.max_daily_loss) },
         { name: 'Per-trade notional', now: `${m.trades_today} trades today`, cap: money(caps.max_notional_per_trade, q), used: '' },
       ],

@@ -21,12 +21,14 @@ const SOURCE_TONE = { default: '', env: 'info', override: 'warn' };
 export function create(root) {
   const filter = h('input', { id: 'settings-filter', type: 'search', name: 'filter', placeholder: 'name, section or words', autocomplete: 'off' });
   const tunableOnly = h('input', { id: 'settings-tunable', type: 'checkbox', name: 'tunable' });
+  const section = h('select', { id: 'settings-section', name: 'section' }, h('option', { value: '', text: 'all' }));
   const body = h('tbody');
   const rows = new Map(); // name -> { tr, value, source, input }
   root.append(
     h('p', { class: 'hint', text: 'Tunable settings apply at once, without a restart, and persist as overrides; the others come from the environment (backend/.env) and need a restart.' }),
     h('div', { class: 'filters', role: 'search' },
       h('label', { for: 'settings-filter', text: 'Find' }), filter,
+      h('label', { for: 'settings-section', text: 'Section' }), section,
       h('label', { class: 'check' }, tunableOnly, ' tunable only')),
     h('div', { class: 'table-wrap', tabindex: 0, role: 'region', 'aria-label': 'Settings' },
       h('table', { class: 'settings' },
@@ -37,10 +39,11 @@ export function create(root) {
     const words = filter.value.trim().toLowerCase();
     for (const row of rows.values()) {
       const hay = `${row.item.name} ${row.item.section} ${row.item.description}`.toLowerCase();
-      row.tr.hidden = (tunableOnly.checked && !row.item.tunable) || (words && !hay.includes(words));
+      row.tr.hidden = (tunableOnly.checked && !row.item.tunable) || (section.value && row.item.section !== section.value) || Boolean(words && !hay.includes(words));
     }
   }
   filter.addEventListener('input', applyFilter);
+  section.addEventListener('change', applyFilter);
   tunableOnly.addEventListener('change', applyFilter);
 
   async function save(row) {
@@ -86,6 +89,7 @@ export function create(root) {
   // In place: a value being typed is never overwritten by a refresh.
   function update(items, saved = false) {
     for (const item of items) {
+      if (![...section.options].some((o) => o.value === item.section)) section.append(h('option', { value: item.section, text: item.section }));
       const row = rows.get(item.name) || build(item);
       row.item = item;
       row.value.textContent = text(item.value);

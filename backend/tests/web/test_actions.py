@@ -1,0 +1,127 @@
+"""Mutations from the page go through the admin endpoints, with their guard and their audit line:
+the kill switch, a refused and an accepted setting, run-now, pause and resume."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from backend.tests.process import ServerProcess
+from backend.tests.web.harness import HEADERS, TOKEN
+from backend.observability.audit import token_fingerprint
+
+
+def audit_lines(service: ServerProcess, action: str) -> list[dict[str, Any]]:
+    path = Path(service.env["QT_ADMIN_AUDIT_PATH"])
+    lines = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return [line for line in lines if line["action"] == action]
+
+
+def risk(service: ServerProcess) -> dict[str, Any]:
+    body: dict[str, Any] = httpx.get(f"{service.url}/risk", headers=HEADERS, timeout=10).json()
+    return body["kill_switch"]
+
+
+def confirm(page: Any, reason: str) -> None:
+    dialog = page.get_by_role("dialog")
+    dialog.get_by_label("Reason (written to the audit log)").fill(reason)
+    dialog.locator("button[value=confirm]").click()
+
+
+def test_the_kill_switch_button_turns_the_switch_on_with_an_audit_line_and_off_again(
+    open_page: Any, service: ServerProcess
+) -> None:
+    before = len(audit_lines(service, "POST /risk/kill-switch"))
+    page, watch = open_page("/ui/overview")
+    try:
+        page.get_by_role("button", name="Turn kill switch on").click()
+        confirm(page, "browser test: on")
+        page.wait_for_function("() => document.getElementById('kill-state').textContent.startsWith('ON')")
+        state = risk(service)
+        assert state["enabled"] is True
+        assert state["reason"] == "browser test: on"
+        lines = audit_lines(service, "POST /risk/kill-switch")
+        assert len(lines) == before + 1
+        assert lines[-1]["outcome"] == "ok"
+        assert lines[-1]["after"]["enabled"] is True
+        assert lines[-1]["token_fingerprint"] == token_fingerprint(TOKEN)
+        assert "Kill switch is now ON" in page.locator("#overview-status").inner_text()
+
+        page.get_by_role("button", name="Turn kill switch off").click()
+        confirm(page, "browser test: off")
+        page.wait_for_function("() => document.getElementById('kill-state').textContent.startsWith('off')")
+        assert risk(service)["enabled"] is False
+        lines = audit_lines(service, "POST /risk/kill-switch")
+        assert len(lines) == before + 2
+        assert lines[-1]["after"]["enabled"] is False
+        assert watch.problems() == []
+    finally:
+        httpx.post(f"{service.url}/risk/kill-switch", headers=HEADERS, json={"enabled": None}).raise_for_status()
+
+
+def test_cancelling_the_confirmation_changes_nothing(open_page: Any, service: ServerProcess) -> None:
+    before = len(audit_lines(service, "POST /risk/kill-switch"))
+    page, _ = open_page("/ui/overview")
+    page.get_by_role("button", name="Turn kill switch on").click()
+    page.keyboard.press("Escape")
+    assert page.get_by_role("dialog").count() == 0
+    assert risk(service)["enabled"] is False
+    assert len(audit_lines(service, "POST /risk/kill-switch")) == before
+
+
+def test_a_bad_setting_shows_the_servers_refusal_in_place_and_a_good_one_applies(
+    open_page: Any, service: ServerProcess
+) -> None:
+    name = "QT_MAX_NOTIONAL_PER_TRADE"
+    refused = httpx.put(f"{service.url}/settings", headers=HEADERS, json={name: "-5"}, timeout=10)
+    assert refused.status_code == 422
+    page, watch = open_page("/ui/settings")
+    field = page.get_by_label(f"New value of {name}")
+    original = field.input_value()
+    field.fill("-5")
+    field.press("Enter")
+    message = page.locator(f"#setting-{name}-message")
+    page.wait_for_function(f"() => document.getElementById('setting-{name}-message').textContent !== ''")
+    assert message.inner_text() == "; ".join(refused.json()["detail"])
+    assert field.get_attribute("aria-invalid") == "true"
+    assert watch.failed == [f"PUT {service.url}/settings: 422"]
+
+    try:
+        field.fill("750")
+        page.locator(f'tr[data-name="{name}"] button', has_text="Save").click()
+        page.wait_for_function(f"() => document.getElementById('setting-{name}-message').textContent.startsWith('Saved')")
+        row = page.locator(f'tr[data-name="{name}"]')
+        assert row.locator("code.value").inner_text() == "750"
+        assert row.locator(".badge").inner_text() == "override"
+        assert field.get_attribute("aria-invalid") == "false"
+    finally:
+        httpx.put(f"{service.url}/settings", headers=HEADERS, json={name: original}, timeout=10).raise_for_status()
+    # Chromium itself logs the refused request; nothing else may appear
+    assert watch.console == ["error: Failed to load resource: the server responded with a status of 422 (Unprocessable Entity)"]
+
+
+def test_run_now_runs_the_job_and_shows_its_outcome(open_page: Any, service: ServerProcess) -> None:
+    before = len(audit_lines(service, "POST /scheduler/jobs/market-cache-refresh/run"))
+    page, watch = open_page("/ui/overview")
+    page.get_by_role("button", name="Run market-cache-refresh now").click()
+    page.wait_for_function("() => document.getElementById('overview-status').textContent.startsWith('market-cache-refresh: ok')")
+    assert len(audit_lines(service, "POST /scheduler/jobs/market-cache-refresh/run")) == before + 1
+    assert watch.problems() == []
+
+
+def test_pause_and_resume_the_scheduler(open_page: Any, service: ServerProcess) -> None:
+    page, watch = open_page("/ui/overview")
+    try:
+        page.get_by_role("button", name="Pause scheduled runs").click()
+        page.get_by_role("button", name="Resume scheduled runs").wait_for()
+        assert httpx.get(f"{service.url}/health").json()["scheduler"]["paused"] is True
+        page.get_by_role("button", name="Resume scheduled runs").click()
+        page.get_by_role("button", name="Pause scheduled runs").wait_for()
+        assert httpx.get(f"{service.url}/health").json()["scheduler"]["paused"] is False
+    finally:
+        httpx.post(f"{service.url}/scheduler/resume", headers=HEADERS).raise_for_status()
+    assert [line["outcome"] for line in audit_lines(service, "POST /scheduler/pause")][-1:] == ["ok"]
+    assert watch.problems() == []
