@@ -9,12 +9,12 @@ PY := $(VENV)/bin/python
 DEV_PY := $(DEV_VENV)/bin/python
 PIP_FLAGS := --disable-pip-version-check --quiet
 
-.PHONY: run test install install-dev migrate revision lint lint-venv typecheck bench check-dev-deps clean help fuzz load crash
+.PHONY: run test install install-dev migrate revision lint lint-venv typecheck bench check-dev-deps clean help fuzz load crash screenshots
 
 help:
 	@echo "make run        set up .venv, migrate, train a default model if none, serve on 127.0.0.1:8000"
 	@echo "make test       set up .venv-dev and run the whole test suite"
-	@echo "make lint | typecheck | migrate | revision m=\"msg\" | bench | fuzz | load | check-dev-deps"
+	@echo "make lint | typecheck | migrate | revision m=\"msg\" | bench | fuzz | load | screenshots | check-dev-deps"
 
 $(VENV)/.installed: backend/requirements.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -95,6 +95,10 @@ load: $(DEV_VENV)/.installed
 CRASH_ROUNDS ?= 20
 crash: $(DEV_VENV)/.installed
 	QT_CRASH_ROUNDS=$(CRASH_ROUNDS) $(DEV_PY) -m pytest backend/tests/proving/test_crash_consistency.py -q
+
+# A PNG of every page of the operator page (desktop and narrow) in artifacts/ui/; needs Debian's chromium.
+screenshots: $(DEV_VENV)/.installed
+	$(DEV_PY) -m scripts.screenshots
 
 clean:
 	rm -rf $(VENV) $(DEV_VENV) .mypy_cache .ruff_cache

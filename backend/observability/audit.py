@@ -107,12 +107,12 @@ def read_tail(
     """The newest entries, skipping ``offset`` of them; only those whose action contains ``action``.
 
     The file is read backwards a block at a time, so a page near the end costs the same however long
-    the log has grown.
+    the log has grown; past its first line the rotated files (``<name>.1``, ``<name>.2``, ...) follow.
     """
     wanted = action.lower() if action else None
     entries: list[dict[str, Any]] = []
     skipped = 0
-    for line in _lines_backwards(path, block):
+    for line in (line for file in _newest_first(path) for line in _lines_backwards(file, block)):
         entry = _parse(line)
         if wanted is not None and wanted not in str(entry.get("action", "")).lower():
             continue
@@ -132,6 +132,14 @@ def _parse(line: bytes) -> dict[str, Any]:
     except ValueError:
         return {"raw": text}
     return entry if isinstance(entry, dict) else {"raw": text}
+
+
+def _newest_first(path: Path) -> Iterator[Path]:
+    yield path
+    index = 1
+    while (older := path.with_name(f"{path.name}.{index}")).exists():
+        yield older
+        index += 1
 
 
 def _lines_backwards(path: Path, block: int) -> Iterator[bytes]:

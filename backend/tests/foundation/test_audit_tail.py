@@ -63,6 +63,16 @@ def test_an_unreadable_line_comes_back_raw_and_the_rest_still_reads(tmp_path: Pa
     assert entries[3] == {"raw": '{"action": "POST /risk/kill-sw'}
 
 
+def test_rotated_files_follow_the_current_one(tmp_path: Path) -> None:
+    path = tmp_path / "admin_audit.log"
+    for index, name in enumerate(["admin_audit.log.2", "admin_audit.log.1", "admin_audit.log"]):
+        AuditLog(tmp_path / name).write(f"POST /step/{index}", "ok", client="c")
+        AuditLog(tmp_path / name).write(f"POST /step/{index}b", "ok", client="c")
+    page = read_tail(path, limit=5)
+    assert [e["action"] for e in page.entries] == ["POST /step/2b", "POST /step/2", "POST /step/1b", "POST /step/1", "POST /step/0b"]
+    assert page.has_more is True
+
+
 def test_get_audit_needs_the_token_and_shows_the_refused_attempt(client: Any) -> None:
     assert client.get("/audit").status_code == 401
     body = client.get("/audit", headers=ADMIN_HEADERS).json()
