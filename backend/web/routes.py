@@ -51,7 +51,9 @@ SECURITY_HEADERS = [
 # plotly.js injects a <style> for the map library it bundles unless an element with that style's id
 # is already in the document; the shell declares those ids (read from the installed bundle), so the
 # bundle runs under a CSP without 'unsafe-inline'. Its own rules go into plotly-rules.css via CSSOM.
-_SELF_INJECTED_STYLE = re.compile(rb'getElementById\("([0-9A-Za-z_-]{8,128})"\)\)\{var (\w+)=document\.createElement\("style"\)')
+_SELF_INJECTED_STYLE = re.compile(
+    rb'getElementById\("([0-9A-Za-z_-]{8,128})"\)\)\{var (\w+)=document\.createElement\("style"\)'
+)
 
 
 @dataclass(frozen=True)

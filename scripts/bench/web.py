@@ -59,14 +59,22 @@ def run() -> list[dict[str, Any]]:
         overview = [_cold_load(browser, server.url, "overview") for _ in range(LOADS)]
         paint = statistics.median(o["paint"] for o in overview)
         data = statistics.median(o["data"] for o in overview)
-        rows.append(_row("overview first contentful paint (median of 5 cold loads)", paint, "ms", FIRST_PAINT_TARGET_MS))
+        rows.append(
+            _row("overview first contentful paint (median of 5 cold loads)", paint, "ms", FIRST_PAINT_TARGET_MS)
+        )
         rows.append(_row("overview data shown (median of 5 cold loads)", data, "ms", DATA_SHOWN_TARGET_MS))
         for name in harness.PAGES:
             load = _cold_load(browser, server.url, name)
             rows.append(_row(f"{name}: bytes excluding plotly.js", load["bytes"] / 1024, "KB", BYTES_TARGET_KB))
             rows.append(_row(f"{name}: requests", load["requests"], "", REQUESTS_TARGET))
             if load["plotly"]:
-                rows.append({"name": f"{name}: plotly.js (the chart library)", "value": round(load["plotly"] / 1024), "unit": "KB"})
+                rows.append(
+                    {
+                        "name": f"{name}: plotly.js (the chart library)",
+                        "value": round(load["plotly"] / 1024),
+                        "unit": "KB",
+                    }
+                )
         browser.close()
     return rows
 

@@ -32,7 +32,9 @@ def test_a_page_is_the_reversed_log_sliced_whatever_the_block_size(
     log = AuditLog(path)
     start = datetime(2026, 1, 1, tzinfo=UTC)
     written = [
-        log.write(action, "ok", client="127.0.0.1", detail={"n": i, "text": "ü" * (i % 5)}, now=start + timedelta(seconds=i))
+        log.write(
+            action, "ok", client="127.0.0.1", detail={"n": i, "text": "ü" * (i % 5)}, now=start + timedelta(seconds=i)
+        )
         for i, action in enumerate(actions)
     ]
     newest_first = [json.loads(json.dumps(e)) for e in reversed(written)]
@@ -69,7 +71,13 @@ def test_rotated_files_follow_the_current_one(tmp_path: Path) -> None:
         AuditLog(tmp_path / name).write(f"POST /step/{index}", "ok", client="c")
         AuditLog(tmp_path / name).write(f"POST /step/{index}b", "ok", client="c")
     page = read_tail(path, limit=5)
-    assert [e["action"] for e in page.entries] == ["POST /step/2b", "POST /step/2", "POST /step/1b", "POST /step/1", "POST /step/0b"]
+    assert [e["action"] for e in page.entries] == [
+        "POST /step/2b",
+        "POST /step/2",
+        "POST /step/1b",
+        "POST /step/1",
+        "POST /step/0b",
+    ]
     assert page.has_more is True
 
 

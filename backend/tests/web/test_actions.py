@@ -9,9 +9,9 @@ from typing import Any
 
 import httpx
 
+from backend.observability.audit import token_fingerprint
 from backend.tests.process import ServerProcess
 from backend.tests.web.harness import HEADERS, TOKEN
-from backend.observability.audit import token_fingerprint
 
 
 def audit_lines(service: ServerProcess, action: str) -> list[dict[str, Any]]:
@@ -92,7 +92,9 @@ def test_a_bad_setting_shows_the_servers_refusal_in_place_and_a_good_one_applies
     try:
         field.fill("750")
         page.locator(f'tr[data-name="{name}"] button', has_text="Save").click()
-        page.wait_for_function(f"() => document.getElementById('setting-{name}-message').textContent.startsWith('Saved')")
+        page.wait_for_function(
+            f"() => document.getElementById('setting-{name}-message').textContent.startsWith('Saved')"
+        )
         row = page.locator(f'tr[data-name="{name}"]')
         assert row.locator("code.value").inner_text() == "750"
         assert row.locator(".badge").inner_text() == "override"
@@ -100,14 +102,18 @@ def test_a_bad_setting_shows_the_servers_refusal_in_place_and_a_good_one_applies
     finally:
         httpx.put(f"{service.url}/settings", headers=HEADERS, json={name: original}, timeout=10).raise_for_status()
     # Chromium itself logs the refused request; nothing else may appear
-    assert watch.console == ["error: Failed to load resource: the server responded with a status of 422 (Unprocessable Entity)"]
+    assert watch.console == [
+        "error: Failed to load resource: the server responded with a status of 422 (Unprocessable Entity)"
+    ]
 
 
 def test_run_now_runs_the_job_and_shows_its_outcome(open_page: Any, service: ServerProcess) -> None:
     before = len(audit_lines(service, "POST /scheduler/jobs/market-cache-refresh/run"))
     page, watch = open_page("/ui/overview")
     page.get_by_role("button", name="Run market-cache-refresh now").click()
-    page.wait_for_function("() => document.getElementById('overview-status').textContent.startsWith('market-cache-refresh: ok')")
+    page.wait_for_function(
+        "() => document.getElementById('overview-status').textContent.startsWith('market-cache-refresh: ok')"
+    )
     assert len(audit_lines(service, "POST /scheduler/jobs/market-cache-refresh/run")) == before + 1
     assert watch.problems() == []
 

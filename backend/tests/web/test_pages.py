@@ -29,7 +29,8 @@ def test_every_control_has_a_label(open_page: Any, name: str) -> None:
     page, _ = open_page(f"/ui/{name}")
     unlabelled = page.evaluate(
         """() => [...document.querySelectorAll('input, select, textarea, button')]
-            .filter((el) => !(el.labels?.length || el.getAttribute('aria-label') || (el.tagName === 'BUTTON' && el.textContent.trim())))
+            .filter((el) => !(el.labels?.length || el.getAttribute('aria-label')
+                              || (el.tagName === 'BUTTON' && el.textContent.trim())))
             .map((el) => el.outerHTML)"""
     )
     assert unlabelled == []
@@ -74,7 +75,9 @@ def test_the_keyboard_reaches_the_skip_link_and_the_pages(open_page: Any) -> Non
     assert page.evaluate("() => document.activeElement.id") == "main"
 
 
-def test_numbers_have_thousand_separators_and_the_quantitys_own_precision(open_page: Any, service: ServerProcess) -> None:
+def test_numbers_have_thousand_separators_and_the_quantitys_own_precision(
+    open_page: Any, service: ServerProcess
+) -> None:
     portfolio = httpx.get(f"{service.url}/portfolio", headers=HEADERS, timeout=10).json()
     page, _ = open_page("/ui/portfolio")
     position = max(portfolio["positions"], key=lambda p: float(p["quantity"]))
@@ -94,13 +97,13 @@ def test_times_are_relative_with_the_utc_time_on_hover(open_page: Any) -> None:
     assert "ago" in first.inner_text() or first.inner_text() == "now"
 
 
-def test_the_overview_follows_a_change_made_with_curl_without_reloading(
-    open_page: Any, service: ServerProcess
-) -> None:
+def test_the_overview_follows_a_change_made_with_curl_without_reloading(open_page: Any, service: ServerProcess) -> None:
     page, watch = open_page("/ui/overview", clock=True)
     assert "off" in page.locator("#kill-state").inner_text()
     try:
-        httpx.post(f"{service.url}/risk/kill-switch", headers=HEADERS, json={"enabled": True, "reason": "curl"}).raise_for_status()
+        httpx.post(
+            f"{service.url}/risk/kill-switch", headers=HEADERS, json={"enabled": True, "reason": "curl"}
+        ).raise_for_status()
         page.clock.run_for(6000)  # one polling period
         page.wait_for_function("() => document.getElementById('kill-state').textContent.startsWith('ON')")
         assert page.locator("#kill-pill").inner_text() == "kill switch ON"

@@ -107,7 +107,7 @@ def test_the_shell_has_no_inline_script_style_or_handler() -> None:
 FORBIDDEN = {
     r"\.innerHTML\b|\.outerHTML\s*=|insertAdjacentHTML": "markup from strings (the API's text must stay text)",
     r"\beval\(|new Function\(|setTimeout\(\s*['\"`]": "eval (the CSP forbids it)",
-    r"setAttribute\(\s*['\"]style|\.style\.cssText|['\"]style['\"]\s*:": "inline style attributes (the CSP forbids them)",
+    r"setAttribute\(\s*['\"]style|\.style\.cssText|['\"]style['\"]\s*:": "inline style attributes (CSP)",
     r"localStorage|document\.cookie\s*=": "the token belongs in sessionStorage only",
     r"https?://": "another origin",
 }
