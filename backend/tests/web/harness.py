@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -71,11 +72,12 @@ def seed(server: ServerProcess, *, train: bool = True) -> None:
         client.put("/settings", json={"QT_MAX_GROSS_EXPOSURE": "15000"}).raise_for_status()
         if train:
             client.post("/ai/train", json={"days": 10, "activate": "never"}).raise_for_status()
-            for _ in range(600):
+            deadline = time.monotonic() + 180  # training runs in the service's background, on its clock
+            while time.monotonic() < deadline:
                 runs = client.get("/ai/runs").json()["items"]
                 if runs and runs[0]["status"] != "running":
                     break
-                client.get("/health")  # a short wait without sleeping on the test's own clock
+                time.sleep(0.25)
         client.post("/scheduler/jobs/market-cache-refresh/run").raise_for_status()
         client.post("/scheduler/jobs/execution-rebalance/run").raise_for_status()
 
@@ -127,10 +129,11 @@ def new_page(browser: Any, base_url: str, *, token: str | None = TOKEN, width: i
 
 
 def wait_loaded(page: Any) -> None:
-    """The page's first refresh has finished: the footer says when it updated, or a token screen shows."""
+    """The page's first refresh has finished (the footer says when it updated), or a token screen
+    shows, or the page is one that waits for its endpoints and has nothing to refresh."""
     page.wait_for_function(
         "() => document.getElementById('updated').textContent.startsWith('Updated')"
-        " || document.querySelector('.token-form') || document.querySelector('.notice[id$=\"-waiting\"]')"
+        " || document.querySelector('.token-form') || document.getElementById('backtests-waiting')"
     )
     page.wait_for_load_state("networkidle")
 
