@@ -40,7 +40,9 @@ def open_replay(
 ) -> BacktestData:
     source = ReplayMarketSource(Path(directory), spread_bps=spread_bps, clock=clock)
     if interval is not None and interval != source.interval:
-        raise BacktestInputError(f"--interval {interval} does not match the files in {directory}: {source.interval} bars")
+        raise BacktestInputError(
+            f"--interval {interval} does not match the files in {directory}: {source.interval} bars"
+        )
     return BacktestData(
         source=source,
         interval=source.interval,

@@ -352,7 +352,9 @@ async def run_backtest_async(
                 await run.rebalance()
             marks = await run.marks()
             for name, book in run.books.items():
-                equity, gross = book.equity(marks) if book.cycles else (holder.current.execution.paper_starting_cash, ZERO)
+                equity, gross = (
+                    book.equity(marks) if book.cycles else (holder.current.execution.paper_starting_cash, ZERO)
+                )
                 cash = book.cash if book.cycles else equity
                 curves[name].append(EquityPoint(moment, equity, cash, gross))
             if progress is not None:

@@ -41,11 +41,13 @@ def decisions_until(result: BacktestResult, cut: object) -> dict[str, object]:
 
 def test_a_run_trades_every_book_on_the_live_path(tmp_path: Path) -> None:
     result = run(write_market(tmp_path / "m"), tmp_path)
-    assert result.bars == 48 and result.candles == 48 * 4
+    assert result.bars == 48
+    assert result.candles == 48 * 4
     assert set(result.books) == {"strategy", "equal_weight", "liquidity_only", "hold_first"}
     for name, book in result.books.items():
         assert book.fills, name
-        assert book.equity[0].time == FIRST and book.equity[-1].time == LAST
+        assert book.equity[0].time == FIRST
+        assert book.equity[-1].time == LAST
         assert all(f["time"] >= FIRST for f in book.fills)
     # no model: the strategy is the liquidity-only blend, order for order
     assert result.books["strategy"].fills == result.books["liquidity_only"].fills
@@ -81,7 +83,8 @@ def test_fee_and_fixed_slippage_apply(tmp_path: Path) -> None:
     folder = write_market(tmp_path / "m")
     result = run(folder, tmp_path, fee_bps=Decimal(25), slippage_bps=Decimal(10), baselines=())
     fills = result.books["strategy"].fills
-    assert fills and set(result.books) == {"strategy"}
+    assert fills
+    assert set(result.books) == {"strategy"}
     orders = {o["client_order_id"]: o for o in result.books["strategy"].orders}
     for f in fills:
         buy = f["side"] == "BUY"
