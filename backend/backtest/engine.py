@@ -29,11 +29,11 @@ from typing import Any
 from backend.backtest.book import Book, Weights, build_book
 from backend.backtest.clock import BacktestClock
 from backend.backtest.data import BacktestData, BacktestInputError
+from backend.backtest.stats import book_metrics
 from backend.execution.service import marks_from_snapshot
 from backend.liquidity.blend import quantize_weights
 from backend.liquidity.selection import Selection
 from backend.liquidity.service import LiquidityService, Predictor
-from backend.backtest.stats import book_metrics
 from backend.market.service import MarketService
 from backend.market.source import interval_delta
 from backend.observability.metrics import Metrics
@@ -131,6 +131,7 @@ class BacktestResult:
     books: dict[str, BookResult]
     selections: list[SelectionRecord]
     settings: dict[str, Any]
+    model: str = "none"
 
     def net_returns(self) -> dict[str, float]:
         """Total return of the strategy and of each baseline, net of fees and slippage."""
@@ -375,9 +376,7 @@ async def run_backtest_async(
                 await run.rebalance()
             marks = await run.marks()
             for name, book in run.books.items():
-                equity, gross = (
-                    book.equity(marks) if book.cycles else (cash0, ZERO)
-                )
+                equity, gross = book.equity(marks) if book.cycles else (cash0, ZERO)
                 cash = book.cash if book.cycles else equity
                 curves[name].append(EquityPoint(moment, equity, cash, gross))
             if progress is not None:
@@ -410,6 +409,7 @@ async def run_backtest_async(
         books=books,
         selections=run.selections,
         settings={k: str(v) for k, v in overrides.items()},
+        model="none" if predictor is None else str(predictor.active_version),
     )
 
 

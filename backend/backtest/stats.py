@@ -19,6 +19,7 @@ import pandas as pd
 
 ZERO = Decimal(0)
 YEAR = timedelta(days=365)
+CAGR_MIN_DAYS = 30
 
 
 @dataclass(frozen=True)
@@ -102,7 +103,8 @@ def book_metrics(
     total = last / first - 1 if first > 0 else 0.0
     span = (equity.index[-1] - equity.index[0]).total_seconds() if len(equity) > 1 else 0.0
     years = span / YEAR.total_seconds()
-    cagr = (last / first) ** (1 / years) - 1 if years > 0 and first > 0 and last > 0 else None
+    # compounding a few days to a year says nothing: CAGR from 30 days of history on
+    cagr = (last / first) ** (1 / years) - 1 if span >= CAGR_MIN_DAYS * 86_400 and first > 0 and last > 0 else None
     std = float(returns.std(ddof=1)) if len(returns) > 1 else 0.0
     mean = float(returns.mean()) if len(returns) else 0.0
     downside = float(np.sqrt(np.mean(np.minimum(returns.to_numpy(), 0.0) ** 2))) if len(returns) else 0.0
@@ -120,7 +122,7 @@ def book_metrics(
         "volatility": std * math.sqrt(per_year),
         "sharpe": _finite(mean / std * math.sqrt(per_year)) if std > 0 else None,
         "sortino": _finite(mean / downside * math.sqrt(per_year)) if downside > 0 else None,
-        "max_drawdown": float(-dd.min()) if len(dd) else 0.0,
+        "max_drawdown": abs(float(dd.min())) if len(dd) else 0.0,
         "max_drawdown_days": round(_longest_underwater_days(equity), 4),
         "turnover": float(traded) / avg_equity if avg_equity > 0 else 0.0,
         "traded_notional": float(traded),
