@@ -146,8 +146,10 @@ class ModelRegistry:
         sessions: sessionmaker[Session],
         *,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        interval: str | None = None,
     ) -> None:
         self.artifacts_dir = Path(artifacts_dir)
+        self.interval = interval  # QT_MODEL_INTERVAL: activation refuses a model of another interval
         self.models_dir = self.artifacts_dir / "models"
         self._sessions = sessions
         self._clock = clock
@@ -350,9 +352,15 @@ class ModelRegistry:
         if run.status != COMPLETED:
             raise ActivationError(f"model {version} is {run.status}; only completed runs can be activated")
         try:
-            self.verify(run)
+            metadata = self.verify(run)
         except ModelRefusedError as exc:
             raise ActivationError(str(exc)) from exc
+        trained = metadata.get("interval")
+        if self.interval is not None and trained != self.interval:
+            raise ActivationError(
+                f"model {version} was trained on {trained} bars but QT_MODEL_INTERVAL is {self.interval}; "
+                f"train a {self.interval} model or change QT_MODEL_INTERVAL"
+            )
         return run
 
     def activate(self, version: str) -> RunRecord:

@@ -258,6 +258,14 @@ def _execute(
     path, digest = registry.save_artifact(run.version, booster, metadata)
     say(f"saved {path} (sha256 {digest[:12]}…)")
     decision = activation_decision(ActivationPolicy(effective["activate"]), gates)
+    if decision.activated and interval != settings.model.interval:
+        decision = Activation(
+            False,
+            False,
+            f"not activated: trained on {interval} bars but the service scores {settings.model.interval} "
+            "(QT_MODEL_INTERVAL)",
+            decision.failed,
+        )
     metrics = {
         "summary": metrics_summary(report),
         "gates": gates,

@@ -39,7 +39,9 @@ def _sentiment(ctx: AppContext) -> pd.Series | None:
 @asynccontextmanager
 async def component(ctx: AppContext) -> AsyncIterator[None]:
     settings = ctx.settings.current
-    registry = ModelRegistry(settings.model.artifacts_dir, ctx.sessions, clock=ctx.clock)
+    registry = ModelRegistry(
+        settings.model.artifacts_dir, ctx.sessions, clock=ctx.clock, interval=settings.model.interval
+    )
     predictor = Predictor(
         registry, ctx.settings, metrics=ctx.metrics, clock=ctx.clock, sentiment=lambda: _sentiment(ctx)
     )
