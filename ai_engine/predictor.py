@@ -119,12 +119,14 @@ class Predictor:
         if mismatch is not None:
             return ModelState("mismatch", model.version, mismatch, None, failed)
         max_age = self._settings.current.model.max_age_hours
-        age_hours = ((now or self._clock()) - model.trained_at).total_seconds() / 3600
+        age_hours = ((now or self._clock()) - model.age_from).total_seconds() / 3600
         if max_age > 0 and age_hours > max_age:
+            since = "its training data ended" if model.age_from != model.trained_at else "it was trained"
             return ModelState(
                 "stale",
                 model.version,
-                f"model {model.version} is {age_hours:.1f} h old, above QT_MODEL_MAX_AGE_HOURS={max_age:g}; retrain",
+                f"model {model.version} is {age_hours:.1f} h old (since {since}), above "
+                f"QT_MODEL_MAX_AGE_HOURS={max_age:g}; retrain",
                 model,
                 failed,
             )
@@ -159,7 +161,7 @@ class Predictor:
             return
         self._metrics.model_active.set(1 if state.status == "active" else 0)
         if state.model is not None:
-            self._metrics.model_age.set((self._clock() - state.model.trained_at).total_seconds())
+            self._metrics.model_age.set((self._clock() - state.model.age_from).total_seconds())
 
     # scoring ------------------------------------------------------------------------------------
     def predict(

@@ -20,6 +20,7 @@ import pandas as pd
 import sklearn
 import xgboost as xgb
 
+from ai_engine.artifacts import MODEL_FILE
 from ai_engine.booster import BoosterParams, fit_booster, predict_proba
 from ai_engine.dataset import DataError, build_dataset
 from ai_engine.evaluation import EvaluationReport, classification_metrics, walk_forward
@@ -276,7 +277,7 @@ def _execute(
         "feature_importance": feature_importance(booster),
         "train_seconds": round(time.perf_counter() - t0, 3),
     }
-    completed = registry.complete_run(run.id, metrics=metrics, model_path=path / "model.pkl", sha256=digest)
+    completed = registry.complete_run(run.id, metrics=metrics, model_path=path / MODEL_FILE, sha256=digest)
     activated, reason = decision.activated, decision.reason
     if activated:
         completed = registry.activate(run.version)

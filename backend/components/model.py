@@ -48,6 +48,7 @@ async def component(ctx: AppContext) -> AsyncIterator[None]:
     service = ModelService(registry, predictor, ctx.settings, clock=ctx.clock)
     try:
         if not ctx.read_only:
+            await asyncio.to_thread(registry.sweep_temporary)
             failed = await asyncio.to_thread(registry.fail_interrupted_runs)
             if failed:
                 log.warning("training runs interrupted by a restart marked failed", extra={"runs": failed})

@@ -112,7 +112,9 @@ def test_a_model_older_than_the_limit_is_not_used(
 
     settings = make_settings(model=fast_model_settings(QT_MODEL_MAX_AGE_HOURS=max_age))  # type: ignore[operator]
     outcome = train_model(settings)
-    clock = Clock(datetime.now(UTC) + timedelta(hours=age_hours))
+    # the age counts from the older of the training time and the end of the data (the test bars' end)
+    data_end = datetime.fromisoformat(outcome.metadata["data"]["end"])
+    clock = Clock(data_end + timedelta(hours=age_hours))
     predictor, _ = _predictor(registry, settings, clock)
     assert (predictor.active_version == outcome.run.version) is usable
     assert bool(predictor.predict(KLINES)) is usable
@@ -120,13 +122,27 @@ def test_a_model_older_than_the_limit_is_not_used(
         assert predictor.state().status == "stale"
         [reason] = predictor.health_reasons()
         assert "QT_MODEL_MAX_AGE_HOURS=24" in reason
+        assert "since its training data ended" in reason
+
+
+def test_a_model_trained_today_on_old_data_is_stale(
+    train_model: TrainFn, registry: ModelRegistry, make_settings: object
+) -> None:
+    from backend.tests.ai.factories import fast_model_settings
+
+    settings = make_settings(model=fast_model_settings(QT_MODEL_MAX_AGE_HOURS=720))  # type: ignore[operator]
+    train_model(settings)  # the test bars ended in 2024
+    predictor, _ = _predictor(registry, settings)
+    state = predictor.state()
+    assert state.status == "stale"
+    assert "since its training data ended" in (state.reason or "")
 
 
 def test_a_refused_model_leaves_the_reason_and_no_signals(
     train_model: TrainFn, registry: ModelRegistry, ai_settings: Settings
 ) -> None:
     outcome = train_model()
-    path = registry.model_dir(outcome.run.version) / "model.pkl"
+    path = registry.model_dir(outcome.run.version) / "model.ubj"
     path.write_bytes(path.read_bytes() + b"\x00")
     predictor, metrics = _predictor(registry, ai_settings)
     assert predictor.state().status == "refused"
