@@ -98,7 +98,12 @@ async def list_runs(
     return RunsResponse(limit=limit, offset=offset, total=total, runs=[_summary(r, saved.get(r.id, 0)) for r in rows])
 
 
-@router.get("/execution/runs/{run_id}", response_model=RunDetailResponse, tags=["execution"])
+@router.get(
+    "/execution/runs/{run_id}",
+    response_model=RunDetailResponse,
+    tags=["execution"],
+    responses={404: {"description": "No execution run with this id."}},
+)
 async def get_run(
     ctx: CtxDep, _caller: AdminDep, run_id: Annotated[int, Path(ge=1, le=2_147_483_647)]
 ) -> RunDetailResponse:
