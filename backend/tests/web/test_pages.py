@@ -159,3 +159,41 @@ def test_orders_show_each_cycle_with_its_orders_fees_and_skipped_reasons(
     shown = page.locator("#run-detail table:not(.skipped) tbody tr td:first-child").all_inner_texts()
     assert shown == [symbol]
     assert watch.problems() == []
+
+
+def test_the_model_page_shows_each_runs_gates_and_why_one_failed(open_page: Any, service: ServerProcess) -> None:
+    from datetime import UTC, datetime
+
+    from sqlalchemy import create_engine, delete
+    from sqlalchemy.orm import Session
+
+    from ai_engine.gates import Gate, gate_report
+    from database.models import ModelTrainingRun
+
+    report = gate_report(
+        [
+            Gate("class_prior", True, "out-of-sample log loss 1.0000 below the class prior 1.0500", 1.0, 1.05),
+            Gate("economic", False, "net return -2.10 % against the blend without the model -1.00 %", -0.021, -0.01),
+        ]
+    )
+    now = datetime.now(UTC)
+    engine = create_engine(service.env["DATABASE_URL"])
+    with Session(engine) as session, session.begin():
+        session.add(
+            ModelTrainingRun(
+                version="web-test-gates", status="completed", started_at=now, finished_at=now, duration_seconds=1.0,
+                metrics={"summary": {"log_loss": 1.0, "class_prior_log_loss": 1.05, "accuracy": 0.4}, "gates": report},
+            )
+        )  # fmt: skip
+    try:
+        page, watch = open_page("/ui/model")
+        row = page.locator("tbody tr", has=page.locator("code", has_text="web-test-gates"))
+        assert row.locator(".badge", has_text="failed: economic").count() == 1
+        assert row.locator(".gate-reasons li").all_inner_texts() == [
+            f"economic: {next(g['reason'] for g in report['gates'] if g['name'] == 'economic')}"
+        ]
+        assert watch.problems() == []
+    finally:
+        with Session(engine) as session, session.begin():
+            session.execute(delete(ModelTrainingRun).where(ModelTrainingRun.version == "web-test-gates"))
+        engine.dispose()
