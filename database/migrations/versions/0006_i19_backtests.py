@@ -1,7 +1,7 @@
 """Backtests: backtest_runs (one row per backtest started from the API).
 
-Revision ID: 0005_i19_backtests
-Revises: 0004
+Revision ID: 0006_i19_backtests
+Revises: 0005_i16_portfolio_marks
 Create Date: 2026-12-01
 """
 
@@ -12,8 +12,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0005_i19_backtests"
-down_revision: str | None = "0004"
+revision: str = "0006_i19_backtests"
+down_revision: str | None = "0005_i16_portfolio_marks"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
