@@ -16,13 +16,17 @@ from decimal import Decimal
 from backend.context import AppContext
 from backend.exchanges.factory import build_exchange
 from backend.execution.ledger import Ledger
+from backend.execution.marks import PortfolioMarks
 from backend.execution.planner import PlanParams
+from backend.execution.runs import RunsReader
 from backend.execution.service import ExecutionService
 from backend.execution.tradelog import TradesLog
 from backend.market.types import MarketSnapshot, OrderBook, SymbolRules
 from backend.risk.guarded import GuardedExchange
 from backend.scheduler.jobs.execution import JOB_ID, rebalance
 from backend.scheduler.jobs.liquidity import JOB_ID as LIQUIDITY_JOB
+from backend.scheduler.jobs.portfolio import JOB_ID as MARK_JOB
+from backend.scheduler.jobs.portfolio import mark_portfolio
 from backend.scheduler.runner import JobBusyError, JobSpec
 from config.execution import ExchangeKind
 from config.settings import Settings
@@ -127,6 +131,9 @@ async def component(ctx: AppContext) -> AsyncIterator[None]:
         unknown_grace=lambda: ctx.settings.current.execution.unknown_grace_seconds,
     )
     ctx.services["execution"] = service
+    marks = PortfolioMarks(ctx.sessions, exchange=adapter.name, clock=ctx.clock)
+    ctx.services["portfolio_marks"] = marks
+    ctx.services["execution_runs"] = RunsReader(ctx.sessions, exchange=adapter.name)
     if ctx.read_only:
         pass
     elif await ctx.runner.is_leader():
@@ -141,10 +148,18 @@ async def component(ctx: AppContext) -> AsyncIterator[None]:
     ctx.runner.add(
         JobSpec(
             job_id=JOB_ID,
-            func=functools.partial(rebalance, service),
+            func=functools.partial(rebalance, service, marks),
             description="Rebalance the portfolio toward the liquidity selection",
             seconds=lambda s: s.scheduler.execution_seconds,
             enabled=lambda s: not s.scheduler.execution_disabled,
+        )
+    )
+    ctx.runner.add(
+        JobSpec(
+            job_id=MARK_JOB,
+            func=functools.partial(mark_portfolio, service, marks),
+            description="Value the portfolio and store the mark (GET /portfolio/history)",
+            seconds=lambda s: s.scheduler.portfolio_mark_seconds,
         )
     )
     ctx.health_checks["execution"] = service.health_reasons

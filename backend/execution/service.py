@@ -36,6 +36,7 @@ from backend.exchanges.errors import (
     TemporaryExchangeError,
     UnknownOutcomeError,
 )
+from backend.execution.dust import dust_holdings, dust_reason
 from backend.execution.ledger import (
     FAILED,
     REFUSED,
@@ -84,6 +85,7 @@ class CycleReport:
     skipped_orders: list[dict[str, Any]] = field(default_factory=list)
     errors: dict[str, str] = field(default_factory=dict)
     unresolved: list[str] = field(default_factory=list)
+    dust: list[dict[str, Any]] = field(default_factory=list)  # holdings below the exchange minimum
 
     def details(self) -> dict[str, Any]:
         return {
@@ -378,6 +380,9 @@ class ExecutionService:
         for symbol, pos in positions.items():
             free = account.balances[pos.base_asset].free if pos.base_asset in account.balances else ZERO
             held[symbol] = max(min(pos.quantity, free), ZERO)
+        report.dust = dust_holdings(
+            {s: p.quantity for s, p in positions.items()}, {s: m.price for s, m in self._marks.items()}, snapshot.rules
+        )
         if weights is None:
             report.status = "skipped"
             report.reason = "no universe selection yet"
@@ -651,6 +656,7 @@ class ExecutionService:
                     "skipped": report.skipped_orders,
                     "errors": report.errors,
                     "unresolved_orders": report.unresolved,
+                    "dust": report.dust,
                 },
                 error=report.reason if report.status == "failed" else None,
             )
@@ -685,6 +691,11 @@ class ExecutionService:
 
     def mark(self, symbol: str) -> Mark | None:
         return self._marks.get(symbol)
+
+    def dust_of(self, symbol: str, quantity: Decimal, price: Decimal | None) -> str | None:
+        """Why this holding is dust at the latest exchange rules, or None (see execution/dust.py)."""
+        rules = self._rules.get(symbol)
+        return None if rules is None else dust_reason(rules, quantity, price)
 
     def _exposure(self) -> dict[str, Decimal]:
         """Notional per symbol from this cycle's holdings at the latest marks (kept up to date by _record)."""

@@ -9,7 +9,7 @@ from fastapi import APIRouter
 from fastapi.routing import APIRoute
 from starlette.routing import BaseRoute
 
-from backend.api.routes import ai, audit, health, liquidity, metrics, portfolio, risk, scheduler, settings
+from backend.api.routes import ai, audit, execution, health, liquidity, metrics, portfolio, risk, scheduler, settings
 from backend.api.security import require_admin, require_writable
 
 ROUTERS: list[APIRouter] = [
@@ -20,6 +20,7 @@ ROUTERS: list[APIRouter] = [
     liquidity.router,
     ai.router,
     portfolio.router,
+    execution.router,
     audit.router,
     metrics.router,
 ]
