@@ -111,6 +111,7 @@ async def component(ctx: AppContext) -> AsyncIterator[None]:
         metrics=ctx.metrics,
         trades_log=TradesLog(settings.app.trades_log_path),
         clock=ctx.clock,
+        unknown_grace=lambda: ctx.settings.current.execution.unknown_grace_seconds,
     )
     ctx.services["execution"] = service
     marks = PortfolioMarks(ctx.sessions, exchange=adapter.name, clock=ctx.clock)
