@@ -32,6 +32,7 @@ from backend.scheduler.runner import JobRunner
 from backend.web.routes import web_routes
 from config.runtime import SettingsHolder
 from config.settings import Settings, load_settings
+from database.schema_gate import ensure_current
 from database.session import make_engine, make_session_factory
 
 log = logging.getLogger("backend")
@@ -99,6 +100,9 @@ async def _build_context(settings: Settings, metrics: Metrics, stack: AsyncExitS
     db = settings.database
     engine = make_engine(db.effective_url, read_only=db.read_only, busy_timeout_ms=db.busy_timeout_ms)
     stack.callback(engine.dispose)
+    await asyncio.to_thread(
+        ensure_current, engine, db.effective_url, auto_migrate=db.auto_migrate, read_only=db.read_only
+    )
     sessions = make_session_factory(engine)
 
     overrides = await asyncio.to_thread(_load_overrides_or_empty, sessions)
