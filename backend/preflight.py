@@ -1,13 +1,17 @@
 """Checks start-up makes before serving, shared by `python -m backend` and `--check`: one line each.
 
 The configuration itself is validated by config.settings.load_settings; these look at what it
-names: the database's schema and the port to bind.
+names: the port to bind, the replay files, the database's schema.
 """
 
 from __future__ import annotations
 
 import socket
+from datetime import UTC, datetime
 
+from backend.market.errors import ReplayFileError
+from backend.market.factory import build_source
+from config.market import MarketSource
 from config.settings import Settings
 from database.schema_gate import MIGRATE_COMMAND, missing_sqlite_file, schema_problem
 from database.session import make_engine
@@ -53,6 +57,24 @@ def port_problems(settings: Settings) -> list[str]:
     return []
 
 
+def market_problems(settings: Settings) -> list[str]:
+    """Build the market source as start-up does (replay files are read and checked; no network)."""
+    market = settings.market
+    if market.source is not MarketSource.REPLAY:
+        return []
+    try:
+        build_source(market, lambda: datetime.now(UTC)).close()
+    except ReplayFileError as exc:
+        where = (
+            ""
+            if exc.path == market.replay_dir and exc.line is None
+            else f"{exc.path}" + (f" line {exc.line}" if exc.line is not None else "")
+        )
+        accepted = "; accepted: a directory of SYMBOL.csv kline files (docs/market.md)"
+        return [f"QT_REPLAY_DIR={str(market.replay_dir)!r}: {where + ': ' if where else ''}{exc.reason}{accepted}"]
+    return []
+
+
 def preflight(settings: Settings) -> list[str]:
     """Every problem that would stop start-up, one line each (empty: the service can start)."""
-    return port_problems(settings) + schema_problems(settings)
+    return port_problems(settings) + market_problems(settings) + schema_problems(settings)
