@@ -23,7 +23,7 @@ from backend.components import COMPONENTS
 from backend.context import AppContext
 from backend.health import HealthProbe
 from backend.observability.audit import AuditLog
-from backend.observability.http import HttpMiddleware
+from backend.observability.http import HttpMiddleware, label_plain_routes
 from backend.observability.logging import configure_logging
 from backend.observability.metrics import Metrics
 from backend.runtime_settings import RuntimeSettingsService, load_overrides
@@ -83,6 +83,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.router.routes.extend(router.routes)
     app.router.routes.extend(web_routes())
     install_lean_routes(app)
+    label_plain_routes(app.router.routes)
     document_error_responses(app.router.routes)
     if settings.app.cors_origins:
         app.add_middleware(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Query, Request, status
@@ -20,6 +21,8 @@ from backend.api.schemas.ai import (
     TrainRequest,
 )
 from backend.api.security import audit_or_503
+
+log = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/ai", tags=["ai"])
 
@@ -118,12 +121,15 @@ def activate_model(
     previous = service.active_version()
     before = {"active_version": previous}
     try:
-        service.check_activatable(version)
+        run = service.check_activatable(version)
     except ActivationError as exc:
         audit_or_503(ctx, request, caller, f"refused: {exc}", before=before, after=before)
         code = status.HTTP_404_NOT_FOUND if exc.not_found else status.HTTP_409_CONFLICT
         raise HTTPException(code, detail=str(exc)) from exc
-    audit_or_503(ctx, request, caller, "ok", before=before, after={"active_version": version})
+    warning = _baseline_warning(run)
+    audit_or_503(ctx, request, caller, "ok", before=before, after={"active_version": version}, detail=warning)
+    if warning:
+        log.warning(warning, extra={"version": version})
     try:
         service.activate(version)
     except ActivationError as exc:
@@ -134,6 +140,18 @@ def activate_model(
         active_version=version,
         status=state.status,
         reason=state.reason,
+        warning=warning,
+    )
+
+
+def _baseline_warning(run: RunRecord) -> str | None:
+    """Activating by hand is allowed (a rollback, a forced trial); a model that lost to the baselines says so."""
+    summary = (run.metrics or {}).get("summary") or {}
+    if summary.get("beats_class_prior") is not False:
+        return None
+    return (
+        f"model {run.version} did not beat its baselines: out-of-sample log loss {summary.get('log_loss')} "
+        f"vs class prior {summary.get('class_prior_log_loss')}; the universe blend now follows it"
     )
 
 

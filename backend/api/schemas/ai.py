@@ -71,6 +71,9 @@ class ActivateResponse(BaseModel):
     active_version: str
     status: Literal["none", "active", "stale", "refused"]
     reason: str | None = None
+    warning: str | None = Field(
+        None, description="Set when the activated model did not beat its baselines out of sample."
+    )
 
 
 class TrainRequest(BaseModel):

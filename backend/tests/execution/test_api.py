@@ -51,6 +51,8 @@ def test_manual_cycle_makes_the_portfolio_hold_the_selection(client_for: Any, ma
     one = next(iter(held))
     only = client.get("/trades", headers=ADMIN_HEADERS, params={"symbol": one}).json()
     assert {o["symbol"] for o in only["orders"]} == {one}
+    # any case names the same symbol
+    assert client.get("/trades", headers=ADMIN_HEADERS, params={"symbol": one.lower()}).json() == only
 
 
 def test_portfolio_and_trades_need_the_admin_token(client_for: Any, make_settings: SettingsFactory) -> None:
