@@ -105,6 +105,8 @@ def test_activation_rolls_back_and_is_audited_before_it_applies(
         "active_version": first.run.version,
         "status": "active",
         "reason": None,
+        "forced": bool(first.run.metrics and first.run.metrics["gates"]["failed"]),
+        "failed_gates": (first.run.metrics or {})["gates"]["failed"],
     }
     assert client.get("/ai/model-info").json()["active_version"] == first.run.version
     predictor = client.app.state.ctx.services["predictor"]
@@ -264,7 +266,7 @@ def test_a_failed_background_run_is_recorded_with_its_reason(client_for: ClientF
 
 
 @pytest.mark.parametrize("beats", [True, False])
-def test_activating_a_model_that_did_not_beat_its_baselines_warns(
+def test_activating_a_model_that_failed_its_gates_warns(
     client_for: ClientFor, ai_settings: Settings, train_model: TrainFn, beats: bool, caplog: pytest.LogCaptureFixture
 ) -> None:
     from sqlalchemy import create_engine, select
@@ -277,7 +279,7 @@ def test_activating_a_model_that_did_not_beat_its_baselines_warns(
     try:
         with engine.begin() as conn:
             metrics = conn.scalar(select(ModelTrainingRun.metrics).where(ModelTrainingRun.version == first.run.version))
-            metrics["summary"]["beats_class_prior"] = beats
+            metrics["gates"]["failed"] = [] if beats else ["beats_class_prior"]
             conn.execute(
                 ModelTrainingRun.__table__.update()
                 .where(ModelTrainingRun.version == first.run.version)
@@ -293,7 +295,7 @@ def test_activating_a_model_that_did_not_beat_its_baselines_warns(
     if beats:
         assert warning is None
     else:
-        assert warning.startswith(f"model {first.run.version} did not beat its baselines")
+        assert warning.startswith(f"model {first.run.version} failed its gates (beats_class_prior)")
         assert warning in [r.getMessage() for r in caplog.records]
         [line] = [e for e in _audit(ai_settings) if e["outcome"] == "ok"]
         assert line["detail"] == warning
