@@ -12,6 +12,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from backend.amounts import decimal_text
+from config.redaction import redact
 from config.runtime import SettingsHolder
 from config.settings import Settings, field_refs
 from database.models.core import RuntimeSetting
@@ -52,7 +53,7 @@ def effective_values(settings: Settings) -> dict[str, Any]:
         if ref.secret:
             values[env] = REDACTED if value is not None and value.get_secret_value() else None
         else:
-            values[env] = _jsonable(value)
+            values[env] = redact(_jsonable(value))  # database URLs lose their password
     return values
 
 

@@ -37,7 +37,8 @@ def _check(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
 def test_check_passes_on_a_usable_configuration(tmp_path: Path) -> None:
     proc = _check(tmp_path)
     assert proc.returncode == 0, proc.stderr
-    assert proc.stderr.strip() == "configuration ok"
+    assert proc.stderr == ""
+    assert proc.stdout.strip() == "configuration ok"
 
 
 def test_a_json_setting_that_is_not_json_is_one_line_not_a_traceback(tmp_path: Path) -> None:
