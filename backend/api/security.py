@@ -20,9 +20,8 @@ from backend.observability.audit import AuditWriteError, token_fingerprint
 log = logging.getLogger(__name__)
 
 ADMIN_HEADER = "X-Admin-Token"
-# advice, not a token
 NO_TOKEN_HINT = (
-    "`make run` generates one into backend/.env, as does python -m backend.bootstrap; "  # noqa: S105
+    "`make run` generates one into backend/.env, as does python -m backend.bootstrap; "
     "QT_ADMIN_AUTH_DISABLED=1 opens them on a loopback development host only"
 )
 

@@ -29,6 +29,9 @@ class PositionOut(_Money):
     unrealised_pnl: Amount
     realised_pnl: Amount = Field(description="Realised PnL net of every fee of this symbol.")
     fees_paid: Amount
+    dust: str | None = Field(
+        None, description="Set when the holding is below the exchange's minimum order (dust): why it cannot be sold."
+    )
 
 
 class PortfolioResponse(_Money):
