@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 
 ADMIN_HEADER = "X-Admin-Token"
 NO_TOKEN_HINT = (
-    "`make run` generates one into backend/.env, as does python -m backend.bootstrap; "
+    "`make run` generates one into backend/.env, as does python -m backend.bootstrap; "  # noqa: S105
     "QT_ADMIN_AUTH_DISABLED=1 opens them on a loopback development host only"
 )
 
