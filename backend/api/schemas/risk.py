@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from backend.api.schemas.base import RequestModel
 from backend.api.schemas.numbers import Amount
-from backend.risk.models import KillSwitchState, RiskSnapshot
+from backend.risk.models import ZERO, KillSwitchState, RiskSnapshot
 from config.risk import RiskSettings
 
 
@@ -66,11 +66,11 @@ class RiskMetricsView(BaseModel):
 
 
 class DrawdownView(BaseModel):
-    max_drawdown_pct: Decimal | None = Field(description="QT_MAX_DRAWDOWN_PCT; null: off")
+    max_drawdown_pct: Amount | None = Field(description="QT_MAX_DRAWDOWN_PCT; null: off")
     window_days: int = Field(description="QT_DRAWDOWN_WINDOW_DAYS")
-    drawdown_pct: Decimal | None = Field(description="Latest reading: percent below the window's high-water mark.")
-    equity: Decimal | None
-    high_water: Decimal | None
+    drawdown_pct: Amount | None = Field(description="Latest reading: percent below the window's high-water mark.")
+    equity: Amount | None
+    high_water: Amount | None
     high_water_at: datetime | None
     as_of: datetime | None = Field(description="The portfolio mark the reading was taken from; null before the first.")
     breached: bool
@@ -84,10 +84,10 @@ class CooldownView(BaseModel):
 
 
 class TurnoverView(BaseModel):
-    max_daily_turnover: Decimal | None = Field(description="QT_MAX_DAILY_TURNOVER; null: off")
-    traded_today: Decimal = Field(description="Quote recorded as traded in the UTC day (buys and sales).")
-    pending: Decimal = Field(description="|notional| of orders checked and not yet recorded.")
-    left: Decimal | None = Field(description="What today's cap still allows; null: off.")
+    max_daily_turnover: Amount | None = Field(description="QT_MAX_DAILY_TURNOVER; null: off")
+    traded_today: Amount = Field(description="Quote recorded as traded in the UTC day (buys and sales).")
+    pending: Amount = Field(description="|notional| of orders checked and not yet recorded.")
+    left: Amount | None = Field(description="What today's cap still allows; null: off.")
 
 
 class ProtectionsView(BaseModel):
@@ -99,7 +99,7 @@ class ProtectionsView(BaseModel):
     def of(cls, snapshot: RiskSnapshot, settings: RiskSettings) -> ProtectionsView:
         reading = snapshot.drawdown
         cap = settings.max_daily_turnover
-        left = None if cap is None else max(cap - snapshot.notional_today - snapshot.turnover_pending, Decimal(0))
+        left = None if cap is None else max(cap - snapshot.notional_today - snapshot.turnover_pending, ZERO)
         return cls(
             equity_drawdown=DrawdownView(
                 max_drawdown_pct=settings.max_drawdown_pct,
