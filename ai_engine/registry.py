@@ -20,6 +20,7 @@ from typing import Any
 
 import xgboost as xgb
 from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from ai_engine.artifacts import (

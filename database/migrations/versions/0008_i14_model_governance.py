@@ -1,7 +1,7 @@
 """Model governance: at most one active model (a partial unique index), and a heartbeat per run.
 
-Revision ID: 0006_i14_model_governance
-Revises: 0005_i16_portfolio_marks
+Revision ID: 0008_i14_model_governance
+Revises: 0007_i19_merge_heads
 Create Date: 2026-12-01
 """
 
@@ -12,8 +12,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0006_i14_model_governance"
-down_revision: str | None = "0005_i16_portfolio_marks"
+revision: str = "0008_i14_model_governance"
+down_revision: str | None = "0007_i19_merge_heads"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
