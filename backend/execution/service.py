@@ -19,6 +19,7 @@ from datetime import datetime
 from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
+from backend.amounts import decimal_text
 from backend.exchanges.base import (
     AccountSnapshot,
     Fill,
@@ -97,9 +98,9 @@ class CycleReport:
             "orders_skipped": self.skipped,
             "orders_failed": self.failed,
             "orders_filled": self.filled,
-            "equity": float(self.equity.quantize(CENT)),
-            "gross_exposure": float(self.gross_exposure.quantize(CENT)),
-            "cash": float(self.cash.quantize(CENT)),
+            "equity": decimal_text(self.equity.quantize(CENT)),
+            "gross_exposure": decimal_text(self.gross_exposure.quantize(CENT)),
+            "cash": decimal_text(self.cash.quantize(CENT)),
             "reason": self.reason,
             "unresolved_orders": self.unresolved,
         }
@@ -469,7 +470,7 @@ class ExecutionService:
     def _skip(self, report: CycleReport, symbol: str, side: str, notional: Decimal, reason: str) -> None:
         report.skipped += 1
         report.skipped_orders.append(
-            {"symbol": symbol, "side": side, "notional": float(notional.quantize(CENT)), "reason": reason}
+            {"symbol": symbol, "side": side, "notional": decimal_text(notional.quantize(CENT)), "reason": reason}
         )
 
     async def _submit_plan(self, report: CycleReport, plan: OrderPlan) -> None:
