@@ -19,6 +19,7 @@ from backend.api.schemas.execution import (
     RunDetailResponse,
     RunsResponse,
     RunSummary,
+    ShortfallOut,
     SkippedOut,
 )
 from backend.api.schemas.portfolio import FillOut, OrderOut
@@ -62,7 +63,18 @@ def _summary(run: ExecutionRun, saved: int) -> RunSummary:
         error=run.error,
         skipped_by_kind=skip_counts(skipped),
         dust=len([d for d in details.get("dust") or [] if isinstance(d, dict)]),
+        shortfall=_shortfall(details.get("shortfall")),
     )
+
+
+def _shortfall(stored: object) -> ShortfallOut | None:
+    """The cycle's shortfall as the service stored it; None for older runs or a malformed value."""
+    if not isinstance(stored, dict):
+        return None
+    try:
+        return ShortfallOut.model_validate(stored)
+    except ValueError:
+        return None
 
 
 @router.get("/execution/runs", response_model=RunsResponse, tags=["execution"])
