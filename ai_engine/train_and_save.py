@@ -1,3 +1,4 @@
+#!/usr/bin/env python3
 """Train, evaluate and save a model: ``python ai_engine/train_and_save.py --output-dir artifacts``.
 
 Walk-forward evaluation against the baselines, a final fit, an atomic artifact under
@@ -16,6 +17,9 @@ if __name__ == "__main__":
     # Run as a script path (python ai_engine/train_and_save.py): Python put ai_engine/ first on
     # sys.path, where signal.py would shadow the standard library's; put the repository root there.
     sys.path[0] = str(Path(__file__).resolve().parent.parent)
+    from scripts.project_env import enter
+
+    enter(__file__)  # a fresh shell's python3 has none of the requirements: use .venv's
 
 import argparse
 import re
