@@ -273,7 +273,10 @@ if __name__ == "__main__":
     # Run by an interpreter outside any virtual environment (a fresh shell's python3) with the
     # project's .venv present, the check inspects .venv, as scripts/repair-dev-deps.sh does.
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-    from scripts.project_env import enter
-
-    enter(__file__, needs_requirements=False)
+    try:
+        from scripts.project_env import enter
+    except ImportError:  # the script copied on its own (a hook elsewhere): check where it runs
+        pass
+    else:
+        enter(__file__, needs_requirements=False)
     sys.exit(main())
