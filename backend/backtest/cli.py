@@ -55,7 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cash", type=_decimal, default=None, help="starting cash (default QT_PAPER_STARTING_CASH)")
     p.add_argument("--fee-bps", type=_decimal, default=None, help="taker fee in bps (default QT_PAPER_FEE_BPS)")
     p.add_argument("--slippage", type=_slippage, default=None, help="'book' (walk the paper book, default) or bps")
-    p.add_argument("--model", default="none", help="none (default) | VERSION (a trained model)")
+    p.add_argument("--model", default="none", help="none (default) | VERSION (a trained model, from DATABASE_URL)")
     p.add_argument("--baselines", default="equal_weight,liquidity_only,hold_first", help="baselines to run alongside")
     p.add_argument("--seed", type=int, default=42, help="seed of the simulated market (default 42)")
     p.add_argument(
@@ -106,8 +106,8 @@ def main(argv: list[str] | None = None) -> int:
         for problem in exc.problems:
             print(f"configuration error: {problem}", file=sys.stderr)
         return 2
-    if args.model != "none":
-        return _fail(f"--model {args.model}: only 'none' is available in this version", 2)
+    if args.model == "walk-forward":
+        return _fail("--model walk-forward is not available yet: use none or a trained VERSION", 2)
     if args.interval is not None:
         try:
             interval_seconds(args.interval)
@@ -147,11 +147,24 @@ def main(argv: list[str] | None = None) -> int:
                 bar.update(done - bar.n)
 
         t0 = time.perf_counter()
+        engine = None
         try:
-            result = run_backtest(config, data, clock, settings=settings, progress=progress)
+            predictor = None
+            if args.model != "none":
+                from ai_engine.registry import ModelRegistry
+                from backend.backtest.model import pinned_predictor
+                from config.runtime import SettingsHolder
+                from database.session import make_engine, make_session_factory
+
+                engine = make_engine(settings.database.effective_url)
+                registry = ModelRegistry(settings.model.artifacts_dir, make_session_factory(engine))
+                predictor = pinned_predictor(registry, args.model, SettingsHolder(settings), clock)
+            result = run_backtest(config, data, clock, predictor=predictor, settings=settings, progress=progress)
         finally:
             if bar is not None:
                 bar.close()
+            if engine is not None:
+                engine.dispose()
         elapsed = time.perf_counter() - t0
     except BacktestInputError as exc:
         return _fail(str(exc), 2)

@@ -25,6 +25,7 @@ BAD_VALUES: dict[str, str] = {
     "DATABASE_URL": "not a url",
     "QT_DATABASE_READ_ONLY": "maybe",
     "QT_DB_BUSY_TIMEOUT_MS": "-1",
+    "QT_AUTO_MIGRATE": "maybe",
     "QUANTUM_TRADER_DISABLE_SCHEDULER": "maybe",
     "QUANTUM_TRADER_REFRESH_SECONDS": "abc",
     "QUANTUM_TRADER_SYMBOLS": "BTC-USDT",
