@@ -39,6 +39,11 @@ def _service(ctx: Any, name: str) -> Any:
     return service
 
 
+def _invalid(param: str, message: str) -> HTTPException:
+    """A 422 shaped like FastAPI's own validation errors (the documented 422 body)."""
+    return HTTPException(422, detail=[{"loc": ["query", param], "msg": message, "type": "value_error"}])
+
+
 def _summary(run: ExecutionRun, saved: int) -> RunSummary:
     details = run.details if isinstance(run.details, dict) else {}
     skipped = skipped_of(details)
@@ -161,13 +166,13 @@ async def get_history(
     """Equity, cash, gross exposure, realised and unrealised PnL and the drawdown from the
     high-water mark, from the marks taken after every cycle and by the hourly portfolio-mark job."""
     if since is not None and until is not None and since >= until:
-        raise HTTPException(422, detail="since must be before until")
+        raise _invalid("since", "since must be before until")
     marks: PortfolioMarks = _service(ctx, "portfolio_marks")
     try:
         step_seconds = parse_step(step) if step else None
         history = await asyncio.to_thread(marks.history, since=since, until=until, step_seconds=step_seconds)
     except StepError as exc:
-        raise HTTPException(422, detail=str(exc)) from exc
+        raise _invalid("step", str(exc)) from exc
     return HistoryResponse(
         exchange=marks.exchange,
         quote_asset=service.ledger.quote,
