@@ -118,5 +118,12 @@ class BacktestService:
         path = Path(view.out_dir) / "report.html"
         return path if path.is_file() else None
 
+    def equity_path(self, view: RunView) -> Path | None:
+        """A completed run's equity.csv (the worker writes it before it records the run complete)."""
+        if view.out_dir is None or view.status != "completed":
+            return None
+        path = Path(view.out_dir) / "equity.csv"
+        return path if path.is_file() else None
+
     def describe(self, view: RunView) -> dict[str, Any]:
         return {"id": view.id, "status": view.status, "report_ready": self.report_path(view) is not None}

@@ -1,4 +1,4 @@
-"""Backtest endpoints: recorded runs and their reports (public reads); starting one (admin, audited)."""
+"""Backtest endpoints: recorded runs, their equity curves and reports (public reads); starting one (admin, audited)."""
 
 from __future__ import annotations
 
@@ -9,14 +9,26 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 from fastapi.responses import FileResponse
 
 from backend.api.deps import AdminDep, CtxDep, WritableDep
-from backend.api.schemas.backtests import BacktestCreate, BacktestDetail, BacktestList, BacktestSummary
+from backend.api.schemas.backtests import (
+    BacktestCreate,
+    BacktestDetail,
+    BacktestEquity,
+    BacktestList,
+    BacktestSummary,
+    EquityCurve,
+    EquityPoint,
+)
 from backend.api.security import audit_or_503
+from backend.backtest.curves import read_curves
 from backend.backtest.service import BacktestBusyError, BacktestService
 from backend.backtest.store import RunView
 
 router = APIRouter(prefix="/backtests", tags=["backtests"])
 # The report is one self-contained page: its plotly.js and styles are inline, nothing is fetched.
 REPORT_CSP = "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:"
+# GET /backtests/{id}/equity: points per curve by default and at most (a year of 5-minute bars is 105,120).
+DEFAULT_POINTS = 2000
+MAX_POINTS = 5000
 
 
 async def get_backtests(request: Request) -> BacktestService:
@@ -70,6 +82,37 @@ async def get_backtest(run_id: int, service: BacktestsDep) -> BacktestDetail:
     view = await _view(service, run_id)
     return BacktestDetail(
         **_fields(view, service), params=view.params, metrics=view.metrics, requested_by=view.requested_by
+    )
+
+
+@router.get(
+    "/{run_id}/equity",
+    response_model=BacktestEquity,
+    responses={404: {"description": "Unknown backtest, or no curves yet (not completed)."}},
+)
+async def get_equity(
+    run_id: int,
+    service: BacktestsDep,
+    max_points: Annotated[int, Query(ge=2, le=MAX_POINTS)] = DEFAULT_POINTS,
+) -> BacktestEquity:
+    """The equity curve of the strategy and of every baseline (equity.csv), thinned to max_points each."""
+    view = await _view(service, run_id)
+    path = service.equity_path(view)
+    if path is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"backtest {run_id} has no equity curves ({view.status})")
+    curves = await asyncio.to_thread(read_curves, path, max_points)
+    return BacktestEquity(
+        id=run_id,
+        max_points=max_points,
+        curves=[
+            EquityCurve(
+                book=c.book,
+                points_in_run=c.points_in_run,
+                step=c.step,
+                points=[EquityPoint(time=t, equity=e) for t, e in c.points],
+            )
+            for c in curves
+        ],
     )
 
 

@@ -1,4 +1,4 @@
-"""Schemas of /backtests: the request that starts a run, a run's summary and its detail."""
+"""Schemas of /backtests: the request that starts a run, a run's summary, its detail and its equity curves."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from backend.api.schemas.base import RequestModel
+from backend.api.schemas.numbers import Amount
 from backend.backtest.request import BacktestRequest
 
 
@@ -39,3 +40,21 @@ class BacktestList(BaseModel):
     limit: int
     offset: int
     items: list[BacktestSummary]
+
+
+class EquityPoint(BaseModel):
+    time: datetime
+    equity: Amount
+
+
+class EquityCurve(BaseModel):
+    book: str = Field(description="strategy, or a baseline's name")
+    points_in_run: int = Field(description="How many points the run recorded for this book")
+    step: int = Field(description="The last point of each run of `step` points is shown (1: every point)")
+    points: list[EquityPoint]
+
+
+class BacktestEquity(BaseModel):
+    id: int
+    max_points: int = Field(description="The cap asked for: no curve has more points")
+    curves: list[EquityCurve] = Field(description="The strategy first, then each baseline")

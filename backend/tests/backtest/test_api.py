@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import time
 from collections.abc import Callable
+from datetime import datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +67,32 @@ def test_an_admin_starts_a_backtest_that_a_worker_runs_and_records(backtest_clie
     assert "Monthly returns" in report.text
     audit = [json.loads(line) for line in (tmp_path / "audit.log").read_text().splitlines()]
     assert any(a["action"] == "POST /backtests" and a["outcome"] == "ok" for a in audit)
+    check_equity(client, run_id, store_dir=Path(client.app.state.ctx.services["backtests"].folder(run_id)))
+
+
+def check_equity(client: Any, run_id: int, store_dir: Path) -> None:
+    """GET /backtests/{id}/equity: equity.csv's curve per book, every point, or thinned to the cap."""
+    with (store_dir / "equity.csv").open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    strategy = [(r["time"], r["equity"]) for r in rows if r["book"] == "strategy"]
+    assert len(strategy) == 14  # the starting mark and one per bar
+    full = client.get(f"/backtests/{run_id}/equity")
+    assert full.status_code == 200, full.text
+    body = full.json()
+    assert [c["book"] for c in body["curves"]] == ["strategy", "equal_weight"]
+    curve = body["curves"][0]
+    assert (curve["points_in_run"], curve["step"]) == (14, 1)
+    got = [(datetime.fromisoformat(p["time"]), Decimal(p["equity"])) for p in curve["points"]]
+    assert got == [(datetime.fromisoformat(t), Decimal(e)) for t, e in strategy]
+    assert all(isinstance(p["equity"], str) for p in curve["points"])  # amounts are decimal strings
+    thinned = client.get(f"/backtests/{run_id}/equity", params={"max_points": 5}).json()
+    for c in thinned["curves"]:
+        assert (c["points_in_run"], c["step"], len(c["points"])) == (14, 3, 5)
+    assert [p["equity"] for p in thinned["curves"][0]["points"]] == [
+        curve["points"][i]["equity"] for i in (2, 5, 8, 11, 13)
+    ]
+    for bad in (1, 5001, "many"):
+        assert client.get(f"/backtests/{run_id}/equity", params={"max_points": bad}).status_code == 422
 
 
 def test_starting_needs_the_admin_token_and_a_sane_request(backtest_client: Any) -> None:
@@ -92,6 +121,10 @@ def test_one_backtest_at_a_time_and_unknown_ids(backtest_client: Any) -> None:
     assert f"backtest {running.id} is running" in response.json()["detail"]
     assert client.get("/backtests/12345").status_code == 404
     assert client.get(f"/backtests/{running.id}/report").status_code == 404
+    assert client.get("/backtests/12345/equity").status_code == 404
+    running_equity = client.get(f"/backtests/{running.id}/equity")
+    assert running_equity.status_code == 404
+    assert "no equity curves (running)" in running_equity.json()["detail"]
 
 
 def test_a_run_left_running_by_a_dead_worker_is_failed_at_start_up(backtest_client: Any) -> None:
