@@ -191,4 +191,14 @@ def test_a_backtest_started_from_the_page_runs_and_shows_its_metrics_beside_the_
     assert net[0] == "Net return"
     assert net[1:] == [f"{run['metrics'][b]['total_return'] * 100:.2f}%" for b in books]
     assert page.locator("#backtest-report").get_attribute("href") == run["report_url"]
+    # its equity curves: one trace per book, each with as many points as the endpoint returned
+    equity = httpx.get(f"{service.url}/backtests/{run_id}/equity", timeout=10).json()
+    page.wait_for_function(f"() => document.getElementById('backtest-chart').dataset.run === '{run_id}'")
+    traces = page.evaluate(
+        "() => document.getElementById('backtest-chart').data.map((t) => [t.name, t.x.length, t.y.length])"
+    )
+    assert traces == [[c["book"], len(c["points"]), len(c["points"])] for c in equity["curves"]]
+    assert [t[0] for t in traces] == books  # the strategy and every baseline of the metrics table
+    assert all(t[1] > 1 for t in traces)
+    assert page.locator("#backtest-chart .main-svg").count() > 0  # plotly drew it, under the strict CSP
     assert [line["outcome"] for line in audit_lines(service, "POST /backtests")][-1:] == ["ok"]

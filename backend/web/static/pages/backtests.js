@@ -1,8 +1,10 @@
 // Backtests: the recorded runs with the strategy's net return beside its baselines', one run's
-// metrics book by book, its report (equity and drawdown curves, per-symbol contribution, monthly
-// returns), and starting a new one (POST /backtests, admin, audited; one at a time).
+// metrics book by book, its equity curves (GET /backtests/{id}/equity, drawn with plotly), its
+// report (equity and drawdown, per-symbol contribution, monthly returns), and starting a new one
+// (POST /backtests, admin, audited; one at a time).
 
 import { api, app, query } from '../api.js';
+import { draw } from '../charts.js';
 import { badge, card, facts, fill, h, table, tone } from '../dom.js';
 import { decimal, fixed, money, pct, seconds, utc, when } from '../format.js';
 
@@ -35,6 +37,24 @@ function books(metrics) {
 function utcParam(value) {
   if (!value) return undefined;
   return value.length === 16 ? `${value}:00Z` : `${value}Z`;
+}
+
+const COLOURS = ['#8a8f98', '#d18a1f', '#3aa675', '#9b59b6', '#d64545'];
+
+async function drawCurves(chart, body) {
+  let other = 0;
+  await draw(chart, body.curves.map((c) => {
+    const colour = c.book === STRATEGY ? '#2f7de1' : COLOURS[other++ % COLOURS.length];
+    return {
+      x: c.points.map((p) => p.time),
+      y: c.points.map((p) => Number(p.equity)),
+      name: c.book,
+      type: 'scatter',
+      mode: 'lines',
+      line: { color: colour, width: c.book === STRATEGY ? 2 : 1.5 },
+      hovertemplate: `%{y:,.2f}<extra>${c.book}</extra>`,
+    };
+  }), { height: 340, yaxis: { title: { text: 'equity' }, tickformat: ',.0f' } });
 }
 
 function returns(r) {
@@ -78,7 +98,31 @@ export function create(root, ctx) {
     }
   });
   const startCard = card('Start a backtest', form, status);
-  root.append(card('Backtests', list), card('One run', detail), startCard);
+  // outside #backtest-detail, which is refilled on every poll: the chart is drawn once per run
+  const curves = h('p', { class: 'hint', id: 'backtest-curves', role: 'status', 'aria-live': 'polite' });
+  const chart = h('div', { class: 'chart', id: 'backtest-chart', role: 'img', hidden: true, 'aria-label': "Equity of the strategy and of each baseline over the backtest's range" });
+  let drawn = null;
+  root.append(card('Backtests', list), card('One run', detail, curves, chart), startCard);
+
+  async function showCurves(run, signal) {
+    if (run.status !== 'completed') {
+      chart.hidden = true;
+      curves.textContent = '';
+      delete chart.dataset.run;
+      drawn = null;
+      return;
+    }
+    if (drawn === run.id) return;
+    const body = await api(`/backtests/${run.id}/equity`, { signal });
+    chart.hidden = false;
+    await drawCurves(chart, body);
+    const first = body.curves[0];
+    curves.textContent = first
+      ? `${body.curves.length} equity curves, ${first.points.length.toLocaleString()} points each${first.step > 1 ? ` (one per ${first.step} of the run's ${first.points_in_run.toLocaleString()})` : ''}.`
+      : 'No equity curve.';
+    chart.dataset.run = String(run.id);
+    drawn = run.id;
+  }
 
   async function show(id, signal) {
     opened = id;
@@ -101,6 +145,7 @@ export function create(root, ctx) {
           ...names.map((n) => ({ label: n, num: true, cell: (row) => row[2](run.metrics[n][row[0]]) }))],
         rows: ROWS.filter(([key]) => names.some((n) => run.metrics[n][key] !== undefined)),
       }) : h('p', { class: 'empty', text: run.status === 'failed' ? 'No metrics: the run failed.' : 'No metrics yet: the run is not finished.' }));
+    await showCurves(run, signal);
   }
 
   async function refresh(signal) {
@@ -122,7 +167,10 @@ export function create(root, ctx) {
       empty: 'No backtest yet.',
     }));
     if (opened !== null) await show(opened, signal);
-    else fill(detail, h('p', { class: 'empty', text: 'Start one below (admin), or from the command line: make backtest.' }));
+    else {
+      fill(detail, h('p', { class: 'empty', text: 'Start one below (admin), or from the command line: make backtest.' }));
+      chart.hidden = true;
+    }
   }
 
   return { refresh };
