@@ -83,8 +83,12 @@ class OrderView:
 
     @cached_property
     def notional(self) -> Decimal:
+        """quantity × price; a buy sent by quote amount is that amount (what the fill can spend at most)."""
         if self.quantity is None or self.price is None:
             raise ValueError("notional asked before price and quantity were checked")
+        quote = as_decimal(self.order.quote_quantity)
+        if quote is not None and quote.is_finite() and quote > 0:
+            return quote
         return self.quantity * self.price
 
     @property

@@ -37,9 +37,7 @@ def upgrade() -> None:
         .limit(1)
         .scalar_subquery()
     )
-    op.execute(
-        sa.update(runs).where(runs.c.is_active == sa.true(), runs.c.id != newest).values(is_active=sa.false())
-    )
+    op.execute(sa.update(runs).where(runs.c.is_active == sa.true(), runs.c.id != newest).values(is_active=sa.false()))
     op.create_index(
         INDEX,
         "model_training_runs",
