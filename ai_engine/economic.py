@@ -22,8 +22,9 @@ from typing import Any
 import pandas as pd
 import xgboost as xgb
 
-from ai_engine.features import Bars, bars_from_klines, interval_delta, latest_features
+from ai_engine.features import Bars, bars_from_klines, interval_delta
 from ai_engine.gates import Gate
+from ai_engine.latest import latest_features_fast
 from ai_engine.registry import LoadedModel
 from ai_engine.signal import Signal
 from backend.market.types import Kline
@@ -50,7 +51,7 @@ class FoldPredictor:
         from ai_engine.predictor import Predictor
 
         usable = {s: ks for s, ks in klines_by_symbol.items() if ks}
-        frame = latest_features(bars_from_klines(usable, str(self._model.metadata["interval"])))
+        frame = latest_features_fast(bars_from_klines(usable, str(self._model.metadata["interval"])))
         signals, _counts = Predictor._score(self._model, frame)
         return signals
 

@@ -20,9 +20,10 @@ import numpy as np
 import pandas as pd
 
 from ai_engine.booster import predict_proba
-from ai_engine.features import FEATURE_NAMES, latest_features
+from ai_engine.features import FEATURE_NAMES
 from ai_engine.gates import failed_gates
 from ai_engine.kline_cache import KlineArrays, bars_from_arrays
+from ai_engine.latest import latest_features_fast
 from ai_engine.registry import LoadedModel, ModelRefusedError, ModelRegistry
 from ai_engine.signal import CLASSES, Action, Signal
 from backend.market.types import Kline
@@ -209,7 +210,7 @@ class Predictor:
         misses = [s for s in usable if s not in signals]
         if misses:
             arrays = {s: self._arrays.arrays(s, usable[s]) for s in misses}
-            frame = latest_features(bars_from_arrays(arrays, interval), sentiment)
+            frame = latest_features_fast(bars_from_arrays(arrays, interval), sentiment)
             fresh, _counts = self._score(model, frame)
             for symbol in misses:
                 if symbol in fresh:
