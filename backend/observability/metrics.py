@@ -45,13 +45,14 @@ class Metrics:
         self.scheduler_job_runs = Counter(
             "scheduler_job_runs_total",
             "Scheduler job runs by outcome (ok, degraded, failed, follower, skipped).",
-            ["job", "status"],
+            # not "job": Prometheus renames a scraped "job" label to "exported_job" (job is a target label)
+            ["scheduler_job", "status"],
             registry=r,
         )
         self.scheduler_job_duration = Histogram(
             "scheduler_job_duration_seconds",
             "Scheduler job run time.",
-            ["job"],
+            ["scheduler_job"],
             buckets=JOB_BUCKETS,
             registry=r,
         )
@@ -93,6 +94,14 @@ class Metrics:
             "Age of the newest market data by kind.",
             ["kind"],
             multiprocess_mode="livemin",
+            registry=r,
+        )
+        self.market_data_expected_age = Gauge(
+            "market_data_expected_age_seconds",
+            "How old each kind of market data is by nature: the bar interval for klines (the newest closed "
+            "bar is up to one interval old), 0 otherwise. Staleness is age minus this.",
+            ["kind"],
+            multiprocess_mode="livemax",
             registry=r,
         )
         self.market_source_requests = Counter(
@@ -138,6 +147,24 @@ class Metrics:
             "risk_fill_price_halts_total",
             "Automatic halts because an average fill price fell outside the price-sanity bound.",
             ["symbol"],
+            registry=r,
+        )
+        self.risk_equity_drawdown = Gauge(
+            "risk_equity_drawdown_percent",
+            "Equity's distance below its high-water mark over QT_DRAWDOWN_WINDOW_DAYS, in percent (portfolio marks).",
+            multiprocess_mode="livemostrecent",
+            registry=r,
+        )
+        self.risk_daily_turnover = Gauge(
+            "risk_daily_turnover",
+            "Quote recorded as traded in the current UTC day (QT_MAX_DAILY_TURNOVER caps it).",
+            multiprocess_mode="livemostrecent",
+            registry=r,
+        )
+        self.risk_protection_halts = Counter(
+            "risk_protection_halts_total",
+            "Automatic halts started by a protection (equity_drawdown).",
+            ["protection"],
             registry=r,
         )
         self.risk_gross_exposure = Gauge(

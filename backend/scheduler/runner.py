@@ -272,9 +272,9 @@ class JobRunner:
                 errors=errors,
             )
             state.last_run = run
-            self._metrics.scheduler_job_runs.labels(job=job_id, status=status.value).inc()
+            self._metrics.scheduler_job_runs.labels(scheduler_job=job_id, status=status.value).inc()
             if status not in (RunStatus.FOLLOWER, RunStatus.SKIPPED):
-                self._metrics.scheduler_job_duration.labels(job=job_id).observe(duration)
+                self._metrics.scheduler_job_duration.labels(scheduler_job=job_id).observe(duration)
             log.info(
                 "job run",
                 extra={"job": job_id, "status": status.value, "duration_s": round(duration, 4), "manual": manual},
