@@ -51,6 +51,7 @@ from backend.execution.ledger import (
 from backend.execution.planner import OrderPlan, PlannedOrder, PlanParams, SkippedOrder, plan_orders
 from backend.execution.quantize import filter_failure, quantize_quantity
 from backend.execution.reconcile import Reconciler, ReconcileReport
+from backend.execution.shortfall import ShortfallSum, shortfall_of
 from backend.execution.tradelog import TradesLog
 from backend.market.types import MarketSnapshot, SymbolRules
 from backend.observability.metrics import Metrics
@@ -88,6 +89,7 @@ class CycleReport:
     errors: dict[str, str] = field(default_factory=dict)
     unresolved: list[str] = field(default_factory=list)
     dust: list[dict[str, Any]] = field(default_factory=list)  # holdings below the exchange minimum
+    shortfall: ShortfallSum = field(default_factory=ShortfallSum)  # backend/execution/shortfall.py
 
     def details(self) -> dict[str, Any]:
         return {
@@ -103,6 +105,7 @@ class CycleReport:
             "cash": decimal_text(self.cash.quantize(CENT)),
             "reason": self.reason,
             "unresolved_orders": self.unresolved,
+            "shortfall": self.shortfall.as_dict(),
         }
 
 
@@ -617,7 +620,19 @@ class ExecutionService:
             await self._apply_result(coid, result)
         report.filled += len(recorded)
         self._order_metric(order.side, result.status.value.lower())
+        self._observe_shortfall(report, order, result, recorded)
         return None
+
+    def _observe_shortfall(
+        self, report: CycleReport, order: PlannedOrder, result: OrderResult, recorded: list[RecordedFill]
+    ) -> None:
+        """The order's implementation shortfall against the price it was planned at, into the cycle's sum."""
+        fees = sum((r.fee_quote for r in recorded), ZERO)
+        found = shortfall_of(order.side.value, order.price, result.executed_quantity, result.quote_quantity, fees)
+        if found is None:
+            return
+        report.shortfall.add(found)
+        self._metrics.execution_shortfall_bps.labels(side=order.side.value).observe(float(found.bps))
 
     async def _fence(self, coid: str, quote_quantity: Decimal | None) -> str | None:
         """Immediately before sending: prove this process still leads, then claim the order
@@ -666,6 +681,8 @@ class ExecutionService:
     async def _finish(self, report: CycleReport) -> None:
         if report.status == "ok" and (report.failed or report.errors):
             report.status = "degraded"
+        self._metrics.execution_cycle_shortfall_quote.set(float(report.shortfall.quote))
+        self._metrics.execution_cycle_shortfall_bps.set(float(report.shortfall.bps or 0))
         if report.run_id is not None:
             await self._db(
                 self.ledger.finish_run,
@@ -683,6 +700,7 @@ class ExecutionService:
                     "errors": report.errors,
                     "unresolved_orders": report.unresolved,
                     "dust": report.dust,
+                    "shortfall": report.shortfall.as_dict(),
                 },
                 error=report.reason if report.status == "failed" else None,
             )
