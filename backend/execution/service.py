@@ -52,6 +52,7 @@ from backend.execution.planner import OrderPlan, PlannedOrder, PlanParams, Skipp
 from backend.execution.quantize import filter_failure, quantize_quantity
 from backend.execution.reconcile import Reconciler, ReconcileReport
 from backend.execution.shortfall import ShortfallSum, shortfall_of
+from backend.execution.styles import LIMIT_IOC, style_fields
 from backend.execution.tradelog import TradesLog
 from backend.market.types import MarketSnapshot, SymbolRules
 from backend.observability.metrics import Metrics
@@ -458,6 +459,7 @@ class ExecutionService:
                     "price": o.price,
                     "note": o.note,
                     "leader_epoch": self._epoch(),
+                    "order_type": "LIMIT" if params.order_style == LIMIT_IOC else "MARKET",
                 }
                 for o in plan.orders
             ],
@@ -526,14 +528,21 @@ class ExecutionService:
             price=order.price,
             note=order.note,
         )
+        params = self._params()
+        rules = self._rules.get(order.symbol)
         request = OrderRequest(
             symbol=order.symbol,
             side=order.side,
             quantity=order.quantity,
             client_order_id=coid,
             reference_price=order.price,
-            quote_quantity=quote_amount(
-                order, self._params(), self._exposure().get(order.symbol, ZERO), self._asks.get(order.symbol)
+            **style_fields(  # type: ignore[arg-type]
+                params.order_style,
+                order.side,
+                order.price,
+                params.max_slippage_bps,
+                rules.tick_size if rules is not None else ZERO,
+                quote_amount(order, params, self._exposure().get(order.symbol, ZERO), self._asks.get(order.symbol)),
             ),
         )
         sequence = self.guard.fill_sequence  # read before the ledger (see RiskContext)
