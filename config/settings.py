@@ -15,6 +15,7 @@ from config.execution import ExchangeKind, ExecutionSettings
 from config.liquidity import LiquiditySettings
 from config.market import MarketSettings
 from config.model import ModelSettings
+from config.notify import NotifySettings
 from config.risk import RiskSettings
 from config.scheduler import SchedulerSettings
 
@@ -27,6 +28,7 @@ SECTIONS: dict[str, type[Section]] = {
     "liquidity": LiquiditySettings,
     "execution": ExecutionSettings,
     "model": ModelSettings,
+    "notify": NotifySettings,
 }
 
 
@@ -51,6 +53,7 @@ class Settings(BaseModel):
     liquidity: LiquiditySettings
     execution: ExecutionSettings
     model: ModelSettings
+    notify: NotifySettings
 
     @property
     def liquidity_quote_assets(self) -> list[str]:

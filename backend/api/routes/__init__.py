@@ -9,7 +9,18 @@ from fastapi import APIRouter
 from fastapi.routing import APIRoute
 from starlette.routing import BaseRoute
 
-from backend.api.routes import ai, audit, health, liquidity, metrics, portfolio, risk, scheduler, settings
+from backend.api.routes import (
+    ai,
+    audit,
+    health,
+    liquidity,
+    metrics,
+    notifications,
+    portfolio,
+    risk,
+    scheduler,
+    settings,
+)
 from backend.api.security import require_admin, require_writable
 
 ROUTERS: list[APIRouter] = [
@@ -21,6 +32,7 @@ ROUTERS: list[APIRouter] = [
     ai.router,
     portfolio.router,
     audit.router,
+    notifications.router,
     metrics.router,
 ]
 

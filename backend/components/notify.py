@@ -1,0 +1,67 @@
+"""The notify component: builds the notification service, hooks the events, runs the sender (leader only)."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from backend.context import AppContext
+from backend.notify import redact
+from backend.notify.channels import secrets_of
+from backend.notify.events import Event
+from backend.notify.service import NotifyService
+
+log = logging.getLogger(__name__)
+
+
+class NotifyConfigError(RuntimeError):
+    """QT_NOTIFY_URLS names a channel that cannot be built: the service refuses to start."""
+
+
+@asynccontextmanager
+async def component(ctx: AppContext) -> AsyncIterator[None]:
+    if ctx.read_only:
+        log.info("notifications off in read-only mode (the outbox cannot be written)")
+        yield
+        return
+    settings = ctx.settings.current.notify
+    scrubber = redact.install(secrets_of(settings))
+    try:
+        service = NotifyService(
+            ctx.sessions,
+            lambda: ctx.settings.current.notify,
+            ctx.metrics,
+            is_leader=ctx.runner.is_leader,
+            clock=ctx.clock,
+        )
+    except ValueError as exc:
+        redact.uninstall(scrubber)
+        raise NotifyConfigError(str(exc)) from None
+    ctx.services["notify"] = service
+    if service.channels:
+        log.info("notification channels", extra={"channels": [c.label for c in service.channels]})
+    service.start()
+    started = ctx.started_at
+    service.emit(
+        Event(
+            kind="service.started",
+            text=f"Quantum Trader started ({ctx.settings.current.app.env.value}).",
+            dedup_key=f"service.started:{started.isoformat()}:{os.getpid()}",
+            time=ctx.clock(),
+        )
+    )
+    try:
+        yield
+    finally:
+        service.emit(
+            Event(
+                kind="service.stopped",
+                text="Quantum Trader is stopping.",
+                dedup_key=f"service.stopped:{started.isoformat()}:{os.getpid()}",
+                time=ctx.clock(),
+            )
+        )
+        await service.stop()
+        redact.uninstall(scrubber)

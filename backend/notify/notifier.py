@@ -1,0 +1,88 @@
+"""The notifier: services emit events here; a writer thread puts them in the outbox, never the caller.
+
+``emit`` costs a queue put, so the trading path never waits for the database or a channel. Events
+whose kind QT_NOTIFY_EVENTS does not enable are not stored. ``emit_sync`` writes in the calling
+thread (worker threads, scripts, tests); ``flush`` waits until every queued event is written.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Callable
+
+from backend.notify.events import Event
+from backend.notify.outbox import Outbox
+from backend.observability.metrics import Metrics
+from config.notify import NotifySettings
+
+log = logging.getLogger(__name__)
+
+_STOP = object()
+
+
+class Notifier:
+    def __init__(
+        self,
+        outbox: Outbox,
+        settings: Callable[[], NotifySettings],
+        channel_ids: Callable[[], list[str]],
+        metrics: Metrics,
+    ) -> None:
+        self.outbox = outbox
+        self._settings = settings
+        self._channel_ids = channel_ids
+        self._metrics = metrics
+        self._queue: queue.Queue[object] = queue.Queue()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._drain, name="notify-outbox-writer", daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        """Write what is queued, then stop the writer."""
+        if self._thread is not None:
+            self._queue.put(_STOP)
+            self._thread.join(timeout=30)
+            self._thread = None
+
+    def flush(self) -> None:
+        self._queue.join()
+
+    def emit(self, event: Event) -> None:
+        """Queue an event for the outbox (returns at once; safe from any thread)."""
+        if not self._settings().wants(event.kind):
+            self._metrics.notify_events.labels(kind=event.kind, outcome="disabled").inc()
+            return
+        if self._thread is None:
+            self.emit_sync(event)
+            return
+        self._queue.put(event)
+
+    def emit_sync(self, event: Event) -> bool:
+        """Write the event now, in this thread; False when disabled, a duplicate or not stored."""
+        if not self._settings().wants(event.kind):
+            self._metrics.notify_events.labels(kind=event.kind, outcome="disabled").inc()
+            return False
+        try:
+            added = self.outbox.add(event, self._channel_ids())
+        except Exception as exc:
+            # the database is down: /health says so; the event cannot be kept
+            self._metrics.notify_events.labels(kind=event.kind, outcome="lost").inc()
+            log.error("notification not stored", extra={"kind": event.kind, "error": str(exc).splitlines()[0]})
+            return False
+        self._metrics.notify_events.labels(kind=event.kind, outcome="stored" if added else "duplicate").inc()
+        return added
+
+    def _drain(self) -> None:
+        while True:
+            item = self._queue.get()
+            try:
+                if item is _STOP:
+                    return
+                assert isinstance(item, Event)  # noqa: S101
+                self.emit_sync(item)
+            finally:
+                self._queue.task_done()
