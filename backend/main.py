@@ -87,7 +87,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.add_middleware(
             CORSMiddleware,
             allow_origins=settings.app.cors_origins,
-            allow_methods=["GET", "POST", "PUT"],
+            allow_methods=["GET", "POST", "PUT", "DELETE"],
             allow_headers=["X-Admin-Token", "Content-Type"],
         )
     app.add_middleware(HttpMiddleware, metrics=metrics, max_body_bytes=settings.app.max_body_bytes)
@@ -130,6 +130,8 @@ async def _build_context(settings: Settings, metrics: Metrics, stack: AsyncExitS
         read_only=db.read_only,
     )
     runtime = RuntimeSettingsService(holder, sessions)
+    for line in runtime.shadowed():
+        log.warning(line)
     ctx.services["runtime_settings"] = runtime
     ctx.health_checks["audit"] = audit.health_reasons
     follower = asyncio.create_task(_follow_overrides(runtime, settings.app.health_probe_seconds), name="settings-sync")
@@ -146,7 +148,10 @@ async def _follow_overrides(runtime: RuntimeSettingsService, interval: float) ->
     while True:
         await asyncio.sleep(interval)
         try:
-            changes = await asyncio.to_thread(runtime.changed_elsewhere)
+            changes, removed = await asyncio.to_thread(runtime.changed_elsewhere)
+            if removed:
+                runtime.holder.clear(removed)
+                log.info("run-time settings deleted by another replica cleared", extra={"names": removed})
             if changes:
                 runtime.holder.apply(changes)
                 log.info("run-time settings changed by another replica applied", extra={"names": sorted(changes)})

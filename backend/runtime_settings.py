@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import SecretStr, TypeAdapter
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from config.runtime import SettingsHolder
@@ -47,11 +47,16 @@ def load_overrides(sessions: sessionmaker[Session]) -> dict[str, Any]:
 
 
 class RuntimeSettingsService:
+    """Precedence, highest first: a run-time override (PUT /settings, the runtime_settings table),
+    then the environment (or backend/.env), then the default. DELETE /settings/{name} drops the
+    override, so the environment's value applies again."""
+
     def __init__(self, holder: SettingsHolder, sessions: sessionmaker[Session]) -> None:
         self.holder = holder
         self._sessions = sessions
         self._cached: tuple[Settings, dict[str, Any]] | None = None
         self._scheduler_cached: tuple[dict[str, Any], dict[str, Any]] | None = None
+        self._base_values = effective_values(holder.base)
 
     def effective(self) -> dict[str, Any]:
         """effective_values() of the current settings, computed once per settings change."""
@@ -80,11 +85,23 @@ class RuntimeSettingsService:
                 "section": ref.section,
                 "value": values[env],
                 "source": self.holder.source(env),
+                "environment_value": self._base_values[env],
+                "environment_source": self.holder.base_source(env),
                 "tunable": ref.tunable,
                 "secret": ref.secret,
                 "description": ref.description,
             }
             for env, ref in field_refs().items()
+        ]
+
+    def shadowed(self) -> list[str]:
+        """One line per run-time override that hides a value the environment sets."""
+        values = self.effective()
+        return [
+            f"run-time setting {name}={values[name]!r} (set by PUT /settings) overrides the environment's "
+            f"{self._base_values[name]!r}; DELETE /settings/{name} returns to it"
+            for name in sorted(self.holder.overrides)
+            if name in self._base_values and self.holder.base_source(name) == "env"
         ]
 
     def preview(self, changes: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
@@ -93,10 +110,22 @@ class RuntimeSettingsService:
         before, after = self.effective(), effective_values(new)
         return {name: {"before": before[name], "after": after[name]} for name in changes}
 
-    def changed_elsewhere(self) -> dict[str, Any]:
-        """Persisted overrides that differ from the ones in memory: another replica accepted them."""
+    def preview_clear(self, name: str) -> dict[str, Any]:
+        """{before, after} of dropping the override of ``name``. Raises ConfigError, LookupError."""
+        if name not in field_refs():
+            raise LookupError(f"{name}: unknown setting")
+        if name not in self.holder.overrides:
+            raise LookupError(f"{name}: no run-time override (its value comes from the {self.holder.source(name)})")
+        new = self.holder.preview_clear([name])
+        return {"before": self.effective()[name], "after": effective_values(new)[name]}
+
+    def changed_elsewhere(self) -> tuple[dict[str, Any], list[str]]:
+        """Persisted overrides that differ from the ones in memory (another replica accepted them),
+        and the names whose override another replica deleted."""
         mine = self.holder.overrides
-        return {name: value for name, value in load_overrides(self._sessions).items() if mine.get(name) != value}
+        stored = load_overrides(self._sessions)
+        changed = {name: value for name, value in stored.items() if mine.get(name) != value}
+        return changed, sorted(name for name in mine if name not in stored)
 
     def apply(self, changes: Mapping[str, Any], actor: str) -> dict[str, dict[str, Any]]:
         """Persist first (committed), then apply in memory."""
@@ -110,4 +139,12 @@ class RuntimeSettingsService:
                 else:
                     row.value, row.updated_at, row.updated_by = value, now, actor
         self.holder.apply(changes)
+        return diff
+
+    def clear(self, name: str) -> dict[str, Any]:
+        """Delete the persisted override (committed), then drop it in memory; {before, after}."""
+        diff = self.preview_clear(name)
+        with self._sessions.begin() as session:
+            session.execute(delete(RuntimeSetting).where(RuntimeSetting.name == name))
+        self.holder.clear([name])
         return diff

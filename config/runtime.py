@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from typing import Any, Literal
 
 from pydantic import ValidationError
@@ -70,16 +70,39 @@ class SettingsHolder:
         """Validate and apply; returns (old, new). Nothing changes when validation fails."""
         with self._lock:
             new = self.validate(changes)
-            old = self._current
-            self._overrides.update(changes)
-            self._current = new
+            old = self._replace({**self._overrides, **changes}, new)
+        self._notify(old, new)
+        return old, new
+
+    def preview_clear(self, names: Collection[str]) -> Settings:
+        """The Settings without the overrides of ``names`` (their environment or default values)."""
+        return self._build({name: value for name, value in self._overrides.items() if name not in names})
+
+    def clear(self, names: Collection[str]) -> tuple[Settings, Settings]:
+        """Drop the overrides of ``names``: they return to the environment's (or the default) value."""
+        with self._lock:
+            new = self.preview_clear(names)
+            old = self._replace({name: value for name, value in self._overrides.items() if name not in names}, new)
+        self._notify(old, new)
+        return old, new
+
+    def _replace(self, overrides: dict[str, Any], new: Settings) -> Settings:
+        old = self._current
+        self._overrides = overrides
+        self._current = new
+        return old
+
+    def _notify(self, old: Settings, new: Settings) -> None:
         for listener in self._listeners:
             listener(old, new)
-        return old, new
 
     def source(self, env: str) -> Source:
         if env in self._overrides:
             return "override"
+        return self.base_source(env)
+
+    def base_source(self, env: str) -> Literal["default", "env"]:
+        """Where the value under any override comes from: the environment (or backend/.env) or the default."""
         ref = field_refs()[env]
         section = getattr(self._base, ref.section)
         return "env" if ref.field in section.model_fields_set else "default"

@@ -139,6 +139,13 @@ def plan_orders(
                 draft.quantity = held
                 draft.notes.append("not selected: full exit")
             elif not params.allow_partial:
+                # the minimum-notional test applies to the excess: an excess too small to trade
+                # leaves the position alone; only a real reduction becomes a full exit
+                if draft.notional < params.min_notional:
+                    skipped.append(
+                        SkippedOrder(symbol, "SELL", draft.notional, "excess below QT_EXECUTION_MIN_NOTIONAL")
+                    )
+                    continue
                 draft.quantity = held
                 draft.notes.append("QT_EXECUTION_ALLOW_PARTIAL=false: full exit")
             drafts.append(draft)

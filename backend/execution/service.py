@@ -324,6 +324,7 @@ class ExecutionService:
                     status=FAILED,
                     error_message="looked up after an unknown outcome: the exchange has no such order",
                 )
+                self.guard.release(order.client_order_id)  # resolved: nothing was placed, nothing reserved
                 self._log.write(
                     self._clock(), "order_not_found", client_order_id=order.client_order_id, symbol=order.symbol
                 )

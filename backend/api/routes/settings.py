@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Body, HTTPException, Request
 
 from backend.api.deps import AdminDep, CtxDep, WritableDep
-from backend.api.schemas.settings import SettingsResponse, SettingsUpdateResponse
+from backend.api.schemas.settings import SettingCleared, SettingsResponse, SettingsUpdateResponse
 from backend.api.security import audit_or_503
 from backend.runtime_settings import RuntimeSettingsService
 from config.settings import ConfigError
@@ -59,3 +59,27 @@ async def put_settings(
     )
     diff = service.apply(changes, actor=caller.fingerprint or caller.client or "unknown")
     return SettingsUpdateResponse(settings=service.describe(), changed=diff)
+
+
+@router.delete(
+    "/{name}",
+    response_model=SettingCleared,
+    responses={
+        404: {"description": "Unknown setting, or it has no run-time override."},
+        422: {"description": "Without the override the configuration would be invalid; nothing changed."},
+    },
+)
+async def delete_setting(name: str, request: Request, ctx: CtxDep, caller: AdminDep, _w: WritableDep) -> SettingCleared:
+    """Remove a run-time override: the setting returns to its environment (or default) value."""
+    service = _service(ctx)
+    try:
+        diff = service.preview_clear(name)
+    except LookupError as exc:
+        audit_or_503(ctx, request, caller, "refused: no override", detail=str(exc.args[0]))
+        raise HTTPException(404, detail=str(exc.args[0])) from exc
+    except ConfigError as exc:
+        audit_or_503(ctx, request, caller, "refused: invalid", detail=exc.problems)
+        raise HTTPException(422, detail=exc.problems) from exc
+    audit_or_503(ctx, request, caller, "ok", before={name: diff["before"]}, after={name: diff["after"]})
+    diff = service.clear(name)
+    return SettingCleared(settings=service.describe(), name=name, before=diff["before"], after=diff["after"])

@@ -90,3 +90,22 @@ class FakeMarket:
 
     async def symbol_rules(self) -> dict[str, SymbolRules]:
         return dict(self.rules)
+
+
+@dataclass
+class Clock:
+    """A settable UTC clock; advancing it moves the fake market's observation time too."""
+
+    now: datetime = NOW
+    market: FakeMarket | None = None
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> datetime:
+        from datetime import timedelta
+
+        self.now += timedelta(seconds=seconds)
+        if self.market is not None:
+            self.market.now = self.now
+        return self.now

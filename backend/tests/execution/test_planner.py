@@ -175,3 +175,14 @@ def test_property_every_order_passes_the_rules_and_cash_never_goes_negative(
             available -= order.notional * (1 + m)
             assert available >= 0, "a buy would spend cash the plan does not have"
     assert len({o.client_order_id for o in p.orders}) == len(p.orders)
+
+
+def test_allow_partial_false_measures_the_minimum_on_the_excess() -> None:
+    # 10 SOL = 1500; target 1495.50 -> excess 4.50, below the 50 minimum: the position stays
+    params = PlanParams(allow_partial=False, cost_margin_bps=D(0), min_notional=D(50))
+    p = plan(weights={"SOLUSDT": D("0.997")}, positions={"SOLUSDT": D(10)}, cash=D(0), params=params)
+    assert p.orders == []
+    assert [s.reason for s in p.skipped] == ["excess below QT_EXECUTION_MIN_NOTIONAL"]
+    # a real reduction (target 750) is still a full exit
+    p = plan(weights={"SOLUSDT": D("0.5")}, positions={"SOLUSDT": D(10)}, cash=D(0), params=params)
+    assert [(o.side, o.quantity) for o in p.orders] == [(OrderSide.SELL, D(10))]
