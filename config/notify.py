@@ -32,26 +32,9 @@ EVENT_KINDS = (
     "test",
 )
 
-# The kinds an operator hears about unless QT_NOTIFY_EVENTS says otherwise (see docs/notifications.md).
-DEFAULT_EVENTS = [
-    "kill_switch.on",
-    "kill_switch.off",
-    "order.rejected",
-    "order.unknown",
-    "order.resolved_late",
-    "job.failed",
-    "job.recovered",
-    "health.degraded",
-    "health.recovered",
-    "model.activated",
-    "model.refused",
-    "model.stale",
-    "model.rolled_back",
-    "service.started",
-    "service.stopped",
-    "summary.daily",
-    "test",
-]
+# The kinds an operator hears about unless QT_NOTIFY_EVENTS says otherwise: every one (each is a
+# transition or a rare fact, and the rate limit sums up bursts); see docs/notifications.md.
+DEFAULT_EVENTS = ["all"]
 
 
 class NotifySettings(Section):

@@ -17,8 +17,8 @@ Component = Callable[[AppContext], AbstractAsyncContextManager[None]]
 COMPONENTS: list[Component] = [
     market.component,
     risk.component,
+    notify.component,
     model.component,
     liquidity.component,
     execution.component,
-    notify.component,
 ]

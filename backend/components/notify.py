@@ -1,4 +1,8 @@
-"""The notify component: builds the notification service, hooks the events, runs the sender (leader only)."""
+"""The notify component: builds the notification service, hooks the events, runs the sender (leader only).
+
+It runs right after the risk component, so the guard's kill switch changes, the job runs and the
+execution component's trades log (start-up reconciliation included) are all heard.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +11,14 @@ import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from backend.api.routes.health import health_snapshot
 from backend.context import AppContext
 from backend.notify import redact
 from backend.notify.channels import secrets_of
 from backend.notify.events import Event
+from backend.notify.hooks import HealthEvents
 from backend.notify.service import NotifyService
+from backend.notify.summary import DailySummary
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +49,20 @@ async def component(ctx: AppContext) -> AsyncIterator[None]:
     ctx.services["notify"] = service
     if service.channels:
         log.info("notification channels", extra={"channels": [c.label for c in service.channels]})
+    guard = ctx.services.get("risk_guard")
+    if guard is not None:
+        guard.on_kill_switch(service.on_kill_switch)
+    ctx.runner.on_run(service.on_job_run)
+    service.watchers.append(HealthEvents(service.notifier, lambda: health_snapshot(ctx), ctx.clock).check)
+    service.watchers.append(
+        DailySummary(
+            service.notifier,
+            ctx.sessions,
+            lambda: ctx.settings.current.notify,
+            ctx.clock,
+            lambda: ctx.settings.current.execution.quote_asset,
+        ).check
+    )
     service.start()
     started = ctx.started_at
     service.emit(

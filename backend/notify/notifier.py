@@ -61,6 +61,22 @@ class Notifier:
             return
         self._queue.put(event)
 
+    def emit_deferred(self, build: Callable[[Outbox], Event | None]) -> None:
+        """Queue ``build``: the writer thread calls it (it may read the outbox) and stores what it returns."""
+        if self._thread is None:
+            self._build(build)
+            return
+        self._queue.put(build)
+
+    def _build(self, build: Callable[[Outbox], Event | None]) -> None:
+        try:
+            event = build(self.outbox)
+        except Exception as exc:
+            log.error("notification not built", extra={"error": (str(exc) or type(exc).__name__).splitlines()[0]})
+            return
+        if event is not None:
+            self.emit_sync(event)
+
     def emit_sync(self, event: Event) -> bool:
         """Write the event now, in this thread; False when disabled, a duplicate or not stored."""
         if not self._settings().wants(event.kind):
@@ -82,7 +98,9 @@ class Notifier:
             try:
                 if item is _STOP:
                     return
-                assert isinstance(item, Event)  # noqa: S101
-                self.emit_sync(item)
+                if isinstance(item, Event):
+                    self.emit_sync(item)
+                else:
+                    self._build(item)  # type: ignore[arg-type]
             finally:
                 self._queue.task_done()

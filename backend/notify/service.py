@@ -14,10 +14,12 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from backend.notify.channels import Channel, build_channels
 from backend.notify.events import Event
+from backend.notify.hooks import JobEvents, OrderEvents, kill_switch_event
 from backend.notify.notifier import Notifier
 from backend.notify.outbox import Outbox
 from backend.notify.sender import Sender
 from backend.observability.metrics import Metrics
+from backend.risk.models import KillSwitchState
 from config.notify import NotifySettings
 
 log = logging.getLogger(__name__)
@@ -43,8 +45,20 @@ class NotifyService:
         self.outbox = Outbox(sessions, clock)
         self.notifier = Notifier(self.outbox, settings, lambda: [c.id for c in self.channels], metrics)
         self.sender = Sender(self.outbox, lambda: self.channels, settings, metrics, is_leader=is_leader, clock=clock)
+        self._is_leader = is_leader
+        self.on_order_event = OrderEvents(self.notifier)
+        self.on_job_run = JobEvents(self.notifier)
+        # checked before each pass on the leader (health transitions, the daily summary)
+        self.watchers: list[Callable[[], object]] = []
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._event_loop: asyncio.AbstractEventLoop | None = None
+
+    def on_kill_switch(self, before: KillSwitchState, after: KillSwitchState) -> None:
+        event = kill_switch_event(before, after)
+        if event is not None:
+            self.notifier.emit(event)
+            self.wake_threadsafe()
 
     # emitting ---------------------------------------------------------------------------------
     def emit(self, event: Event) -> None:
@@ -65,7 +79,7 @@ class NotifyService:
             data={"actor": actor},
         )
         self.notifier.emit_sync(event)
-        self.wake()
+        self.wake_threadsafe()
         return {"dedup_key": event.dedup_key, "channels": [self.describe(c) for c in self.channels]}
 
     @staticmethod
@@ -76,14 +90,33 @@ class NotifyService:
     def wake(self) -> None:
         self._wake.set()
 
+    def wake_threadsafe(self) -> None:
+        """Wake the sender from any thread (a kill switch change should go out at once)."""
+        if self._event_loop is not None:
+            self._event_loop.call_soon_threadsafe(self._wake.set)
+
+    async def pass_once(self) -> dict[str, int]:
+        """The watchers, then one sender pass (leader only); what the loop does each time."""
+        if await self._is_leader():
+            for watch in self.watchers:
+                try:
+                    await asyncio.to_thread(watch)
+                except Exception as exc:
+                    log.warning(
+                        "notification watcher failed", extra={"error": (str(exc) or type(exc).__name__).splitlines()[0]}
+                    )
+        return await self.sender.run_once()
+
     def start(self) -> None:
+        self._event_loop = asyncio.get_running_loop()
         self.notifier.start()
         self._task = asyncio.create_task(self._loop(), name="notify-sender")
 
     async def _loop(self) -> None:
         while True:
             try:
-                await self.sender.run_once()
+                await self.notifier_flushed()
+                await self.pass_once()
             except Exception as exc:
                 log.warning(
                     "notification pass failed", extra={"error": (str(exc) or type(exc).__name__).splitlines()[0]}
@@ -91,6 +124,10 @@ class NotifyService:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=self._settings().poll_seconds)
             self._wake.clear()
+
+    async def notifier_flushed(self) -> None:
+        """Wait until queued events are in the outbox (so a pass right after an emit sees them)."""
+        await asyncio.to_thread(self.notifier.flush)
 
     async def stop(self) -> None:
         """Write queued events, stop the loop, and give the outbox one last bounded pass."""

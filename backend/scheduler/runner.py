@@ -102,6 +102,7 @@ class JobRunner:
         self._jobs: dict[str, JobState] = {}
         self._scheduler: AsyncIOScheduler | None = None
         self._paused = False
+        self._run_listeners: list[Callable[[str, JobRun], None]] = []
         self.role = "leader" if leader is None else "unknown"
         metrics.scheduler_leader.set(1 if leader is None else 0)
         settings.subscribe(self._on_settings_change)
@@ -113,6 +114,10 @@ class JobRunner:
         self._jobs[spec.job_id] = JobState(spec=spec)
         if self._scheduler is not None:
             self._schedule(self._jobs[spec.job_id])
+
+    def on_run(self, listener: Callable[[str, JobRun], None]) -> None:
+        """Call ``listener(job_id, run)`` after every run (the notifier; it must not block)."""
+        self._run_listeners.append(listener)
 
     def start(self) -> None:
         """Start the APScheduler (call inside the running event loop)."""
@@ -272,6 +277,11 @@ class JobRunner:
                 errors=errors,
             )
             state.last_run = run
+            for listener in self._run_listeners:
+                try:
+                    listener(job_id, run)
+                except Exception:  # a listener must never fail a job
+                    log.exception("job run listener failed", extra={"job": job_id})
             self._metrics.scheduler_job_runs.labels(job=job_id, status=status.value).inc()
             if status not in (RunStatus.FOLLOWER, RunStatus.SKIPPED):
                 self._metrics.scheduler_job_duration.labels(job=job_id).observe(duration)
