@@ -187,6 +187,16 @@ class ModelRegistry:
             return RunRecord.of(row)
 
     def fail_run(self, run_id: int, error: str) -> None:
+        """Mark a run failed. Recording a failure never fails on its message: what a database
+        cannot store (lone surrogates, NUL) is escaped, and if the write still fails the run is
+        failed with a plain message instead, so it never stays 'running'."""
+        try:
+            self._mark_failed(run_id, _storable(error))
+        except Exception:
+            log.exception("could not record the failure message of a run", extra={"run_id": run_id})
+            self._mark_failed(run_id, "failed (the error message could not be stored; see the service log)")
+
+    def _mark_failed(self, run_id: int, error: str) -> None:
         with session_scope(self._sessions) as session:
             row = session.get_one(ModelTrainingRun, run_id)
             now = self._clock()
@@ -377,3 +387,8 @@ class ModelRegistry:
         if removed:
             log.info("pruned model artifacts", extra={"versions": removed})
         return removed
+
+
+def _storable(text: str) -> str:
+    """Text every database accepts: lone surrogates and NUL written as escapes."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8").replace("\x00", "\\x00")

@@ -17,6 +17,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from backend import __version__
+from backend.api.errors import install_error_handlers
 from backend.api.lean import install_lean_routes
 from backend.api.routes import ROUTERS, document_error_responses
 from backend.components import COMPONENTS
@@ -83,6 +84,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.router.routes.extend(web_routes())
     install_lean_routes(app)
     document_error_responses(app.router.routes)
+    install_error_handlers(app)
     if settings.app.cors_origins:
         app.add_middleware(
             CORSMiddleware,

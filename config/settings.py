@@ -96,7 +96,8 @@ def field_refs() -> dict[str, FieldRef]:
 
 
 def _display(value: Any) -> str:
-    text = repr(value) if not isinstance(value, str) else f"'{value}'"
+    # repr() escapes what a terminal, a log line or a UTF-8 answer cannot carry (lone surrogates)
+    text = repr(value)
     return text if len(text) <= 80 else text[:77] + "...'"
 
 

@@ -25,6 +25,7 @@ from backend.scheduler.jobs.execution import JOB_ID, rebalance
 from backend.scheduler.jobs.liquidity import JOB_ID as LIQUIDITY_JOB
 from backend.scheduler.runner import JobBusyError, JobSpec
 from config.execution import ExchangeKind
+from config.settings import Settings
 
 log = logging.getLogger(__name__)
 BINANCE_SLIPPAGE_MARGIN_BPS = Decimal(50)
@@ -37,7 +38,11 @@ class MarketUnavailableError(RuntimeError):
 
 
 def plan_params(ctx: AppContext) -> PlanParams:
-    s = ctx.settings.current
+    return plan_params_for(ctx.settings.current)
+
+
+def plan_params_for(s: Settings) -> PlanParams:
+    """The planner's knobs from the settings (the service and the backtest both read them here)."""
     ex = s.execution
     slippage = ex.paper_max_slippage_bps if ex.exchange is ExchangeKind.PAPER else BINANCE_SLIPPAGE_MARGIN_BPS
     return PlanParams(

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query
-from pydantic import AwareDatetime
 
 from backend.api.deps import AdminDep, ExecutionServiceDep
+from backend.api.schemas.base import UtcDatetime
 from backend.api.schemas.portfolio import BalanceOut, FillOut, OrderOut, PortfolioResponse, PositionOut, TradesResponse
 
 router = APIRouter(tags=["portfolio"])
@@ -40,8 +40,8 @@ async def get_trades(
     _caller: AdminDep,
     service: ExecutionServiceDep,
     symbol: Annotated[str | None, Query(pattern=r"^[A-Z0-9]{2,20}$", description="Only this symbol.")] = None,
-    since: Annotated[AwareDatetime | None, Query(description="From this time (inclusive, ISO 8601 with zone).")] = None,
-    until: Annotated[AwareDatetime | None, Query(description="Before this time (exclusive).")] = None,
+    since: Annotated[UtcDatetime | None, Query(description="From this time (inclusive, ISO 8601 with zone).")] = None,
+    until: Annotated[UtcDatetime | None, Query(description="Before this time (exclusive).")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> TradesResponse:

@@ -5,7 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
+
+from backend.api.schemas.base import RequestModel, Seed, Symbol
 
 
 class RunSummary(BaseModel):
@@ -73,10 +75,8 @@ class ActivateResponse(BaseModel):
     reason: str | None = None
 
 
-class TrainRequest(BaseModel):
+class TrainRequest(RequestModel):
     """Every field is optional: the configured defaults apply (QT_MODEL_*, QT_MARKET_DATA_SOURCE)."""
-
-    model_config = ConfigDict(extra="forbid")
 
     source: Literal["market", "database"] | None = Field(
         None,
@@ -85,11 +85,11 @@ class TrainRequest(BaseModel):
             "pipeline stored. Other sources and directories are for the CLI, not the API."
         ),
     )
-    symbols: list[str] | None = Field(None, min_length=1, max_length=500, examples=[["BTCUSDT", "ETHUSDT"]])
+    symbols: list[Symbol] | None = Field(None, min_length=1, max_length=500, examples=[["BTCUSDT", "ETHUSDT"]])
     interval: str | None = Field(None, pattern=r"^(1m|3m|5m|15m|30m|1h|2h|4h|6h|8h|12h|1d)$")
     days: int | None = Field(None, ge=1, le=1000)
     horizon: int | None = Field(None, ge=1, le=500)
-    seed: int | None = Field(None, ge=0)
+    seed: Seed | None = None
     activate: Literal["auto", "never", "force"] = "auto"
 
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import date, datetime
 from decimal import Decimal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
+from backend.api.schemas.base import RequestModel
 from backend.risk.models import KillSwitchState, RiskSnapshot
 from config.risk import RiskSettings
 
@@ -107,11 +108,13 @@ class RiskResponse(BaseModel):
         )
 
 
-class KillSwitchRequest(BaseModel):
-    enabled: bool | None = Field(description="true: halt; false: allow; null: back to QT_KILL_SWITCH.")
+class KillSwitchRequest(RequestModel):
+    enabled: StrictBool | None = Field(description="true: halt; false: allow; null: back to QT_KILL_SWITCH.")
     reason: str | None = Field(None, max_length=500, description="Why; shown in GET /risk and the audit log.")
 
-    model_config = {"json_schema_extra": {"examples": [{"enabled": True, "reason": "investigating failed fills"}]}}
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"enabled": True, "reason": "investigating failed fills"}]}
+    )
 
 
 class KillSwitchResponse(BaseModel):

@@ -6,7 +6,8 @@ epoch, strictly increasing), ``open, high, low, close, volume`` and optionally `
 with file, line and reason when the source is built, so a bad directory refuses to start.
 
 The replay clock starts one day after the first bar (so a 24h ticker window exists) and moves to
-the next bar time on every `advance()` (the refresh job calls it). Tickers and book tops are
+the next bar time on every `advance()` (the refresh job calls it). Given a ``clock`` instead (the
+backtest's), the newest visible bar is the last one closed at ``clock()``: nothing later is seen. Tickers and book tops are
 derived from the visible bars: a 24h window, and a synthetic spread of ``spread_bps`` around the
 last close. Rules are inferred: tick and step sizes from the decimals the files use.
 """
@@ -17,6 +18,7 @@ import bisect
 import csv
 import itertools
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
@@ -117,7 +119,9 @@ def _split_symbol(symbol: str) -> tuple[str, str]:
 class ReplayMarketSource:
     name = "replay"
 
-    def __init__(self, directory: Path, *, spread_bps: float = 5.0) -> None:
+    def __init__(
+        self, directory: Path, *, spread_bps: float = 5.0, clock: Callable[[], datetime] | None = None
+    ) -> None:
         directory = Path(directory)
         if not directory.is_dir():
             raise ReplayFileError(directory, None, "not a directory")
@@ -155,6 +159,8 @@ class ReplayMarketSource:
         self._pos = min(bisect.bisect_right(self._timeline, start_at) - 1, len(self._timeline) - 1)
         self._pos = max(self._pos, 0)
         self._lock = threading.Lock()
+        self._clock = clock
+        self._step_ms = step_ms
 
     def _kline(self, symbol: str, open_ms: int, row: tuple[Decimal, ...]) -> Kline:
         o, h, lo, c, v = row[:5]
@@ -175,9 +181,27 @@ class ReplayMarketSource:
 
     # ------------------------------------------------------------------------------ replay clock
     @property
+    def symbols(self) -> list[str]:
+        return sorted(self._series)
+
+    @property
+    def first_open(self) -> datetime:
+        return from_ms(self._timeline[0])
+
+    @property
+    def last_open(self) -> datetime:
+        return from_ms(self._timeline[-1])
+
+    def _newest_ms(self) -> int:
+        """Open time (ms) of the newest visible bar: the cursor, or the last bar closed at clock()."""
+        if self._clock is None:
+            return self._timeline[self._pos]
+        return int(self._clock().timestamp() * 1000) - self._step_ms
+
+    @property
     def cursor(self) -> datetime:
         """Open time of the newest visible bar."""
-        return from_ms(self._timeline[self._pos])
+        return from_ms(self._newest_ms())
 
     @property
     def exhausted(self) -> bool:
@@ -191,12 +215,12 @@ class ReplayMarketSource:
                 return True
             return False
 
-    def _visible(self, symbol: str) -> list[Kline]:
+    def _visible_end(self, symbol: str) -> tuple[_Series, int]:
+        """The symbol's series and the index just past its newest visible bar."""
         series = self._series.get(symbol)
         if series is None:
             raise UnknownSymbolError(symbol)
-        end = bisect.bisect_right(series.times, self._timeline[self._pos])
-        return series.bars[:end]
+        return series, bisect.bisect_right(series.times, self._newest_ms())
 
     # ------------------------------------------------------------------------------ MarketDataSource
     def symbol_rules(self) -> dict[str, SymbolRules]:
@@ -228,12 +252,13 @@ class ReplayMarketSource:
     def tickers_24h(self) -> dict[str, Ticker24h]:
         out = {}
         for symbol in self._series:
-            bars = self._visible(symbol)
-            if not bars:
+            series, end = self._visible_end(symbol)
+            if end == 0:
                 continue
-            since = bars[-1].close_time - timedelta(hours=24)
-            window = [k for k in bars[-1500:] if k.open_time > since]
-            first, last = window[0], window[-1]
+            last = series.bars[end - 1]
+            since_ms = int(last.close_time.timestamp() * 1000) - 86_400_000
+            window = series.bars[bisect.bisect_right(series.times, since_ms, 0, end) : end]
+            first = window[0]
             change = (last.close / first.open - 1) * 100 if first.open > 0 else Decimal(0)
             out[symbol] = Ticker24h(
                 symbol=symbol,
@@ -250,11 +275,10 @@ class ReplayMarketSource:
         return out
 
     def _top(self, symbol: str) -> BookTop | None:
-        bars = self._visible(symbol)
-        if not bars:
+        series, end = self._visible_end(symbol)
+        if end == 0:
             return None
-        series = self._series[symbol]
-        last = bars[-1]
+        last = series.bars[end - 1]
         tick = Decimal(1).scaleb(-series.price_decimals)
         half = max(last.close * self._spread / 2, tick)
         qty = max(
@@ -286,14 +310,15 @@ class ReplayMarketSource:
         end: datetime | None = None,
         limit: int = 500,
     ) -> list[Kline]:
-        bars = self._visible(symbol)
+        series, stop = self._visible_end(symbol)
         if interval != self.interval:
             raise MarketDataError(f"replay files hold {self.interval} bars, {interval} was asked for")
-        if start is not None:
-            bars = [k for k in bars if k.open_time >= start]
+        lo = 0 if start is None else bisect.bisect_left(series.times, int(start.timestamp() * 1000), 0, stop)
         if end is not None:
-            bars = [k for k in bars if k.open_time <= end]
-        return bars[:limit] if start is not None else bars[-limit:]
+            stop = bisect.bisect_right(series.times, int(end.timestamp() * 1000), lo, stop)
+        if start is not None:
+            return series.bars[lo : min(stop, lo + limit)]
+        return series.bars[max(lo, stop - limit) : stop]
 
     def order_book(self, symbol: str, limit: int = 20) -> OrderBook:
         top = self._top(symbol)
@@ -310,6 +335,8 @@ class ReplayMarketSource:
         return OrderBook(symbol=symbol, bids=bids, asks=asks, time=top.time)
 
     def server_time(self) -> datetime:
+        if self._clock is not None:
+            return self._clock()
         return from_ms(self._timeline[self._pos]) + self._step
 
     def close(self) -> None:

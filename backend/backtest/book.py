@@ -1,0 +1,141 @@
+"""One book of a backtest: a portfolio traded by the live execution stack on its own scratch database.
+
+The strategy and every baseline are books: each has the service's ExecutionService with its
+Ledger, the PaperExchange (its fill model) behind the GuardedExchange and a RiskGuard with every
+rule, all on the backtest clock; they differ only in the weights they are given.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from backend.backtest.scratch import scratch_engine
+from backend.components.execution import plan_params_for
+from backend.exchanges.factory import paper_config
+from backend.exchanges.paper import PaperExchange
+from backend.execution.ledger import Ledger
+from backend.execution.service import CycleReport, ExecutionService
+from backend.execution.tradelog import TradesLog
+from backend.market.service import MarketService
+from backend.market.types import BookLevel, OrderBook
+from backend.observability.metrics import Metrics
+from backend.risk.guard import RiskGuard
+from backend.risk.guarded import GuardedExchange
+from backend.risk.store import RiskStateStore
+from config.runtime import SettingsHolder
+from database.models.execution import FillRecord, Order
+
+ZERO = Decimal(0)
+BPS = Decimal(10_000)
+# The depth of the book a fixed-slippage run fills against: deep enough for any order.
+FIXED_BOOK_QTY = Decimal("1e12")
+
+Weights = dict[str, Decimal] | None
+SelectionFn = Callable[[], Weights]
+
+
+@dataclass
+class Book:
+    name: str
+    engine: Engine
+    sessions: sessionmaker[Session]
+    service: ExecutionService
+    guard: RiskGuard
+    store: RiskStateStore
+    quote: str
+    clock: Callable[[], datetime]
+    cash: Decimal = ZERO
+    holdings: dict[str, Decimal] = field(default_factory=dict)
+    skipped: list[dict[str, Any]] = field(default_factory=list)
+    cycles: int = 0
+    active: bool = True  # hold_first stops trading once it holds its symbol
+
+    async def cycle(self) -> CycleReport:
+        report = await self.service.run_cycle()
+        self.cycles += 1
+        now = self.clock()
+        for item in report.skipped_orders:
+            self.skipped.append({"time": now, **item})
+        self.holdings = {s: p.quantity for s, p in self.service.ledger.positions().items() if p.quantity != 0}
+        self.cash = self.service.ledger.cash()
+        return report
+
+    def equity(self, marks: dict[str, Decimal]) -> tuple[Decimal, Decimal]:
+        """(equity, gross exposure) at these marks (a symbol without a mark is valued at zero)."""
+        gross = sum((abs(q) * marks.get(s, ZERO) for s, q in self.holdings.items()), ZERO)
+        return self.cash + gross, gross
+
+    def orders(self) -> list[Order]:
+        with self.sessions() as session:
+            return list(session.scalars(select(Order).order_by(Order.id)))
+
+    def fills(self) -> list[FillRecord]:
+        with self.sessions() as session:
+            return list(session.scalars(select(FillRecord).order_by(FillRecord.id)))
+
+    def close(self) -> None:
+        self.service.close()
+        self.engine.dispose()
+
+
+def fixed_slippage_book(market: MarketService, bps: Decimal) -> Callable[[str, int], Awaitable[OrderBook]]:
+    """A one-level book at the mid ± ``bps``: the paper exchange fills every order there."""
+
+    async def book(symbol: str, _limit: int) -> OrderBook:
+        mid, at = await market.reference_price(symbol)
+        rules = (await market.rules()).get(symbol)
+        tick = rules.tick_size if rules is not None and rules.tick_size > 0 else None
+        ask = mid * (1 + bps / BPS)
+        bid = mid * (1 - bps / BPS)
+        if tick is not None:
+            ask, bid = ask.quantize(tick), bid.quantize(tick)
+        return OrderBook(symbol, (BookLevel(bid, FIXED_BOOK_QTY),), (BookLevel(ask, FIXED_BOOK_QTY),), at)
+
+    return book
+
+
+def build_book(
+    name: str,
+    *,
+    settings: SettingsHolder,
+    market: MarketService,
+    clock: Callable[[], datetime],
+    selection: SelectionFn,
+    slippage_bps: Decimal | None,
+    trades_log: Path | None,
+    metrics: Metrics,
+) -> Book:
+    engine, sessions = scratch_engine()
+    current = settings.current
+    book_fn = market.order_book if slippage_bps is None else fixed_slippage_book(market, slippage_bps)
+    adapter = PaperExchange(
+        sessions, book=book_fn, rules=market.rules, config=lambda: paper_config(settings.current), clock=clock
+    )
+    store = RiskStateStore("sqlite://", engine=engine)
+    store.create()
+    guard = RiskGuard(store, lambda: settings.current.risk, metrics=metrics, clock=clock)
+    guard.load()
+
+    async def snapshot() -> Any:
+        return await market.snapshot()
+
+    service = ExecutionService(
+        ledger=Ledger(sessions, exchange=adapter.name, quote_asset=current.execution.quote_asset, clock=clock),
+        exchange=GuardedExchange(adapter, guard),
+        snapshot=snapshot,
+        selection=selection,
+        params=lambda: plan_params_for(settings.current),
+        metrics=metrics,
+        trades_log=TradesLog(trades_log if trades_log is not None else Path(os.devnull)),
+        clock=clock,
+    )
+    return Book(name, engine, sessions, service, guard, store, current.execution.quote_asset, clock)

@@ -1,0 +1,418 @@
+"""The backtest engine: drives the live services bar by bar on the backtest clock, in the scheduler's order.
+
+At every bar the clock moves to the bar's close (the moment the bar becomes visible); on the
+liquidity cadence the LiquidityService refreshes the universe (filters, ranking, the predictor's
+signals, the blend); on the rebalance cadence every book runs one ExecutionService cycle (plan,
+risk guard, paper fill, ledger). Nothing here decides, sizes, checks or fills an order: the books
+only differ in the weights they trade toward. No wall clock and no sleep anywhere on the path.
+
+Python API (used by the CLI, the worker and model governance's economic gate)::
+
+    clock = BacktestClock(start)
+    data = open_replay(folder, clock)          # or open_simulated(clock, interval=..., seed=...)
+    result = run_backtest(BacktestConfig(start=..., end=...), data, clock, predictor=None)
+    result.net_returns()                        # {"strategy": ..., "equal_weight": ..., ...}
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from backend.backtest.book import Book, Weights, build_book
+from backend.backtest.clock import BacktestClock
+from backend.backtest.data import BacktestData, BacktestInputError
+from backend.execution.service import marks_from_snapshot
+from backend.liquidity.blend import quantize_weights
+from backend.liquidity.selection import Selection
+from backend.liquidity.service import LiquidityService, Predictor
+from backend.market.service import MarketService
+from backend.observability.metrics import Metrics
+from config.runtime import SettingsHolder
+from config.settings import Settings, load_settings
+
+log = logging.getLogger(__name__)
+STRATEGY = "strategy"
+BASELINES = ("equal_weight", "liquidity_only", "hold_first")
+ZERO = Decimal(0)
+MAX_CACHE_TTL = 86_400
+
+
+@dataclass(frozen=True)
+class BacktestConfig:
+    """What to run. Times are the clock's visits (a bar's close); None = the data's whole range."""
+
+    start: datetime | None = None
+    end: datetime | None = None
+    symbols: tuple[str, ...] = ()  # empty: the universe the liquidity filters select
+    market_bars: int = 1
+    liquidity_bars: int = 4
+    rebalance_bars: int = 4
+    cash: Decimal | None = None  # None: QT_PAPER_STARTING_CASH
+    fee_bps: Decimal | None = None  # None: QT_PAPER_FEE_BPS
+    slippage_bps: Decimal | None = None  # None: walk the paper exchange's book
+    baselines: tuple[str, ...] = BASELINES
+    settings: Mapping[str, Any] = field(default_factory=dict)  # extra overrides by variable name
+
+    def check(self) -> None:
+        for name in ("market_bars", "liquidity_bars", "rebalance_bars"):
+            if getattr(self, name) < 1:
+                raise BacktestInputError(f"--{name.replace('_', '-')} must be at least 1 bar")
+        unknown = [b for b in self.baselines if b not in BASELINES]
+        if unknown:
+            raise BacktestInputError(f"unknown baseline {', '.join(unknown)} (known: {', '.join(BASELINES)})")
+        if self.cash is not None and self.cash <= 0:
+            raise BacktestInputError("--cash must be positive")
+
+
+@dataclass(frozen=True, slots=True)
+class EquityPoint:
+    time: datetime
+    equity: Decimal
+    cash: Decimal
+    gross_exposure: Decimal
+
+
+@dataclass
+class BookResult:
+    name: str
+    equity: list[EquityPoint]
+    orders: list[dict[str, Any]]
+    fills: list[dict[str, Any]]
+    skipped: list[dict[str, Any]]
+    cycles: int
+
+    @property
+    def net_return(self) -> float:
+        if not self.equity or self.equity[0].equity == 0:
+            return 0.0
+        return float(self.equity[-1].equity / self.equity[0].equity - 1)
+
+
+@dataclass
+class SelectionRecord:
+    time: datetime
+    weights: dict[str, Decimal]
+    mode: str
+    model_version: str | None
+
+
+@dataclass
+class BacktestResult:
+    config: BacktestConfig
+    data: str
+    interval: str
+    start: datetime
+    end: datetime
+    bars: int
+    candles: int
+    starting_cash: Decimal
+    books: dict[str, BookResult]
+    selections: list[SelectionRecord]
+    settings: dict[str, Any]
+
+    def net_returns(self) -> dict[str, float]:
+        """Total return of the strategy and of each baseline, net of fees and slippage."""
+        return {name: book.net_return for name, book in self.books.items()}
+
+
+def run_backtest(
+    config: BacktestConfig,
+    data: BacktestData,
+    clock: BacktestClock,
+    *,
+    predictor: Predictor | None = None,
+    settings: Settings | None = None,
+    trades_dir: Path | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> BacktestResult:
+    """Run a backtest to the end (blocking). ``predictor`` None trades the liquidity-only blend."""
+    return asyncio.run(
+        run_backtest_async(
+            config, data, clock, predictor=predictor, settings=settings, trades_dir=trades_dir, progress=progress
+        )
+    )
+
+
+class InlineExecutor(ThreadPoolExecutor):
+    """The loop's default executor in a backtest: ``asyncio.to_thread`` work runs at once, in order.
+
+    The services hand blocking work (database, source reads) to threads so the live API never
+    stalls; a backtest has nothing else to serve, and running that work inline makes every run
+    deterministic and spares a thread hand-off per call.
+    """
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        future: Future[Any] = Future()
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except BaseException as exc:
+            future.set_exception(exc)
+        return future
+
+
+def plan_times(config: BacktestConfig, data: BacktestData) -> list[datetime]:
+    """The clock's visits: every bar close from start to end (inclusive), checked against the data."""
+    step = data.step
+    first_visit = data.first_open + step
+    last_visit = data.last_open + step if data.last_open is not None else None
+    start = config.start if config.start is not None else data.first_open + timedelta(days=1)
+    if config.end is not None:
+        end = config.end
+    elif last_visit is not None:
+        end = last_visit
+    else:
+        raise BacktestInputError("--end is required with the simulated source")
+    for name, moment in (("start", start), ("end", end)):
+        if moment.tzinfo is None:
+            raise BacktestInputError(f"--{name} must be UTC-aware")
+    if end <= start:
+        raise BacktestInputError(f"empty range: --end {end.isoformat()} is not after --start {start.isoformat()}")
+    if start < first_visit or (last_visit is not None and end > last_visit):
+        covered = f"{first_visit.isoformat()} .. {last_visit.isoformat() if last_visit else 'open'}"
+        raise BacktestInputError(
+            f"range {start.isoformat()} .. {end.isoformat()} is not covered by {data.description} ({covered})"
+        )
+    seconds = int(step.total_seconds())
+    offset = int(start.timestamp()) % seconds
+    if offset:  # align to the bar grid: the first visit is the first bar close at or after start
+        start += timedelta(seconds=seconds - offset)
+    times = []
+    moment = start
+    while moment <= end:
+        times.append(moment)
+        moment += step
+    if not times:
+        raise BacktestInputError("empty range: no bar closes between --start and --end")
+    return times
+
+
+def _overrides(config: BacktestConfig, data: BacktestData) -> dict[str, Any]:
+    step = int(data.step.total_seconds())
+    out: dict[str, Any] = {
+        "QT_MARKET_KLINE_INTERVAL": data.interval,
+        # the snapshot stays in the market cache for --market-bars bars, as the refresh job would keep it
+        "QT_MARKET_CACHE_TTL_SECONDS": min(max(config.market_bars * step - 1, 0), MAX_CACHE_TTL),
+    }
+    if config.cash is not None:
+        out["QT_PAPER_STARTING_CASH"] = config.cash
+    if config.fee_bps is not None:
+        out["QT_PAPER_FEE_BPS"] = config.fee_bps
+    if config.symbols:
+        out["QT_LIQUIDITY_WHITELIST"] = ",".join(config.symbols)
+    out.update(config.settings)
+    return out
+
+
+class _Run:
+    """The state of one run: the shared market and liquidity services and the books."""
+
+    def __init__(
+        self,
+        config: BacktestConfig,
+        data: BacktestData,
+        clock: BacktestClock,
+        holder: SettingsHolder,
+        predictor: Predictor | None,
+        trades_dir: Path | None,
+    ) -> None:
+        self.config = config
+        self.clock = clock
+        self.holder = holder
+        self.metrics = Metrics()
+        self.market = MarketService(data.source, lambda: holder.current.market, clock, self.metrics)
+        self.books: dict[str, Book] = {}
+        self.selections: list[SelectionRecord] = []
+        self.hold_symbol: str | None = config.symbols[0] if config.symbols else None
+        slippage = config.slippage_bps
+        names = [STRATEGY, *config.baselines]
+        liquidity: dict[str, LiquidityService] = {}
+        for name in names:
+            book = build_book(
+                name,
+                settings=holder,
+                market=self.market,
+                clock=clock,
+                selection=self._selection_fn(name),
+                slippage_bps=slippage,
+                trades_log=trades_dir / f"trades-{name}.log" if trades_dir is not None else None,
+                metrics=self.metrics,
+            )
+            self.books[name] = book
+        strategy = self.books[STRATEGY]
+        liquidity[STRATEGY] = LiquidityService(
+            holder,
+            strategy.sessions,
+            market=lambda: self.market,
+            predictor=lambda: predictor,
+            metrics=self.metrics,
+            clock=clock,
+        )
+        if predictor is not None:
+            plain = self.books.get("liquidity_only", strategy)
+            liquidity["liquidity_only"] = LiquidityService(
+                holder, plain.sessions, market=lambda: self.market, metrics=self.metrics, clock=clock
+            )
+        else:
+            liquidity["liquidity_only"] = liquidity[STRATEGY]
+        self.liquidity = liquidity
+
+    def _selection_fn(self, name: str) -> Callable[[], Weights]:
+        def weights() -> Weights:
+            return self.weights(name)
+
+        return weights
+
+    def _latest(self, key: str) -> Selection | None:
+        return self.liquidity[key].latest_selection()
+
+    def weights(self, name: str) -> Weights:
+        """The weights each book trades toward; only the strategy's come from the model's blend."""
+        if name == STRATEGY:
+            chosen = self._latest(STRATEGY)
+            return None if chosen is None else dict(chosen.weights)
+        plain = self._latest("liquidity_only")
+        if name == "liquidity_only":
+            return None if plain is None else dict(plain.weights)
+        if name == "equal_weight":
+            if plain is None or not plain.picks:
+                return None
+            symbols = sorted(plain.symbols)
+            equal = quantize_weights([1 / len(symbols)] * len(symbols), 1.0, True)
+            return dict(zip(symbols, equal, strict=True))
+        if name == "hold_first":
+            if self.hold_symbol is None and plain is not None and plain.picks:
+                self.hold_symbol = max(plain.picks, key=lambda p: (p.liquidity_score, p.symbol)).symbol
+            return None if self.hold_symbol is None else {self.hold_symbol: Decimal(1)}
+        raise ValueError(f"unknown book {name}")
+
+    async def refresh_liquidity(self) -> None:
+        seen: set[int] = set()
+        for service in self.liquidity.values():
+            if id(service) in seen:
+                continue
+            seen.add(id(service))
+            await service.refresh()
+        chosen = self._latest(STRATEGY)
+        if chosen is not None and chosen.created_at == self.clock():
+            self.selections.append(
+                SelectionRecord(self.clock(), dict(chosen.weights), chosen.blend_mode, chosen.model_version)
+            )
+
+    async def rebalance(self) -> None:
+        for book in self.books.values():
+            if not book.active:
+                continue
+            await book.cycle()
+
+    async def marks(self) -> dict[str, Decimal]:
+        snapshot = await self.market.snapshot()
+        return {s: m.price for s, m in marks_from_snapshot(snapshot).items()}
+
+    def close(self) -> None:
+        for book in self.books.values():
+            book.close()
+        self.market.close()
+
+
+async def run_backtest_async(
+    config: BacktestConfig,
+    data: BacktestData,
+    clock: BacktestClock,
+    *,
+    predictor: Predictor | None = None,
+    settings: Settings | None = None,
+    trades_dir: Path | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> BacktestResult:
+    asyncio.get_running_loop().set_default_executor(InlineExecutor(max_workers=1))
+    config.check()
+    unknown = [s for s in config.symbols if s not in data.symbols]
+    if unknown:
+        raise BacktestInputError(f"unknown symbol {', '.join(unknown)} (the data has {', '.join(data.symbols)})")
+    times = plan_times(config, data)
+    overrides = _overrides(config, data)
+    holder = SettingsHolder(settings if settings is not None else load_settings(), overrides)
+    clock.set(max(clock(), times[0]))
+    run = _Run(config, data, clock, holder, predictor, trades_dir)
+    curves: dict[str, list[EquityPoint]] = {name: [] for name in run.books}
+    try:
+        for index, moment in enumerate(times):
+            clock.set(moment)
+            if index % config.liquidity_bars == 0:
+                await run.refresh_liquidity()
+            if index % config.rebalance_bars == 0:
+                await run.rebalance()
+            marks = await run.marks()
+            for name, book in run.books.items():
+                equity, gross = (
+                    book.equity(marks) if book.cycles else (holder.current.execution.paper_starting_cash, ZERO)
+                )
+                cash = book.cash if book.cycles else equity
+                curves[name].append(EquityPoint(moment, equity, cash, gross))
+            if progress is not None:
+                progress(index + 1, len(times))
+        books = {
+            name: BookResult(
+                name=name,
+                equity=curves[name],
+                orders=[_order_row(o) for o in book.orders()],
+                fills=[_fill_row(f) for f in book.fills()],
+                skipped=book.skipped,
+                cycles=book.cycles,
+            )
+            for name, book in run.books.items()
+        }
+    finally:
+        run.close()
+    symbols = len(config.symbols) or len(data.symbols)
+    return BacktestResult(
+        config=config,
+        data=data.description,
+        interval=data.interval,
+        start=times[0],
+        end=times[-1],
+        bars=len(times),
+        candles=len(times) * symbols,
+        starting_cash=holder.current.execution.paper_starting_cash,
+        books=books,
+        selections=run.selections,
+        settings={k: str(v) for k, v in overrides.items()},
+    )
+
+
+def _order_row(order: Any) -> dict[str, Any]:
+    return {
+        "time": order.created_at,
+        "client_order_id": order.client_order_id,
+        "symbol": order.symbol,
+        "side": order.side,
+        "status": order.status,
+        "requested_quantity": order.requested_quantity,
+        "executed_quantity": order.executed_quantity,
+        "quote_quantity": order.quote_quantity,
+        "reference_price": order.reference_price,
+        "reason": "; ".join(x for x in (order.note, order.error_message) if x) or None,
+    }
+
+
+def _fill_row(fill: Any) -> dict[str, Any]:
+    return {
+        "time": fill.time,
+        "client_order_id": fill.client_order_id,
+        "symbol": fill.symbol,
+        "side": fill.side,
+        "price": fill.price,
+        "quantity": fill.quantity,
+        "fee": fill.fee,
+        "fee_asset": fill.fee_asset,
+        "fee_quote": fill.fee_quote,
+        "realised_pnl": fill.realised_pnl,
+    }

@@ -1,0 +1,1 @@
+"""Security and bad-input tests (issue 13)."""
