@@ -20,6 +20,13 @@ def main(argv: list[str] | None = None) -> int:
         for problem in exc.problems:
             print(f"configuration error: {problem}", file=sys.stderr)
         return 2
+    from backend.notify.channels import build_channels  # apprise is imported only when a channel needs it
+
+    try:
+        build_channels(settings.notify)
+    except ValueError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
     if "--check" in args:
         return 0
     uvicorn.run(

@@ -29,10 +29,6 @@ class NotifyConfigError(RuntimeError):
 
 @asynccontextmanager
 async def component(ctx: AppContext) -> AsyncIterator[None]:
-    if ctx.read_only:
-        log.info("notifications off in read-only mode (the outbox cannot be written)")
-        yield
-        return
     settings = ctx.settings.current.notify
     scrubber = redact.install(secrets_of(settings))
     try:
@@ -47,6 +43,14 @@ async def component(ctx: AppContext) -> AsyncIterator[None]:
         redact.uninstall(scrubber)
         raise NotifyConfigError(str(exc)) from None
     ctx.services["notify"] = service
+    if ctx.read_only:
+        # GET /notifications still reads the snapshot's outbox; nothing is written or sent
+        log.info("notifications paused in read-only mode (the outbox cannot be written)")
+        try:
+            yield
+        finally:
+            redact.uninstall(scrubber)
+        return
     if service.channels:
         log.info("notification channels", extra={"channels": [c.label for c in service.channels]})
     guard = ctx.services.get("risk_guard")

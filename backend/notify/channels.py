@@ -141,7 +141,9 @@ def _apprise(index: int, url: str, settings: NotifySettings) -> AppriseChannel:
     plugin: Any = apprise.Apprise.instantiate(url)
     scheme = urlsplit(url).scheme.lower()
     if plugin is None:
-        raise ValueError(f"QT_NOTIFY_URLS entry {index}: {scheme}:// is not a channel apprise can build")
+        raise ValueError(
+            f"QT_NOTIFY_URLS entry {index}: {scheme}:// is not a channel apprise can build (a part is wrong or missing; apprise logged which)"
+        )
     kind = KINDS.get(scheme, "apprise")
     # apprise's own pacing would sleep inside a delivery; the sender's per-channel limit governs
     plugin.request_rate_per_sec = 0

@@ -24,7 +24,7 @@ StateQuery = Annotated[
 def _service(ctx: AppContext) -> NotifyService:
     service: NotifyService | None = ctx.services.get("notify")
     if service is None:
-        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, detail="notifications are off (read-only mode)")
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, detail="notification service not running")
     return service
 
 

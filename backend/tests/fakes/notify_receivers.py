@@ -19,6 +19,7 @@ from typing import Any
 
 import trustme
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult
 
 
 @dataclass
@@ -64,7 +65,7 @@ def _handler_class(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
                 status, answer = receiver.handler(item)
             receiver.requests.append(item)
             receiver.arrived.set()
-            data = json.dumps(answer).encode()
+            data = answer if isinstance(answer, bytes) else json.dumps(answer).encode()
             try:
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
@@ -121,13 +122,23 @@ class Mailbox:
 
 
 @contextmanager
-def smtp_server() -> Iterator[Mailbox]:
-    """An SMTP server on 127.0.0.1 keeping every message it receives."""
+def smtp_server(*, login: tuple[str, str] | None = None) -> Iterator[Mailbox]:
+    """An SMTP server on 127.0.0.1 keeping every message it receives (requiring ``login`` when given)."""
     with socket.socket() as probe:  # a free port (the controller checks readiness by connecting to it)
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     box = Mailbox(port=port)
-    controller = Controller(box, hostname="127.0.0.1", port=port)
+    extra: dict[str, Any] = {}
+    if login is not None:
+
+        def authenticate(server: Any, session: Any, envelope: Any, mechanism: str, data: Any) -> AuthResult:
+            ok = data.login.decode() == login[0] and data.password.decode() == login[1]
+            return AuthResult(success=ok, handled=False)
+
+        # plain-text AUTH on loopback only (the test is about the password never being shown); aiosmtpd
+        # warns about it on each connection: tests using this mark the warning as expected
+        extra = {"authenticator": authenticate, "auth_required": True, "auth_require_tls": False}
+    controller = Controller(box, hostname="127.0.0.1", port=port, **extra)
     controller.start()
     try:
         yield box
