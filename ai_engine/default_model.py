@@ -1,8 +1,8 @@
 """First-start model: `make run` (backend/bootstrap.py) trains one when none is active.
 
 It trains on the configured source with the configured defaults (capped at DEFAULT_DAYS of history
-so it takes seconds) and activates only under the usual guard-rail (beats the class prior out of
-sample). A run that was judged recently and not activated is not repeated at every start.
+so it takes seconds) and activates only under the usual guard-rail (every activation gate passes,
+ai_engine.gates). A run that was judged recently and not activated is not repeated at every start.
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ def ensure_default_model(
         if latest is not None and latest.status == COMPLETED and now - latest.started_at < RETRY_AFTER:
             return (
                 f"model: {latest.version} was trained {latest.started_at:%Y-%m-%d %H:%M} UTC and not activated "
-                "(it did not beat the class prior); python ai_engine/train_and_save.py --activate force overrides"
+                "(it failed an activation gate); python ai_engine/train_and_save.py --activate force overrides"
             )
         say(f"model: no active model; training a default one on {settings.market.source.value} data")
         request = TrainingRequest(days=min(model.train_days, DEFAULT_DAYS), activate=ActivationPolicy.AUTO)

@@ -17,11 +17,13 @@ from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score, p
 
 from ai_engine.booster import BoosterParams, fit_booster, predict_proba
 from ai_engine.dataset import DataError, Dataset
+from ai_engine.features import DIRECTION_BLIND_FEATURES, FEATURE_NAMES
 from ai_engine.labels import BUY, HOLD, SELL
 from ai_engine.signal import CLASSES
 
 PROB_FLOOR = 1e-15
 LABELS = list(range(len(CLASSES)))
+DIRECTIONAL_COLUMNS = tuple(i for i, name in enumerate(FEATURE_NAMES) if name not in DIRECTION_BLIND_FEATURES)
 
 
 @dataclass(frozen=True)
@@ -108,9 +110,27 @@ def classification_metrics(y: np.ndarray, proba: np.ndarray) -> dict[str, Any]:
     }
 
 
-def class_prior(y_train: np.ndarray) -> np.ndarray:
+def class_prior(y_train: np.ndarray, *, alpha: float = 1.0) -> np.ndarray:
+    """Training class frequencies, Laplace-smoothed: (count + alpha) / (n + alpha * classes).
+
+    Unsmoothed, a class missing from the training window gets probability 0, so every test row of
+    that class costs -log(1e-15) = 34.5 nats and almost any model "beats" the prior."""
     counts = np.bincount(np.asarray(y_train, dtype=np.int64), minlength=len(CLASSES)).astype(np.float64)
-    return counts / counts.sum()
+    return (counts + alpha) / (counts.sum() + alpha * len(CLASSES))
+
+
+def missing_classes(y_train: np.ndarray) -> list[str]:
+    """The classes absent from a training window (a fold without every class is refused)."""
+    present = set(np.unique(np.asarray(y_train, dtype=np.int64)).tolist())
+    return [CLASSES[c].value for c in LABELS if c not in present]
+
+
+def direction_blind(X: np.ndarray) -> np.ndarray:
+    """The feature matrix with every directional column missing (NaN): only volatility and activity
+    remain, so a booster fitted on it can say how likely a move is, never which way it goes."""
+    out = np.array(X, dtype=np.float32, copy=True)
+    out[:, list(DIRECTIONAL_COLUMNS)] = np.nan
+    return out
 
 
 def signal_check(proba: np.ndarray, forward_returns: np.ndarray, fee_bps: float) -> dict[str, Any]:
@@ -134,21 +154,34 @@ def signal_check(proba: np.ndarray, forward_returns: np.ndarray, fee_bps: float)
     return out
 
 
-def _evaluate(y: np.ndarray, proba: np.ndarray, prior: np.ndarray, fwd: np.ndarray, fee_bps: float) -> dict[str, Any]:
+def _evaluate(
+    y: np.ndarray, proba: np.ndarray, blind: np.ndarray, prior: np.ndarray, fwd: np.ndarray, fee_bps: float
+) -> dict[str, Any]:
     hold = np.zeros_like(proba)
     hold[:, HOLD] = 1.0
     return {
         "model": classification_metrics(y, proba),
         "class_prior": classification_metrics(y, np.tile(prior, (len(y), 1))),
+        "direction_blind": classification_metrics(y, blind),
         "always_hold": classification_metrics(y, hold),
         "signal": signal_check(proba, fwd, fee_bps),
     }
 
 
 @dataclass(frozen=True)
+class OutOfSample:
+    """The pooled out-of-sample predictions (row positions in the dataset, fold numbers, probabilities)."""
+
+    rows: np.ndarray
+    folds: np.ndarray
+    proba: np.ndarray
+
+
+@dataclass(frozen=True)
 class EvaluationReport:
-    folds: list[dict[str, Any]]
-    oos: dict[str, Any]  # pooled out-of-sample metrics of the model and the baselines
+    folds: list[dict[str, Any]]  # every fold, refused ones with "refused": reason
+    oos: dict[str, Any]  # pooled out-of-sample metrics of the model and the baselines (evaluated folds)
+    predictions: OutOfSample | None = None
 
     @property
     def model_log_loss(self) -> float:
@@ -159,11 +192,28 @@ class EvaluationReport:
         return float(self.oos["class_prior"]["log_loss"])
 
     @property
+    def blind_log_loss(self) -> float:
+        return float(self.oos["direction_blind"]["log_loss"])
+
+    @property
     def beats_class_prior(self) -> bool:
         return self.model_log_loss < self.prior_log_loss
 
+    @property
+    def beats_direction_blind(self) -> bool:
+        return self.model_log_loss < self.blind_log_loss
+
+    @property
+    def refused_folds(self) -> list[dict[str, Any]]:
+        return [f for f in self.folds if f.get("refused")]
+
     def as_dict(self) -> dict[str, Any]:
-        return {"folds": self.folds, "oos": self.oos, "beats_class_prior": self.beats_class_prior}
+        return {
+            "folds": self.folds,
+            "oos": self.oos,
+            "beats_class_prior": self.beats_class_prior,
+            "beats_direction_blind": self.beats_direction_blind,
+        }
 
 
 def walk_forward(
@@ -176,51 +226,64 @@ def walk_forward(
     progress: Callable[[str], None] | None = None,
     stop: Callable[[], bool] | None = None,
 ) -> EvaluationReport:
-    """Train and score every fold; pool the out-of-sample predictions for the summary."""
+    """Train and score every fold (and the direction-blind baseline on the same rows); pool the
+    out-of-sample predictions for the summary. A fold whose training window lacks a class is
+    refused (recorded with the reason, not scored); every fold refused is a DataError."""
+    say = progress or (lambda _m: None)
     folds = walk_forward_folds(dataset.times, n_folds=n_folds, horizon=dataset.horizon, embargo=embargo)
     X = dataset.features.to_numpy(dtype=np.float32)
+    X_blind = direction_blind(X)
     y = dataset.labels
-    fold_reports = []
-    pooled_y, pooled_p, pooled_prior, pooled_fwd = [], [], [], []
+    fold_reports: list[dict[str, Any]] = []
+    pooled: dict[str, list[np.ndarray]] = {k: [] for k in ("rows", "fold", "p", "blind", "prior")}
     for fold in folds:
-        if progress is not None:
-            progress(f"fold {fold.number}/{len(folds)}: {len(fold.train)} train rows, {len(fold.test)} test rows")
-        booster = fit_booster(X[fold.train], y[fold.train], params, stop=stop)
-        proba = predict_proba(booster, X[fold.test])
-        prior = class_prior(y[fold.train])
-        fwd = dataset.forward_returns[fold.test]
-        report = _evaluate(y[fold.test], proba, prior, fwd, fee_bps)
-        report.update(
-            {
-                "fold": fold.number,
-                "train_rows": len(fold.train),
-                "test_rows": len(fold.test),
-                "train_end": str(fold.train_end),
-                "test_start": str(fold.test_start),
-                "test_end": str(fold.test_end),
-                "gap_bars": fold.gap_bars,
-            }
-        )
-        fold_reports.append(report)
-        pooled_y.append(y[fold.test])
-        pooled_p.append(proba)
-        pooled_prior.append(np.tile(prior, (len(fold.test), 1)))
-        pooled_fwd.append(fwd)
-        if progress is not None:
-            progress(
-                f"fold {fold.number}: log loss {report['model']['log_loss']:.4f} vs prior "
-                f"{report['class_prior']['log_loss']:.4f}, accuracy {report['model']['accuracy']:.3f}"
+        window = {
+            "fold": fold.number,
+            "train_rows": len(fold.train),
+            "test_rows": len(fold.test),
+            "train_end": str(fold.train_end),
+            "test_start": str(fold.test_start),
+            "test_end": str(fold.test_end),
+            "gap_bars": fold.gap_bars,
+        }
+        missing = missing_classes(y[fold.train])
+        if missing:
+            reason = (
+                f"training window (to {fold.train_end}) has no {', '.join(missing)} rows: a model and a prior "
+                "fitted on it cannot score that class; use more data or another threshold"
             )
-    all_y = np.concatenate(pooled_y)
-    all_p = np.concatenate(pooled_p)
-    all_prior = np.concatenate(pooled_prior)
-    all_fwd = np.concatenate(pooled_fwd)
-    hold = np.zeros_like(all_p)
-    hold[:, HOLD] = 1.0
-    oos = {
-        "model": classification_metrics(all_y, all_p),
-        "class_prior": classification_metrics(all_y, all_prior),
-        "always_hold": classification_metrics(all_y, hold),
-        "signal": signal_check(all_p, all_fwd, fee_bps),
-    }
-    return EvaluationReport(folds=fold_reports, oos=oos)
+            say(f"fold {fold.number}/{len(folds)}: refused: {reason}")
+            fold_reports.append({**window, "refused": reason, "missing_classes": missing})
+            continue
+        say(f"fold {fold.number}/{len(folds)}: {len(fold.train)} train rows, {len(fold.test)} test rows")
+        proba = predict_proba(fit_booster(X[fold.train], y[fold.train], params, stop=stop), X[fold.test])
+        blind_booster = fit_booster(X_blind[fold.train], y[fold.train], params, stop=stop)
+        blind = predict_proba(blind_booster, X_blind[fold.test])
+        prior = class_prior(y[fold.train])
+        report = _evaluate(y[fold.test], proba, blind, prior, dataset.forward_returns[fold.test], fee_bps)
+        report.update(window)
+        fold_reports.append(report)
+        for key, value in (
+            ("rows", fold.test),
+            ("fold", np.full(len(fold.test), fold.number)),
+            ("p", proba),
+            ("blind", blind),
+            ("prior", np.tile(prior, (len(fold.test), 1))),
+        ):
+            pooled[key].append(value)
+        say(
+            f"fold {fold.number}: log loss {report['model']['log_loss']:.4f} vs prior "
+            f"{report['class_prior']['log_loss']:.4f}, direction-blind {report['direction_blind']['log_loss']:.4f}, "
+            f"accuracy {report['model']['accuracy']:.3f}"
+        )
+    if not pooled["rows"]:
+        reasons = "; ".join(f"fold {f['fold']}: {f['refused']}" for f in fold_reports)
+        raise DataError(f"every walk-forward fold was refused ({reasons})")
+    rows = np.concatenate(pooled["rows"])
+    all_y, all_p = y[rows], np.concatenate(pooled["p"])
+    all_fwd = dataset.forward_returns[rows]
+    oos = _evaluate(all_y, all_p, np.concatenate(pooled["blind"]), np.zeros(len(CLASSES)), all_fwd, fee_bps)
+    oos["class_prior"] = classification_metrics(all_y, np.concatenate(pooled["prior"]))
+    oos["evaluated_folds"] = len(pooled["rows"])
+    oos["refused_folds"] = len(folds) - len(pooled["rows"])
+    return EvaluationReport(fold_reports, oos, OutOfSample(rows, np.concatenate(pooled["fold"]), all_p))

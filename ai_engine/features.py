@@ -45,6 +45,11 @@ FEATURE_NAMES: tuple[str, ...] = (
     "dist_low_72",
     "sentiment",
 )
+# The features that carry no direction: volatility, range and activity are the same whether the
+# market rose or fell. The direction-blind baseline is a booster that sees only these.
+DIRECTION_BLIND_FEATURES: frozenset[str] = frozenset(
+    {"vol_12", "vol_48", "vol_ratio_12_48", "volume_z_24", "volume_z_72", "bb_width_20", "atr_14", "range_1"}
+)
 # Rows before this many bars of a symbol's history are warm-up (windows and EMAs not settled).
 WARMUP_BARS = 100
 # The fewest bars a symbol needs for its latest features to be scored.

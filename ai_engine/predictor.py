@@ -21,6 +21,7 @@ import pandas as pd
 
 from ai_engine.booster import predict_proba
 from ai_engine.features import FEATURE_NAMES, bars_from_klines, latest_features
+from ai_engine.gates import failed_gates
 from ai_engine.registry import LoadedModel, ModelRefusedError, ModelRegistry
 from ai_engine.signal import CLASSES, Action, Signal
 from backend.market.types import Kline
@@ -40,6 +41,12 @@ class ModelState:
     version: str | None
     reason: str | None
     model: LoadedModel | None
+    # Gates the active version failed (it was activated anyway: forced); None = it recorded no gates.
+    failed_gates: list[str] | None = None
+
+    @property
+    def forced(self) -> bool:
+        return bool(self.failed_gates)
 
 
 class Predictor:
@@ -60,6 +67,7 @@ class Predictor:
         self._model: LoadedModel | None = None
         self._refused: str | None = None
         self._active_version: str | None = None  # the version the database says is active
+        self._failed_gates: list[str] | None = None
         self._lock = threading.Lock()
 
     # loading ------------------------------------------------------------------------------------
@@ -67,6 +75,7 @@ class Predictor:
         """Load the active model from the registry (blocking: call it off the event loop)."""
         with self._lock:
             run = self._registry.active_run()
+            self._failed_gates = failed_gates(run.metrics) if run is not None else None
             if run is None:
                 self._model, self._refused, self._active_version = None, None, None
             elif self._model is not None and self._model.version == run.version:
@@ -95,9 +104,9 @@ class Predictor:
 
     # state --------------------------------------------------------------------------------------
     def state(self, now: datetime | None = None) -> ModelState:
-        model, refused, active = self._model, self._refused, self._active_version
+        model, refused, active, failed = self._model, self._refused, self._active_version, self._failed_gates
         if refused is not None:
-            return ModelState("refused", active, refused, None)
+            return ModelState("refused", active, refused, None, failed)
         if model is None:
             return ModelState("none", None, "no active model", None)
         max_age = self._settings.current.model.max_age_hours
@@ -108,8 +117,9 @@ class Predictor:
                 model.version,
                 f"model {model.version} is {age_hours:.1f} h old, above QT_MODEL_MAX_AGE_HOURS={max_age:g}; retrain",
                 model,
+                failed,
             )
-        return ModelState("active", model.version, None, model)
+        return ModelState("active", model.version, None, model, failed)
 
     @property
     def active_version(self) -> str | None:
@@ -202,5 +212,12 @@ class Predictor:
                 self._metrics.model_predictions.labels(action=action.value).inc(n)
 
     def describe(self) -> dict[str, Any]:
+        """The model block of /health: status, version, reason, and whether it was forced past failed gates."""
         state = self.state()
-        return {"status": state.status, "version": state.version, "reason": state.reason}
+        return {
+            "status": state.status,
+            "version": state.version,
+            "reason": state.reason,
+            "forced": state.forced,
+            "failed_gates": list(state.failed_gates or []),
+        }

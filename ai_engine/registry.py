@@ -229,6 +229,11 @@ class ModelRegistry:
             row = session.scalar(select(ModelTrainingRun).where(ModelTrainingRun.version == version))
             return RunRecord.of(row) if row is not None else None
 
+    def get_run_by_id(self, run_id: int) -> RunRecord | None:
+        with self._sessions() as session:
+            row = session.get(ModelTrainingRun, run_id)
+            return RunRecord.of(row) if row is not None else None
+
     def active_run(self) -> RunRecord | None:
         with self._sessions() as session:
             row = session.scalar(

@@ -80,6 +80,9 @@ class ModelService:
     def runs(self, *, limit: int, offset: int) -> tuple[int, list[RunRecord]]:
         return self.registry.list_runs(limit=limit, offset=offset)
 
+    def run(self, run_id: int) -> RunRecord | None:
+        return self.registry.get_run_by_id(run_id)
+
     # activation ---------------------------------------------------------------------------------
     def check_activatable(self, version: str) -> RunRecord:
         """Raises ActivationError when ``version`` cannot be activated (nothing changes)."""

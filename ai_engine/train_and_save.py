@@ -50,7 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--activate",
         choices=["auto", "never", "force"],
         default="auto",
-        help="auto: only if it beats the class-prior baseline out of sample (default)",
+        help="auto: only if every activation gate passes (default); force: activate anyway, recording the failed gates",
     )
     parser.add_argument("--database-url", default=None, help="record the run in this database instead of DATABASE_URL")
     parser.add_argument("--quiet", action="store_true", help="print only the outcome")

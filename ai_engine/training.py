@@ -24,6 +24,7 @@ from ai_engine.booster import BoosterParams, fit_booster, predict_proba
 from ai_engine.dataset import DataError, build_dataset
 from ai_engine.evaluation import EvaluationReport, classification_metrics, walk_forward
 from ai_engine.features import FEATURE_NAMES, FEATURE_VERSION, WARMUP_BARS, interval_delta
+from ai_engine.gates import Activation, decide, gate_report, statistical_gates
 from ai_engine.registry import ModelRegistry, RunRecord
 from ai_engine.signal import CLASSES
 from ai_engine.sources import load_training_data
@@ -33,7 +34,7 @@ log = logging.getLogger(__name__)
 
 
 class ActivationPolicy(StrEnum):
-    AUTO = "auto"  # only when the model beats the class-prior baseline out of sample
+    AUTO = "auto"  # only when the model passed every gate (ai_engine.gates)
     NEVER = "never"
     FORCE = "force"
 
@@ -112,28 +113,25 @@ def metrics_summary(report: EvaluationReport) -> dict[str, Any]:
         "macro_f1": oos["model"]["macro_f1"],
         "brier": oos["model"]["brier"],
         "class_prior_log_loss": oos["class_prior"]["log_loss"],
+        "direction_blind_log_loss": oos["direction_blind"]["log_loss"],
         "always_hold_accuracy": oos["always_hold"]["accuracy"],
         "beats_class_prior": report.beats_class_prior,
+        "beats_direction_blind": report.beats_direction_blind,
+        "refused_folds": oos["refused_folds"],
         "buy_mean_net_return": oos["signal"]["buy_mean_net_return"],
         "sell_mean_net_return": oos["signal"]["sell_mean_net_return"],
     }
 
 
-def activation_decision(policy: ActivationPolicy, report: EvaluationReport) -> tuple[bool, str]:
-    """The guard-rail: auto activates only a model that beats the class prior on out-of-sample log loss."""
-    if policy is ActivationPolicy.NEVER:
-        return False, "not activated: --activate never"
-    if policy is ActivationPolicy.FORCE:
-        return True, "activated (forced)"
-    if report.beats_class_prior:
-        return True, (
-            f"activated: out-of-sample log loss {report.model_log_loss:.4f} beats the class prior "
-            f"{report.prior_log_loss:.4f}"
-        )
-    return False, (
-        f"not activated: out-of-sample log loss {report.model_log_loss:.4f} does not beat the class prior "
-        f"{report.prior_log_loss:.4f}"
-    )
+def activation_decision(policy: ActivationPolicy, gates: dict[str, Any]) -> Activation:
+    """The guard-rail: auto activates only a model that passed every gate (see ai_engine.gates)."""
+    return decide(ActivationPolicy(policy).value, gates)
+
+
+def feature_importance(booster: xgb.Booster) -> dict[str, float]:
+    """Total gain per feature of the final model, largest first (features never split on are absent)."""
+    gain = {name: float(np.sum(value)) for name, value in booster.get_score(importance_type="total_gain").items()}
+    return dict(sorted(gain.items(), key=lambda kv: -kv[1]))
 
 
 def start_run(
@@ -221,9 +219,12 @@ def _execute(
         stop=stop,
     )
     say(
-        f"out of sample: log loss {report.model_log_loss:.4f} vs class prior {report.prior_log_loss:.4f} "
-        f"({'beats' if report.beats_class_prior else 'does not beat'} the prior)"
+        f"out of sample: log loss {report.model_log_loss:.4f} vs class prior {report.prior_log_loss:.4f}, "
+        f"direction-blind {report.blind_log_loss:.4f}"
     )
+    gates = gate_report(statistical_gates(report))
+    for gate in gates["gates"]:
+        say(f"gate {gate['name']}: {'passed' if gate['passed'] else 'FAILED'}: {gate['reason']}")
     say(f"final fit on {len(dataset)} rows")
     booster = fit_booster(dataset.features, dataset.labels, params, stop=stop)
     in_sample = classification_metrics(dataset.labels, predict_proba(booster, dataset.features))
@@ -252,18 +253,23 @@ def _execute(
         },
         "final": {"in_sample": in_sample, "rows": len(dataset)},
         "summary": metrics_summary(report),
+        "gates": gates,
     }
     path, digest = registry.save_artifact(run.version, booster, metadata)
     say(f"saved {path} (sha256 {digest[:12]}…)")
+    decision = activation_decision(ActivationPolicy(effective["activate"]), gates)
     metrics = {
         "summary": metrics_summary(report),
+        "gates": gates,
+        "activation": decision.as_dict(effective["activate"]),
         "oos": report.oos,
         "folds": report.folds,
         "final_in_sample": in_sample,
+        "feature_importance": feature_importance(booster),
         "train_seconds": round(time.perf_counter() - t0, 3),
     }
     completed = registry.complete_run(run.id, metrics=metrics, model_path=path / "model.pkl", sha256=digest)
-    activated, reason = activation_decision(ActivationPolicy(effective["activate"]), report)
+    activated, reason = decision.activated, decision.reason
     if activated:
         completed = registry.activate(run.version)
         if on_activated is not None:

@@ -66,6 +66,7 @@ CENT = Decimal("0.01")
 class Mark:
     price: Decimal
     time: datetime
+    from_book: bool = False  # the book-top mid (else the ticker's last trade price)
 
 
 @dataclass
@@ -156,8 +157,14 @@ def marks_from_snapshot(snapshot: MarketSnapshot) -> dict[str, Mark]:
             marks[symbol] = Mark(ticker.last_price, ticker.close_time)
     for symbol, top in snapshot.book_tops.items():
         if top.bid_price > 0 and top.ask_price >= top.bid_price:
-            marks[symbol] = Mark(top.mid, top.time)
+            marks[symbol] = Mark(top.mid, top.time, from_book=True)
     return marks
+
+
+def references_from_snapshot(snapshot: MarketSnapshot) -> dict[str, Mark]:
+    """The risk guard's reference: the 24h ticker's last trade price, independent of the book mid
+    orders are planned at (a symbol priced from the ticker alone has no independent reference)."""
+    return {s: Mark(t.last_price, t.close_time) for s, t in snapshot.tickers.items() if t.last_price > 0}
 
 
 class ExecutionService:
@@ -187,6 +194,7 @@ class ExecutionService:
         self.last_reconcile: ReconcileReport | None = None
         self._account: AccountSnapshot | None = None
         self._marks: dict[str, Mark] = {}
+        self._references: dict[str, Mark] = {}
         self._marks_at: datetime | None = None
         self._rules: dict[str, SymbolRules] = {}
         # the ledger's holdings and cash as of the last write of this cycle (saves a read per order)
@@ -227,6 +235,7 @@ class ExecutionService:
         snapshot = await self._snapshot()
         self._rules = dict(snapshot.rules)
         self._marks = marks_from_snapshot(snapshot)
+        self._references = references_from_snapshot(snapshot)
         self._marks_at = snapshot.taken_at
         self._conversion_cache = None
         self._exposure_cache = None
@@ -646,12 +655,15 @@ class ExecutionService:
         sequence = self.guard.fill_sequence  # read before the ledger (see RiskContext)
         exposure = self._exposure()
         mark = self._marks.get(order.symbol)
+        # independent of the planned price: the ticker's last trade price against the book mid
+        reference = self._references.get(order.symbol) if mark is not None and mark.from_book else None
         context = RiskContext(
             now=self._clock(),
-            reference_price=mark.price if mark is not None else None,
-            reference_time=mark.time if mark is not None else None,
+            reference_price=reference.price if reference is not None else None,
+            reference_time=reference.time if reference is not None else None,
             positions=exposure,
             fill_sequence=sequence,
+            price_time=mark.time if mark is not None else None,
         )
         recorded: list[RecordedFill] = []
 

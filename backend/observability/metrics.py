@@ -134,6 +134,12 @@ class Metrics:
             multiprocess_mode="livemostrecent",
             registry=r,
         )
+        self.risk_fill_price_halts = Counter(
+            "risk_fill_price_halts_total",
+            "Automatic halts because an average fill price fell outside the price-sanity bound.",
+            ["symbol"],
+            registry=r,
+        )
         self.risk_gross_exposure = Gauge(
             "risk_gross_exposure",
             "Gross exposure the risk guard knows of (quote asset).",

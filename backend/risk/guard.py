@@ -162,6 +162,10 @@ class RiskGuard:
         self._publish_state()
 
     @property
+    def metrics(self) -> Metrics | None:
+        return self._metrics
+
+    @property
     def store_error(self) -> str | None:
         return self._store_error
 
@@ -450,17 +454,36 @@ class RiskGuard:
         log.warning("exchange failure", extra={"consecutive": failures, "error": f"{type(error).__name__}: {error}"})
         if limit <= 0 or failures < limit or self.kill_switch_enabled():
             return False
+        self.halt_sync(
+            AUTO_HALT_REASON, f"{failures} consecutive exchange failures, last: {type(error).__name__}", now=now
+        )
+        return True
+
+    def halt_sync(self, reason: str, detail: str, *, now: datetime | None = None) -> None:
+        """Turn the kill switch on automatically (actor ``risk-guard``), audited; halting wins over
+        an audit line that cannot be written."""
         try:
-            self.set_kill_switch_sync(
-                True,
-                AUTO_HALT_REASON,
-                AUTO_ACTOR,
-                now=now,
-                audit=self._safe_audit(f"{failures} consecutive exchange failures, last: {type(error).__name__}"),
-            )
+            self.set_kill_switch_sync(True, reason, AUTO_ACTOR, now=now, audit=self._safe_audit(detail))
         except RiskStateUnavailable:
             log.exception("automatic halt not persisted (the unavailable store already refuses orders)")
-        return True
+
+    async def halt(self, reason: str, detail: str, *, now: datetime | None = None) -> None:
+        await asyncio.to_thread(self.halt_sync, reason, detail, now=now)
+
+    def fill_price_breach(self, order: OrderRequest, result: OrderResult, context: RiskContext) -> str | None:
+        """Why the average fill price is outside the price-sanity bound around the reference, or None."""
+        average = result.average_price
+        reference = context.reference_price
+        if average is None or reference is None or not reference.is_finite() or reference <= 0:
+            return None
+        limit = self._settings().max_price_deviation_pct
+        deviation = abs(average - reference) / reference * 100
+        if deviation <= limit:
+            return None
+        return (
+            f"auto: fill price {average:.8f} of {order.client_order_id} ({order.symbol}) deviates "
+            f"{deviation:.2f}% from the reference {reference} (limit {limit}%)"
+        )
 
     async def note_exchange_failure(self, error: BaseException, *, now: datetime | None = None) -> bool:
         return await asyncio.to_thread(self.note_exchange_failure_sync, error, now=now)

@@ -99,8 +99,22 @@ class GuardedExchange:
             await guard.note_exchange_failure(exc, now=context.now)
             raise
         guard.note_exchange_success()
-        await self._record(order, result, context.now, realised_pnl)
+        try:
+            await self._record(order, result, context.now, realised_pnl)
+        finally:
+            await self._check_fill_price(order, result, context)
         return result
+
+    async def _check_fill_price(self, order: OrderRequest, result: OrderResult, context: RiskContext) -> None:
+        """A fill outside the price-sanity bound means the prices we trade on are wrong: halt."""
+        breach = self.guard.fill_price_breach(order, result, context)
+        if breach is None:
+            return
+        log.error("fill price outside the bound; trading halted", extra={"symbol": order.symbol, "reason": breach})
+        metrics = self.guard.metrics
+        if metrics is not None:
+            metrics.risk_fill_price_halts.labels(symbol=order.symbol).inc()
+        await self.guard.halt(breach[:500], breach, now=context.now)
 
     async def record_reconciled(
         self, order: OrderRequest, result: OrderResult, *, now: datetime, realised_pnl: RealisedPnl | None = None

@@ -35,9 +35,11 @@ class RiskContext:
     """What the caller knows when it asks: its clock, the reference price, its positions.
 
     - ``now``: UTC-aware time of the check (rules never read a clock themselves).
-    - ``reference_price`` / ``reference_time``: an independent mark for the order's symbol (last
-      trade, mid or ticker price) and when it was observed; the order price is compared with it and
-      it must not be older than ``QT_MAX_PRICE_STALENESS_SECONDS``.
+    - ``reference_price`` / ``reference_time``: a mark for the order's symbol *independent of the
+      price the order was planned at* (the execution service passes the 24h ticker's last trade
+      price while it plans at the book mid) and when it was observed; the order price is compared
+      with it and it must not be older than ``QT_MAX_PRICE_STALENESS_SECONDS``. After a fill the
+      average fill price is compared with it too (``GuardedExchange``: outside the bound halts).
     - ``positions``: notional (quote asset, at mark) held per symbol, from the caller's ledger.
       The guard adds what it has reserved for orders checked but not yet recorded.
     - ``fill_sequence``: optional ``RiskGuard.fill_sequence`` read *before* the ledger was read;
@@ -51,6 +53,9 @@ class RiskContext:
     reference_time: datetime | None
     positions: Mapping[str, Decimal] = field(default_factory=lambda: _EMPTY)
     fill_sequence: int | None = None
+    # when the order's own price (the plan's mark, e.g. the book mid) was observed; when given it
+    # must be as fresh as the reference
+    price_time: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

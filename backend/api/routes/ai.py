@@ -6,6 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, HTTPException, Query, Request, status
 
+from ai_engine.gates import failed_gates
 from ai_engine.registry import ActivationError, RunRecord
 from ai_engine.service import ModelInfo, TrainingBusyError
 from ai_engine.training import ActivationPolicy, TrainingRequest
@@ -14,6 +15,7 @@ from backend.api.schemas.ai import (
     ActivateResponse,
     BaselineComparison,
     ModelInfoResponse,
+    RunDetail,
     RunsResponse,
     RunSummary,
     TrainAcceptedResponse,
@@ -25,22 +27,38 @@ router = APIRouter(prefix="/ai", tags=["ai"])
 
 
 def _summary(run: RunRecord, *, detail: bool = False) -> RunSummary:
+    return RunSummary(**_summary_fields(run, detail=detail))
+
+
+def _summary_fields(run: RunRecord, *, detail: bool) -> dict[str, Any]:
     metrics = run.metrics or {}
-    return RunSummary(
-        id=run.id,
-        version=run.version,
-        status=run.status,
-        started_at=run.started_at,
-        finished_at=run.finished_at,
-        duration_seconds=run.duration_seconds,
-        is_active=run.is_active,
-        activated_at=run.activated_at,
-        model_path=run.model_path,
-        sha256=run.sha256,
-        error=run.error,
-        dataset=run.dataset if detail else None,
-        params=run.params if detail else None,
-        metrics_summary=metrics.get("summary"),
+    return {
+        "id": run.id,
+        "version": run.version,
+        "status": run.status,
+        "started_at": run.started_at,
+        "finished_at": run.finished_at,
+        "duration_seconds": run.duration_seconds,
+        "is_active": run.is_active,
+        "activated_at": run.activated_at,
+        "model_path": run.model_path,
+        "sha256": run.sha256,
+        "error": run.error,
+        "dataset": run.dataset if detail else None,
+        "params": run.params if detail else None,
+        "metrics_summary": metrics.get("summary"),
+        "gates": metrics.get("gates"),
+        "activation": metrics.get("activation"),
+    }
+
+
+def _detail(run: RunRecord) -> RunDetail:
+    metrics = run.metrics or {}
+    return RunDetail(
+        **_summary_fields(run, detail=True),
+        folds=list(metrics.get("folds") or []),
+        oos=metrics.get("oos"),
+        feature_importance=metrics.get("feature_importance"),
     )
 
 
@@ -61,14 +79,20 @@ def _info(info: ModelInfo) -> ModelInfoResponse:
         comparison = BaselineComparison(
             model_log_loss=oos["model"]["log_loss"],
             class_prior_log_loss=oos["class_prior"]["log_loss"],
+            direction_blind_log_loss=(oos.get("direction_blind") or {}).get("log_loss"),
             always_hold_log_loss=oos["always_hold"]["log_loss"],
             model_accuracy=oos["model"]["accuracy"],
             always_hold_accuracy=oos["always_hold"]["accuracy"],
             beats_class_prior=(summary or {}).get("beats_class_prior"),
+            beats_direction_blind=(summary or {}).get("beats_direction_blind"),
         )
+    failed = failed_gates(active.metrics)
     return ModelInfoResponse(
         status=info.status,
         reason=info.reason,
+        forced=bool(failed),
+        failed_gates=failed or [],
+        gates=(active.metrics or {}).get("gates"),
         active_version=active.version,
         trained_at=meta.get("trained_at") or active.finished_at,
         activated_at=active.activated_at,
@@ -106,6 +130,15 @@ def list_runs(
     return RunsResponse(total=total, limit=limit, offset=offset, items=[_summary(r, detail=True) for r in runs])
 
 
+@router.get("/runs/{run_id}", response_model=RunDetail, responses={404: {"description": "Unknown run."}})
+def get_run(run_id: int, service: ModelServiceDep, _caller: AdminDep) -> RunDetail:
+    """One run in full: gates, per-fold metrics, pooled out-of-sample metrics, feature importance (gain)."""
+    run = service.run(run_id)
+    if run is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no training run {run_id}")
+    return _detail(run)
+
+
 @router.post(
     "/models/{version}/activate",
     response_model=ActivateResponse,
@@ -134,6 +167,8 @@ def activate_model(
         active_version=version,
         status=state.status,
         reason=state.reason,
+        forced=state.forced,
+        failed_gates=list(state.failed_gates or []),
     )
 
 

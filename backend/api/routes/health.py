@@ -28,6 +28,8 @@ def health_snapshot(ctx: AppContext) -> dict[str, Any]:
         reasons += [f"{name}: {reason}" for reason in check()]
     for job_id, problem in ctx.runner.problems().items():
         reasons.append(f"job {job_id}: {problem}")
+    predictor = ctx.services.get("predictor")
+    model = predictor.describe() if predictor is not None else None
     guard = ctx.services.get("risk_guard")
     kill_switch = bool(guard.kill_switch_enabled()) if guard is not None else None
     probe = ctx.health
@@ -54,6 +56,7 @@ def health_snapshot(ctx: AppContext) -> dict[str, Any]:
         "read_only": ctx.read_only,
         "kill_switch": kill_switch,
         "reasons": reasons,
+        "model": model,
         "scheduler": {
             "running": runner.running,
             "paused": runner.paused,

@@ -10,6 +10,21 @@ from pydantic import BaseModel, Field
 from backend.api.schemas.base import RequestModel, Seed, Symbol
 
 
+class GateResult(BaseModel):
+    name: str = Field(description="fold_classes | class_prior | direction_blind | economic")
+    passed: bool
+    reason: str
+    model: float | None = None
+    baseline: float | None = None
+    details: dict[str, Any] | None = None
+
+
+class GateReport(BaseModel):
+    passed: bool = Field(description="Every gate passed (--activate auto activates only then).")
+    failed: list[str]
+    gates: list[GateResult]
+
+
 class RunSummary(BaseModel):
     """One training run (ModelTrainingRun row)."""
 
@@ -27,22 +42,41 @@ class RunSummary(BaseModel):
     dataset: dict[str, Any] | None = None
     params: dict[str, Any] | None = None
     metrics_summary: dict[str, Any] | None = Field(None, description="Out-of-sample metrics and baseline comparison.")
+    gates: GateReport | None = Field(None, description="The activation gates of the run (null: failed or older runs).")
+    activation: dict[str, Any] | None = Field(
+        None, description="The activation decision at training: policy, activated, forced, failed_gates, reason."
+    )
+
+
+class RunDetail(RunSummary):
+    """One run with everything recorded: per-fold metrics and the final model's feature importance."""
+
+    folds: list[dict[str, Any]] = Field(default_factory=list)
+    oos: dict[str, Any] | None = None
+    feature_importance: dict[str, float] | None = Field(
+        None, description="Total gain of each feature in the final model, largest first."
+    )
 
 
 class BaselineComparison(BaseModel):
     model_log_loss: float | None
     class_prior_log_loss: float | None
+    direction_blind_log_loss: float | None = None
     always_hold_log_loss: float | None
     model_accuracy: float | None
     always_hold_accuracy: float | None
     beats_class_prior: bool | None
+    beats_direction_blind: bool | None = None
 
 
 class ModelInfoResponse(BaseModel):
-    """The active model; ``status`` is none, active, stale or refused (with ``reason``)."""
+    """The active model; ``status`` is none, active, stale, refused or mismatch (with ``reason``)."""
 
-    status: Literal["none", "active", "stale", "refused"]
+    status: Literal["none", "active", "stale", "refused", "mismatch"]
     reason: str | None = None
+    forced: bool = Field(False, description="Activated although activation gates failed.")
+    failed_gates: list[str] = Field(default_factory=list)
+    gates: GateReport | None = None
     active_version: str | None = None
     trained_at: datetime | None = None
     activated_at: datetime | None = None
@@ -71,7 +105,9 @@ class RunsResponse(BaseModel):
 class ActivateResponse(BaseModel):
     previous_version: str | None
     active_version: str
-    status: Literal["none", "active", "stale", "refused"]
+    status: Literal["none", "active", "stale", "refused", "mismatch"]
+    forced: bool = False
+    failed_gates: list[str] = Field(default_factory=list)
     reason: str | None = None
 
 

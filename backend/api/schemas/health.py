@@ -42,6 +42,16 @@ class SchedulerSummary(BaseModel):
     jobs: dict[str, str | None] = Field(description="job id -> status of its last run (null: not run yet)")
 
 
+class ModelHealth(BaseModel):
+    status: Literal["none", "active", "stale", "refused", "mismatch"]
+    version: str | None
+    reason: str | None = None
+    forced: bool = Field(
+        False, description="The active model was activated although activation gates failed (--activate force)."
+    )
+    failed_gates: list[str] = Field(default_factory=list, description="The gates the active model failed.")
+
+
 class HealthResponse(BaseModel):
     status: Literal["ok", "degraded", "read_only", "unavailable"]
     version: str
@@ -54,6 +64,7 @@ class HealthResponse(BaseModel):
         None, description="Whether the kill switch is on (null before the risk guard exists)."
     )
     reasons: list[str] = Field(default_factory=list, description="Why the status is not ok.")
+    model: ModelHealth | None = Field(None, description="The model in use (null before the model component starts).")
     scheduler: SchedulerSummary
 
 

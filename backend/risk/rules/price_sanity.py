@@ -65,6 +65,11 @@ class PriceSanityRule(Rule[PriceSanityConfig]):
         if abs(age) > config.max_staleness_seconds:
             what = "stale" if age > 0 else "from the future"
             return f"reference price is {what}: {abs(age):.1f}s old, limit {config.max_staleness_seconds:g}s"
+        priced = view.context.price_time
+        if priced is not None:
+            price_age = (view.now - priced).total_seconds()
+            if price_age > config.max_staleness_seconds:
+                return f"order price is stale: {price_age:.1f}s old, limit {config.max_staleness_seconds:g}s"
         deviation = abs(price - reference) / reference * 100
         if deviation > config.max_deviation_pct:
             return (

@@ -103,6 +103,8 @@ def test_activation_rolls_back_and_is_audited_before_it_applies(
         "active_version": first.run.version,
         "status": "active",
         "reason": None,
+        "forced": bool(first.run.metrics and first.run.metrics["gates"]["failed"]),
+        "failed_gates": (first.run.metrics or {})["gates"]["failed"],
     }
     assert client.get("/ai/model-info").json()["active_version"] == first.run.version
     predictor = client.app.state.ctx.services["predictor"]

@@ -85,8 +85,22 @@ def test_classification_metrics_per_class_and_balanced_accuracy() -> None:
     assert m["macro_f1"] == pytest.approx((2 / 3 + 0.5 + 0) / 3)
 
 
-def test_class_prior_is_the_training_frequency() -> None:
-    np.testing.assert_allclose(class_prior(np.array([0, 0, 1, 2])), [0.5, 0.25, 0.25])
+def test_class_prior_is_the_laplace_smoothed_training_frequency() -> None:
+    np.testing.assert_allclose(class_prior(np.array([0, 0, 1, 2])), [3 / 7, 2 / 7, 2 / 7])
+    np.testing.assert_allclose(class_prior(np.array([0, 0, 1, 2]), alpha=0), [0.5, 0.25, 0.25])
+
+
+def test_a_class_missing_from_training_costs_the_smoothed_prior_little_not_34_nats() -> None:
+    # The LTCBTC case: no BUY in the training window. Unsmoothed, every BUY test row cost
+    # -log(1e-15) = 34.5 nats and a weak model "beat" the prior by miles.
+    y_train = np.array([SELL] * 500 + [HOLD] * 9500)
+    prior = class_prior(y_train)
+    assert prior[BUY] > 0
+    y_test = np.array([HOLD] * 990 + [BUY] * 10)
+    smoothed = log_loss(y_test, np.tile(prior, (len(y_test), 1)))
+    raw = log_loss(y_test, np.tile(class_prior(y_train, alpha=0), (len(y_test), 1)))
+    assert raw > 0.34  # 1 % of rows at 34.5 nats
+    assert smoothed < 0.15
 
 
 def test_signal_check_is_net_of_a_round_trip_of_fees() -> None:

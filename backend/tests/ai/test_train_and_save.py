@@ -60,7 +60,8 @@ def test_trains_saves_and_records_a_run(database_url: str, tmp_path: Path, repla
     )
     assert result.returncode == 0, result.stderr
     assert "fold 1/2" in result.stdout  # progress output
-    assert "activated (forced)" in result.stdout
+    assert "activated (forced" in result.stdout
+    assert "gate direction_blind:" in result.stdout
     [model_dir] = (out / "models").iterdir()
     assert sorted(p.name for p in model_dir.iterdir()) == ["metadata.json", "model.pkl"]
     assert isinstance(registry, ModelRegistry)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from ai_engine.dataset import DataError
 from ai_engine.evaluation import EvaluationReport
+from ai_engine.gates import gate_report, statistical_gates
 from ai_engine.registry import ModelRegistry, sha256_file
 from ai_engine.training import ActivationPolicy, TrainingRequest, activation_decision, execute_run, start_run, train
 from backend.tests.ai.conftest import TrainFn
@@ -81,31 +83,44 @@ def test_unknown_replay_symbols_are_refused(train_model: TrainFn) -> None:
         train_model(symbols=["NOPEUSDT"])
 
 
-def _report(model: float, prior: float) -> EvaluationReport:
-    return EvaluationReport(folds=[], oos={"model": {"log_loss": model}, "class_prior": {"log_loss": prior}})
+def _gates(*, prior: float, blind: float, model: float = 1.05, refused: int = 0) -> dict[str, Any]:
+    folds = [
+        {"fold": k + 1, **({"refused": "no BUY", "missing_classes": ["BUY"]} if k < refused else {})} for k in range(3)
+    ]
+    report = EvaluationReport(
+        folds=folds,
+        oos={"model": {"log_loss": model}, "class_prior": {"log_loss": prior}, "direction_blind": {"log_loss": blind}},
+    )
+    return gate_report(statistical_gates(report))
 
 
 @pytest.mark.parametrize(
-    ("policy", "model", "prior", "activated", "says"),
+    ("policy", "gates", "activated", "forced", "says"),
     [
-        (ActivationPolicy.AUTO, 1.05, 1.09, True, "beats the class prior"),
-        (ActivationPolicy.AUTO, 1.09, 1.09, False, "does not beat"),
-        (ActivationPolicy.AUTO, 1.20, 1.09, False, "does not beat"),
-        (ActivationPolicy.NEVER, 0.50, 1.09, False, "never"),
-        (ActivationPolicy.FORCE, 1.20, 1.09, True, "forced"),
+        (ActivationPolicy.AUTO, {"prior": 1.09, "blind": 1.07}, True, False, "every gate passed"),
+        (ActivationPolicy.AUTO, {"prior": 1.05, "blind": 1.07}, False, False, "does not beat the class prior"),
+        (ActivationPolicy.AUTO, {"prior": 1.09, "blind": 1.04}, False, False, "does not beat the direction-blind"),
+        (ActivationPolicy.AUTO, {"prior": 1.09, "blind": 1.07, "refused": 1}, False, False, "1 of 3 folds refused"),
+        (ActivationPolicy.NEVER, {"prior": 1.09, "blind": 1.07}, False, False, "never"),
+        (ActivationPolicy.FORCE, {"prior": 1.09, "blind": 1.04}, True, True, "forced"),
+        (ActivationPolicy.FORCE, {"prior": 1.09, "blind": 1.07}, True, False, "every gate passed anyway"),
     ],
 )
-def test_auto_activates_only_a_model_that_beats_the_class_prior(
-    policy: ActivationPolicy, model: float, prior: float, activated: bool, says: str
+def test_auto_activates_only_a_model_that_passes_every_gate(
+    policy: ActivationPolicy, gates: dict[str, Any], activated: bool, forced: bool, says: str
 ) -> None:
-    decided, reason = activation_decision(policy, _report(model, prior))
-    assert decided is activated
-    assert says in reason
+    decision = activation_decision(policy, _gates(**gates))
+    assert decision.activated is activated
+    assert decision.forced is forced
+    assert says in decision.reason
 
 
 def test_auto_activation_applies_the_guard_rail_to_a_real_run(train_model: TrainFn, registry: ModelRegistry) -> None:
     outcome = train_model(activate=ActivationPolicy.AUTO)
-    assert outcome.activated is outcome.report.beats_class_prior
+    assert outcome.activated is (outcome.report.beats_class_prior and outcome.report.beats_direction_blind)
+    assert outcome.run.metrics is not None
+    assert outcome.run.metrics["gates"]["passed"] is outcome.activated
+    assert outcome.run.metrics["activation"]["policy"] == "auto"
     active = registry.active_run()
     assert (active is not None and active.version == outcome.run.version) is outcome.activated
 

@@ -55,6 +55,10 @@ class FakeMarket:
     levels: int = 10
     now: datetime = NOW
     calls: int = 0
+    # faults: a ticker last price apart from the book (symbol -> price); depth away from the top
+    # (symbol -> factor applied to the book the paper exchange walks)
+    last_prices: dict[str, Decimal] = field(default_factory=dict)
+    depth_factor: dict[str, Decimal] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for symbol in self.prices:
@@ -71,14 +75,17 @@ class FakeMarket:
         tops = {}
         for symbol, price in self.prices.items():
             bid, ask = self._top(symbol)
+            last = self.last_prices.get(symbol, price)
             tickers[symbol] = Ticker24h(
-                symbol, price, price, price, price, Decimal(1000), Decimal(1000) * price, Decimal(0), 100, self.now
+                symbol, last, price, price, price, Decimal(1000), Decimal(1000) * price, Decimal(0), 100, self.now
             )
             tops[symbol] = BookTop(symbol, bid, self.depth, ask, self.depth, self.now)
         return MarketSnapshot(taken_at=self.now, source="fake", rules=dict(self.rules), tickers=tickers, book_tops=tops)
 
     async def order_book(self, symbol: str, limit: int = 20) -> OrderBook:
         bid, ask = self._top(symbol)
+        factor = self.depth_factor.get(symbol, Decimal(1))
+        bid, ask = bid * factor, ask * factor
         step = self.prices[symbol] * self.level_bps / Decimal(10_000)
         n = min(limit, self.levels)
         return OrderBook(

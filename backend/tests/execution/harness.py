@@ -18,7 +18,7 @@ from backend.execution.planner import PlanParams
 from backend.execution.service import ExecutionService
 from backend.execution.tradelog import TradesLog
 from backend.observability.metrics import Metrics
-from backend.risk.guard import RiskGuard
+from backend.risk.guard import AuditHook, RiskGuard
 from backend.risk.guarded import GuardedExchange
 from backend.risk.store import RiskStateStore
 from backend.tests.execution.fakes import NOW, FakeMarket
@@ -57,6 +57,7 @@ def build(
     wrap: Callable[[Exchange], Exchange] | None = None,
     clock: Callable[[], datetime] = lambda: NOW,
     state_name: str = "risk.db",
+    audit_hook: AuditHook | None = None,
 ) -> Harness:
     engine = make_engine(database_url)
     sessions = make_session_factory(engine)
@@ -70,7 +71,7 @@ def build(
     store.create()
     risk_settings = risk or RiskSettings(_env_file=None, QT_MAX_NOTIONAL_PER_TRADE="100000")  # type: ignore[call-arg]
     metrics = Metrics()
-    guard = RiskGuard(store, lambda: risk_settings, metrics=metrics, clock=clock)
+    guard = RiskGuard(store, lambda: risk_settings, metrics=metrics, clock=clock, audit_hook=audit_hook)
     guard.load()
     log_path = tmp_path / "trades.log"
     h = Harness(

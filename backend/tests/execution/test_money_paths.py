@@ -11,6 +11,7 @@ from pathlib import Path
 
 from backend.exchanges.base import Exchange, OrderRequest, OrderResult, OrderSide
 from backend.exchanges.errors import UnknownOutcomeError
+from backend.exchanges.paper import PaperConfig
 from backend.execution.planner import PlanParams
 from backend.tests.execution.fakes import Clock, FakeMarket
 from backend.tests.execution.harness import build
@@ -79,5 +80,74 @@ async def test_d7_order_resolved_as_never_placed_releases_its_reservation(databa
         held = h.service.ledger.positions()["ETHUSDT"].quantity
         assert held * D(3000) > D(3500), "the legitimate buy was refused by a phantom reservation"
         assert snap.exposure_by_symbol["ETHUSDT"] < D(5000)
+    finally:
+        h.close()
+
+
+async def test_d1_price_sanity_compares_the_book_with_an_independent_reference(
+    database_url: str, tmp_path: Path
+) -> None:
+    """Defect 1: the order's price and the guard's reference were both the plan's mark."""
+    # the book top says 2100, the last trade 3000 (30 % apart); the depth fills near 3000
+    market = FakeMarket(
+        {"ETHUSDT": D(2100)}, last_prices={"ETHUSDT": D(3000)}, depth_factor={"ETHUSDT": D(3000) / 2100}
+    )
+    limits = risk(QT_MAX_NOTIONAL_PER_TRADE="10000", QT_MAX_PRICE_DEVIATION_PCT="5")
+    h = build(database_url, tmp_path, market, weights={"ETHUSDT": D("0.5")}, risk=limits)
+    try:
+        await h.service.reconcile()
+        report = await h.service.run_cycle()
+        assert report.submitted == 0
+        [refused] = [s for s in report.skipped_orders if s["reason"].startswith("risk guard refused")]
+        assert "(price_sanity)" in refused["reason"]
+        assert "deviates" in refused["reason"]
+        assert await h.adapter.trades("ETHUSDT") == []
+    finally:
+        h.close()
+
+
+async def test_d1_stale_book_is_refused_by_price_sanity(database_url: str, tmp_path: Path) -> None:
+    market = FakeMarket({"ETHUSDT": D(3000)})
+    clock = Clock()  # the market's observations stay behind while the clock moves on
+    h = build(database_url, tmp_path, market, weights={"ETHUSDT": D("0.5")}, clock=clock)
+    try:
+        await h.service.reconcile()
+        clock.advance(301)
+        report = await h.service.run_cycle()
+        assert report.submitted == 0
+        assert "(price_sanity)" in report.skipped_orders[0]["reason"]
+    finally:
+        h.close()
+
+
+async def test_d1_fill_outside_the_bound_halts_trading(database_url: str, tmp_path: Path) -> None:
+    """After a fill the average fill price is checked against the reference: outside halts."""
+    market = FakeMarket({"ETHUSDT": D(3000), "BTCUSDT": D(50000)}, depth_factor={"ETHUSDT": D("1.08")})
+    audited: list[tuple[dict[str, object], dict[str, object]]] = []
+    h = build(
+        database_url,
+        tmp_path,
+        market,
+        weights={"ETHUSDT": D("0.45"), "BTCUSDT": D("0.35")},  # ETH goes first (larger)
+        paper=PaperConfig(max_slippage_bps=D(50)),
+        audit_hook=lambda before, after: audited.append((before, after)),
+    )
+    try:
+        await h.service.reconcile()
+        report = await h.service.run_cycle()
+        assert h.guard.kill_switch_enabled()
+        state = h.guard.kill_switch_state()
+        assert state.actor == "risk-guard"
+        assert state.reason is not None
+        assert "fill price" in state.reason
+        assert "ETHUSDT" in state.reason
+        assert audited
+        assert audited[-1][1]["enabled"] is True
+        halts = h.metrics.risk_fill_price_halts.labels(symbol="ETHUSDT")._value.get()  # type: ignore[attr-defined]
+        assert halts == 1
+        # the fill itself is real and recorded; nothing more was sent after it
+        assert (report.submitted, report.status) == (1, "halted")
+        assert h.service.ledger.positions()["ETHUSDT"].quantity > 0
+        assert await h.adapter.trades("BTCUSDT") == []
     finally:
         h.close()
