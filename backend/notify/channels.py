@@ -142,7 +142,8 @@ def _apprise(index: int, url: str, settings: NotifySettings) -> AppriseChannel:
     scheme = urlsplit(url).scheme.lower()
     if plugin is None:
         raise ValueError(
-            f"QT_NOTIFY_URLS entry {index}: {scheme}:// is not a channel apprise can build (a part is wrong or missing; apprise logged which)"
+            f"QT_NOTIFY_URLS entry {index}: {scheme}:// is not a channel apprise can build "
+            "(a part is wrong or missing; apprise logged which)"
         )
     kind = KINDS.get(scheme, "apprise")
     # apprise's own pacing would sleep inside a delivery; the sender's per-channel limit governs
