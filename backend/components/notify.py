@@ -6,6 +6,8 @@ execution component's trades log (start-up reconciliation included) are all hear
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import os
 from collections.abc import AsyncIterator
@@ -17,8 +19,11 @@ from backend.notify import redact
 from backend.notify.channels import secrets_of
 from backend.notify.events import Event
 from backend.notify.hooks import HealthEvents
+from backend.notify.model_events import ModelEvents
+from backend.notify.remote import build_controls
 from backend.notify.service import NotifyService
 from backend.notify.summary import DailySummary
+from backend.notify.telegram import TelegramControl, run_until_cancelled
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +63,7 @@ async def component(ctx: AppContext) -> AsyncIterator[None]:
         guard.on_kill_switch(service.on_kill_switch)
     ctx.runner.on_run(service.on_job_run)
     service.watchers.append(HealthEvents(service.notifier, lambda: health_snapshot(ctx), ctx.clock).check)
+    service.watchers.append(ModelEvents(service.notifier, ctx.services, ctx.clock).check)
     service.watchers.append(
         DailySummary(
             service.notifier,
@@ -68,6 +74,7 @@ async def component(ctx: AppContext) -> AsyncIterator[None]:
         ).check
     )
     service.start()
+    remote = _start_remote_control(ctx)
     started = ctx.started_at
     service.emit(
         Event(
@@ -88,5 +95,33 @@ async def component(ctx: AppContext) -> AsyncIterator[None]:
                 time=ctx.clock(),
             )
         )
+        if remote is not None:
+            remote.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await remote
         await service.stop()
         redact.uninstall(scrubber)
+
+
+def _start_remote_control(ctx: AppContext) -> asyncio.Task[None] | None:
+    settings = ctx.settings.current.notify
+    if settings.telegram_bot_token is None:
+        return None
+    if not settings.telegram_allowed_chats:
+        log.warning("QT_TELEGRAM_BOT_TOKEN is set but QT_TELEGRAM_ALLOWED_CHATS is empty: no remote control")
+        return None
+    control = TelegramControl(
+        api_url=settings.telegram_api_url,
+        token=settings.telegram_bot_token.get_secret_value(),
+        allowed_chats=settings.telegram_allowed_chats,
+        controls=build_controls(ctx),
+        audit=ctx.audit,
+        metrics=ctx.metrics,
+        clock=ctx.clock,
+        confirm_seconds=settings.telegram_confirm_seconds,
+        poll_seconds=settings.telegram_poll_seconds,
+        is_leader=ctx.runner.is_leader,
+    )
+    ctx.services["telegram"] = control
+    log.info("telegram remote control on", extra={"chats": len(settings.telegram_allowed_chats)})
+    return asyncio.create_task(run_until_cancelled(control), name="telegram-remote-control")

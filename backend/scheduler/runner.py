@@ -103,6 +103,7 @@ class JobRunner:
         self._scheduler: AsyncIOScheduler | None = None
         self._paused = False
         self._run_listeners: list[Callable[[str, JobRun], None]] = []
+        self._closed = False  # after shutdown the leader lock is never taken again
         self.role = "leader" if leader is None else "unknown"
         metrics.scheduler_leader.set(1 if leader is None else 0)
         settings.subscribe(self._on_settings_change)
@@ -135,6 +136,7 @@ class JobRunner:
         self._scheduler.start()
 
     async def shutdown(self) -> None:
+        self._closed = True
         if self._scheduler is not None and self._scheduler.running:
             self._scheduler.shutdown(wait=False)
         self._scheduler = None
@@ -228,6 +230,10 @@ class JobRunner:
     async def _is_leader(self) -> bool:
         if self._leader is None:
             return True
+        if self._closed:
+            # background tasks still stopping (the notification sender) must not take the lock again:
+            # nothing would release it
+            return False
         try:
             leader = await self._leader.acquire()
         except Exception:
