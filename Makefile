@@ -9,12 +9,12 @@ PY := $(VENV)/bin/python
 DEV_PY := $(DEV_VENV)/bin/python
 PIP_FLAGS := --disable-pip-version-check --quiet
 
-.PHONY: run test install install-dev migrate revision lint lint-venv typecheck bench check-dev-deps clean help fuzz load crash screenshots
+.PHONY: run test install install-dev migrate revision lint lint-venv typecheck bench check-dev-deps clean help fuzz load crash screenshots backtest
 
 help:
 	@echo "make run        set up .venv, migrate, train a default model if none, serve on 127.0.0.1:8000"
 	@echo "make test       set up .venv-dev and run the whole test suite"
-	@echo "make lint | typecheck | migrate | revision m=\"msg\" | bench | fuzz | load | screenshots | check-dev-deps"
+	@echo "make lint | typecheck | migrate | revision m=\"msg\" | bench | backtest ARGS=... | fuzz | load | screenshots | check-dev-deps"
 
 $(VENV)/.installed: backend/requirements.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -77,6 +77,10 @@ typecheck: $(DEV_VENV)/.installed
 
 bench: $(DEV_VENV)/.installed
 	$(DEV_PY) -m scripts.bench
+
+# `make backtest ARGS="--source replay:DIR --out out/bt"`: see docs/backtest.md
+backtest: $(VENV)/.installed
+	$(PY) -m backend.backtest $(ARGS)
 
 # API fuzzing with more examples per operation than `make test` (FUZZ_EXAMPLES, default 100);
 # with QT_TEST_DATABASE_URL set it runs on SQLite and PostgreSQL.

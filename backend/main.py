@@ -31,7 +31,7 @@ from backend.runtime_settings import RuntimeSettingsService, load_overrides
 from backend.scheduler.leader import LeaderLock
 from backend.scheduler.runner import JobRunner
 from backend.web.routes import web_routes
-from config.runtime import SettingsHolder
+from config.runtime import SettingsHolder, valid_overrides
 from config.settings import Settings, load_settings
 from database.session import make_engine, make_session_factory
 
@@ -103,15 +103,20 @@ async def _build_context(settings: Settings, metrics: Metrics, stack: AsyncExitS
     stack.callback(engine.dispose)
     sessions = make_session_factory(engine)
 
-    overrides = await asyncio.to_thread(_load_overrides_or_empty, sessions)
+    stored = await asyncio.to_thread(_load_overrides_or_empty, sessions)
+    overrides, refused = valid_overrides(settings, stored)
+    for line in refused:
+        log.error(line)
     holder = SettingsHolder(settings, overrides)
 
     audit = AuditLog(settings.app.admin_audit_path)
     problem = audit.check_writable()
     if problem:
         log.warning(problem)
+    if not settings.app.admin_token.get_secret_value() and settings.app.admin_auth_enabled:
+        log.warning("QT_ADMIN_TOKEN is not set: every admin route answers 401 until it is (make run generates one)")
     if not settings.app.admin_auth_enabled:
-        log.warning("QT_ADMIN_TOKEN is empty: admin routes are open (development only)")
+        log.warning("QT_ADMIN_AUTH_DISABLED=1: admin routes are open on this loopback development host")
 
     probe = HealthProbe(engine, metrics, settings.app.health_probe_seconds)
     await asyncio.to_thread(probe.check_now)

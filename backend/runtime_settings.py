@@ -10,6 +10,7 @@ from pydantic import SecretStr, TypeAdapter
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from config.redaction import redact
 from config.runtime import SettingsHolder
 from config.settings import Settings, field_refs
 from database.models.core import RuntimeSetting
@@ -37,7 +38,7 @@ def effective_values(settings: Settings) -> dict[str, Any]:
         if ref.secret:
             values[env] = REDACTED if value is not None and value.get_secret_value() else None
         else:
-            values[env] = _jsonable(value)
+            values[env] = redact(_jsonable(value))  # database URLs lose their password
     return values
 
 

@@ -47,12 +47,58 @@ class AppSettings(Section):
     admin_token: SecretStr = Field(
         SecretStr(""),
         alias="QT_ADMIN_TOKEN",
-        description="Shared secret for X-Admin-Token; blank disables the guard (development only).",
+        description="Shared secret for X-Admin-Token (`make run` generates one into backend/.env when none is set).",
+    )
+    admin_auth_disabled: bool = Field(
+        False,
+        alias="QT_ADMIN_AUTH_DISABLED",
+        description="1: admin routes open without a token (development, blank token, loopback QT_HOST only).",
+    )
+    allowed_hosts: CsvList = Field(
+        default_factory=list,
+        alias="QT_ALLOWED_HOSTS",
+        description="Host names accepted besides localhost, 127.0.0.1, [::1] and QT_HOST (DNS-rebinding guard).",
+    )
+    forwarded_allow_ips: CsvList = Field(
+        default_factory=list,
+        alias="QT_FORWARDED_ALLOW_IPS",
+        description="Proxies whose X-Forwarded-For/-Proto are trusted (the client address in the audit); empty: none.",
+    )
+    limit_concurrency: int = Field(
+        200,
+        alias="QT_LIMIT_CONCURRENCY",
+        ge=1,
+        le=100_000,
+        description="Connections and tasks served at once; beyond it requests get 503 (uvicorn --limit-concurrency).",
+    )
+    backlog: int = Field(
+        128, alias="QT_BACKLOG", ge=1, le=65_535, description="Pending TCP connections the socket queues."
+    )
+    max_symbols: int = Field(
+        200,
+        alias="QT_MAX_SYMBOLS",
+        ge=1,
+        le=10_000,
+        description="Upper bound on every list setting (symbols, whitelists, filters...).",
     )
     admin_audit_path: Path = Field(
         Path("backend/data/admin_audit.log"),
         alias="QT_ADMIN_AUDIT_PATH",
         description="JSON-lines audit log of admin actions (relative to backend/).",
+    )
+    admin_audit_max_bytes: int = Field(
+        10 * 1_048_576,
+        alias="QT_ADMIN_AUDIT_MAX_BYTES",
+        ge=4096,
+        le=1 << 40,
+        description="The audit log rotates to <path>.1 when a line would take it past this size.",
+    )
+    admin_audit_backups: int = Field(
+        10,
+        alias="QT_ADMIN_AUDIT_BACKUPS",
+        ge=1,
+        le=1000,
+        description="Rotated audit files kept (<path>.1 newest ... <path>.N oldest).",
     )
     trades_log_path: Path = Field(
         Path("backend/logs/trades.log"),
@@ -68,6 +114,7 @@ class AppSettings(Section):
         1_048_576,
         alias="QT_MAX_BODY_BYTES",
         ge=1024,
+        le=64 * 1_048_576,
         description="Request bodies larger than this are refused with 413.",
     )
     health_probe_seconds: float = Field(
@@ -85,4 +132,17 @@ class AppSettings(Section):
 
     @property
     def admin_auth_enabled(self) -> bool:
-        return bool(self.admin_token.get_secret_value())
+        return not self.admin_auth_disabled
+
+    @property
+    def effective_allowed_hosts(self) -> list[str]:
+        """Host names (without port) accepted in the Host header."""
+        hosts = ["localhost", "127.0.0.1", "[::1]", _bracketed(self.host), *self.allowed_hosts]
+        return list(dict.fromkeys(host.lower() for host in hosts))
+
+
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
+
+
+def _bracketed(host: str) -> str:
+    return f"[{host}]" if ":" in host and not host.startswith("[") else host

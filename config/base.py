@@ -30,11 +30,17 @@ def resolve_backend_path(value: str | Path) -> Path:
     return BACKEND_DIR / path
 
 
+# A hard cap on any list setting, before QT_MAX_SYMBOLS (checked across sections) applies.
+MAX_LIST_ITEMS = 10_000
+
+
 def _split_csv(value: Any) -> Any:
     if value is None:
         return []
     if isinstance(value, str):
-        return [item.strip() for item in value.split(",") if item.strip()]
+        value = [item.strip() for item in value.split(",") if item.strip()]
+    if isinstance(value, list) and len(value) > MAX_LIST_ITEMS:
+        raise ValueError(f"{len(value)} entries: at most {MAX_LIST_ITEMS}")
     return value
 
 
@@ -73,6 +79,8 @@ class Section(BaseSettings):
         env_ignore_empty=True,
         case_sensitive=True,
         validate_default=True,
+        # NaN and infinity are never a setting: a stored Infinity once broke every liquidity refresh
+        allow_inf_nan=False,
     )
 
 

@@ -167,6 +167,7 @@ class LiquiditySettings(Section):
         0.6,
         alias="QT_LIQUIDITY_LIQ_WEIGHT",
         ge=0,
+        le=1000,
         description="Weight of the liquidity ranking in the blend (normalised with the model weight).",
         json_schema_extra=tunable(),
     )
@@ -174,6 +175,7 @@ class LiquiditySettings(Section):
         0.4,
         alias="QT_LIQUIDITY_MODEL_WEIGHT",
         ge=0,
+        le=1000,
         description="Weight of the model view in the blend (normalised with the liquidity weight).",
         json_schema_extra=tunable(),
     )

@@ -28,7 +28,7 @@ class MarketSettings(Section):
         alias="QT_MARKET_DATA_SOURCE",
         description="Where market data comes from: simulated, binance or replay.",
     )
-    sim_seed: int = Field(42, alias="QT_SIM_SEED", ge=0, description="Seed of the simulated market.")
+    sim_seed: int = Field(42, alias="QT_SIM_SEED", ge=0, le=2**32 - 1, description="Seed of the simulated market.")
     binance_api_url: str | None = Field(
         None,
         alias="QT_BINANCE_API_URL",

@@ -46,6 +46,7 @@ class ModelSettings(Section):
         720.0,
         alias="QT_MODEL_MAX_AGE_HOURS",
         ge=0,
+        le=87_600,
         description="A model older than this is not used (health degraded); 0 = no limit.",
         json_schema_extra=tunable(),
     )
@@ -80,7 +81,9 @@ class ModelSettings(Section):
         le=1000,
         description="Bars dropped after the purge gap between each training window and its test window.",
     )
-    seed: int = Field(7, alias="QT_MODEL_SEED", ge=0, description="Seed of training (same seed, same model).")
+    seed: int = Field(
+        7, alias="QT_MODEL_SEED", ge=0, le=2**32 - 1, description="Seed of training (same seed, same model)."
+    )
     boost_rounds: int = Field(
         100,
         alias="QT_MODEL_BOOST_ROUNDS",

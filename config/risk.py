@@ -6,10 +6,9 @@ from decimal import Decimal
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
 
 from config.base import Section, resolve_backend_path, tunable
+from config.database import normalise_database_url
 
 
 class PriceBounds(BaseModel):
@@ -134,11 +133,8 @@ class RiskSettings(Section):
     @classmethod
     def _state_db(cls, value: str) -> str:
         if "://" in value:
-            try:
-                make_url(value)
-            except (ArgumentError, ValueError) as exc:
-                raise ValueError(f"not a database URL ({exc})") from exc
-            return value
+            # the same normalisation as DATABASE_URL: postgresql:// means psycopg 3 (no psycopg2 here)
+            return normalise_database_url(value)
         return str(resolve_backend_path(value))
 
     @model_validator(mode="after")

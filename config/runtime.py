@@ -135,3 +135,25 @@ class SettingsHolder:
         if problems:
             raise ConfigError(problems)
         return settings
+
+
+def valid_overrides(base: Settings, stored: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """The stored overrides this version accepts, and one line per refused one (not applied).
+
+    A value stored by an older version (or written to the table by hand) that no longer validates
+    must not be applied, and must not stop the service: the environment's value stays in force.
+    """
+    probe = SettingsHolder(base)
+    accepted: dict[str, Any] = {}
+    refused: list[str] = []
+    for name in sorted(stored):
+        try:
+            probe.validate({**accepted, name: stored[name]})
+        except ConfigError as exc:
+            refused.append(
+                f"run-time setting {name} refused at start-up, not applied (the environment's value stays): "
+                + "; ".join(exc.problems)
+            )
+        else:
+            accepted[name] = stored[name]
+    return accepted, refused

@@ -63,6 +63,8 @@ class SchedulerSettings(Section):
     leader_lock_key: int = Field(
         724_411_001,
         alias="QT_SCHEDULER_LEADER_LOCK_KEY",
+        ge=-(2**63),
+        le=2**63 - 1,
         description="PostgreSQL advisory lock key that elects the replica running jobs.",
     )
 

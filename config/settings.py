@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import math
+from collections import Counter
 from collections.abc import Mapping
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 from pydantic.fields import FieldInfo
 
-from config.app import MIN_ADMIN_TOKEN_LENGTH, AppSettings, Environment
+from config.app import LOOPBACK_HOSTS, MIN_ADMIN_TOKEN_LENGTH, AppSettings, Environment
 from config.base import Section
 from config.database import DatabaseSettings
 from config.execution import ExchangeKind, ExecutionSettings
@@ -16,6 +18,7 @@ from config.liquidity import LiquiditySettings
 from config.market import MarketSettings
 from config.model import ModelSettings
 from config.notify import NotifySettings
+from config.redaction import redact_text
 from config.risk import RiskSettings
 from config.scheduler import SchedulerSettings
 
@@ -114,7 +117,7 @@ def format_validation_error(error: ValidationError, *, secret_names: set[str] | 
         name = loc[0]
         value = "<redacted>" if name in secret_names else _display(item.get("input"))
         where = ".".join(loc)
-        lines.append(f"{where}={value}: {message}")
+        lines.append(redact_text(f"{where}={value}: {message}"))
     return lines
 
 
@@ -126,15 +129,14 @@ def check_combinations(settings: Settings) -> list[str]:
     """Refuse combinations that are each valid alone but unsafe together."""
     problems: list[str] = []
     app = settings.app
-    token = app.admin_token.get_secret_value()
+    problems += _admin_auth_problems(app)
     if app.env is not Environment.DEVELOPMENT:
-        if not token:
-            problems.append(f"QT_ADMIN_TOKEN is empty: required when QT_ENV={app.env.value}")
-        elif len(token) < MIN_ADMIN_TOKEN_LENGTH:
+        wildcard = [origin for origin in app.cors_origins if origin in ("*", "null")]
+        if wildcard:
             problems.append(
-                f"QT_ADMIN_TOKEN is {len(token)} characters: at least {MIN_ADMIN_TOKEN_LENGTH} "
-                f"are required when QT_ENV={app.env.value}"
+                f"QT_CORS_ORIGINS contains {', '.join(wildcard)}: name each origin when QT_ENV={app.env.value}"
             )
+    problems += _list_bound_problems(settings)
     execution = settings.execution
     if execution.exchange is ExchangeKind.BINANCE:
         if execution.binance_api_key is None or execution.binance_api_secret is None:
@@ -146,6 +148,62 @@ def check_combinations(settings: Settings) -> list[str]:
                 "QT_EXECUTION_LIVE_CONFIRM=1 is required for live Binance trading "
                 f"(QT_EXECUTION_BINANCE_TESTNET=0) when QT_ENV={app.env.value}"
             )
+    return problems
+
+
+# A token must carry at least this much estimated entropy (length x Shannon entropy per character)
+# outside development: 32 random hex digits carry about 110 bits, "password-password-..." about 90.
+MIN_TOKEN_ENTROPY_BITS = 96
+
+
+def estimated_entropy_bits(token: str) -> float:
+    """Length times the Shannon entropy of the token's own character frequencies (a low estimate)."""
+    counts = Counter(token)
+    return -len(token) * sum((n / len(token)) * math.log2(n / len(token)) for n in counts.values()) if token else 0.0
+
+
+def _admin_auth_problems(app: AppSettings) -> list[str]:
+    token = app.admin_token.get_secret_value()
+    if app.admin_auth_disabled:
+        if app.env is not Environment.DEVELOPMENT or token or app.host not in LOOPBACK_HOSTS:
+            return [
+                "QT_ADMIN_AUTH_DISABLED=1 is accepted only with QT_ENV=development, a blank QT_ADMIN_TOKEN and a "
+                f"loopback QT_HOST (got QT_ENV={app.env.value}, QT_HOST={app.host}"
+                f"{', a token' if token else ''})"
+            ]
+        return []
+    if not token:
+        if app.env is Environment.DEVELOPMENT:
+            return []  # the admin routes stay closed (401) until a token is set: see require_admin
+        return [f"QT_ADMIN_TOKEN is empty: required when QT_ENV={app.env.value}"]
+    if token != token.strip() or any(ch.isspace() or not ch.isprintable() for ch in token):
+        return ["QT_ADMIN_TOKEN contains whitespace or control characters: use printable characters only"]
+    if app.env is Environment.DEVELOPMENT:
+        return []
+    if len(token) < MIN_ADMIN_TOKEN_LENGTH:
+        return [
+            f"QT_ADMIN_TOKEN is {len(token)} characters: at least {MIN_ADMIN_TOKEN_LENGTH} "
+            f"are required when QT_ENV={app.env.value}"
+        ]
+    if len(set(token)) == 1:
+        return [f"QT_ADMIN_TOKEN is one repeated character: not a secret (QT_ENV={app.env.value})"]
+    bits = estimated_entropy_bits(token)
+    if bits < MIN_TOKEN_ENTROPY_BITS:
+        return [
+            f"QT_ADMIN_TOKEN has about {bits:.0f} bits of estimated entropy: at least {MIN_TOKEN_ENTROPY_BITS} are "
+            f'required when QT_ENV={app.env.value} (python -c "import secrets; print(secrets.token_urlsafe(32))")'
+        ]
+    return []
+
+
+def _list_bound_problems(settings: Settings) -> list[str]:
+    """Every list (or mapping) setting holds at most QT_MAX_SYMBOLS entries."""
+    limit = settings.app.max_symbols
+    problems = []
+    for env, ref in field_refs().items():
+        value = getattr(getattr(settings, ref.section), ref.field)
+        if isinstance(value, list | dict | set | tuple) and len(value) > limit:
+            problems.append(f"{env} has {len(value)} entries: at most QT_MAX_SYMBOLS={limit}")
     return problems
 
 

@@ -19,6 +19,10 @@ from backend.observability.audit import AuditWriteError, token_fingerprint
 log = logging.getLogger(__name__)
 
 ADMIN_HEADER = "X-Admin-Token"
+NO_TOKEN_HINT = (  # noqa: S105 - advice, not a token
+    "`make run` generates one into backend/.env, as does python -m backend.bootstrap; "
+    "QT_ADMIN_AUTH_DISABLED=1 opens them on a loopback development host only"
+)
 
 
 @dataclass(frozen=True)
@@ -43,12 +47,20 @@ def _action(request: Request) -> str:
 
 async def require_admin(request: Request) -> AdminCaller:
     ctx: AppContext = request.app.state.ctx
-    expected = ctx.settings.current.app.admin_token.get_secret_value()
+    app = ctx.settings.current.app
+    expected = app.admin_token.get_secret_value()
     given = request.headers.get(ADMIN_HEADER)
     caller = AdminCaller(client=client_address(request), token=given)
-    if not expected:
+    if not app.admin_auth_enabled:  # QT_ADMIN_AUTH_DISABLED=1: development on loopback only
         ctx.metrics.admin_requests.labels(outcome="disabled").inc()
         return caller
+    if not expected:  # no token configured and the guard not disabled: closed, never open
+        _refuse(ctx, request, caller, "no_token_configured")
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            detail=f"QT_ADMIN_TOKEN is not set: admin routes are closed ({NO_TOKEN_HINT})",
+            headers={"WWW-Authenticate": f'{ADMIN_HEADER} realm="quantum-trader"'},
+        )
     if not given:
         _refuse(ctx, request, caller, "missing_token")
         raise HTTPException(
@@ -56,7 +68,7 @@ async def require_admin(request: Request) -> AdminCaller:
             detail=f"missing {ADMIN_HEADER} header",
             headers={"WWW-Authenticate": f'{ADMIN_HEADER} realm="quantum-trader"'},
         )
-    if not hmac.compare_digest(given.encode("utf-8"), expected.encode("utf-8")):
+    if not hmac.compare_digest(given.encode("utf-8", "surrogateescape"), expected.encode("utf-8")):
         _refuse(ctx, request, caller, "bad_token")
         raise HTTPException(status.HTTP_403_FORBIDDEN, detail=f"invalid {ADMIN_HEADER}")
     ctx.metrics.admin_requests.labels(outcome="allowed").inc()

@@ -130,7 +130,8 @@ def build_book(
 
     service = ExecutionService(
         ledger=Ledger(sessions, exchange=adapter.name, quote_asset=current.execution.quote_asset, clock=clock),
-        exchange=GuardedExchange(adapter, guard),
+        # nothing else shares this scratch risk store: re-reading it before each order would only cost
+        exchange=GuardedExchange(adapter, guard, refresh_state=False),
         snapshot=snapshot,
         selection=selection,
         params=lambda: plan_params_for(settings.current),

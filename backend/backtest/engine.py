@@ -29,11 +29,13 @@ from typing import Any
 from backend.backtest.book import Book, Weights, build_book
 from backend.backtest.clock import BacktestClock
 from backend.backtest.data import BacktestData, BacktestInputError
+from backend.backtest.stats import book_metrics
 from backend.execution.service import marks_from_snapshot
 from backend.liquidity.blend import quantize_weights
 from backend.liquidity.selection import Selection
 from backend.liquidity.service import LiquidityService, Predictor
 from backend.market.service import MarketService
+from backend.market.source import interval_delta
 from backend.observability.metrics import Metrics
 from config.runtime import SettingsHolder
 from config.settings import Settings, load_settings
@@ -88,6 +90,18 @@ class BookResult:
     fills: list[dict[str, Any]]
     skipped: list[dict[str, Any]]
     cycles: int
+    holdings: dict[str, Decimal] = field(default_factory=dict)  # at the end
+    marks: dict[str, Decimal] = field(default_factory=dict)  # the last marks
+
+    def metrics(self, interval_seconds: int) -> dict[str, Any]:
+        return book_metrics(
+            self.equity,
+            self.fills,
+            self.orders,
+            interval_seconds=interval_seconds,
+            holdings=self.holdings,
+            marks=self.marks,
+        )
 
     @property
     def net_return(self) -> float:
@@ -117,10 +131,16 @@ class BacktestResult:
     books: dict[str, BookResult]
     selections: list[SelectionRecord]
     settings: dict[str, Any]
+    model: str = "none"
 
     def net_returns(self) -> dict[str, float]:
         """Total return of the strategy and of each baseline, net of fees and slippage."""
         return {name: book.net_return for name, book in self.books.items()}
+
+    def metrics(self) -> dict[str, dict[str, Any]]:
+        """metrics.json's figures for the strategy and each baseline."""
+        seconds = int(interval_delta(self.interval).total_seconds())
+        return {name: book.metrics(seconds) for name, book in self.books.items()}
 
 
 def run_backtest(
@@ -342,7 +362,11 @@ async def run_backtest_async(
     holder = SettingsHolder(settings if settings is not None else load_settings(), overrides)
     clock.set(max(clock(), times[0]))
     run = _Run(config, data, clock, holder, predictor, trades_dir)
-    curves: dict[str, list[EquityPoint]] = {name: [] for name in run.books}
+    cash0 = holder.current.execution.paper_starting_cash
+    # the curve starts one bar before the first decision, all cash: the first trades' costs show
+    before = EquityPoint(times[0] - data.step, cash0, cash0, ZERO)
+    curves: dict[str, list[EquityPoint]] = {name: [before] for name in run.books}
+    marks: dict[str, Decimal] = {}
     try:
         for index, moment in enumerate(times):
             clock.set(moment)
@@ -352,9 +376,7 @@ async def run_backtest_async(
                 await run.rebalance()
             marks = await run.marks()
             for name, book in run.books.items():
-                equity, gross = (
-                    book.equity(marks) if book.cycles else (holder.current.execution.paper_starting_cash, ZERO)
-                )
+                equity, gross = book.equity(marks) if book.cycles else (cash0, ZERO)
                 cash = book.cash if book.cycles else equity
                 curves[name].append(EquityPoint(moment, equity, cash, gross))
             if progress is not None:
@@ -367,6 +389,8 @@ async def run_backtest_async(
                 fills=[_fill_row(f) for f in book.fills()],
                 skipped=book.skipped,
                 cycles=book.cycles,
+                holdings=dict(book.holdings),
+                marks={s: marks[s] for s in book.holdings if s in marks},
             )
             for name, book in run.books.items()
         }
@@ -385,6 +409,7 @@ async def run_backtest_async(
         books=books,
         selections=run.selections,
         settings={k: str(v) for k, v in overrides.items()},
+        model="none" if predictor is None else str(predictor.active_version),
     )
 
 

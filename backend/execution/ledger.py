@@ -566,6 +566,16 @@ class Ledger:
             if qty > 0
         ]
 
+    def realised_pnl_between(self, start: datetime, end: datetime) -> Decimal:
+        """Realised PnL of the fills in [start, end) (the daily-loss figure the guard must agree with)."""
+        with self._sessions() as session:
+            values = session.scalars(  # summed here: SQLite's SUM would go through a float
+                select(FillRecord.realised_pnl).where(
+                    FillRecord.exchange == self.exchange, FillRecord.time >= start, FillRecord.time < end
+                )
+            )
+            return sum(values, ZERO)
+
     def open_orders(self) -> list[OpenOrder]:
         """Orders whose outcome is not final: persisted-unsent, unknown, or still working."""
         with self._sessions() as session:

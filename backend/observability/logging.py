@@ -1,4 +1,4 @@
-"""Structured logging: key=value text or one JSON object per line (QT_LOG_FORMAT)."""
+"""Structured logging: key=value text or one JSON object per line (QT_LOG_FORMAT), URL passwords redacted."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ import json
 import logging
 from datetime import UTC, datetime
 from typing import Any
+
+from config.redaction import redact_text
 
 _RESERVED = set(vars(logging.makeLogRecord({})).keys()) | {"message", "asctime"}
 
@@ -27,7 +29,7 @@ class KeyValueFormatter(logging.Formatter):
         text = " ".join(parts)
         if record.exc_info:
             text += "\n" + self.formatException(record.exc_info)
-        return text
+        return redact_text(text)
 
 
 class JsonFormatter(logging.Formatter):
@@ -41,7 +43,7 @@ class JsonFormatter(logging.Formatter):
         }
         if record.exc_info:
             payload["exc"] = self.formatException(record.exc_info)
-        return json.dumps(payload, default=str)
+        return redact_text(json.dumps(payload, default=str))
 
 
 def configure_logging(level: str, fmt: str) -> None:

@@ -369,11 +369,16 @@ class RiskGuard:
             raise ValueError("TradeRecord.time must be timezone-aware UTC")
         with self._write_lock:
             try:
-                added = self._store.add_trade(record)
+                outcome = self._store.upsert_trade(record)
+                if outcome == "updated":
+                    # the ledger learnt the real figures of an execution already recorded (a ledger
+                    # write that failed first): the days are re-derived from the store
+                    self._load_locked()
             except Exception as exc:
                 # the fill is real but unrecorded: stop trading until the store is back
                 self._mark_store_error(exc)
                 raise RiskStateUnavailable(f"fill not recorded: {self._store_error}") from exc
+            added = outcome == "added"
             with self._lock:
                 self._reservations.pop(record.client_order_id, None)
                 if added:
@@ -387,22 +392,20 @@ class RiskGuard:
         return added
 
     def restore_trades_sync(self, records: list[TradeRecord]) -> int:
-        """Record executions the ledger holds but this store lacks; returns how many were added.
+        """Make the store agree with the ledger's recent executions; returns how many it changed.
 
-        After a crash between the ledger recording an order's fills and the guard recording them,
-        reconciliation hands over the ledger's recent executions. Those at or before the newest
-        POST /risk/reset stay cleared: the operator reset them on purpose.
+        The ledger is the one truth for realised PnL: an execution the store lacks (a crash between
+        the two writes) is added, one it holds with other figures (a ledger write that failed at
+        first and was completed by reconciliation) is corrected, and the days are re-derived.
+        Executions at or before the newest POST /risk/reset stay cleared: the operator reset them.
         """
         if not records:
             return 0
         with self._write_lock:
             try:
                 reset_at = self._store.last_reset()
-                known = {r.client_order_id for r in self._store.trades_since(min(r.time for r in records))}
-                missing = [
-                    r for r in records if r.client_order_id not in known and (reset_at is None or r.time > reset_at)
-                ]
-                added = sum(1 for record in missing if self._store.add_trade(record))
+                wanted = [r for r in records if reset_at is None or r.time > reset_at]
+                added = sum(1 for record in wanted if self._store.upsert_trade(record) != "same")
                 if added:
                     self._load_locked()
             except Exception as exc:
@@ -422,6 +425,8 @@ class RiskGuard:
         if result.executed_quantity <= 0:
             self.release(order.client_order_id)
             return False
+        # dated by the fill (the exchange's transaction time), not by the check
+        filled_at = max((f.time for f in result.fills), default=None) or result.time or now
         record = TradeRecord(
             client_order_id=order.client_order_id,
             symbol=order.symbol,
@@ -429,7 +434,7 @@ class RiskGuard:
             quantity=result.executed_quantity,
             notional=result.quote_quantity,
             realised_pnl=realised_pnl,
-            time=now,
+            time=filled_at if filled_at.tzinfo is not None else filled_at.replace(tzinfo=UTC),
         )
         return await self.record_fill(record)
 

@@ -178,6 +178,40 @@ class RiskStateStore:
             return False
         return True
 
+    def upsert_trade(self, record: TradeRecord) -> str:
+        """Insert the trade, or correct the recorded one of the same client order id when the ledger
+        has learnt more (realised PnL, executed quantity, fill time): ``added``, ``updated`` or ``same``.
+
+        The row is read and written under a row lock (``SELECT ... FOR UPDATE`` on PostgreSQL; SQLite
+        serialises writers), so two replicas correcting the same execution never lose an update.
+        """
+        values = {
+            "symbol": record.symbol,
+            "side": record.side.value,
+            "quantity": record.quantity,
+            "notional": record.notional,
+            "realised_pnl": record.realised_pnl,
+            "time": record.time,
+        }
+        t = trades_table
+        for attempt in range(2):
+            try:
+                with self.engine.begin() as conn:
+                    row = conn.execute(
+                        select(t).where(t.c.client_order_id == record.client_order_id).with_for_update()
+                    ).one_or_none()
+                    if row is None:
+                        conn.execute(insert(t).values(client_order_id=record.client_order_id, **values))
+                        return "added"
+                    if all(getattr(row, k) == v for k, v in values.items()):
+                        return "same"
+                    conn.execute(update(t).where(t.c.id == row.id).values(**values))
+                    return "updated"
+            except IntegrityError:
+                if attempt:  # another writer inserted it between our read and insert: read it again
+                    raise
+        return "same"  # pragma: no cover
+
     def trades_since(self, start: datetime) -> list[TradeRecord]:
         with self.engine.connect() as conn:
             rows = conn.execute(

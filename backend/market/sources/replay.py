@@ -7,9 +7,10 @@ with file, line and reason when the source is built, so a bad directory refuses 
 
 The replay clock starts one day after the first bar (so a 24h ticker window exists) and moves to
 the next bar time on every `advance()` (the refresh job calls it). Given a ``clock`` instead (the
-backtest's), the newest visible bar is the last one closed at ``clock()``: nothing later is seen. Tickers and book tops are
-derived from the visible bars: a 24h window, and a synthetic spread of ``spread_bps`` around the
-last close. Rules are inferred: tick and step sizes from the decimals the files use.
+backtest's), the newest visible bar is the last one closed at ``clock()``: nothing later is seen.
+Tickers and book tops are derived from the visible bars: a 24h window, and a synthetic spread of
+``spread_bps`` around the last close. Rules are inferred: tick and step sizes from the decimals
+the files use, the minimum order value from the quote asset (Binance's: 0.0001 BTC, 5 USDT).
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ from backend.market.types import BookLevel, BookTop, Kline, OrderBook, SymbolRul
 
 REQUIRED = ("open_time", "open", "high", "low", "close", "volume")
 QUOTES = ("USDT", "FDUSD", "USDC", "BUSD", "TUSD", "BTC", "ETH", "BNB", "EUR", "TRY")
+# Binance's minimum order value by quote asset (5 for the dollar stablecoins and anything else).
+MIN_NOTIONAL = {"BTC": Decimal("0.0001"), "ETH": Decimal("0.001"), "BNB": Decimal("0.01")}
 _INTERVAL_BY_MS = {seconds * 1000: name for name, seconds in INTERVAL_SECONDS.items()}
 
 
@@ -243,7 +246,7 @@ class ReplayMarketSource:
                 market_step_size=step,
                 market_min_qty=Decimal(0),
                 market_max_qty=Decimal(0),
-                min_notional=Decimal(5),
+                min_notional=MIN_NOTIONAL.get(quote, Decimal(5)),
                 max_notional=Decimal(0),
                 listed_at=series.bars[0].open_time,
             )

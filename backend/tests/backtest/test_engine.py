@@ -46,7 +46,8 @@ def test_a_run_trades_every_book_on_the_live_path(tmp_path: Path) -> None:
     assert set(result.books) == {"strategy", "equal_weight", "liquidity_only", "hold_first"}
     for name, book in result.books.items():
         assert book.fills, name
-        assert book.equity[0].time == FIRST
+        assert book.equity[0].time == FIRST - timedelta(hours=1)
+        assert book.equity[0].equity == book.equity[0].cash == Decimal(10_000)
         assert book.equity[-1].time == LAST
         assert all(f["time"] >= FIRST for f in book.fills)
     # no model: the strategy is the liquidity-only blend, order for order
@@ -114,3 +115,21 @@ def test_bad_input_is_one_clear_error(tmp_path: Path, config: dict[str, object],
 def test_interval_mismatch_with_the_files(tmp_path: Path) -> None:
     with pytest.raises(BacktestInputError, match="--interval 5m does not match"):
         open_replay(write_market(tmp_path / "m"), BacktestClock(FIRST), interval="5m")
+
+
+def test_metrics_of_every_book(tmp_path: Path) -> None:
+    result = run(write_market(tmp_path / "m"), tmp_path)
+    metrics = result.metrics()
+    assert set(metrics) == set(result.books)
+    for name, m in metrics.items():
+        book = result.books[name]
+        assert m["total_return"] == pytest.approx(book.net_return)
+        assert m["orders"] == len({f["client_order_id"] for f in book.fills})
+        assert m["fees"] == pytest.approx(float(sum(f["fee_quote"] for f in book.fills)))
+        # the per-symbol PnL adds up to the equity change
+        change = float(book.equity[-1].equity - book.equity[0].equity)
+        assert sum(m["symbol_pnl"].values()) == pytest.approx(change, abs=0.01)
+        assert 0 <= m["max_drawdown"] < 1
+        assert 0 <= m["exposure_avg"] <= 1
+        for key in ("cagr", "volatility", "sharpe", "sortino", "max_drawdown_days", "turnover"):
+            assert key in m

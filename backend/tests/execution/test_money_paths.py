@@ -6,15 +6,20 @@ PostgreSQL with QT_TEST_DATABASE_URL), with a small adapter wrapper where a faul
 
 from __future__ import annotations
 
+from dataclasses import replace
+from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
 from pathlib import Path
 
-from backend.exchanges.base import Exchange, OrderRequest, OrderResult, OrderSide
+from sqlalchemy.exc import OperationalError
+
+from backend.exchanges.base import Exchange, Fill, OrderRequest, OrderResult, OrderSide
 from backend.exchanges.errors import UnknownOutcomeError
 from backend.exchanges.paper import PaperConfig
+from backend.execution.ledger import Applied
 from backend.execution.planner import PlanParams
-from backend.tests.execution.fakes import Clock, FakeMarket
-from backend.tests.execution.harness import build
+from backend.tests.execution.fakes import NOW, Clock, FakeMarket
+from backend.tests.execution.harness import Harness, build
 from backend.tests.execution.test_service import LosesAnswers
 from config.risk import RiskSettings
 
@@ -149,5 +154,75 @@ async def test_d1_fill_outside_the_bound_halts_trading(database_url: str, tmp_pa
         assert (report.submitted, report.status) == (1, "halted")
         assert h.service.ledger.positions()["ETHUSDT"].quantity > 0
         assert await h.adapter.trades("BTCUSDT") == []
+    finally:
+        h.close()
+
+
+def guard_and_ledger_today(h: Harness) -> tuple[Decimal, Decimal]:
+    now = h.service._clock()
+    start = datetime.combine(now.date(), time.min, tzinfo=UTC)
+    ledger = h.service.ledger.realised_pnl_between(start, start + timedelta(days=1))
+    return h.guard.snapshot(now).realised_pnl_today, ledger
+
+
+async def test_d2_failed_ledger_write_cannot_hide_a_loss_from_the_guard(database_url: str, tmp_path: Path) -> None:
+    """Defect 2: the ledger hook failed, the guard kept PnL 0 for good, the loss limit was passed."""
+    market = FakeMarket({"ETHUSDT": D(3000)})
+    limits = risk(QT_MAX_NOTIONAL_PER_TRADE="10000", QT_MAX_DAILY_LOSS="200")
+    h = build(database_url, tmp_path, market, weights={"ETHUSDT": D("0.5")}, risk=limits)
+    try:
+        await h.service.reconcile()
+        await h.service.run_cycle()
+        real_apply = h.service.ledger.apply
+        failures = [1]
+
+        def failing_apply(fills: list[Fill], **kwargs: object) -> Applied:
+            if failures and any(f.side is OrderSide.SELL for f in fills):
+                failures.pop()
+                raise OperationalError("UPDATE positions", {}, Exception("disk I/O error"))
+            return real_apply(fills, **kwargs)  # type: ignore[arg-type]
+
+        h.service.ledger.apply = failing_apply  # type: ignore[method-assign]
+        market.prices["ETHUSDT"] = D(2400)  # -20 %: selling the whole position loses about 1000
+        h.weights = {}
+        failed = await h.service.run_cycle()
+        assert failed.status == "failed"
+        await h.service.run_cycle()  # reconciles the sale the ledger missed
+        guard_pnl, ledger_pnl = guard_and_ledger_today(h)
+        assert ledger_pnl < D(-900)
+        assert guard_pnl == ledger_pnl
+        # the loss limit holds: a new buy is refused
+        h.weights = {"ETHUSDT": D("0.5")}
+        report = await h.service.run_cycle()
+        assert report.submitted == 0
+        assert "(daily_loss)" in report.skipped_orders[0]["reason"]
+        # and after a restart (a new guard on the same store, start-up reconciliation)
+        h2 = build(database_url, tmp_path, market, weights={"ETHUSDT": D("0.5")}, risk=limits)
+        try:
+            await h2.service.reconcile()
+            guard_pnl, ledger_pnl = guard_and_ledger_today(h2)
+            assert guard_pnl == ledger_pnl
+            assert (await h2.service.run_cycle()).submitted == 0
+        finally:
+            h2.close()
+    finally:
+        h.close()
+
+
+async def test_d2_restore_corrects_a_guard_record_from_the_ledger(database_url: str, tmp_path: Path) -> None:
+    """The start-up restore re-derives the day from the ledger, also for ids the guard knows."""
+    market = FakeMarket({"ETHUSDT": D(3000)})
+    h = build(database_url, tmp_path, market, weights={"ETHUSDT": D("0.5")})
+    try:
+        await h.service.reconcile()
+        await h.service.run_cycle()
+        market.prices["ETHUSDT"] = D(2700)
+        h.weights = {}
+        await h.service.run_cycle()
+        [sale] = [r for r in h.store.trades_since(NOW - timedelta(days=1)) if r.side is OrderSide.SELL]
+        h.store.upsert_trade(replace(sale, realised_pnl=D(0)))  # the guard's copy went wrong
+        await h.service.reconcile()
+        guard_pnl, ledger_pnl = guard_and_ledger_today(h)
+        assert guard_pnl == ledger_pnl < 0
     finally:
         h.close()

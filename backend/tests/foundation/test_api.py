@@ -76,8 +76,13 @@ def test_refused_attempts_are_audited_without_the_token(client: TestClient, tmp_
     assert "not-the-token" not in (tmp_path / "audit.log").read_text()
 
 
-def test_blank_token_in_development_disables_the_guard(client_for: Any, make_settings: SettingsFactory) -> None:
-    client = client_for(make_settings(app={"QT_ADMIN_TOKEN": ""}))
+def test_blank_token_in_development_disables_the_guard_only_when_told_so(
+    client_for: Any, make_settings: SettingsFactory
+) -> None:
+    closed = client_for(make_settings(app={"QT_ADMIN_TOKEN": ""}))
+    assert closed.get("/scheduler/status").status_code == 401
+    assert "QT_ADMIN_TOKEN is not set" in closed.get("/scheduler/status").json()["detail"]
+    client = client_for(make_settings(app={"QT_ADMIN_TOKEN": "", "QT_ADMIN_AUTH_DISABLED": True}))
     assert client.get("/health").json()["admin_auth"] == "disabled"
     assert client.get("/scheduler/status").status_code == 200
 

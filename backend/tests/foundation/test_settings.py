@@ -92,6 +92,12 @@ BAD_VALUES: dict[str, str] = {
     "QT_MODEL_LABEL_THRESHOLD": "1",
     "QT_MODEL_KEEP_VERSIONS": "0",
     "QT_MODEL_MAX_AGE_HOURS": "-1",
+    "QT_ADMIN_AUTH_DISABLED": "perhaps",
+    "QT_LIMIT_CONCURRENCY": "0",
+    "QT_BACKLOG": "0",
+    "QT_MAX_SYMBOLS": "0",
+    "QT_ADMIN_AUDIT_MAX_BYTES": "10",
+    "QT_ADMIN_AUDIT_BACKUPS": "0",
     "QT_MODEL_AUTO_TRAIN": "perhaps",
     "QT_MODEL_LABEL_VOL_SCALED": "perhaps",
     "QT_MODEL_TRAIN_DAYS": "0",
@@ -124,6 +130,8 @@ FREE_FORM = {
     "QT_ADMIN_AUDIT_PATH",
     "QT_TRADES_LOG_PATH",
     "QT_CORS_ORIGINS",
+    "QT_ALLOWED_HOSTS",
+    "QT_FORWARDED_ALLOW_IPS",
     "DB_USER",
     "DB_PASS",
     "QT_BINANCE_API_URL",
@@ -227,7 +235,7 @@ def test_outside_development_a_weak_admin_token_refuses_to_start(
 
 def test_production_accepts_a_long_token(clean_env: pytest.MonkeyPatch) -> None:
     clean_env.setenv("QT_ENV", "production")
-    clean_env.setenv("QT_ADMIN_TOKEN", "x" * 32)
+    clean_env.setenv("QT_ADMIN_TOKEN", "Zq7-xWm2_Lp9vRt4Kc8Nh1Bd6Fg3Js5Ya0")
     assert load_settings(env_file=False).app.admin_auth_enabled
 
 
@@ -239,7 +247,7 @@ def test_binance_execution_needs_keys_and_live_confirmation(clean_env: pytest.Mo
     clean_env.setenv("QT_BINANCE_API_SECRET", "s")
     load_settings(env_file=False)  # development: keys are enough
     clean_env.setenv("QT_ENV", "staging")
-    clean_env.setenv("QT_ADMIN_TOKEN", "y" * 40)
+    clean_env.setenv("QT_ADMIN_TOKEN", "Zq7-xWm2_Lp9vRt4Kc8Nh1Bd6Fg3Js5Ya0-Ue4Oi")
     with pytest.raises(ConfigError, match="QT_EXECUTION_LIVE_CONFIRM"):
         load_settings(env_file=False)
     clean_env.setenv("QT_EXECUTION_BINANCE_TESTNET", "1")

@@ -78,3 +78,15 @@ def test_reset_clears_trades_and_override(risk_state_url: str) -> None:
         assert store.load_kill_switch() is None
     finally:
         store.close()
+
+
+def test_upsert_corrects_a_recorded_trade_with_what_the_ledger_learnt(risk_state_url: str) -> None:
+    store = RiskStateStore(risk_state_url)
+    try:
+        store.create()
+        assert store.upsert_trade(trade("c1", pnl="0")) == "added"
+        assert store.upsert_trade(trade("c1", pnl="0")) == "same"
+        assert store.upsert_trade(trade("c1", pnl="-913.76")) == "updated"
+        assert [r.realised_pnl for r in store.trades_since(T0)] == [Decimal("-913.76")]
+    finally:
+        store.close()

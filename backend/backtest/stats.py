@@ -1,0 +1,146 @@
+"""Performance statistics of a book's equity curve and fills (formulas in docs/backtest.md).
+
+Returns are simple bar-to-bar returns of equity; annualisation uses the number of bars in a
+365-day year (crypto trades every day), and the risk-free rate is 0. The arithmetic is pandas'
+and numpy's; money stays Decimal until it becomes a ratio.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+ZERO = Decimal(0)
+YEAR = timedelta(days=365)
+CAGR_MIN_DAYS = 30
+
+
+@dataclass(frozen=True)
+class Curve:
+    """An equity curve as pandas series indexed by time (floats: ratios only)."""
+
+    equity: pd.Series
+    gross: pd.Series
+
+
+def curve(points: Sequence[Any]) -> Curve:
+    index = pd.DatetimeIndex([p.time for p in points])
+    equity = pd.Series([float(p.equity) for p in points], index=index, dtype=float)
+    gross = pd.Series([float(p.gross_exposure) for p in points], index=index, dtype=float)
+    return Curve(equity, gross)
+
+
+def drawdown(equity: pd.Series) -> pd.Series:
+    """Fall from the running peak, as a fraction of the peak (0 at a new high, negative below)."""
+    peak = equity.cummax()
+    return equity / peak - 1
+
+
+def _longest_underwater_days(equity: pd.Series) -> float:
+    """Longest time from a peak to the next recovery of it (or to the end), in days."""
+    if equity.empty:
+        return 0.0
+    peak = equity.cummax()
+    under = equity < peak
+    longest = timedelta(0)
+    started = None
+    times = equity.index
+    for i, below in enumerate(under.to_numpy()):
+        if below and started is None:
+            started = times[i - 1] if i > 0 else times[i]
+        elif not below and started is not None:
+            longest = max(longest, times[i] - started)
+            started = None
+    if started is not None:
+        longest = max(longest, times[-1] - started)
+    return longest.total_seconds() / 86_400
+
+
+def _finite(value: float) -> float | None:
+    return value if math.isfinite(value) else None
+
+
+def symbol_pnl(
+    fills: Sequence[Mapping[str, Any]], holdings: Mapping[str, Decimal], marks: Mapping[str, Decimal]
+) -> dict[str, Decimal]:
+    """Per symbol: sale proceeds net of fees − purchase costs + what is held at the last marks.
+
+    Buy fees are paid in the base asset, so they are already missing from the holdings; sell fees
+    are paid in the quote asset and are deducted from the proceeds. The sum over symbols is the
+    book's equity change.
+    """
+    pnl: dict[str, Decimal] = {}
+    for f in fills:
+        notional = f["price"] * f["quantity"]
+        change = -notional if f["side"] == "BUY" else notional - f["fee"]
+        pnl[f["symbol"]] = pnl.get(f["symbol"], ZERO) + change
+    for symbol, qty in holdings.items():
+        pnl[symbol] = pnl.get(symbol, ZERO) + qty * marks.get(symbol, ZERO)
+    return dict(sorted(pnl.items()))
+
+
+def book_metrics(
+    points: Sequence[Any],
+    fills: Sequence[Mapping[str, Any]],
+    orders: Sequence[Mapping[str, Any]],
+    *,
+    interval_seconds: int,
+    holdings: Mapping[str, Decimal],
+    marks: Mapping[str, Decimal],
+) -> dict[str, Any]:
+    c = curve(points)
+    equity = c.equity
+    returns = equity.pct_change().dropna()
+    per_year = YEAR.total_seconds() / interval_seconds
+    first, last = (equity.iloc[0], equity.iloc[-1]) if len(equity) else (0.0, 0.0)
+    total = last / first - 1 if first > 0 else 0.0
+    span = (equity.index[-1] - equity.index[0]).total_seconds() if len(equity) > 1 else 0.0
+    years = span / YEAR.total_seconds()
+    # compounding a few days to a year says nothing: CAGR from 30 days of history on
+    cagr = (last / first) ** (1 / years) - 1 if span >= CAGR_MIN_DAYS * 86_400 and first > 0 and last > 0 else None
+    std = float(returns.std(ddof=1)) if len(returns) > 1 else 0.0
+    mean = float(returns.mean()) if len(returns) else 0.0
+    downside = float(np.sqrt(np.mean(np.minimum(returns.to_numpy(), 0.0) ** 2))) if len(returns) else 0.0
+    dd = drawdown(equity)
+    traded = sum((f["price"] * f["quantity"] for f in fills), ZERO)
+    fees = sum((f["fee_quote"] for f in fills), ZERO)
+    avg_equity = float(equity.mean()) if len(equity) else 0.0
+    placed = [o for o in orders if o["status"] in ("FILLED", "EXPIRED", "PARTIALLY_FILLED")]
+    exposure = (c.gross / equity.where(equity > 0)).fillna(0.0)
+    return {
+        "start_equity": round(first, 8),
+        "end_equity": round(last, 8),
+        "total_return": total,
+        "cagr": _finite(cagr) if cagr is not None else None,
+        "volatility": std * math.sqrt(per_year),
+        "sharpe": _finite(mean / std * math.sqrt(per_year)) if std > 0 else None,
+        "sortino": _finite(mean / downside * math.sqrt(per_year)) if downside > 0 else None,
+        "max_drawdown": abs(float(dd.min())) if len(dd) else 0.0,
+        "max_drawdown_days": round(_longest_underwater_days(equity), 4),
+        "turnover": float(traded) / avg_equity if avg_equity > 0 else 0.0,
+        "traded_notional": float(traded),
+        "fees": float(fees),
+        "orders": len(placed),
+        "orders_not_placed": len(orders) - len(placed),
+        "fills": len(fills),
+        "exposure_avg": float(exposure.mean()) if len(exposure) else 0.0,
+        "symbol_pnl": {s: float(v) for s, v in symbol_pnl(fills, holdings, marks).items()},
+    }
+
+
+def monthly_returns(points: Sequence[Any]) -> dict[str, float]:
+    """Return of each calendar month (UTC), from the last equity of the previous month."""
+    equity = curve(points).equity
+    if equity.empty:
+        return {}
+    month_end = equity.groupby(equity.index.strftime("%Y-%m")).last()
+    previous = month_end.shift(1)
+    previous.iloc[0] = equity.iloc[0]
+    return {str(k): float(v) for k, v in (month_end / previous - 1).items()}

@@ -1,0 +1,111 @@
+"""The CLI: --out files an operator can read offline, the summary table, exit status 0/1/2."""
+
+from __future__ import annotations
+
+import csv
+import json
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+
+from backend.backtest.cli import main
+from backend.tests.backtest.factories import BACKTEST_ENV, write_market
+
+ARGS = ["--start", "2025-01-02", "--end", "2025-01-03T12:00", "--quiet"]
+
+
+def external_references(page: str) -> list[str]:
+    """src/href attributes of the page's tags: a page readable offline has none pointing out."""
+    found: list[str] = []
+
+    class Parser(HTMLParser):
+        def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+            found.extend(f"{tag} {v}" for k, v in attrs if k in ("src", "href") and v and not v.startswith("#"))
+
+    Parser().feed(page)
+    return found
+
+
+@pytest.fixture(autouse=True)
+def _env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    for values in BACKTEST_ENV.values():
+        for name, value in values.items():
+            monkeypatch.setenv(name, value)
+    monkeypatch.setenv("QT_RISK_STATE_DB", str(tmp_path / "risk.db"))
+    monkeypatch.setenv("QT_MODEL_ARTIFACTS_DIR", str(tmp_path / "artifacts"))
+
+
+def test_out_holds_metrics_equity_orders_fills_and_a_self_contained_report(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = write_market(tmp_path / "m")
+    out = tmp_path / "out"
+    assert main(["--source", f"replay:{folder}", *ARGS, "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "strategy" in printed
+    assert "hold_first" in printed
+    assert "candles/s" in printed
+    content = json.loads((out / "metrics.json").read_text())
+    assert content["bars"] == 37
+    assert content["interval"] == "1h"
+    assert set(content["metrics"]) == {"strategy", "equal_weight", "liquidity_only", "hold_first"}
+    for m in content["metrics"].values():
+        for key in (
+            "total_return",
+            "cagr",
+            "volatility",
+            "sharpe",
+            "sortino",
+            "max_drawdown",
+            "max_drawdown_days",
+            "turnover",
+            "fees",
+            "orders",
+            "exposure_avg",
+            "symbol_pnl",
+        ):
+            assert key in m
+    with (out / "equity.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert set(rows[0]) == {"book", "time", "equity", "cash", "gross_exposure", "drawdown"}
+    assert len(rows) == 4 * 38  # every book: the all-cash start and one row per bar
+    with (out / "orders.csv").open() as handle:
+        orders = list(csv.DictReader(handle))
+    assert {o["status"] for o in orders} >= {"FILLED", "SKIPPED"}
+    assert all(o["reason"] for o in orders if o["status"] == "SKIPPED")
+    with (out / "fills.csv").open() as handle:
+        fills = list(csv.DictReader(handle))
+    assert fills
+    assert {"price", "quantity", "fee", "fee_quote"} <= set(fills[0])
+    report = (out / "report.html").read_text()
+    assert external_references(report) == []
+    assert "Monthly returns" in report
+    assert "Per-symbol contribution" in report
+    assert "Drawdown" in report
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--symbols", "NOPEUSDT"], "unknown symbol NOPEUSDT"),
+        (["--interval", "5m"], "does not match"),
+        (["--interval", "7m"], "unsupported interval"),
+        (["--end", "2025-02-01"], "is not covered"),
+        (["--end", "2025-01-01T12:00"], "empty range"),
+    ],
+)
+def test_bad_input_exits_2_with_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], extra: list[str], message: str
+) -> None:
+    folder = write_market(tmp_path / "m", bars=40)
+    assert main(["--source", f"replay:{folder}", *ARGS, *extra]) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err
+    assert len(err.splitlines()) == 1
+
+
+def test_unreadable_data_exits_2_and_a_bad_source_too(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--source", f"replay:{tmp_path / 'missing'}", *ARGS]) in (1, 2)
+    assert main(["--source", "ftp://x", *ARGS]) == 2
+    assert "is not one of" in capsys.readouterr().err
