@@ -86,6 +86,7 @@ class NotifySettings(Section):
         86_400,
         alias="QT_NOTIFY_MAX_AGE_SECONDS",
         ge=60,
+        le=2_592_000,
         description="A message still undelivered after this long is dropped (counted, never sent late).",
     )
     summary_hour: int | None = Field(

@@ -113,3 +113,33 @@ def test_the_test_message_is_audited_and_no_answer_log_or_audit_line_holds_a_sec
         for hidden in (secret, "pathpassword123", "token-in-path-0123456789abcdef"):
             assert hidden not in shown
     assert rec.requests[0].headers["authorization"].startswith("Basic ")
+
+
+def test_two_replicas_one_sender_and_the_metrics_count_it(
+    make_settings: SettingsFactory, client_for: Callable[..., Any], database_url: str
+) -> None:
+    if not database_url.startswith("postgresql"):
+        pytest.skip("replicas share a PostgreSQL database (the leader lock is an advisory lock)")
+    with receiver() as rec:
+        url = f"json://{rec.url.removeprefix('http://')}/"
+        first = client_for(make_settings(**_notify(url)))
+        second = client_for(make_settings(**_notify(url)))
+        rec.wait(2)  # both replicas' "service started"
+        roles = sorted(c.app.state.ctx.runner.role for c in (first, second))
+        assert roles == ["follower", "leader"]
+        follower = first if first.app.state.ctx.runner.role == "follower" else second
+        assert follower.post("/notifications/test", headers=ADMIN_HEADERS).status_code == 202
+        rec.wait(3)
+        for _ in range(40):  # a second sender would deliver the same rows again within a few passes
+            rec.arrived.wait(0.05)
+        keys = [r.json()["dedup_key"] for r in rec.requests]
+        leader = second if follower is first else first
+        for _ in range(100):  # the sender marks a delivery just after the receiver answered
+            metrics = [
+                line for line in leader.get("/metrics").text.splitlines() if line.startswith("notify_deliveries_total")
+            ]
+            if metrics and metrics[0].endswith(" 3.0"):
+                break
+            rec.arrived.wait(0.05)
+    assert len(keys) == len(set(keys)) == 3
+    assert metrics == ['notify_deliveries_total{channel="webhook-1",outcome="delivered"} 3.0']
