@@ -36,37 +36,50 @@ class Notifier:
         self._metrics = metrics
         self._queue: queue.Queue[object] = queue.Queue()
         self._thread: threading.Thread | None = None
+        # emit and close agree under this lock, so nothing is queued behind the writer's stop
+        self._lock = threading.Lock()
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._drain, name="notify-outbox-writer", daemon=True)
         self._thread.start()
 
     def close(self) -> None:
-        """Write what is queued, then stop the writer."""
-        if self._thread is not None:
-            self._queue.put(_STOP)
-            self._thread.join(timeout=30)
-            self._thread = None
+        """Write what is queued, then stop the writer; later events are written in the caller's thread."""
+        with self._lock:
+            thread, self._thread = self._thread, None
+            if thread is not None:
+                self._queue.put(_STOP)
+        if thread is not None:
+            thread.join(timeout=30)
 
-    def flush(self) -> None:
-        self._queue.join()
+    def flush(self, timeout: float = 30.0) -> bool:
+        """Wait until what was queued before this call is written; False after ``timeout``."""
+        done = threading.Event()
+        with self._lock:
+            if self._thread is None:
+                return True
+            self._queue.put(done)
+        return done.wait(timeout)
+
+    def _put(self, item: object) -> bool:
+        with self._lock:
+            if self._thread is None:
+                return False
+            self._queue.put(item)
+            return True
 
     def emit(self, event: Event) -> None:
         """Queue an event for the outbox (returns at once; safe from any thread)."""
         if not self._settings().wants(event.kind):
             self._metrics.notify_events.labels(kind=event.kind, outcome="disabled").inc()
             return
-        if self._thread is None:
+        if not self._put(event):
             self.emit_sync(event)
-            return
-        self._queue.put(event)
 
     def emit_deferred(self, build: Callable[[Outbox], Event | None]) -> None:
         """Queue ``build``: the writer thread calls it (it may read the outbox) and stores what it returns."""
-        if self._thread is None:
+        if not self._put(build):
             self._build(build)
-            return
-        self._queue.put(build)
 
     def _build(self, build: Callable[[Outbox], Event | None]) -> None:
         try:
@@ -95,12 +108,11 @@ class Notifier:
     def _drain(self) -> None:
         while True:
             item = self._queue.get()
-            try:
-                if item is _STOP:
-                    return
-                if isinstance(item, Event):
-                    self.emit_sync(item)
-                else:
-                    self._build(item)  # type: ignore[arg-type]
-            finally:
-                self._queue.task_done()
+            if item is _STOP:
+                return
+            if isinstance(item, threading.Event):
+                item.set()
+            elif isinstance(item, Event):
+                self.emit_sync(item)
+            else:
+                self._build(item)  # type: ignore[arg-type]

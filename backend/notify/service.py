@@ -130,12 +130,12 @@ class NotifyService:
         await asyncio.to_thread(self.notifier.flush)
 
     async def stop(self) -> None:
-        """Write queued events, stop the loop, and give the outbox one last bounded pass."""
-        await asyncio.to_thread(self.notifier.close)
+        """Stop the loop, write queued events, and give the outbox one last bounded pass."""
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+        await asyncio.to_thread(self.notifier.close)
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self.sender.run_once(), timeout=FINAL_PASS_SECONDS)

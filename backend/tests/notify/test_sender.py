@@ -181,3 +181,16 @@ def test_jsons_webhook_over_tls_trusts_the_configured_ca(
         assert asyncio.run(trusted.sender.run_once()) == {"delivered": 2}
         paths = {r.path for r in rec.requests}
     assert paths == {"/tls"}
+
+
+def test_events_emitted_while_and_after_the_writer_stops_are_kept(
+    make_service: ServiceFactory, clock: FakeClock
+) -> None:
+    service = make_service()
+    service.notifier.start()
+    service.emit(_event(clock, 1))
+    assert service.notifier.flush(timeout=10)
+    service.notifier.close()
+    service.emit(_event(clock, 2))  # a late emit is written in the caller's thread, not queued behind the stop
+    assert service.notifier.flush(timeout=0.1)  # nothing left to wait for: it returns at once
+    assert [row["dedup_key"] for row in service.outbox.recent(limit=5)] == ["order.rejected:2", "order.rejected:1"]
