@@ -1,22 +1,20 @@
 """Model registry: artifacts on disk, ModelTrainingRun rows, activation guard-rails, rollback, retention.
 
-An artifact is ``<artifacts>/models/<version>/model.pkl`` plus ``metadata.json``, written into a
-temporary directory next to it and renamed into place, so a reader never sees half a model.
-Loading checks the sha256 recorded at training time (in the run row and the metadata) and the
-XGBoost version before anything is unpickled, and refuses otherwise with a reason.
+An artifact is ``<artifacts>/models/<version>/`` (model.ubj, metadata.json, manifest.json; see
+ai_engine.artifacts), written into a temporary directory next to it and renamed into place, so a
+reader never sees half a model. Loading checks the sha256 the run row recorded against the manifest
+and every file, and the format's compatibility, before anything is loaded; it refuses otherwise
+with a reason.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import math
 import os
-import pickle
 import shutil
 import socket
-import tempfile
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -28,14 +26,24 @@ import xgboost as xgb
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from ai_engine.artifacts import (
+    METADATA_FILE,
+    MODEL_FILE,
+    MODEL_FORMAT,
+    ArtifactError,
+    VerifiedArtifact,
+    compatibility_problem,
+    load_booster,
+    sweep_temporary,
+    verify_artifact,
+    write_artifact,
+)
 from ai_engine.features import FEATURE_NAMES, FEATURE_VERSION
 from database.models import ModelTrainingRun
 from database.session import session_scope
 
 log = logging.getLogger(__name__)
 
-MODEL_FILE = "model.pkl"
-METADATA_FILE = "metadata.json"
 
 RUNNING, COMPLETED, FAILED = "running", "completed", "failed"
 
@@ -50,14 +58,6 @@ class ActivationError(Exception):
     def __init__(self, reason: str, *, not_found: bool = False) -> None:
         super().__init__(reason)
         self.not_found = not_found
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def jsonable(value: Any) -> Any:
@@ -90,6 +90,16 @@ def new_version(now: datetime) -> str:
     return f"{now.astimezone(UTC):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:6]}"
 
 
+def _aware(value: object) -> datetime | None:
+    if not value:
+        return None
+    try:
+        moment = datetime.fromisoformat(str(value))
+    except ValueError:
+        return None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+
+
 @dataclass(frozen=True)
 class LoadedModel:
     version: str
@@ -98,6 +108,13 @@ class LoadedModel:
     trained_at: datetime
     sha256: str
     path: Path
+    data_end: datetime | None = None  # the last bar the model was trained on
+    model_format: str = MODEL_FORMAT
+
+    @property
+    def age_from(self) -> datetime:
+        """What its age counts from: the older of the training time and the end of its data."""
+        return min(self.trained_at, self.data_end) if self.data_end is not None else self.trained_at
 
 
 @dataclass(frozen=True)
@@ -146,8 +163,10 @@ class ModelRegistry:
         sessions: sessionmaker[Session],
         *,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        interval: str | None = None,
     ) -> None:
         self.artifacts_dir = Path(artifacts_dir)
+        self.interval = interval  # QT_MODEL_INTERVAL: activation refuses a model of another interval
         self.models_dir = self.artifacts_dir / "models"
         self._sessions = sessions
         self._clock = clock
@@ -262,31 +281,20 @@ class ModelRegistry:
         return self.models_dir / version
 
     def save_artifact(self, version: str, booster: xgb.Booster, metadata: dict[str, Any]) -> tuple[Path, str]:
-        """Write model.pkl and metadata.json atomically; returns (directory, sha256 of model.pkl)."""
-        self.models_dir.mkdir(parents=True, exist_ok=True)
-        final = self.model_dir(version)
-        if final.exists():
-            raise FileExistsError(f"model directory {final} already exists")
-        tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{version}-", dir=self.models_dir))
-        try:
-            model_path = tmp / MODEL_FILE
-            with open(model_path, "wb") as fh:
-                pickle.dump(booster, fh, protocol=pickle.HIGHEST_PROTOCOL)
-                fh.flush()
-                os.fsync(fh.fileno())
-            digest = sha256_file(model_path)
-            body = jsonable({**metadata, "version": version, "model_file": MODEL_FILE, "sha256": digest})
-            with open(tmp / METADATA_FILE, "w", encoding="utf-8") as fh:
-                json.dump(body, fh, indent=2, sort_keys=True, default=str)
-                fh.flush()
-                os.fsync(fh.fileno())
-            tmp.rename(final)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
-        return final, digest
+        """Write the artifact atomically; returns (directory, sha256 of its manifest) for the run row."""
+        self.sweep_temporary()
+        body = jsonable({**metadata, "version": version, "model_file": MODEL_FILE, "model_format": MODEL_FORMAT})
+        return write_artifact(self.models_dir, version, booster, body)
+
+    def sweep_temporary(self) -> list[str]:
+        """Remove temporary artifact directories a crashed save left behind (start-up, before a save)."""
+        removed = sweep_temporary(self.models_dir)
+        if removed:
+            log.warning("orphan temporary model directories removed", extra={"directories": removed})
+        return removed
 
     def read_metadata(self, version: str) -> dict[str, Any]:
+        """metadata.json as written (for display; load() and verify() check it against the manifest)."""
         path = self.model_dir(version) / METADATA_FILE
         try:
             with open(path, encoding="utf-8") as fh:
@@ -297,50 +305,55 @@ class ModelRegistry:
             raise ModelRefusedError(f"model {version}: metadata unreadable: {exc}") from exc
         return data
 
-    def verify(self, run: RunRecord) -> dict[str, Any]:
-        """Every check that can be made without unpickling; returns the metadata or raises ModelRefusedError."""
+    def _verified(self, run: RunRecord) -> VerifiedArtifact:
         version = run.version
         if run.status != COMPLETED:
             raise ModelRefusedError(f"model {version}: run is {run.status}, not completed")
-        metadata = self.read_metadata(version)
-        model_path = self.model_dir(version) / MODEL_FILE
-        if not model_path.is_file():
-            raise ModelRefusedError(f"model {version}: {model_path} is missing")
-        digest = sha256_file(model_path)
-        recorded = run.sha256 or metadata.get("sha256")
-        if digest != recorded or digest != metadata.get("sha256"):
-            raise ModelRefusedError(
-                f"model {version}: sha256 of {MODEL_FILE} is {digest[:12]}…, recorded {str(recorded)[:12]}…; "
-                "the file changed after training"
-            )
-        trained_with = (metadata.get("libraries") or {}).get("xgboost")
-        if trained_with != xgb.__version__:
-            raise ModelRefusedError(
-                f"model {version}: trained with XGBoost {trained_with}, running {xgb.__version__}; retrain it"
-            )
+        directory = self.model_dir(version)
+        try:
+            artifact = verify_artifact(directory, run.sha256)
+        except ArtifactError as exc:
+            raise ModelRefusedError(f"model {version}: {exc}") from exc
+        problem = compatibility_problem(artifact)
+        if problem is not None:
+            raise ModelRefusedError(f"model {version}: {problem}")
+        metadata = artifact.metadata
         if metadata.get("feature_version") != FEATURE_VERSION or tuple(metadata.get("features") or ()) != FEATURE_NAMES:
             raise ModelRefusedError(
                 f"model {version}: feature list v{metadata.get('feature_version')} differs from the code's "
                 f"v{FEATURE_VERSION}; retrain it"
             )
-        return metadata
+        return artifact
+
+    def verify(self, run: RunRecord) -> dict[str, Any]:
+        """Every check that needs no model loading: the row's hash covers every file; returns the metadata."""
+        return self._verified(run).metadata
 
     def load(self, run: RunRecord) -> LoadedModel:
-        """Verify, then unpickle. Raises ModelRefusedError with the reason."""
-        metadata = self.verify(run)
-        path = self.model_dir(run.version) / MODEL_FILE
+        """Verify, then load (UBJSON, or a hash-checked Booster-only pickle). Raises ModelRefusedError."""
+        artifact = self._verified(run)
         try:
-            with open(path, "rb") as fh:
-                # The file's sha256 matched the one recorded when we wrote it, just above.
-                booster = pickle.load(fh)  # noqa: S301  # nosec B301 - sha256 verified against metadata.json above
-        except Exception as exc:
-            raise ModelRefusedError(f"model {run.version}: cannot be loaded: {type(exc).__name__}: {exc}") from exc
-        if not isinstance(booster, xgb.Booster):
-            raise ModelRefusedError(f"model {run.version}: {MODEL_FILE} holds {type(booster).__name__}, not a Booster")
-        trained_at = datetime.fromisoformat(str(metadata.get("trained_at") or run.started_at.isoformat()))
-        if trained_at.tzinfo is None:
-            trained_at = trained_at.replace(tzinfo=UTC)
-        return LoadedModel(run.version, booster, metadata, trained_at, str(metadata["sha256"]), path.parent)
+            booster = load_booster(artifact)
+        except ArtifactError as exc:
+            raise ModelRefusedError(f"model {run.version}: {exc}") from exc
+        if booster.feature_names is not None and tuple(booster.feature_names) != FEATURE_NAMES:
+            raise ModelRefusedError(f"model {run.version}: the booster's feature names differ from the code's")
+        metadata = artifact.metadata
+        if artifact.model_format == MODEL_FORMAT:
+            trained_at = _aware(metadata.get("trained_at")) or run.finished_at or run.started_at
+        else:  # a legacy metadata.json is covered by no hash: the row's times are the trusted ones
+            trained_at = run.finished_at or run.started_at
+        data_end = _aware((metadata.get("data") or {}).get("end"))
+        return LoadedModel(
+            run.version,
+            booster,
+            metadata,
+            trained_at,
+            str(run.sha256),
+            artifact.directory,
+            data_end,
+            artifact.model_format,
+        )
 
     # activation ---------------------------------------------------------------------------------
     def check_activatable(self, version: str) -> RunRecord:
@@ -350,9 +363,15 @@ class ModelRegistry:
         if run.status != COMPLETED:
             raise ActivationError(f"model {version} is {run.status}; only completed runs can be activated")
         try:
-            self.verify(run)
+            metadata = self.verify(run)
         except ModelRefusedError as exc:
             raise ActivationError(str(exc)) from exc
+        trained = metadata.get("interval")
+        if self.interval is not None and trained != self.interval:
+            raise ActivationError(
+                f"model {version} was trained on {trained} bars but QT_MODEL_INTERVAL is {self.interval}; "
+                f"train a {self.interval} model or change QT_MODEL_INTERVAL"
+            )
         return run
 
     def activate(self, version: str) -> RunRecord:

@@ -20,6 +20,7 @@ import pandas as pd
 import sklearn
 import xgboost as xgb
 
+from ai_engine.artifacts import MODEL_FILE
 from ai_engine.booster import BoosterParams, fit_booster, predict_proba
 from ai_engine.dataset import DataError, build_dataset
 from ai_engine.evaluation import EvaluationReport, classification_metrics, walk_forward
@@ -258,6 +259,14 @@ def _execute(
     path, digest = registry.save_artifact(run.version, booster, metadata)
     say(f"saved {path} (sha256 {digest[:12]}…)")
     decision = activation_decision(ActivationPolicy(effective["activate"]), gates)
+    if decision.activated and interval != settings.model.interval:
+        decision = Activation(
+            False,
+            False,
+            f"not activated: trained on {interval} bars but the service scores {settings.model.interval} "
+            "(QT_MODEL_INTERVAL)",
+            decision.failed,
+        )
     metrics = {
         "summary": metrics_summary(report),
         "gates": gates,
@@ -268,7 +277,7 @@ def _execute(
         "feature_importance": feature_importance(booster),
         "train_seconds": round(time.perf_counter() - t0, 3),
     }
-    completed = registry.complete_run(run.id, metrics=metrics, model_path=path / "model.pkl", sha256=digest)
+    completed = registry.complete_run(run.id, metrics=metrics, model_path=path / MODEL_FILE, sha256=digest)
     activated, reason = decision.activated, decision.reason
     if activated:
         completed = registry.activate(run.version)

@@ -9,7 +9,7 @@ import asyncio
 import contextlib
 import gc
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from datetime import UTC, datetime
 
@@ -21,7 +21,7 @@ from backend.api.errors import install_error_handlers
 from backend.api.lean import install_lean_routes
 from backend.api.routes import ROUTERS, document_error_responses
 from backend.components import COMPONENTS
-from backend.context import AppContext
+from backend.context import AppContext, utc_now
 from backend.health import HealthProbe
 from backend.observability.audit import AuditLog
 from backend.observability.http import HttpMiddleware
@@ -38,8 +38,11 @@ from database.session import make_engine, make_session_factory
 log = logging.getLogger("backend")
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
-    """Build the FastAPI app; nothing is connected until the lifespan starts."""
+def create_app(settings: Settings | None = None, *, clock: Callable[[], datetime] | None = None) -> FastAPI:
+    """Build the FastAPI app; nothing is connected until the lifespan starts.
+
+    ``clock`` is the trading path's time (default: the wall clock); the parity test passes the
+    backtest's, so the service trades recorded bars on their own time."""
     settings = settings if settings is not None else load_settings()
     configure_logging(settings.app.log_level.value, settings.app.log_format.value)
     metrics = Metrics()
@@ -48,7 +51,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
             stack.callback(metrics.process_exit)
-            ctx = await _build_context(settings, metrics, stack)
+            ctx = await _build_context(settings, metrics, stack, clock or utc_now)
             app.state.ctx = ctx
             for component in COMPONENTS:
                 await stack.enter_async_context(component(ctx))
@@ -97,7 +100,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     return app
 
 
-async def _build_context(settings: Settings, metrics: Metrics, stack: AsyncExitStack) -> AppContext:
+async def _build_context(
+    settings: Settings, metrics: Metrics, stack: AsyncExitStack, clock: Callable[[], datetime]
+) -> AppContext:
     db = settings.database
     engine = make_engine(db.effective_url, read_only=db.read_only, busy_timeout_ms=db.busy_timeout_ms)
     stack.callback(engine.dispose)
@@ -135,6 +140,7 @@ async def _build_context(settings: Settings, metrics: Metrics, stack: AsyncExitS
         health=probe,
         started_at=datetime.now(UTC),
         read_only=db.read_only,
+        clock=clock,
     )
     runtime = RuntimeSettingsService(holder, sessions)
     for line in runtime.shadowed():

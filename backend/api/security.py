@@ -19,7 +19,7 @@ from backend.observability.audit import AuditWriteError, token_fingerprint
 log = logging.getLogger(__name__)
 
 ADMIN_HEADER = "X-Admin-Token"
-NO_TOKEN_HINT = (  # noqa: S105 - advice, not a token
+NO_TOKEN_HINT = (
     "`make run` generates one into backend/.env, as does python -m backend.bootstrap; "
     "QT_ADMIN_AUTH_DISABLED=1 opens them on a loopback development host only"
 )

@@ -12,6 +12,8 @@ from starlette.routing import BaseRoute
 from backend.api.routes import (
     ai,
     audit,
+    backtests,
+    execution,
     health,
     liquidity,
     metrics,
@@ -30,7 +32,9 @@ ROUTERS: list[APIRouter] = [
     risk.router,
     liquidity.router,
     ai.router,
+    backtests.router,
     portfolio.router,
+    execution.router,
     audit.router,
     notifications.router,
     metrics.router,

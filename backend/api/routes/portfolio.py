@@ -27,7 +27,12 @@ async def get_portfolio(_caller: AdminDep, service: ExecutionServiceDep) -> Port
         unrealised_pnl=p.unrealised_pnl,
         fees_paid=p.fees_paid,
         contributed=p.contributed,
-        positions=[PositionOut.model_validate(v, from_attributes=True) for v in p.positions],
+        positions=[
+            PositionOut.model_validate(v, from_attributes=True).model_copy(
+                update={"dust": service.dust_of(v.symbol, v.quantity, v.mark)}
+            )
+            for v in p.positions
+        ],
         balances=[BalanceOut(asset=a, free=b["free"], locked=b["locked"]) for a, b in p.balances.items()],
         balances_as_of=p.balances_as_of,
         marks_as_of=p.marks_as_of,

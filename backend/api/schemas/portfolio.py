@@ -32,6 +32,9 @@ class PositionOut(_Money):
     unrealised_pnl: Decimal
     realised_pnl: Decimal = Field(description="Realised PnL net of every fee of this symbol.")
     fees_paid: Decimal
+    dust: str | None = Field(
+        None, description="Set when the holding is below the exchange's minimum order (dust): why it cannot be sold."
+    )
 
 
 class PortfolioResponse(_Money):

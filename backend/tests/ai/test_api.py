@@ -120,7 +120,7 @@ def test_activating_an_unknown_or_tampered_version_is_refused(
 ) -> None:
     good = train_model(seed=1)
     bad = train_model(seed=2, activate="never")
-    path = registry.model_dir(bad.run.version) / "model.pkl"
+    path = registry.model_dir(bad.run.version) / "model.ubj"
     data = bytearray(path.read_bytes())
     data[100] ^= 0xFF
     path.write_bytes(bytes(data))
@@ -137,7 +137,7 @@ def test_a_tampered_active_model_degrades_health_while_the_service_runs_on(
     client_for: ClientFor, ai_settings: Settings, train_model: TrainFn, registry: ModelRegistry
 ) -> None:
     outcome = train_model()
-    path = registry.model_dir(outcome.run.version) / "model.pkl"
+    path = registry.model_dir(outcome.run.version) / "model.ubj"
     data = bytearray(path.read_bytes())
     data[-10] ^= 0x01
     path.write_bytes(bytes(data))
@@ -151,17 +151,34 @@ def test_a_tampered_active_model_degrades_health_while_the_service_runs_on(
     assert client.get("/ai/runs", headers=ADMIN_HEADERS).status_code == 200  # still serving
 
 
-def test_a_model_from_another_xgboost_version_degrades_health(
+def test_a_model_written_by_a_newer_xgboost_major_degrades_health(
     client_for: ClientFor, ai_settings: Settings, train_model: TrainFn, registry: ModelRegistry
 ) -> None:
+    import xgboost as xgb
+    from sqlalchemy import update
+
+    from ai_engine.artifacts import sha256_file
+    from database.models import ModelTrainingRun
+    from database.session import make_engine
+
     outcome = train_model()
-    meta_path = registry.model_dir(outcome.run.version) / "metadata.json"
-    meta = json.loads(meta_path.read_text())
-    meta["libraries"]["xgboost"] = "1.7.6"
-    meta_path.write_text(json.dumps(meta))
+    # a legitimately recorded artifact (row hash matching) written by a newer XGBoost major
+    manifest_path = registry.model_dir(outcome.run.version) / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    newer = f"{int(xgb.__version__.split('.')[0]) + 1}.0.0"
+    manifest["xgboost"] = newer
+    manifest_path.write_text(json.dumps(manifest))
+    engine = make_engine(ai_settings.database.effective_url)
+    with engine.begin() as conn:
+        conn.execute(
+            update(ModelTrainingRun)
+            .where(ModelTrainingRun.id == outcome.run.id)
+            .values(sha256=sha256_file(manifest_path))
+        )
+    engine.dispose()
     health = client_for(ai_settings).get("/health").json()
     assert health["status"] == "degraded"
-    assert any("XGBoost 1.7.6" in r for r in health["reasons"])
+    assert any(f"written by XGBoost {newer}, newer than the running" in r for r in health["reasons"])
 
 
 def test_training_starts_in_the_background_and_completes(
