@@ -1,4 +1,4 @@
-"""Model registry: artifacts on disk, ModelTrainingRun rows, activation guard-rails, rollback, retention.
+"""Model registry: artifacts on disk, run rows (ai_engine.runs), activation, rollback, retention.
 
 An artifact is ``<artifacts>/models/<version>/`` (model.ubj, metadata.json, manifest.json; see
 ai_engine.artifacts), written into a temporary directory next to it and renamed into place, so a
@@ -11,11 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
-import math
-import os
 import shutil
-import socket
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -23,7 +19,8 @@ from pathlib import Path
 from typing import Any
 
 import xgboost as xgb
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from ai_engine.artifacts import (
@@ -39,13 +36,11 @@ from ai_engine.artifacts import (
     write_artifact,
 )
 from ai_engine.features import FEATURE_NAMES, FEATURE_VERSION
+from ai_engine.runs import COMPLETED, RunRecord, RunStore, jsonable
 from database.models import ModelTrainingRun
 from database.session import session_scope
 
 log = logging.getLogger(__name__)
-
-
-RUNNING, COMPLETED, FAILED = "running", "completed", "failed"
 
 
 class ModelRefusedError(Exception):
@@ -58,36 +53,6 @@ class ActivationError(Exception):
     def __init__(self, reason: str, *, not_found: bool = False) -> None:
         super().__init__(reason)
         self.not_found = not_found
-
-
-def jsonable(value: Any) -> Any:
-    """JSON-safe copy: NaN/inf become None (PostgreSQL's JSON refuses them), numpy scalars plain."""
-    if isinstance(value, dict):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [jsonable(v) for v in value]
-    if hasattr(value, "item") and callable(value.item):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
-
-def _alive(pid: object) -> bool:
-    """Whether a process with this id exists on this host (signal 0 checks without signalling)."""
-    if not isinstance(pid, int) or pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # exists, owned by someone else
-        return True
-    return True
-
-
-def new_version(now: datetime) -> str:
-    return f"{now.astimezone(UTC):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:6]}"
 
 
 def _aware(value: object) -> datetime | None:
@@ -117,46 +82,7 @@ class LoadedModel:
         return min(self.trained_at, self.data_end) if self.data_end is not None else self.trained_at
 
 
-@dataclass(frozen=True)
-class RunRecord:
-    """A ModelTrainingRun row as plain data."""
-
-    id: int
-    version: str
-    status: str
-    started_at: datetime
-    finished_at: datetime | None
-    duration_seconds: float | None
-    dataset: dict[str, Any] | None
-    params: dict[str, Any] | None
-    metrics: dict[str, Any] | None
-    model_path: str | None
-    sha256: str | None
-    is_active: bool
-    activated_at: datetime | None
-    error: str | None
-
-    @classmethod
-    def of(cls, row: ModelTrainingRun) -> RunRecord:
-        return cls(
-            id=row.id,
-            version=row.version,
-            status=row.status,
-            started_at=row.started_at,
-            finished_at=row.finished_at,
-            duration_seconds=row.duration_seconds,
-            dataset=row.dataset,
-            params=row.params,
-            metrics=row.metrics,
-            model_path=row.model_path,
-            sha256=row.sha256,
-            is_active=row.is_active,
-            activated_at=row.activated_at,
-            error=row.error,
-        )
-
-
-class ModelRegistry:
+class ModelRegistry(RunStore):
     def __init__(
         self,
         artifacts_dir: Path,
@@ -168,113 +94,7 @@ class ModelRegistry:
         self.artifacts_dir = Path(artifacts_dir)
         self.interval = interval  # QT_MODEL_INTERVAL: activation refuses a model of another interval
         self.models_dir = self.artifacts_dir / "models"
-        self._sessions = sessions
-        self._clock = clock
-
-    # runs ---------------------------------------------------------------------------------------
-    def start_run(self, *, dataset: dict[str, Any], params: dict[str, Any]) -> RunRecord:
-        now = self._clock()
-        with session_scope(self._sessions) as session:
-            row = ModelTrainingRun(
-                version=new_version(now),
-                status=RUNNING,
-                started_at=now,
-                dataset=jsonable(dataset),
-                params=jsonable({**params, "runner": {"host": socket.gethostname(), "pid": os.getpid()}}),
-                is_active=False,
-            )
-            session.add(row)
-            session.flush()
-            return RunRecord.of(row)
-
-    def update_run_dataset(self, run_id: int, dataset: dict[str, Any]) -> None:
-        with session_scope(self._sessions) as session:
-            session.execute(
-                update(ModelTrainingRun).where(ModelTrainingRun.id == run_id).values(dataset=jsonable(dataset))
-            )
-
-    def complete_run(self, run_id: int, *, metrics: dict[str, Any], model_path: Path, sha256: str) -> RunRecord:
-        with session_scope(self._sessions) as session:
-            row = session.get_one(ModelTrainingRun, run_id)
-            now = self._clock()
-            row.status = COMPLETED
-            row.finished_at = now
-            row.duration_seconds = (now - row.started_at).total_seconds()
-            row.metrics = jsonable(metrics)
-            row.model_path = str(model_path)
-            row.sha256 = sha256
-            return RunRecord.of(row)
-
-    def fail_run(self, run_id: int, error: str) -> None:
-        """Mark a run failed. Recording a failure never fails on its message: what a database
-        cannot store (lone surrogates, NUL) is escaped, and if the write still fails the run is
-        failed with a plain message instead, so it never stays 'running'."""
-        try:
-            self._mark_failed(run_id, _storable(error))
-        except Exception:
-            log.exception("could not record the failure message of a run", extra={"run_id": run_id})
-            self._mark_failed(run_id, "failed (the error message could not be stored; see the service log)")
-
-    def _mark_failed(self, run_id: int, error: str) -> None:
-        with session_scope(self._sessions) as session:
-            row = session.get_one(ModelTrainingRun, run_id)
-            now = self._clock()
-            row.status = FAILED
-            row.finished_at = now
-            row.duration_seconds = (now - row.started_at).total_seconds()
-            row.error = error[:4000]
-
-    def fail_interrupted_runs(self) -> int:
-        """Runs left 'running' by a process of this host that no longer exists are failed (start-up).
-
-        A run is recorded with its host and process id, so a replica starting on another host, or
-        next to a CLI run still in progress, leaves those runs alone."""
-        host = socket.gethostname()
-        with session_scope(self._sessions) as session:
-            rows = session.scalars(select(ModelTrainingRun).where(ModelTrainingRun.status == RUNNING)).all()
-            failed = 0
-            for row in rows:
-                runner = (row.params or {}).get("runner") or {}
-                if runner.get("host") not in (None, host) or _alive(runner.get("pid")):
-                    continue
-                row.status = FAILED
-                row.finished_at = self._clock()
-                row.error = f"interrupted: the process running it ({runner.get('pid')}) stopped mid-run"
-                failed += 1
-            return failed
-
-    def get_run(self, version: str) -> RunRecord | None:
-        with self._sessions() as session:
-            row = session.scalar(select(ModelTrainingRun).where(ModelTrainingRun.version == version))
-            return RunRecord.of(row) if row is not None else None
-
-    def get_run_by_id(self, run_id: int) -> RunRecord | None:
-        with self._sessions() as session:
-            row = session.get(ModelTrainingRun, run_id)
-            return RunRecord.of(row) if row is not None else None
-
-    def active_run(self) -> RunRecord | None:
-        with self._sessions() as session:
-            row = session.scalar(
-                select(ModelTrainingRun)
-                .where(ModelTrainingRun.is_active.is_(True))
-                .order_by(ModelTrainingRun.activated_at.desc())
-                .limit(1)
-            )
-            return RunRecord.of(row) if row is not None else None
-
-    def latest_run(self) -> RunRecord | None:
-        with self._sessions() as session:
-            row = session.scalar(select(ModelTrainingRun).order_by(ModelTrainingRun.id.desc()).limit(1))
-            return RunRecord.of(row) if row is not None else None
-
-    def list_runs(self, *, limit: int, offset: int) -> tuple[int, list[RunRecord]]:
-        with self._sessions() as session:
-            total = session.scalar(select(func.count()).select_from(ModelTrainingRun)) or 0
-            rows = session.scalars(
-                select(ModelTrainingRun).order_by(ModelTrainingRun.id.desc()).limit(limit).offset(offset)
-            ).all()
-            return int(total), [RunRecord.of(r) for r in rows]
+        super().__init__(sessions, clock)
 
     # artifacts ----------------------------------------------------------------------------------
     def model_dir(self, version: str) -> Path:
@@ -378,17 +198,24 @@ class ModelRegistry:
         """Make ``version`` the one active model (any completed, verifiable version: also a rollback)."""
         self.check_activatable(version)
         now = self._clock()
-        with session_scope(self._sessions) as session:
-            session.execute(
-                update(ModelTrainingRun)
-                .where(ModelTrainingRun.is_active.is_(True), ModelTrainingRun.version != version)
-                .values(is_active=False)
-            )
-            row = session.scalar(select(ModelTrainingRun).where(ModelTrainingRun.version == version))
-            assert row is not None  # checked above  # noqa: S101
-            row.is_active = True
-            row.activated_at = now
-            return RunRecord.of(row)
+        try:
+            with session_scope(self._sessions) as session:
+                session.execute(
+                    update(ModelTrainingRun)
+                    .where(ModelTrainingRun.is_active.is_(True), ModelTrainingRun.version != version)
+                    .values(is_active=False)
+                )
+                session.flush()
+                row = session.scalar(select(ModelTrainingRun).where(ModelTrainingRun.version == version))
+                assert row is not None  # checked above  # noqa: S101
+                row.is_active = True
+                row.activated_at = now
+                session.flush()
+                return RunRecord.of(row)
+        except IntegrityError as exc:  # the one-active index: another activation committed first
+            raise ActivationError(
+                f"model {version} was not activated: another activation committed at the same moment; retry"
+            ) from exc
 
     # retention ----------------------------------------------------------------------------------
     def prune(self, keep: int) -> list[str]:
@@ -411,8 +238,3 @@ class ModelRegistry:
         if removed:
             log.info("pruned model artifacts", extra={"versions": removed})
         return removed
-
-
-def _storable(text: str) -> str:
-    """Text every database accepts: lone surrogates and NUL written as escapes."""
-    return text.encode("utf-8", "backslashreplace").decode("utf-8").replace("\x00", "\\x00")

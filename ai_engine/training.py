@@ -181,7 +181,17 @@ def _execute(
     on_activated: Callable[[RunRecord], object] | None,
     stop: Callable[[], bool] | None = None,
 ) -> TrainingOutcome:
-    say: Progress = progress or (lambda _msg: None)
+    beat = registry.heartbeat_every(run.id)
+    report_progress: Progress = progress or (lambda _msg: None)
+
+    def say(message: str) -> None:
+        beat()
+        report_progress(message)
+
+    def keep_going() -> bool:  # polled after every boosting round
+        beat()
+        return stop() if stop is not None else False
+
     t0 = time.perf_counter()
     interval = effective["interval"]
     horizon = effective["horizon"]
@@ -217,7 +227,7 @@ def _execute(
         embargo=effective["embargo"],
         fee_bps=fee_bps,
         progress=say,
-        stop=stop,
+        stop=keep_going,
     )
     say(
         f"out of sample: log loss {report.model_log_loss:.4f} vs class prior {report.prior_log_loss:.4f}, "
@@ -227,7 +237,7 @@ def _execute(
     for gate in gates["gates"]:
         say(f"gate {gate['name']}: {'passed' if gate['passed'] else 'FAILED'}: {gate['reason']}")
     say(f"final fit on {len(dataset)} rows")
-    booster = fit_booster(dataset.features, dataset.labels, params, stop=stop)
+    booster = fit_booster(dataset.features, dataset.labels, params, stop=keep_going)
     in_sample = classification_metrics(dataset.labels, predict_proba(booster, dataset.features))
     trained_at = datetime.now(UTC)
     metadata = {

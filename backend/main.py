@@ -24,7 +24,7 @@ from backend.components import COMPONENTS
 from backend.context import AppContext, utc_now
 from backend.health import HealthProbe
 from backend.observability.audit import AuditLog
-from backend.observability.http import HttpMiddleware
+from backend.observability.http import HttpMiddleware, label_plain_routes
 from backend.observability.logging import configure_logging
 from backend.observability.metrics import Metrics
 from backend.runtime_settings import RuntimeSettingsService, load_overrides
@@ -33,6 +33,7 @@ from backend.scheduler.runner import JobRunner
 from backend.web.routes import web_routes
 from config.runtime import SettingsHolder, valid_overrides
 from config.settings import Settings, load_settings
+from database.schema_gate import ensure_current
 from database.session import make_engine, make_session_factory
 
 log = logging.getLogger("backend")
@@ -86,6 +87,7 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], datetime
         app.router.routes.extend(router.routes)
     app.router.routes.extend(web_routes())
     install_lean_routes(app)
+    label_plain_routes(app.router.routes)
     document_error_responses(app.router.routes)
     install_error_handlers(app)
     if settings.app.cors_origins:
@@ -106,6 +108,9 @@ async def _build_context(
     db = settings.database
     engine = make_engine(db.effective_url, read_only=db.read_only, busy_timeout_ms=db.busy_timeout_ms)
     stack.callback(engine.dispose)
+    await asyncio.to_thread(
+        ensure_current, engine, db.effective_url, auto_migrate=db.auto_migrate, read_only=db.read_only
+    )
     sessions = make_session_factory(engine)
 
     stored = await asyncio.to_thread(_load_overrides_or_empty, sessions)

@@ -16,9 +16,10 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from decimal import Decimal
+from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
+from backend.amounts import decimal_text
 from backend.exchanges.base import (
     AccountSnapshot,
     Fill,
@@ -60,6 +61,7 @@ log = logging.getLogger(__name__)
 ZERO = Decimal(0)
 CENT = Decimal("0.01")
 DEFAULT_UNKNOWN_GRACE_SECONDS = 120.0
+QUOTE_QUANTUM = Decimal("0.00000001")
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,9 +98,9 @@ class CycleReport:
             "orders_skipped": self.skipped,
             "orders_failed": self.failed,
             "orders_filled": self.filled,
-            "equity": float(self.equity.quantize(CENT)),
-            "gross_exposure": float(self.gross_exposure.quantize(CENT)),
-            "cash": float(self.cash.quantize(CENT)),
+            "equity": decimal_text(self.equity.quantize(CENT)),
+            "gross_exposure": decimal_text(self.gross_exposure.quantize(CENT)),
+            "cash": decimal_text(self.cash.quantize(CENT)),
             "reason": self.reason,
             "unresolved_orders": self.unresolved,
         }
@@ -156,6 +158,25 @@ def references_from_snapshot(snapshot: MarketSnapshot) -> dict[str, Mark]:
     return {s: Mark(t.last_price, t.close_time) for s, t in snapshot.tickers.items() if t.last_price > 0}
 
 
+def quote_amount(
+    order: PlannedOrder, params: PlanParams | None = None, held: Decimal = ZERO, ask: Decimal | None = None
+) -> Decimal | None:
+    """A buy is sent by quote amount (Binance quoteOrderQty), so what the fill spends can never exceed
+    what the risk guard allowed. It is the planned quantity at the best ask (what it costs at the
+    top of the book, not at the mid), capped at the per-trade limit and at the room left under the
+    per-symbol limit (`held` = the symbol's exposure now), floored to 1e-8. Sells go by quantity."""
+    if order.side is not OrderSide.BUY:
+        return None
+    planned = order.quantity * order.price
+    amount = order.quantity * max(ask, order.price) if ask is not None and ask > 0 else planned
+    if params is not None:
+        if params.max_notional_per_trade is not None and params.max_notional_per_trade > 0:
+            amount = min(amount, params.max_notional_per_trade)
+        if params.max_position_per_symbol is not None and params.max_position_per_symbol > 0:
+            amount = min(amount, max(params.max_position_per_symbol - held, planned))
+    return amount.quantize(QUOTE_QUANTUM, rounding=ROUND_DOWN)
+
+
 class ExecutionService:
     def __init__(
         self,
@@ -192,6 +213,7 @@ class ExecutionService:
         self._account: AccountSnapshot | None = None
         self._marks: dict[str, Mark] = {}
         self._references: dict[str, Mark] = {}
+        self._asks: dict[str, Decimal] = {}
         self._marks_at: datetime | None = None
         self._rules: dict[str, SymbolRules] = {}
         # the ledger's holdings and cash as of the last write of this cycle (saves a read per order)
@@ -233,6 +255,7 @@ class ExecutionService:
         self._rules = dict(snapshot.rules)
         self._marks = marks_from_snapshot(snapshot)
         self._references = references_from_snapshot(snapshot)
+        self._asks = {sym: top.ask_price for sym, top in snapshot.book_tops.items() if top.ask_price > 0}
         self._marks_at = snapshot.taken_at
         self._conversion_cache = None
         self._exposure_cache = None
@@ -447,7 +470,7 @@ class ExecutionService:
     def _skip(self, report: CycleReport, symbol: str, side: str, notional: Decimal, reason: str) -> None:
         report.skipped += 1
         report.skipped_orders.append(
-            {"symbol": symbol, "side": side, "notional": float(notional.quantize(CENT)), "reason": reason}
+            {"symbol": symbol, "side": side, "notional": decimal_text(notional.quantize(CENT)), "reason": reason}
         )
 
     async def _submit_plan(self, report: CycleReport, plan: OrderPlan) -> None:
@@ -506,6 +529,9 @@ class ExecutionService:
             quantity=order.quantity,
             client_order_id=coid,
             reference_price=order.price,
+            quote_quantity=quote_amount(
+                order, self._params(), self._exposure().get(order.symbol, ZERO), self._asks.get(order.symbol)
+            ),
         )
         sequence = self.guard.fill_sequence  # read before the ledger (see RiskContext)
         exposure = self._exposure()
@@ -526,7 +552,7 @@ class ExecutionService:
             recorded.extend(await self._apply_result(coid, res))
             return sum((r.realised_pnl for r in recorded), ZERO)
 
-        fenced = await self._fence(coid)
+        fenced = await self._fence(coid, request.quote_quantity)
         if fenced is not None:
             self._skip(report, order.symbol, order.side.value, order.notional, fenced)
             self._log.write(self._clock(), "order_fenced", client_order_id=coid, reason=fenced)
@@ -593,12 +619,12 @@ class ExecutionService:
         self._order_metric(order.side, result.status.value.lower())
         return None
 
-    async def _fence(self, coid: str) -> str | None:
+    async def _fence(self, coid: str, quote_quantity: Decimal | None) -> str | None:
         """Immediately before sending: prove this process still leads, then claim the order
         (``PENDING → SENDING`` for this epoch, untouched). Returns why it must not be sent, or None."""
         if self._still_leads is not None and not await self._still_leads():
             return "fenced: this process no longer holds the leader lock; the order is left to the leader"
-        if not await self._db(self.ledger.claim_for_sending, coid, self._epoch()):
+        if not await self._db(self.ledger.claim_for_sending, coid, self._epoch(), quote_quantity):
             return "fenced: the order was resolved by another leader (or changed) before it was sent"
         return None
 

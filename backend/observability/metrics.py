@@ -140,6 +140,24 @@ class Metrics:
             ["symbol"],
             registry=r,
         )
+        self.risk_equity_drawdown = Gauge(
+            "risk_equity_drawdown_percent",
+            "Equity's distance below its high-water mark over QT_DRAWDOWN_WINDOW_DAYS, in percent (portfolio marks).",
+            multiprocess_mode="livemostrecent",
+            registry=r,
+        )
+        self.risk_daily_turnover = Gauge(
+            "risk_daily_turnover",
+            "Quote recorded as traded in the current UTC day (QT_MAX_DAILY_TURNOVER caps it).",
+            multiprocess_mode="livemostrecent",
+            registry=r,
+        )
+        self.risk_protection_halts = Counter(
+            "risk_protection_halts_total",
+            "Automatic halts started by a protection (equity_drawdown).",
+            ["protection"],
+            registry=r,
+        )
         self.risk_gross_exposure = Gauge(
             "risk_gross_exposure",
             "Gross exposure the risk guard knows of (quote asset).",

@@ -44,7 +44,9 @@ async def get_portfolio(_caller: AdminDep, service: ExecutionServiceDep) -> Port
 async def get_trades(
     _caller: AdminDep,
     service: ExecutionServiceDep,
-    symbol: Annotated[str | None, Query(pattern=r"^[A-Z0-9]{2,20}$", description="Only this symbol.")] = None,
+    symbol: Annotated[
+        str | None, Query(pattern=r"^[A-Za-z0-9]{2,20}$", description="Only this symbol (any case: btcusdt = BTCUSDT).")
+    ] = None,
     since: Annotated[UtcDatetime | None, Query(description="From this time (inclusive, ISO 8601 with zone).")] = None,
     until: Annotated[UtcDatetime | None, Query(description="Before this time (exclusive).")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
@@ -52,7 +54,7 @@ async def get_trades(
 ) -> TradesResponse:
     """Orders and fills, newest first, paginated, filterable by symbol and time."""
     orders, n_orders, fills, n_fills = await service.history(
-        symbol=symbol, since=since, until=until, limit=limit, offset=offset
+        symbol=symbol.upper() if symbol else None, since=since, until=until, limit=limit, offset=offset
     )
     return TradesResponse(
         limit=limit,

@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 from datetime import datetime
-from decimal import Decimal
 from typing import Any
 
 from pydantic import BaseModel, Field
 
+from backend.api.schemas.numbers import Amount
 from backend.api.schemas.portfolio import FillOut, OrderOut, _Money
 
 
 class SkippedOut(_Money):
     symbol: str
     side: str = Field(description='BUY, SELL, or "?" when the side was not known yet (no mark, no rules).')
-    notional: Decimal | None = Field(description="What the order would have been worth at the mark.")
+    notional: Amount | None = Field(description="What the order would have been worth at the mark.")
     reason: str
     kind: str = Field(
         description="The reason's kind: dust, below_minimum, limit, risk_refused, kill_switch, max_orders, cash, "
@@ -38,8 +38,8 @@ class RunSummary(_Money):
     started_at: datetime
     finished_at: datetime | None
     duration_seconds: float | None
-    equity: Decimal | None
-    gross_exposure: Decimal | None
+    equity: Amount | None
+    gross_exposure: Amount | None
     orders_planned: int
     orders_submitted: int
     orders_skipped: int
@@ -60,7 +60,7 @@ class RunsResponse(BaseModel):
 
 class OrderWithFills(OrderOut):
     fills: list[FillOut]
-    fees_quote: Decimal = Field(description="This order's fees in the quote asset.")
+    fees_quote: Amount = Field(description="This order's fees in the quote asset.")
 
 
 class RunDetailResponse(BaseModel):
@@ -77,14 +77,14 @@ class HistoryPoint(_Money):
     time: datetime
     source: str = Field(description="cycle (after a rebalance cycle) or hourly (the portfolio-mark job).")
     run_id: int | None
-    equity: Decimal
-    cash: Decimal
-    gross_exposure: Decimal
-    realised_pnl: Decimal
-    unrealised_pnl: Decimal
-    fees_paid: Decimal
-    high_water: Decimal = Field(description="The highest equity marked up to this point.")
-    drawdown: Decimal = Field(description="(equity - high_water) / high_water: 0 at a high, negative below it.")
+    equity: Amount
+    cash: Amount
+    gross_exposure: Amount
+    realised_pnl: Amount
+    unrealised_pnl: Amount
+    fees_paid: Amount
+    high_water: Amount = Field(description="The highest equity marked up to this point.")
+    drawdown: Amount = Field(description="(equity - high_water) / high_water: 0 at a high, negative below it.")
 
 
 class HistoryResponse(_Money):
@@ -94,5 +94,5 @@ class HistoryResponse(_Money):
     until: datetime
     step_seconds: int | None = Field(description="The step used: the last mark of each step is shown.")
     marks_in_range: int
-    max_drawdown: Decimal = Field(description="The deepest drawdown of any mark in the range.")
+    max_drawdown: Amount = Field(description="The deepest drawdown of any mark in the range.")
     points: list[HistoryPoint]

@@ -98,7 +98,9 @@ def test_activation_rolls_back_and_is_audited_before_it_applies(
     assert client.post(f"/ai/models/{first.run.version}/activate").status_code == 401
     response = client.post(f"/ai/models/{first.run.version}/activate", headers=ADMIN_HEADERS)
     assert response.status_code == 200
-    assert response.json() == {
+    body = response.json()
+    body.pop("warning")  # tested below
+    assert body == {
         "previous_version": second.run.version,
         "active_version": first.run.version,
         "status": "active",
@@ -278,3 +280,39 @@ def test_a_failed_background_run_is_recorded_with_its_reason(client_for: ClientF
     assert run["status"] == "failed"
     assert "run the data pipeline first" in run["error"]
     assert client.get("/health").json()["status"] == "ok"  # no model is not a degradation
+
+
+@pytest.mark.parametrize("beats", [True, False])
+def test_activating_a_model_that_failed_its_gates_warns(
+    client_for: ClientFor, ai_settings: Settings, train_model: TrainFn, beats: bool, caplog: pytest.LogCaptureFixture
+) -> None:
+    from sqlalchemy import create_engine, select
+
+    from database.models.core import ModelTrainingRun
+
+    first = train_model(seed=1)
+    train_model(seed=2)
+    engine = create_engine(ai_settings.database.effective_url)
+    try:
+        with engine.begin() as conn:
+            metrics = conn.scalar(select(ModelTrainingRun.metrics).where(ModelTrainingRun.version == first.run.version))
+            metrics["gates"]["failed"] = [] if beats else ["beats_class_prior"]
+            conn.execute(
+                ModelTrainingRun.__table__.update()
+                .where(ModelTrainingRun.version == first.run.version)
+                .values(metrics=metrics)
+            )
+    finally:
+        engine.dispose()
+    client = client_for(ai_settings)
+    with caplog.at_level("WARNING"):
+        response = client.post(f"/ai/models/{first.run.version}/activate", headers=ADMIN_HEADERS)
+    assert response.status_code == 200
+    warning = response.json()["warning"]
+    if beats:
+        assert warning is None
+    else:
+        assert warning.startswith(f"model {first.run.version} failed its gates (beats_class_prior)")
+        assert warning in [r.getMessage() for r in caplog.records]
+        [line] = [e for e in _audit(ai_settings) if e["outcome"] == "ok"]
+        assert line["detail"] == warning

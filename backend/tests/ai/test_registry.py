@@ -278,3 +278,60 @@ def test_runs_are_listed_newest_first_with_a_total(registry: ModelRegistry) -> N
     total, page = registry.list_runs(limit=2, offset=1)
     assert total == 5
     assert [r.version for r in page] == [versions[3], versions[2]]
+
+
+@pytest.mark.parametrize(
+    ("minutes_silent", "failed"),
+    [(30, True), (2, False)],
+    ids=["heartbeat-stopped", "heartbeat-fresh"],
+)
+def test_a_run_of_another_host_is_swept_once_its_heartbeat_stopped(
+    registry: ModelRegistry, ai_settings: Settings, minutes_silent: int, failed: bool
+) -> None:
+    # Containers get a new host name at every restart: a host check alone never swept their runs.
+    from datetime import UTC, datetime, timedelta
+
+    run = registry.start_run(dataset={"source": "simulated"}, params={})
+    engine = make_engine(ai_settings.database.effective_url)
+    with engine.begin() as conn:
+        conn.execute(
+            update(ModelTrainingRun)
+            .where(ModelTrainingRun.id == run.id)
+            .values(
+                params={"runner": {"host": "container-before-restart", "pid": 1}},
+                heartbeat_at=datetime.now(UTC) - timedelta(minutes=minutes_silent),
+            )
+        )
+    engine.dispose()
+    assert registry.fail_interrupted_runs() == int(failed)
+    again = registry.get_run(run.version)
+    assert again is not None
+    assert again.status == ("failed" if failed else "running")
+    if failed:
+        assert "no heartbeat for 30 min from container-before-restart" in (again.error or "")
+
+
+def test_a_training_run_records_its_heartbeat(train_model: TrainFn, registry: ModelRegistry) -> None:
+    run = registry.start_run(dataset={}, params={})
+    assert registry.get_run(run.version).heartbeat_at is None  # type: ignore[union-attr]
+    beat = registry.heartbeat_every(run.id, seconds=0)
+    beat()
+    assert registry.get_run(run.version).heartbeat_at is not None  # type: ignore[union-attr]
+
+
+def test_the_database_allows_at_most_one_active_model(
+    train_model: TrainFn, registry: ModelRegistry, ai_settings: Settings
+) -> None:
+    from sqlalchemy.exc import IntegrityError
+
+    first = train_model(seed=1)
+    second = train_model(seed=2, activate="never")
+    engine = make_engine(ai_settings.database.effective_url)
+    try:
+        with pytest.raises(IntegrityError), engine.begin() as conn:
+            conn.execute(update(ModelTrainingRun).where(ModelTrainingRun.id == second.run.id).values(is_active=True))
+    finally:
+        engine.dispose()
+    assert [r.version for r in registry.list_runs(limit=10, offset=0)[1] if r.is_active] == [first.run.version]
+    registry.activate(second.run.version)  # the registry switches within one transaction
+    assert [r.version for r in registry.list_runs(limit=10, offset=0)[1] if r.is_active] == [second.run.version]

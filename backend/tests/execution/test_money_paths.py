@@ -11,6 +11,7 @@ from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
 from pathlib import Path
 
+from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
 from backend.exchanges.base import AccountSnapshot, Exchange, Fill, OrderRequest, OrderResult, OrderSide
@@ -22,6 +23,7 @@ from backend.tests.execution.fakes import NOW, Clock, FakeMarket
 from backend.tests.execution.harness import Harness, build
 from backend.tests.execution.test_service import LosesAnswers
 from config.risk import RiskSettings
+from database.models.execution import PaperOrder
 
 D = Decimal
 
@@ -288,5 +290,26 @@ async def test_d3_timed_out_order_not_found_at_once_stays_unknown(database_url: 
         assert h.service.ledger.positions()["ETHUSDT"].quantity == held
         snap = h.guard.snapshot()
         assert (snap.trades_today, snap.pending_orders) == (1, 0)
+    finally:
+        h.close()
+
+
+async def test_d5_per_trade_limit_holds_at_the_fill_on_a_thin_book(database_url: str, tmp_path: Path) -> None:
+    """Defect 5: a 999.00 plan executed 1,000.52 against a per-trade limit of 1,000 (thin book)."""
+    market = FakeMarket({"ETHUSDT": D(3000)}, depth=D("0.05"), level_bps=D(5), levels=40)
+    limits = risk(QT_MAX_NOTIONAL_PER_TRADE="1000", QT_MAX_POSITION_PER_SYMBOL="2500")
+    h = build(database_url, tmp_path, market, weights={"ETHUSDT": D("0.9")}, risk=limits)
+    try:
+        await h.service.reconcile()
+        for _ in range(4):
+            report = await h.service.run_cycle()
+            assert report.failed == 0, report.errors
+        with h.sessions() as session:
+            orders = session.scalars(select(PaperOrder)).all()
+            assert orders
+            for o in orders:
+                assert o.quote_quantity <= D(1000), f"{o.client_order_id} executed {o.quote_quantity}"
+        pos = h.service.ledger.positions()["ETHUSDT"]
+        assert pos.quantity * pos.average_cost <= D(2500)  # the position at its fill prices
     finally:
         h.close()

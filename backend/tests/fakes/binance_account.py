@@ -19,7 +19,7 @@ import json
 import os
 import threading
 from dataclasses import dataclass, field
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
 
@@ -94,20 +94,25 @@ class MatchingEngine:
             raise BinanceAPIError(400, -1116, "Invalid orderType.")
         if not rules.is_trading:
             raise BinanceAPIError(400, -1013, "Market is closed.")
-        try:
-            quantity = Decimal(request.require("quantity"))
-        except ArithmeticError:
-            raise BinanceAPIError(400, -1100, "Illegal characters found in parameter 'quantity'.") from None
         client_id = request.params.get("newClientOrderId") or f"fake-{self.next_order_id}"
         book = server.market.order_book(symbol, 100)
         top = book.asks[0].price if side == "BUY" else book.bids[0].price
+        levels = book.asks if side == "BUY" else book.bids
+        quote_qty = request.params.get("quoteOrderQty")
+        if quote_qty is not None and "quantity" not in request.params:
+            # MARKET by quote amount: the quantity follows from the book (floored to the step)
+            quantity = self._quantity_for_quote(Decimal(quote_qty), levels, rules)
+        else:
+            try:
+                quantity = Decimal(request.require("quantity"))
+            except ArithmeticError:
+                raise BinanceAPIError(400, -1100, "Illegal characters found in parameter 'quantity'.") from None
         failure = filter_failure(rules, quantity, top, OrderType.MARKET)
         if failure:
             raise BinanceAPIError(400, -1013, f"Filter failure: {failure}")
         with self.lock:
             if any(o["clientOrderId"] == client_id and o["status"] in ("NEW", "PARTIALLY_FILLED") for o in self.orders):
                 raise BinanceAPIError(400, -2010, "Duplicate order sent.")
-            levels = book.asks if side == "BUY" else book.bids
             matches: list[tuple[Decimal, Decimal]] = []
             remaining = quantity
             for level in levels:
@@ -175,7 +180,7 @@ class MatchingEngine:
                 "updateTime": now_ms,
                 "workingTime": now_ms,
                 "isWorking": True,
-                "origQuoteOrderQty": "0.00000000",
+                "origQuoteOrderQty": _s(Decimal(quote_qty)) if quote_qty is not None else "0.00000000",
                 "selfTradePreventionMode": "EXPIRE_MAKER",
             }
             self.orders.append(order)
@@ -191,6 +196,20 @@ class MatchingEngine:
         answer["transactTime"] = now_ms
         answer["fills"] = fills
         return answer
+
+    @staticmethod
+    def _quantity_for_quote(quote: Decimal, levels: Any, rules: Any) -> Decimal:
+        step = rules.market_step_size if rules.market_step_size > 0 else rules.step_size
+        quantity = Decimal(0)
+        for level in levels:
+            take = min(level.qty, quote / level.price)
+            if step > 0:
+                take = (take / step).to_integral_value(rounding=ROUND_DOWN) * step
+            quantity += take
+            quote -= take * level.price
+            if take < level.qty:
+                break
+        return quantity
 
     def _find(self, request: FakeRequest) -> dict[str, Any]:
         symbol = request.require("symbol")

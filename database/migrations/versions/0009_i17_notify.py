@@ -1,7 +1,7 @@
 """Notifications: the outbox (notification_events, notification_deliveries).
 
-Revision ID: 0008_i17_notify
-Revises: 0007_i19_merge_heads
+Revision ID: 0009_i17_notify
+Revises: 0008_i14_model_governance
 Create Date: 2026-12-01
 """
 
@@ -12,8 +12,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0008_i17_notify"
-down_revision: str | None = "0007_i19_merge_heads"
+revision: str = "0009_i17_notify"
+down_revision: str | None = "0008_i14_model_governance"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
