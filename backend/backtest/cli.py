@@ -57,7 +57,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cash", type=_decimal, default=None, help="starting cash (default QT_PAPER_STARTING_CASH)")
     p.add_argument("--fee-bps", type=_decimal, default=None, help="taker fee in bps (default QT_PAPER_FEE_BPS)")
     p.add_argument("--slippage", type=_slippage, default=None, help="'book' (walk the paper book, default) or bps")
-    p.add_argument("--model", default="none", help="none (default) | VERSION (a trained model, from DATABASE_URL)")
+    p.add_argument(
+        "--model", default="none", help="none (default) | VERSION (a trained model, from DATABASE_URL) | walk-forward"
+    )
+    p.add_argument("--retrain-days", type=int, default=30, help="walk-forward: retrain every N days (default 30)")
     p.add_argument("--baselines", default="equal_weight,liquidity_only,hold_first", help="baselines to run alongside")
     p.add_argument("--seed", type=int, default=42, help="seed of the simulated market (default 42)")
     p.add_argument(
@@ -121,8 +124,8 @@ def main(argv: list[str] | None = None) -> int:
         for problem in exc.problems:
             print(f"configuration error: {problem}", file=sys.stderr)
         return 2
-    if args.model == "walk-forward":
-        return _fail("--model walk-forward is not available yet: use none or a trained VERSION", 2)
+    if args.retrain_days < 1:
+        return _fail("--retrain-days must be at least 1", 2)
     if args.interval is not None:
         try:
             interval_seconds(args.interval)
@@ -167,8 +170,14 @@ def main(argv: list[str] | None = None) -> int:
         t0 = time.perf_counter()
         engine = None
         try:
-            predictor = None
-            if args.model != "none":
+            predictor: Any = None
+            if args.model == "walk-forward":
+                from backend.backtest.walkforward import WalkForwardPredictor
+                from config.runtime import SettingsHolder
+
+                predictor = WalkForwardPredictor(data, clock, SettingsHolder(settings), args.retrain_days)
+                stack.callback(predictor.close)
+            elif args.model != "none":
                 from ai_engine.registry import ModelRegistry
                 from backend.backtest.model import pinned_predictor
                 from config.runtime import SettingsHolder

@@ -45,13 +45,14 @@ class Metrics:
         self.scheduler_job_runs = Counter(
             "scheduler_job_runs_total",
             "Scheduler job runs by outcome (ok, degraded, failed, follower, skipped).",
-            ["job", "status"],
+            # not "job": Prometheus renames a scraped "job" label to "exported_job" (job is a target label)
+            ["scheduler_job", "status"],
             registry=r,
         )
         self.scheduler_job_duration = Histogram(
             "scheduler_job_duration_seconds",
             "Scheduler job run time.",
-            ["job"],
+            ["scheduler_job"],
             buckets=JOB_BUCKETS,
             registry=r,
         )
@@ -93,6 +94,14 @@ class Metrics:
             "Age of the newest market data by kind.",
             ["kind"],
             multiprocess_mode="livemin",
+            registry=r,
+        )
+        self.market_data_expected_age = Gauge(
+            "market_data_expected_age_seconds",
+            "How old each kind of market data is by nature: the bar interval for klines (the newest closed "
+            "bar is up to one interval old), 0 otherwise. Staleness is age minus this.",
+            ["kind"],
+            multiprocess_mode="livemax",
             registry=r,
         )
         self.market_source_requests = Counter(

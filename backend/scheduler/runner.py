@@ -288,9 +288,9 @@ class JobRunner:
                     listener(job_id, run)
                 except Exception:  # a listener must never fail a job
                     log.exception("job run listener failed", extra={"job": job_id})
-            self._metrics.scheduler_job_runs.labels(job=job_id, status=status.value).inc()
+            self._metrics.scheduler_job_runs.labels(scheduler_job=job_id, status=status.value).inc()
             if status not in (RunStatus.FOLLOWER, RunStatus.SKIPPED):
-                self._metrics.scheduler_job_duration.labels(job=job_id).observe(duration)
+                self._metrics.scheduler_job_duration.labels(scheduler_job=job_id).observe(duration)
             log.info(
                 "job run",
                 extra={"job": job_id, "status": status.value, "duration_s": round(duration, 4), "manual": manual},

@@ -48,3 +48,36 @@ def test_a_recorded_model_drives_the_strategy_and_not_the_baselines(
     assert {s.mode for s in result.selections} == {"blended"}
     assert {s.model_version for s in result.selections} == {version}
     assert set(result.net_returns()) == {"strategy", "liquidity_only"}
+
+
+def test_walk_forward_retrains_on_bars_before_each_segment(
+    make_settings: Callable[..., Settings], tmp_path: Path
+) -> None:
+    from backend.backtest.walkforward import WalkForwardPredictor
+
+    folder = write_replay_dir(tmp_path / "bars", random_walk_bars(n_symbols=3, n_bars=700, seed=11, momentum=0.3))
+    sections: dict[str, dict[str, Any]] = {name: dict(values) for name, values in BACKTEST_ENV.items()}
+    sections["model"] = fast_model_settings()
+    settings = make_settings(**sections)
+    first = START + timedelta(days=22)
+    clock = BacktestClock(first)
+    data = open_replay(folder, clock)
+    predictor = WalkForwardPredictor(data, clock, SettingsHolder(settings), retrain_days=2)
+    config = BacktestConfig(start=first, end=first + timedelta(days=4), liquidity_bars=12, baselines=())
+    try:
+        result = run_backtest(config, data, clock, predictor=predictor, settings=settings)
+    finally:
+        predictor.close()
+    assert result.model == "walk-forward"
+    trained = [t for t in predictor.trainings if "version" in t]
+    assert len(trained) == 3, predictor.trainings  # at day 0, 2 and 4 of the run
+    assert len({t["version"] for t in trained}) == 3
+    # each model was trained on bars that had closed before its segment began
+    folders = list(predictor.folder.glob("bars-*"))
+    assert len(folders) == 3
+    for path in folders:
+        cut = int(path.name.removeprefix("bars-"))
+        for csv_file in path.glob("*.csv"):
+            last_open = int(csv_file.read_text().strip().splitlines()[-1].split(",")[0])
+            assert last_open + 3_600_000 <= cut
+    assert {s.mode for s in result.selections} == {"blended"}

@@ -21,7 +21,9 @@ def _runner(make_settings: SettingsFactory, *, read_only: bool = False, **schedu
 
 
 def _count(runner: JobRunner, job: str, status: str) -> float:
-    value = runner._metrics.registry.get_sample_value("scheduler_job_runs_total", {"job": job, "status": status})
+    value = runner._metrics.registry.get_sample_value(
+        "scheduler_job_runs_total", {"scheduler_job": job, "status": status}
+    )
     return value or 0.0
 
 
