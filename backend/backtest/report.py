@@ -26,6 +26,8 @@ COLUMNS = (
     ("max_drawdown_days", "Longest drawdown (days)", "num"),
     ("turnover", "Turnover (× avg equity)", "num"),
     ("fees", "Fees", "money"),
+    ("shortfall_bps", "Shortfall (bps, fees apart)", "num"),
+    ("fill_ratio", "Fill ratio", "pct"),
     ("orders", "Orders", "int"),
     ("exposure_avg", "Avg exposure", "pct"),
 )

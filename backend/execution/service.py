@@ -51,6 +51,8 @@ from backend.execution.ledger import (
 from backend.execution.planner import OrderPlan, PlannedOrder, PlanParams, SkippedOrder, plan_orders
 from backend.execution.quantize import filter_failure, quantize_quantity
 from backend.execution.reconcile import Reconciler, ReconcileReport
+from backend.execution.shortfall import ShortfallSum, shortfall_of
+from backend.execution.styles import LIMIT_IOC, style_fields
 from backend.execution.tradelog import TradesLog
 from backend.market.types import MarketSnapshot, SymbolRules
 from backend.observability.metrics import Metrics
@@ -88,6 +90,7 @@ class CycleReport:
     errors: dict[str, str] = field(default_factory=dict)
     unresolved: list[str] = field(default_factory=list)
     dust: list[dict[str, Any]] = field(default_factory=list)  # holdings below the exchange minimum
+    shortfall: ShortfallSum = field(default_factory=ShortfallSum)  # backend/execution/shortfall.py
 
     def details(self) -> dict[str, Any]:
         return {
@@ -103,6 +106,7 @@ class CycleReport:
             "cash": decimal_text(self.cash.quantize(CENT)),
             "reason": self.reason,
             "unresolved_orders": self.unresolved,
+            "shortfall": self.shortfall.as_dict(),
         }
 
 
@@ -455,6 +459,7 @@ class ExecutionService:
                     "price": o.price,
                     "note": o.note,
                     "leader_epoch": self._epoch(),
+                    "order_type": "LIMIT" if params.order_style == LIMIT_IOC else "MARKET",
                 }
                 for o in plan.orders
             ],
@@ -523,14 +528,21 @@ class ExecutionService:
             price=order.price,
             note=order.note,
         )
+        params = self._params()
+        rules = self._rules.get(order.symbol)
         request = OrderRequest(
             symbol=order.symbol,
             side=order.side,
             quantity=order.quantity,
             client_order_id=coid,
             reference_price=order.price,
-            quote_quantity=quote_amount(
-                order, self._params(), self._exposure().get(order.symbol, ZERO), self._asks.get(order.symbol)
+            **style_fields(  # type: ignore[arg-type]
+                params.order_style,
+                order.side,
+                order.price,
+                params.max_slippage_bps,
+                rules.tick_size if rules is not None else ZERO,
+                quote_amount(order, params, self._exposure().get(order.symbol, ZERO), self._asks.get(order.symbol)),
             ),
         )
         sequence = self.guard.fill_sequence  # read before the ledger (see RiskContext)
@@ -617,7 +629,19 @@ class ExecutionService:
             await self._apply_result(coid, result)
         report.filled += len(recorded)
         self._order_metric(order.side, result.status.value.lower())
+        self._observe_shortfall(report, order, result, recorded)
         return None
+
+    def _observe_shortfall(
+        self, report: CycleReport, order: PlannedOrder, result: OrderResult, recorded: list[RecordedFill]
+    ) -> None:
+        """The order's implementation shortfall against the price it was planned at, into the cycle's sum."""
+        fees = sum((r.fee_quote for r in recorded), ZERO)
+        found = shortfall_of(order.side.value, order.price, result.executed_quantity, result.quote_quantity, fees)
+        if found is None:
+            return
+        report.shortfall.add(found)
+        self._metrics.execution_shortfall_bps.labels(side=order.side.value).observe(float(found.bps))
 
     async def _fence(self, coid: str, quote_quantity: Decimal | None) -> str | None:
         """Immediately before sending: prove this process still leads, then claim the order
@@ -666,6 +690,8 @@ class ExecutionService:
     async def _finish(self, report: CycleReport) -> None:
         if report.status == "ok" and (report.failed or report.errors):
             report.status = "degraded"
+        self._metrics.execution_cycle_shortfall_quote.set(float(report.shortfall.quote))
+        self._metrics.execution_cycle_shortfall_bps.set(float(report.shortfall.bps or 0))
         if report.run_id is not None:
             await self._db(
                 self.ledger.finish_run,
@@ -683,6 +709,7 @@ class ExecutionService:
                     "errors": report.errors,
                     "unresolved_orders": report.unresolved,
                     "dust": report.dust,
+                    "shortfall": report.shortfall.as_dict(),
                 },
                 error=report.reason if report.status == "failed" else None,
             )

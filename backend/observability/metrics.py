@@ -215,6 +215,26 @@ class Metrics:
         )
 
         # Execution
+        self.execution_shortfall_bps = Histogram(
+            "execution_shortfall_bps",
+            "Implementation shortfall per executed order: average fill vs the arrival mark, basis points "
+            "(+ cost, - improvement; fees apart).",
+            ["side"],
+            buckets=(-50.0, -20.0, -10.0, -5.0, -2.0, 0.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0),
+            registry=r,
+        )
+        self.execution_cycle_shortfall_quote = Gauge(
+            "execution_cycle_shortfall_quote",
+            "The latest cycle's implementation shortfall summed over its orders (quote asset, fees apart).",
+            multiprocess_mode="livemostrecent",
+            registry=r,
+        )
+        self.execution_cycle_shortfall_bps = Gauge(
+            "execution_cycle_shortfall_bps",
+            "The latest cycle's implementation shortfall in basis points of its arrival notional.",
+            multiprocess_mode="livemostrecent",
+            registry=r,
+        )
         self.execution_orders = Counter(
             "execution_orders_total",
             "Orders by side and status (submitted, filled, rejected, refused, failed, unknown).",
