@@ -7,7 +7,6 @@ execution component's trades log (start-up reconciliation included) are all hear
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 from collections.abc import AsyncIterator
@@ -97,8 +96,7 @@ async def component(ctx: AppContext) -> AsyncIterator[None]:
         )
         if remote is not None:
             remote.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await remote
+            await asyncio.wait({remote}, timeout=10)
         await service.stop()
         redact.uninstall(scrubber)
 

@@ -53,6 +53,7 @@ class NotifyService:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._event_loop: asyncio.AbstractEventLoop | None = None
+        self._stopping = False
 
     def on_kill_switch(self, before: KillSwitchState, after: KillSwitchState) -> None:
         event = kill_switch_event(before, after)
@@ -113,7 +114,9 @@ class NotifyService:
         self._task = asyncio.create_task(self._loop(), name="notify-sender")
 
     async def _loop(self) -> None:
-        while True:
+        # the flag, not only the cancellation, ends the loop: before Python 3.12 asyncio.wait_for can
+        # swallow a cancellation that arrives as the wake event fires
+        while not self._stopping:
             try:
                 await self.notifier_flushed()
                 await self.pass_once()
@@ -131,10 +134,11 @@ class NotifyService:
 
     async def stop(self) -> None:
         """Stop the loop, write queued events, and give the outbox one last bounded pass."""
+        self._stopping = True
         if self._task is not None:
+            self._wake.set()
             self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await asyncio.wait({self._task}, timeout=FINAL_PASS_SECONDS * 2)
             self._task = None
         await asyncio.to_thread(self.notifier.close)
         with contextlib.suppress(Exception):
