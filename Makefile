@@ -32,6 +32,7 @@ install: $(VENV)/.installed
 install-dev: $(DEV_VENV)/.installed
 
 run: $(VENV)/.installed
+	$(PY) -m backend.bootstrap --admin-token
 	$(PY) -m backend --check
 	$(VENV)/bin/alembic upgrade head
 	$(PY) -m backend.bootstrap
