@@ -31,6 +31,10 @@ $(DEV_VENV)/.installed: backend/requirements.txt backend/requirements-dev.txt
 install: $(VENV)/.installed
 install-dev: $(DEV_VENV)/.installed
 
+# --check first: it refuses (one line, exit 2) a busy port or a bad configuration before anything
+# touches the database. QT_AUTO_MIGRATE=1 (unless set otherwise) lets --check accept an unmigrated
+# database, which the next step migrates.
+run: export QT_AUTO_MIGRATE ?= 1
 run: $(VENV)/.installed
 	$(PY) -m backend.bootstrap --admin-token
 	$(PY) -m backend --check

@@ -21,6 +21,7 @@ from ai_engine.features import (
     Bars,
     bars_from_klines,
     compute_features_wide,
+    interval_delta,
     stack_features,
 )
 from ai_engine.labels import NO_LABEL, make_labels
@@ -72,6 +73,35 @@ def check_bars(bars: Bars) -> None:
         raise DataError(f"bars with high < low or a negative/missing volume for {', '.join(bad[:5])}")
 
 
+def _spell(seconds: float) -> str:
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{int(seconds // size)}{unit}"
+    return f"{seconds:g}s"
+
+
+def check_spacing(bars: Bars) -> None:
+    """Refuse bars whose spacing is not the interval they are said to be: every symbol's most common
+    step between bars must be exactly one interval, and no step may be shorter or a non-multiple of it.
+    (5-minute files trained as "1h" would make a 4-bar horizon 20 minutes.) Longer steps that are
+    whole multiples are gaps and allowed."""
+    step_ns = int(interval_delta(bars.interval).total_seconds() * 1e9)
+    stamps = bars.times.asi8
+    for j, symbol in enumerate(bars.symbols):
+        steps = np.diff(stamps[bars.present[:, j]])
+        if len(steps) == 0:
+            continue
+        values, counts = np.unique(steps, return_counts=True)
+        common = int(values[np.argmax(counts)])
+        odd = steps[(steps < step_ns) | (steps % step_ns != 0)]
+        if common != step_ns or len(odd):
+            seen = _spell(common / 1e9) if common != step_ns else _spell(int(odd[0]) / 1e9)
+            raise DataError(
+                f"{symbol}: bars are {seen} apart, not {bars.interval}: train with --interval {seen} "
+                f"(or give {bars.interval} data)"
+            )
+
+
 def build_dataset(
     bars: Bars,
     *,
@@ -84,6 +114,7 @@ def build_dataset(
 ) -> Dataset:
     """Features + labels for every bar past the warm-up whose forward return is known."""
     check_bars(bars)
+    check_spacing(bars)
     counts = bars.bar_counts()
     short = [s for j, s in enumerate(bars.symbols) if counts[:, j].max() <= WARMUP_BARS + horizon]
     if len(short) == len(bars.symbols):

@@ -37,7 +37,7 @@ def ensure_default_model(
     now = now or datetime.now(UTC)
     engine = make_engine(settings.database.effective_url)
     try:
-        registry = ModelRegistry(model.artifacts_dir, make_session_factory(engine))
+        registry = ModelRegistry(model.artifacts_dir, make_session_factory(engine), interval=model.interval)
         active = registry.active_run()
         if active is not None:
             return f"model: {active.version} is active"

@@ -7,6 +7,7 @@ the model's probabilities. Labels look forward by design; they are targets, neve
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 
 from ai_engine.signal import CLASSES, Action
 
@@ -30,7 +31,11 @@ def forward_returns(close: np.ndarray, horizon: int) -> np.ndarray:
 
 
 def volatility_scale(close: np.ndarray, window: int = VOL_WINDOW) -> np.ndarray:
-    """Each bar's trailing volatility relative to its symbol's median volatility (1 = typical)."""
+    """Each bar's trailing volatility relative to its symbol's median volatility *so far* (1 = typical).
+
+    The median runs over the bars up to and including each bar (an expanding window), never later
+    ones: with a full-sample median, bars added at the end changed the labels of the first ones
+    (809 of the first 10,000 on BTC), so a training window's labels depended on its test window."""
     close = np.asarray(close, dtype=np.float64)
     with np.errstate(divide="ignore", invalid="ignore"):
         log_close = np.log(close)
@@ -42,7 +47,8 @@ def volatility_scale(close: np.ndarray, window: int = VOL_WINDOW) -> np.ndarray:
     vol = np.full_like(returns, np.nan)
     vol[window - 1 :] = np.std(windows, axis=-1, ddof=1) if len(returns) >= window else np.nan
     with np.errstate(invalid="ignore"):
-        median = np.nanmedian(np.where(vol > 0, vol, np.nan), axis=0) if np.isfinite(vol).any() else np.nan
+        positive = pd.DataFrame(np.where(vol > 0, vol, np.nan))
+        median = positive.expanding(min_periods=1).median().to_numpy()
         scale = vol / median
     return scale.reshape(close.shape)
 

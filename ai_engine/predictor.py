@@ -33,11 +33,15 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+class IntervalMismatchError(RuntimeError):
+    """predict() was given klines of another interval than the model's; str(exc) says which."""
+
+
 @dataclass(frozen=True)
 class ModelState:
     """What the predictor knows about the active model at one moment."""
 
-    status: str  # active | none | refused | stale
+    status: str  # active | none | refused | stale | mismatch (bar interval)
     version: str | None
     reason: str | None
     model: LoadedModel | None
@@ -68,12 +72,14 @@ class Predictor:
         self._refused: str | None = None
         self._active_version: str | None = None  # the version the database says is active
         self._failed_gates: list[str] | None = None
+        self._kline_mismatch: str | None = None  # klines of another interval were offered to predict()
         self._lock = threading.Lock()
 
     # loading ------------------------------------------------------------------------------------
     def reload(self) -> ModelState:
         """Load the active model from the registry (blocking: call it off the event loop)."""
         with self._lock:
+            self._kline_mismatch = None
             run = self._registry.active_run()
             self._failed_gates = failed_gates(run.metrics) if run is not None else None
             if run is None:
@@ -109,17 +115,29 @@ class Predictor:
             return ModelState("refused", active, refused, None, failed)
         if model is None:
             return ModelState("none", None, "no active model", None)
+        mismatch = self._interval_mismatch(model)
+        if mismatch is not None:
+            return ModelState("mismatch", model.version, mismatch, None, failed)
         max_age = self._settings.current.model.max_age_hours
-        age_hours = ((now or self._clock()) - model.trained_at).total_seconds() / 3600
+        age_hours = ((now or self._clock()) - model.age_from).total_seconds() / 3600
         if max_age > 0 and age_hours > max_age:
+            since = "its training data ended" if model.age_from != model.trained_at else "it was trained"
             return ModelState(
                 "stale",
                 model.version,
-                f"model {model.version} is {age_hours:.1f} h old, above QT_MODEL_MAX_AGE_HOURS={max_age:g}; retrain",
+                f"model {model.version} is {age_hours:.1f} h old (since {since}), above "
+                f"QT_MODEL_MAX_AGE_HOURS={max_age:g}; retrain",
                 model,
                 failed,
             )
         return ModelState("active", model.version, None, model, failed)
+
+    def _interval_mismatch(self, model: LoadedModel) -> str | None:
+        configured = self._settings.current.model.interval
+        trained = model.metadata.get("interval")
+        if trained != configured:
+            return f"model {model.version} was trained on {trained} bars but QT_MODEL_INTERVAL is {configured}"
+        return self._kline_mismatch
 
     @property
     def active_version(self) -> str | None:
@@ -134,16 +152,16 @@ class Predictor:
         return None if state.status == "active" else state.reason
 
     def health_reasons(self) -> list[str]:
-        """Reasons for /health: a refused or stale model degrades the service (no model at all does not)."""
+        """Reasons for /health: a refused, stale or mismatched model degrades the service (none does not)."""
         state = self.state()
-        return [state.reason] if state.status in ("refused", "stale") and state.reason else []
+        return [state.reason] if state.status in ("refused", "stale", "mismatch") and state.reason else []
 
     def _observe_state(self, state: ModelState) -> None:
         if self._metrics is None:
             return
         self._metrics.model_active.set(1 if state.status == "active" else 0)
         if state.model is not None:
-            self._metrics.model_age.set((self._clock() - state.model.trained_at).total_seconds())
+            self._metrics.model_age.set((self._clock() - state.model.age_from).total_seconds())
 
     # scoring ------------------------------------------------------------------------------------
     def predict(
@@ -157,13 +175,18 @@ class Predictor:
         if state.model is None or state.status != "active":
             return {}
         t0 = time.perf_counter()
-        interval = state.model.metadata.get("interval")
-        usable = {
-            s: ks for s, ks in klines_by_symbol.items() if ks and (interval is None or ks[0].interval == interval)
-        }
-        if len(usable) < len(klines_by_symbol):
-            skipped = sorted(set(klines_by_symbol) - set(usable))
-            log.debug("symbols without usable klines skipped", extra={"symbols": skipped[:10], "interval": interval})
+        interval = str(state.model.metadata.get("interval"))
+        usable = {s: ks for s, ks in klines_by_symbol.items() if ks}
+        offered = {ks[0].interval for ks in usable.values()}
+        if offered - {interval}:
+            reason = (
+                f"klines are {', '.join(sorted(offered - {interval}))} bars but model {state.model.version} was "
+                f"trained on {interval} (QT_MARKET_KLINE_INTERVAL vs QT_MODEL_INTERVAL)"
+            )
+            if self._kline_mismatch != reason:
+                log.error("model interval mismatch", extra={"reason": reason})
+            self._kline_mismatch = reason
+            raise IntervalMismatchError(reason)
         if sentiment is None and self._sentiment is not None:
             sentiment = self._sentiment()
         frame = latest_features(bars_from_klines(usable, interval), sentiment)

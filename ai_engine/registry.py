@@ -1,23 +1,17 @@
-"""Model registry: artifacts on disk, ModelTrainingRun rows, activation guard-rails, rollback, retention.
+"""Model registry: artifacts on disk, run rows (ai_engine.runs), activation, rollback, retention.
 
-An artifact is ``<artifacts>/models/<version>/model.pkl`` plus ``metadata.json``, written into a
-temporary directory next to it and renamed into place, so a reader never sees half a model.
-Loading checks the sha256 recorded at training time (in the run row and the metadata) and the
-XGBoost version before anything is unpickled, and refuses otherwise with a reason.
+An artifact is ``<artifacts>/models/<version>/`` (model.ubj, metadata.json, manifest.json; see
+ai_engine.artifacts), written into a temporary directory next to it and renamed into place, so a
+reader never sees half a model. Loading checks the sha256 the run row recorded against the manifest
+and every file, and the format's compatibility, before anything is loaded; it refuses otherwise
+with a reason.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
-import math
-import os
-import pickle
 import shutil
-import socket
-import tempfile
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -25,19 +19,28 @@ from pathlib import Path
 from typing import Any
 
 import xgboost as xgb
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from ai_engine.artifacts import (
+    METADATA_FILE,
+    MODEL_FILE,
+    MODEL_FORMAT,
+    ArtifactError,
+    VerifiedArtifact,
+    compatibility_problem,
+    load_booster,
+    sweep_temporary,
+    verify_artifact,
+    write_artifact,
+)
 from ai_engine.features import FEATURE_NAMES, FEATURE_VERSION
+from ai_engine.runs import COMPLETED, RunRecord, RunStore, jsonable
 from database.models import ModelTrainingRun
 from database.session import session_scope
 
 log = logging.getLogger(__name__)
-
-MODEL_FILE = "model.pkl"
-METADATA_FILE = "metadata.json"
-
-RUNNING, COMPLETED, FAILED = "running", "completed", "failed"
 
 
 class ModelRefusedError(Exception):
@@ -52,42 +55,14 @@ class ActivationError(Exception):
         self.not_found = not_found
 
 
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def jsonable(value: Any) -> Any:
-    """JSON-safe copy: NaN/inf become None (PostgreSQL's JSON refuses them), numpy scalars plain."""
-    if isinstance(value, dict):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [jsonable(v) for v in value]
-    if hasattr(value, "item") and callable(value.item):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
+def _aware(value: object) -> datetime | None:
+    if not value:
         return None
-    return value
-
-
-def _alive(pid: object) -> bool:
-    """Whether a process with this id exists on this host (signal 0 checks without signalling)."""
-    if not isinstance(pid, int) or pid <= 0:
-        return False
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # exists, owned by someone else
-        return True
-    return True
-
-
-def new_version(now: datetime) -> str:
-    return f"{now.astimezone(UTC):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:6]}"
+        moment = datetime.fromisoformat(str(value))
+    except ValueError:
+        return None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
 
 
 @dataclass(frozen=True)
@@ -98,195 +73,48 @@ class LoadedModel:
     trained_at: datetime
     sha256: str
     path: Path
+    data_end: datetime | None = None  # the last bar the model was trained on
+    model_format: str = MODEL_FORMAT
+
+    @property
+    def age_from(self) -> datetime:
+        """What its age counts from: the older of the training time and the end of its data."""
+        return min(self.trained_at, self.data_end) if self.data_end is not None else self.trained_at
 
 
-@dataclass(frozen=True)
-class RunRecord:
-    """A ModelTrainingRun row as plain data."""
-
-    id: int
-    version: str
-    status: str
-    started_at: datetime
-    finished_at: datetime | None
-    duration_seconds: float | None
-    dataset: dict[str, Any] | None
-    params: dict[str, Any] | None
-    metrics: dict[str, Any] | None
-    model_path: str | None
-    sha256: str | None
-    is_active: bool
-    activated_at: datetime | None
-    error: str | None
-
-    @classmethod
-    def of(cls, row: ModelTrainingRun) -> RunRecord:
-        return cls(
-            id=row.id,
-            version=row.version,
-            status=row.status,
-            started_at=row.started_at,
-            finished_at=row.finished_at,
-            duration_seconds=row.duration_seconds,
-            dataset=row.dataset,
-            params=row.params,
-            metrics=row.metrics,
-            model_path=row.model_path,
-            sha256=row.sha256,
-            is_active=row.is_active,
-            activated_at=row.activated_at,
-            error=row.error,
-        )
-
-
-class ModelRegistry:
+class ModelRegistry(RunStore):
     def __init__(
         self,
         artifacts_dir: Path,
         sessions: sessionmaker[Session],
         *,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        interval: str | None = None,
     ) -> None:
         self.artifacts_dir = Path(artifacts_dir)
+        self.interval = interval  # QT_MODEL_INTERVAL: activation refuses a model of another interval
         self.models_dir = self.artifacts_dir / "models"
-        self._sessions = sessions
-        self._clock = clock
-
-    # runs ---------------------------------------------------------------------------------------
-    def start_run(self, *, dataset: dict[str, Any], params: dict[str, Any]) -> RunRecord:
-        now = self._clock()
-        with session_scope(self._sessions) as session:
-            row = ModelTrainingRun(
-                version=new_version(now),
-                status=RUNNING,
-                started_at=now,
-                dataset=jsonable(dataset),
-                params=jsonable({**params, "runner": {"host": socket.gethostname(), "pid": os.getpid()}}),
-                is_active=False,
-            )
-            session.add(row)
-            session.flush()
-            return RunRecord.of(row)
-
-    def update_run_dataset(self, run_id: int, dataset: dict[str, Any]) -> None:
-        with session_scope(self._sessions) as session:
-            session.execute(
-                update(ModelTrainingRun).where(ModelTrainingRun.id == run_id).values(dataset=jsonable(dataset))
-            )
-
-    def complete_run(self, run_id: int, *, metrics: dict[str, Any], model_path: Path, sha256: str) -> RunRecord:
-        with session_scope(self._sessions) as session:
-            row = session.get_one(ModelTrainingRun, run_id)
-            now = self._clock()
-            row.status = COMPLETED
-            row.finished_at = now
-            row.duration_seconds = (now - row.started_at).total_seconds()
-            row.metrics = jsonable(metrics)
-            row.model_path = str(model_path)
-            row.sha256 = sha256
-            return RunRecord.of(row)
-
-    def fail_run(self, run_id: int, error: str) -> None:
-        """Mark a run failed. Recording a failure never fails on its message: what a database
-        cannot store (lone surrogates, NUL) is escaped, and if the write still fails the run is
-        failed with a plain message instead, so it never stays 'running'."""
-        try:
-            self._mark_failed(run_id, _storable(error))
-        except Exception:
-            log.exception("could not record the failure message of a run", extra={"run_id": run_id})
-            self._mark_failed(run_id, "failed (the error message could not be stored; see the service log)")
-
-    def _mark_failed(self, run_id: int, error: str) -> None:
-        with session_scope(self._sessions) as session:
-            row = session.get_one(ModelTrainingRun, run_id)
-            now = self._clock()
-            row.status = FAILED
-            row.finished_at = now
-            row.duration_seconds = (now - row.started_at).total_seconds()
-            row.error = error[:4000]
-
-    def fail_interrupted_runs(self) -> int:
-        """Runs left 'running' by a process of this host that no longer exists are failed (start-up).
-
-        A run is recorded with its host and process id, so a replica starting on another host, or
-        next to a CLI run still in progress, leaves those runs alone."""
-        host = socket.gethostname()
-        with session_scope(self._sessions) as session:
-            rows = session.scalars(select(ModelTrainingRun).where(ModelTrainingRun.status == RUNNING)).all()
-            failed = 0
-            for row in rows:
-                runner = (row.params or {}).get("runner") or {}
-                if runner.get("host") not in (None, host) or _alive(runner.get("pid")):
-                    continue
-                row.status = FAILED
-                row.finished_at = self._clock()
-                row.error = f"interrupted: the process running it ({runner.get('pid')}) stopped mid-run"
-                failed += 1
-            return failed
-
-    def get_run(self, version: str) -> RunRecord | None:
-        with self._sessions() as session:
-            row = session.scalar(select(ModelTrainingRun).where(ModelTrainingRun.version == version))
-            return RunRecord.of(row) if row is not None else None
-
-    def get_run_by_id(self, run_id: int) -> RunRecord | None:
-        with self._sessions() as session:
-            row = session.get(ModelTrainingRun, run_id)
-            return RunRecord.of(row) if row is not None else None
-
-    def active_run(self) -> RunRecord | None:
-        with self._sessions() as session:
-            row = session.scalar(
-                select(ModelTrainingRun)
-                .where(ModelTrainingRun.is_active.is_(True))
-                .order_by(ModelTrainingRun.activated_at.desc())
-                .limit(1)
-            )
-            return RunRecord.of(row) if row is not None else None
-
-    def latest_run(self) -> RunRecord | None:
-        with self._sessions() as session:
-            row = session.scalar(select(ModelTrainingRun).order_by(ModelTrainingRun.id.desc()).limit(1))
-            return RunRecord.of(row) if row is not None else None
-
-    def list_runs(self, *, limit: int, offset: int) -> tuple[int, list[RunRecord]]:
-        with self._sessions() as session:
-            total = session.scalar(select(func.count()).select_from(ModelTrainingRun)) or 0
-            rows = session.scalars(
-                select(ModelTrainingRun).order_by(ModelTrainingRun.id.desc()).limit(limit).offset(offset)
-            ).all()
-            return int(total), [RunRecord.of(r) for r in rows]
+        super().__init__(sessions, clock)
 
     # artifacts ----------------------------------------------------------------------------------
     def model_dir(self, version: str) -> Path:
         return self.models_dir / version
 
     def save_artifact(self, version: str, booster: xgb.Booster, metadata: dict[str, Any]) -> tuple[Path, str]:
-        """Write model.pkl and metadata.json atomically; returns (directory, sha256 of model.pkl)."""
-        self.models_dir.mkdir(parents=True, exist_ok=True)
-        final = self.model_dir(version)
-        if final.exists():
-            raise FileExistsError(f"model directory {final} already exists")
-        tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{version}-", dir=self.models_dir))
-        try:
-            model_path = tmp / MODEL_FILE
-            with open(model_path, "wb") as fh:
-                pickle.dump(booster, fh, protocol=pickle.HIGHEST_PROTOCOL)
-                fh.flush()
-                os.fsync(fh.fileno())
-            digest = sha256_file(model_path)
-            body = jsonable({**metadata, "version": version, "model_file": MODEL_FILE, "sha256": digest})
-            with open(tmp / METADATA_FILE, "w", encoding="utf-8") as fh:
-                json.dump(body, fh, indent=2, sort_keys=True, default=str)
-                fh.flush()
-                os.fsync(fh.fileno())
-            tmp.rename(final)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
-        return final, digest
+        """Write the artifact atomically; returns (directory, sha256 of its manifest) for the run row."""
+        self.sweep_temporary()
+        body = jsonable({**metadata, "version": version, "model_file": MODEL_FILE, "model_format": MODEL_FORMAT})
+        return write_artifact(self.models_dir, version, booster, body)
+
+    def sweep_temporary(self) -> list[str]:
+        """Remove temporary artifact directories a crashed save left behind (start-up, before a save)."""
+        removed = sweep_temporary(self.models_dir)
+        if removed:
+            log.warning("orphan temporary model directories removed", extra={"directories": removed})
+        return removed
 
     def read_metadata(self, version: str) -> dict[str, Any]:
+        """metadata.json as written (for display; load() and verify() check it against the manifest)."""
         path = self.model_dir(version) / METADATA_FILE
         try:
             with open(path, encoding="utf-8") as fh:
@@ -297,50 +125,55 @@ class ModelRegistry:
             raise ModelRefusedError(f"model {version}: metadata unreadable: {exc}") from exc
         return data
 
-    def verify(self, run: RunRecord) -> dict[str, Any]:
-        """Every check that can be made without unpickling; returns the metadata or raises ModelRefusedError."""
+    def _verified(self, run: RunRecord) -> VerifiedArtifact:
         version = run.version
         if run.status != COMPLETED:
             raise ModelRefusedError(f"model {version}: run is {run.status}, not completed")
-        metadata = self.read_metadata(version)
-        model_path = self.model_dir(version) / MODEL_FILE
-        if not model_path.is_file():
-            raise ModelRefusedError(f"model {version}: {model_path} is missing")
-        digest = sha256_file(model_path)
-        recorded = run.sha256 or metadata.get("sha256")
-        if digest != recorded or digest != metadata.get("sha256"):
-            raise ModelRefusedError(
-                f"model {version}: sha256 of {MODEL_FILE} is {digest[:12]}…, recorded {str(recorded)[:12]}…; "
-                "the file changed after training"
-            )
-        trained_with = (metadata.get("libraries") or {}).get("xgboost")
-        if trained_with != xgb.__version__:
-            raise ModelRefusedError(
-                f"model {version}: trained with XGBoost {trained_with}, running {xgb.__version__}; retrain it"
-            )
+        directory = self.model_dir(version)
+        try:
+            artifact = verify_artifact(directory, run.sha256)
+        except ArtifactError as exc:
+            raise ModelRefusedError(f"model {version}: {exc}") from exc
+        problem = compatibility_problem(artifact)
+        if problem is not None:
+            raise ModelRefusedError(f"model {version}: {problem}")
+        metadata = artifact.metadata
         if metadata.get("feature_version") != FEATURE_VERSION or tuple(metadata.get("features") or ()) != FEATURE_NAMES:
             raise ModelRefusedError(
                 f"model {version}: feature list v{metadata.get('feature_version')} differs from the code's "
                 f"v{FEATURE_VERSION}; retrain it"
             )
-        return metadata
+        return artifact
+
+    def verify(self, run: RunRecord) -> dict[str, Any]:
+        """Every check that needs no model loading: the row's hash covers every file; returns the metadata."""
+        return self._verified(run).metadata
 
     def load(self, run: RunRecord) -> LoadedModel:
-        """Verify, then unpickle. Raises ModelRefusedError with the reason."""
-        metadata = self.verify(run)
-        path = self.model_dir(run.version) / MODEL_FILE
+        """Verify, then load (UBJSON, or a hash-checked Booster-only pickle). Raises ModelRefusedError."""
+        artifact = self._verified(run)
         try:
-            with open(path, "rb") as fh:
-                # The file's sha256 matched the one recorded when we wrote it, just above.
-                booster = pickle.load(fh)  # noqa: S301  # nosec B301 - sha256 verified against metadata.json above
-        except Exception as exc:
-            raise ModelRefusedError(f"model {run.version}: cannot be loaded: {type(exc).__name__}: {exc}") from exc
-        if not isinstance(booster, xgb.Booster):
-            raise ModelRefusedError(f"model {run.version}: {MODEL_FILE} holds {type(booster).__name__}, not a Booster")
-        trained_at = datetime.fromisoformat(str(metadata.get("trained_at") or run.started_at.isoformat()))
-        if trained_at.tzinfo is None:
-            trained_at = trained_at.replace(tzinfo=UTC)
-        return LoadedModel(run.version, booster, metadata, trained_at, str(metadata["sha256"]), path.parent)
+            booster = load_booster(artifact)
+        except ArtifactError as exc:
+            raise ModelRefusedError(f"model {run.version}: {exc}") from exc
+        if booster.feature_names is not None and tuple(booster.feature_names) != FEATURE_NAMES:
+            raise ModelRefusedError(f"model {run.version}: the booster's feature names differ from the code's")
+        metadata = artifact.metadata
+        if artifact.model_format == MODEL_FORMAT:
+            trained_at = _aware(metadata.get("trained_at")) or run.finished_at or run.started_at
+        else:  # a legacy metadata.json is covered by no hash: the row's times are the trusted ones
+            trained_at = run.finished_at or run.started_at
+        data_end = _aware((metadata.get("data") or {}).get("end"))
+        return LoadedModel(
+            run.version,
+            booster,
+            metadata,
+            trained_at,
+            str(run.sha256),
+            artifact.directory,
+            data_end,
+            artifact.model_format,
+        )
 
     # activation ---------------------------------------------------------------------------------
     def check_activatable(self, version: str) -> RunRecord:
@@ -350,26 +183,39 @@ class ModelRegistry:
         if run.status != COMPLETED:
             raise ActivationError(f"model {version} is {run.status}; only completed runs can be activated")
         try:
-            self.verify(run)
+            metadata = self.verify(run)
         except ModelRefusedError as exc:
             raise ActivationError(str(exc)) from exc
+        trained = metadata.get("interval")
+        if self.interval is not None and trained != self.interval:
+            raise ActivationError(
+                f"model {version} was trained on {trained} bars but QT_MODEL_INTERVAL is {self.interval}; "
+                f"train a {self.interval} model or change QT_MODEL_INTERVAL"
+            )
         return run
 
     def activate(self, version: str) -> RunRecord:
         """Make ``version`` the one active model (any completed, verifiable version: also a rollback)."""
         self.check_activatable(version)
         now = self._clock()
-        with session_scope(self._sessions) as session:
-            session.execute(
-                update(ModelTrainingRun)
-                .where(ModelTrainingRun.is_active.is_(True), ModelTrainingRun.version != version)
-                .values(is_active=False)
-            )
-            row = session.scalar(select(ModelTrainingRun).where(ModelTrainingRun.version == version))
-            assert row is not None  # checked above  # noqa: S101
-            row.is_active = True
-            row.activated_at = now
-            return RunRecord.of(row)
+        try:
+            with session_scope(self._sessions) as session:
+                session.execute(
+                    update(ModelTrainingRun)
+                    .where(ModelTrainingRun.is_active.is_(True), ModelTrainingRun.version != version)
+                    .values(is_active=False)
+                )
+                session.flush()
+                row = session.scalar(select(ModelTrainingRun).where(ModelTrainingRun.version == version))
+                assert row is not None  # checked above  # noqa: S101
+                row.is_active = True
+                row.activated_at = now
+                session.flush()
+                return RunRecord.of(row)
+        except IntegrityError as exc:  # the one-active index: another activation committed first
+            raise ActivationError(
+                f"model {version} was not activated: another activation committed at the same moment; retry"
+            ) from exc
 
     # retention ----------------------------------------------------------------------------------
     def prune(self, keep: int) -> list[str]:
@@ -392,8 +238,3 @@ class ModelRegistry:
         if removed:
             log.info("pruned model artifacts", extra={"versions": removed})
         return removed
-
-
-def _storable(text: str) -> str:
-    """Text every database accepts: lone surrogates and NUL written as escapes."""
-    return text.encode("utf-8", "backslashreplace").decode("utf-8").replace("\x00", "\\x00")

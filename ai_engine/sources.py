@@ -1,4 +1,4 @@
-"""Where training data comes from: ``simulated``, ``binance``, ``replay:DIR`` or ``database``.
+"""Where training data comes from: ``simulated``, ``binance``, ``replay:DIR`` or ``replay:FILE``, ``database``.
 
 Every loader returns wide Bars plus a description of what was read (recorded with the run). A
 source that cannot deliver raises DataError; nothing falls back to another source or to made-up data.
@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ai_engine.dataset import DataError, load_bars
+from ai_engine.dataset import DataError, check_spacing, load_bars
 from ai_engine.features import Bars, bars_from_frame, interval_delta
 from config.settings import Settings
 
@@ -102,7 +102,7 @@ def load_training_bars(
     if source.startswith("replay:") or source == "replay":
         directory = source.partition(":")[2] or (str(settings.market.replay_dir) if settings.market.replay_dir else "")
         if not directory:
-            raise DataError("replay needs a directory: --source replay:DIR (or QT_REPLAY_DIR)")
+            raise DataError("replay needs a directory or a file: --source replay:DIR, replay:FILE (or QT_REPLAY_DIR)")
         return _replay(Path(directory), symbols, interval, days, extra_bars, say)
     start, end = _window(end, interval, days, extra_bars)
     if source == "simulated":
@@ -111,7 +111,7 @@ def load_training_bars(
         return _database(settings, symbols, interval, start, end, say)
     if source == "binance":
         return _binance(settings, symbols, interval, start, end, say)
-    raise DataError(f"unknown source {source!r}: use simulated, binance, replay:DIR or database")
+    raise DataError(f"unknown source {source!r}: use simulated, binance, replay:DIR, replay:FILE or database")
 
 
 def default_symbols(rules: dict[str, Any], tickers: dict[str, Any], quote: str, count: int) -> list[str]:
@@ -181,9 +181,12 @@ def read_replay_file(path: Path) -> pd.DataFrame:
 def _replay(
     directory: Path, symbols: list[str], interval: str, days: int, extra_bars: int, say: Progress
 ) -> tuple[Bars, dict[str, Any]]:
-    if not directory.is_dir():
+    if directory.is_file():  # replay:FILE: one symbol, named by the file
+        files = {directory.stem.upper(): directory}
+    elif not directory.is_dir():
         raise DataError(f"replay directory {directory} does not exist")
-    files = {p.stem.upper(): p for p in sorted(directory.glob("*.csv"))}
+    else:
+        files = {p.stem.upper(): p for p in sorted(directory.glob("*.csv"))}
     if not files:
         raise DataError(f"replay directory {directory} holds no SYMBOL.csv files")
     wanted = symbols or sorted(files)
@@ -202,10 +205,11 @@ def _replay(
     start = end - pd.Timedelta(days=days) - extra_bars * pd.Timedelta(interval_delta(interval))
     data = data[data["open_time"] >= start]
     bars = bars_from_frame(data, interval)
+    check_spacing(bars)  # a file of another interval is refused here, before anything is trained
     steps = np.diff(bars.times.asi8)
     if len(steps) and (steps != int(interval_delta(interval).total_seconds() * 1e9)).any():
         odd = int((steps != int(interval_delta(interval).total_seconds() * 1e9)).sum())
-        say(f"warning: {odd} gaps or irregular steps between bars (expected {interval})")
+        say(f"warning: {odd} gaps between bars (expected {interval})")
     return bars, {"source": f"replay:{directory}", "files": [files[s].name for s in wanted]}
 
 

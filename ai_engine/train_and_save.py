@@ -35,7 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--source",
         default=None,
-        help="simulated | binance | replay:DIR | database (default: QT_MARKET_DATA_SOURCE)",
+        help="simulated | binance | replay:DIR | replay:FILE | database (default: QT_MARKET_DATA_SOURCE)",
     )
     parser.add_argument(
         "--symbols", default=None, help="comma-separated symbols (default: QT_MODEL_TRAIN_SYMBOLS or top 20)"
@@ -95,7 +95,9 @@ def main(argv: list[str] | None = None) -> int:
 
     engine = make_engine(settings.database.effective_url)
     try:
-        registry = ModelRegistry(settings.model.artifacts_dir, make_session_factory(engine))
+        registry = ModelRegistry(
+            settings.model.artifacts_dir, make_session_factory(engine), interval=settings.model.interval
+        )
         outcome = train(request, settings, registry, progress=progress)
     except DataError as exc:
         print(f"training failed: data problem: {exc}", file=sys.stderr)

@@ -20,6 +20,7 @@ import pandas as pd
 import sklearn
 import xgboost as xgb
 
+from ai_engine.artifacts import MODEL_FILE
 from ai_engine.booster import BoosterParams, fit_booster, predict_proba
 from ai_engine.dataset import DataError, build_dataset
 from ai_engine.evaluation import EvaluationReport, classification_metrics, walk_forward
@@ -180,7 +181,17 @@ def _execute(
     on_activated: Callable[[RunRecord], object] | None,
     stop: Callable[[], bool] | None = None,
 ) -> TrainingOutcome:
-    say: Progress = progress or (lambda _msg: None)
+    beat = registry.heartbeat_every(run.id)
+    report_progress: Progress = progress or (lambda _msg: None)
+
+    def say(message: str) -> None:
+        beat()
+        report_progress(message)
+
+    def keep_going() -> bool:  # polled after every boosting round
+        beat()
+        return stop() if stop is not None else False
+
     t0 = time.perf_counter()
     interval = effective["interval"]
     horizon = effective["horizon"]
@@ -216,7 +227,7 @@ def _execute(
         embargo=effective["embargo"],
         fee_bps=fee_bps,
         progress=say,
-        stop=stop,
+        stop=keep_going,
     )
     say(
         f"out of sample: log loss {report.model_log_loss:.4f} vs class prior {report.prior_log_loss:.4f}, "
@@ -226,7 +237,7 @@ def _execute(
     for gate in gates["gates"]:
         say(f"gate {gate['name']}: {'passed' if gate['passed'] else 'FAILED'}: {gate['reason']}")
     say(f"final fit on {len(dataset)} rows")
-    booster = fit_booster(dataset.features, dataset.labels, params, stop=stop)
+    booster = fit_booster(dataset.features, dataset.labels, params, stop=keep_going)
     in_sample = classification_metrics(dataset.labels, predict_proba(booster, dataset.features))
     trained_at = datetime.now(UTC)
     metadata = {
@@ -258,6 +269,14 @@ def _execute(
     path, digest = registry.save_artifact(run.version, booster, metadata)
     say(f"saved {path} (sha256 {digest[:12]}…)")
     decision = activation_decision(ActivationPolicy(effective["activate"]), gates)
+    if decision.activated and interval != settings.model.interval:
+        decision = Activation(
+            False,
+            False,
+            f"not activated: trained on {interval} bars but the service scores {settings.model.interval} "
+            "(QT_MODEL_INTERVAL)",
+            decision.failed,
+        )
     metrics = {
         "summary": metrics_summary(report),
         "gates": gates,
@@ -268,7 +287,7 @@ def _execute(
         "feature_importance": feature_importance(booster),
         "train_seconds": round(time.perf_counter() - t0, 3),
     }
-    completed = registry.complete_run(run.id, metrics=metrics, model_path=path / "model.pkl", sha256=digest)
+    completed = registry.complete_run(run.id, metrics=metrics, model_path=path / MODEL_FILE, sha256=digest)
     activated, reason = decision.activated, decision.reason
     if activated:
         completed = registry.activate(run.version)

@@ -1,7 +1,9 @@
 """`python -m backend [--check]`: validate the configuration (one line per problem), then serve.
 
-With --check it validates, opens both databases (DATABASE_URL and QT_RISK_STATE_DB) and exits:
-0 when the configuration is usable, 2 when not. Database URLs are printed without their password.
+Start-up checks the configuration, that the port is free, the replay files, and that the database
+is at the migrations' head (or QT_AUTO_MIGRATE=1 will migrate it). With --check it only validates,
+also opens both databases (DATABASE_URL and QT_RISK_STATE_DB), and exits: 0 when the service could
+start, 2 when not. Database URLs are printed without their password.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import uvicorn
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
+from backend.preflight import preflight
 from config.redaction import redact_text
 from config.settings import ConfigError, Settings, load_settings
 from database.session import make_engine
@@ -55,10 +58,17 @@ def main(argv: list[str] | None = None) -> int:
         for problem in exc.problems:
             print(f"configuration error: {redact_text(problem)}", file=sys.stderr)
         return 2
+    problems = preflight(settings)
+    for problem in problems:
+        print(f"start-up refused: {problem}", file=sys.stderr)
+    if problems:
+        return 2
     if "--check" in args:
         problems = open_problems(settings)
         for problem in problems:
             print(f"configuration error: {problem}", file=sys.stderr)
+        if not problems:
+            print("configuration ok")
         return 2 if problems else 0
     app = settings.app
     uvicorn.run(

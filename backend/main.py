@@ -9,7 +9,7 @@ import asyncio
 import contextlib
 import gc
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from datetime import UTC, datetime
 
@@ -23,10 +23,10 @@ from backend.api.http_guard import HttpGuard
 from backend.api.lean import install_lean_routes
 from backend.api.routes import ROUTERS, document_error_responses
 from backend.components import COMPONENTS
-from backend.context import AppContext
+from backend.context import AppContext, utc_now
 from backend.health import HealthProbe
 from backend.observability.audit import AuditLog
-from backend.observability.http import HttpMiddleware
+from backend.observability.http import HttpMiddleware, label_plain_routes
 from backend.observability.logging import configure_logging
 from backend.observability.metrics import Metrics
 from backend.runtime_settings import RuntimeSettingsService, load_overrides
@@ -36,13 +36,17 @@ from backend.web.routes import web_routes
 from config.app import AppSettings
 from config.runtime import SettingsHolder, valid_overrides
 from config.settings import Settings, load_settings
+from database.schema_gate import ensure_current
 from database.session import make_engine, make_session_factory
 
 log = logging.getLogger("backend")
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
-    """Build the FastAPI app; nothing is connected until the lifespan starts."""
+def create_app(settings: Settings | None = None, *, clock: Callable[[], datetime] | None = None) -> FastAPI:
+    """Build the FastAPI app; nothing is connected until the lifespan starts.
+
+    ``clock`` is the trading path's time (default: the wall clock); the parity test passes the
+    backtest's, so the service trades recorded bars on their own time."""
     settings = settings if settings is not None else load_settings()
     configure_logging(settings.app.log_level.value, settings.app.log_format.value)
     metrics = Metrics()
@@ -51,7 +55,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
             stack.callback(metrics.process_exit)
-            ctx = await _build_context(settings, metrics, stack)
+            ctx = await _build_context(settings, metrics, stack, clock or utc_now)
             app.state.ctx = ctx
             for component in COMPONENTS:
                 await stack.enter_async_context(component(ctx))
@@ -90,6 +94,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.router.routes.extend(web_routes())
     app.router.routes.extend(docs_routes(app))
     install_lean_routes(app)
+    label_plain_routes(app.router.routes)
     document_error_responses(app.router.routes)
     install_error_handlers(app)
     if settings.app.cors_origins:
@@ -111,10 +116,15 @@ def _app_settings(app: FastAPI, settings: Settings) -> AppSettings:
     return ctx.settings.current.app if ctx is not None else settings.app
 
 
-async def _build_context(settings: Settings, metrics: Metrics, stack: AsyncExitStack) -> AppContext:
+async def _build_context(
+    settings: Settings, metrics: Metrics, stack: AsyncExitStack, clock: Callable[[], datetime]
+) -> AppContext:
     db = settings.database
     engine = make_engine(db.effective_url, read_only=db.read_only, busy_timeout_ms=db.busy_timeout_ms)
     stack.callback(engine.dispose)
+    await asyncio.to_thread(
+        ensure_current, engine, db.effective_url, auto_migrate=db.auto_migrate, read_only=db.read_only
+    )
     sessions = make_session_factory(engine)
 
     stored = await asyncio.to_thread(_load_overrides_or_empty, sessions)
@@ -154,6 +164,7 @@ async def _build_context(settings: Settings, metrics: Metrics, stack: AsyncExitS
         health=probe,
         started_at=datetime.now(UTC),
         read_only=db.read_only,
+        clock=clock,
     )
     runtime = RuntimeSettingsService(holder, sessions)
     for line in runtime.shadowed():

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
-from pydantic import SecretStr, TypeAdapter
+from pydantic import BaseModel, SecretStr, TypeAdapter
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from backend.amounts import decimal_text
 from config.redaction import redact
 from config.runtime import SettingsHolder
 from config.settings import Settings, field_refs
@@ -23,7 +25,20 @@ def _jsonable(value: Any) -> Any:
     """The JSON form of a setting value (Decimal and paths as strings, models as objects)."""
     if isinstance(value, SecretStr):
         return REDACTED if value.get_secret_value() else ""
-    return _ANY.dump_python(value, mode="json")
+    return _ANY.dump_python(_plain_decimals(value), mode="json")
+
+
+def _plain_decimals(value: Any) -> Any:
+    """Decimals as the API writes amounts ("0.00000001", not pydantic's "1E-8"), inside models too."""
+    if isinstance(value, Decimal):
+        return decimal_text(value)
+    if isinstance(value, BaseModel):
+        return {name: _plain_decimals(item) for name, item in value.model_dump(by_alias=True).items()}
+    if isinstance(value, dict):
+        return {key: _plain_decimals(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain_decimals(item) for item in value]
+    return value
 
 
 _ANY: TypeAdapter[Any] = TypeAdapter(Any)

@@ -42,7 +42,9 @@ class AppSettings(Section):
     port: int = Field(8000, alias="QT_PORT", ge=1, le=65535, description="TCP port the API listens on.")
     log_level: LogLevel = Field(LogLevel.INFO, alias="QT_LOG_LEVEL", description="Log level.")
     log_format: LogFormat = Field(
-        LogFormat.TEXT, alias="QT_LOG_FORMAT", description="Log line format: text (key=value) or json."
+        LogFormat.TEXT,
+        alias="QT_LOG_FORMAT",
+        description="Log line format of every line (uvicorn's too): text (key=value) or json.",
     )
     admin_token: SecretStr = Field(
         SecretStr(""),

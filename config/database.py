@@ -52,6 +52,11 @@ class DatabaseSettings(Section):
         alias="QT_DATABASE_READ_ONLY",
         description="Serve reads from a snapshot: writing jobs paused, mutations answer 503.",
     )
+    auto_migrate: bool = Field(
+        False,
+        alias="QT_AUTO_MIGRATE",
+        description="Migrate the database to head at start-up; without it an unmigrated database refuses to start.",
+    )
     busy_timeout_ms: int = Field(
         5000,
         alias="QT_DB_BUSY_TIMEOUT_MS",

@@ -55,6 +55,15 @@ class ExecutionSettings(Section):
         description="false turns a partial sell into a full exit.",
         json_schema_extra=tunable(),
     )
+    unknown_grace_seconds: float = Field(
+        120.0,
+        alias="QT_EXECUTION_UNKNOWN_GRACE_SECONDS",
+        ge=0,
+        le=86400,
+        description="How long an order whose outcome is unknown stays unknown (looked up on a backoff, "
+        "nothing new sent) before the account's orders are searched and it is declared never placed.",
+        json_schema_extra=tunable(),
+    )
     binance_testnet: bool = Field(
         False,
         alias="QT_EXECUTION_BINANCE_TESTNET",

@@ -53,6 +53,14 @@ class SchedulerSettings(Section):
         alias="QUANTUM_TRADER_DISABLE_EXECUTION",
         description="1 disables the execution job while the rest of the scheduler runs.",
     )
+    portfolio_mark_seconds: int = Field(
+        3600,
+        alias="QT_PORTFOLIO_MARK_SECONDS",
+        ge=0,
+        le=3600,
+        description="Portfolio mark cadence in seconds (besides the mark after every cycle); 0 = not scheduled.",
+        json_schema_extra=tunable(),
+    )
     misfire_grace_seconds: int = Field(
         60,
         alias="QT_SCHEDULER_MISFIRE_GRACE_SECONDS",

@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+import io
+import json
 import math
+import os
+import re
 from collections import Counter
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
+from dotenv import dotenv_values
+from dotenv.parser import parse_stream
 from pydantic import BaseModel, ConfigDict, ValidationError
 from pydantic.fields import FieldInfo
+from pydantic_settings import SettingsError
 
 from config.app import LOOPBACK_HOSTS, MIN_ADMIN_TOKEN_LENGTH, AppSettings, Environment
-from config.base import Section
+from config.base import ENV_FILE, REPO_ROOT, Section
 from config.database import DatabaseSettings
 from config.execution import ExchangeKind, ExecutionSettings
 from config.liquidity import LiquiditySettings
@@ -148,6 +156,53 @@ def check_combinations(settings: Settings) -> list[str]:
     return problems
 
 
+def _shown_path(path: Path) -> str:
+    return str(path.relative_to(REPO_ROOT)) if path.is_relative_to(REPO_ROOT) else str(path)
+
+
+def env_file_problems(path: Path) -> list[str]:
+    """One line per line of ``path`` that python-dotenv cannot read as NAME=value."""
+    if not path.is_file():
+        return []
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        return [f"{_shown_path(path)}: cannot be read ({exc})"]
+    problems = []
+    for binding in parse_stream(io.StringIO(text)):
+        bad_key = binding.key is not None and not _ENV_NAME.match(binding.key)
+        if binding.error or bad_key:
+            line = binding.original.string.strip()
+            problems.append(
+                f"{_shown_path(path)} line {binding.original.line}: cannot parse {_display(line)}: "
+                "expected NAME=value (# starts a comment)"
+            )
+    return problems
+
+
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]*$")
+_FIELD_IN_SETTINGS_ERROR = re.compile(r'field "([^"]+)"')
+
+
+def _settings_error_line(section: type[Section], exc: SettingsError, env_file: Path | None) -> str:
+    """pydantic-settings' 'error parsing value for field ...' as one line naming the variable."""
+    match = _FIELD_IN_SETTINGS_ERROR.search(str(exc))
+    info = section.model_fields.get(match.group(1)) if match else None
+    if match is None or info is None:
+        return str(exc).splitlines()[0]
+    env = info.alias or match.group(1)
+    raw = os.environ.get(env)
+    if raw is None and env_file is not None and env_file.is_file():
+        raw = dotenv_values(env_file).get(env)
+    reason = "not valid JSON"
+    if raw is not None:
+        try:
+            json.loads(raw)
+        except ValueError as error:
+            reason = f"not valid JSON ({error})"
+    return f"{env}={_display(raw)}: {reason}; accepted: {info.description or 'a JSON value'}"
+
+
 # A token must carry at least this much estimated entropy (length x Shannon entropy per character)
 # outside development: 32 random hex digits score 100-120 bits, "abcabc..." 51, "abab..." 32.
 MIN_TOKEN_ENTROPY_BITS = 80
@@ -207,25 +262,27 @@ def _list_bound_problems(settings: Settings) -> list[str]:
 def load_settings(
     overrides: Mapping[str, Mapping[str, Any]] | None = None,
     *,
-    env_file: bool = True,
+    env_file: bool | Path = True,
 ) -> Settings:
     """Build Settings from the environment (and backend/.env), raising ConfigError on any problem.
 
     ``overrides`` maps a section name to field values that win over the environment (tests use it);
-    ``env_file=False`` ignores backend/.env.
+    ``env_file=False`` ignores backend/.env, a path reads that file instead.
     """
-    problems: list[str] = []
+    path = ENV_FILE if env_file is True else env_file if isinstance(env_file, Path) else None
+    problems: list[str] = env_file_problems(path) if path is not None else []
+    if problems:
+        raise ConfigError(problems)
     built: dict[str, Section] = {}
     secrets = _secret_envs()
     for name, section in SECTIONS.items():
         values = dict((overrides or {}).get(name, {}))
         try:
-            if env_file:
-                built[name] = section(**values)
-            else:
-                built[name] = section(_env_file=None, **values)
+            built[name] = section(_env_file=path, **values)
         except ValidationError as exc:
             problems.extend(format_validation_error(exc, secret_names=secrets))
+        except SettingsError as exc:
+            problems.append(_settings_error_line(section, exc, path))
     if problems:
         raise ConfigError(problems)
     settings = Settings(**built)

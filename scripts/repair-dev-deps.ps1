@@ -57,7 +57,7 @@ $packages | ForEach-Object { Write-Output "  $_" }
 
 if ($DryRun) {
     Write-Output 'Dry run: nothing uninstalled.'
-    exit 0
+    exit 1  # packages were found: not clean, like the check itself
 }
 
 if (-not $Yes) {

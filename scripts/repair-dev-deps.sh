@@ -10,7 +10,8 @@
 #   --requirements / --dev-requirements FILE   passed to the check (default: backend/requirements*.txt)
 #
 # Without --yes it asks; an answer other than y/yes, or no answer at all (a non-interactive stdin
-# at end of input), means no. Exit: 0 nothing left to remove, 1 declined or packages remain,
+# at end of input), means no. Exit: 0 nothing left to remove, 1 declined, packages remain or (with
+# --dry-run) packages found,
 # 2 the check could not run.
 set -euo pipefail
 
@@ -19,7 +20,7 @@ dry_run=0
 assume_yes=0
 python=${RUNTIME_PYTHON:-}
 
-usage() { sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; }
 check_args=()
 
 while [ $# -gt 0 ]; do
@@ -65,8 +66,9 @@ echo "Development-only packages installed in $python:"
 printf '  %s\n' "$@"
 
 if [ "$dry_run" = 1 ]; then
+    # exit 1 like the check itself: a dry run that finds packages is not a clean bill of health
     echo "Dry run: nothing uninstalled."
-    exit 0
+    exit 1
 fi
 
 if [ "$assume_yes" != 1 ]; then

@@ -11,7 +11,8 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from fastapi import HTTPException, Request, status
+from fastapi import HTTPException, Request, Security, status
+from fastapi.security import APIKeyHeader
 
 from backend.context import AppContext
 from backend.observability.audit import AuditWriteError, token_fingerprint
@@ -45,7 +46,17 @@ def _action(request: Request) -> str:
     return f"{request.method} {request.url.path}"
 
 
-async def require_admin(request: Request) -> AdminCaller:
+# Declares the header as an API-key security scheme in the OpenAPI document, so Swagger's
+# "Authorize" sends it; the check itself reads the header in require_admin.
+ADMIN_KEY = APIKeyHeader(
+    name=ADMIN_HEADER,
+    scheme_name="AdminToken",
+    description="The admin token (QT_ADMIN_TOKEN). Missing: 401; wrong: 403.",
+    auto_error=False,
+)
+
+
+async def require_admin(request: Request, _declared: str | None = Security(ADMIN_KEY)) -> AdminCaller:
     ctx: AppContext = request.app.state.ctx
     app = ctx.settings.current.app
     expected = app.admin_token.get_secret_value()

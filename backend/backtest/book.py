@@ -19,10 +19,10 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from backend.backtest.scratch import scratch_engine
-from backend.components.execution import plan_params_for
 from backend.exchanges.factory import paper_config
 from backend.exchanges.paper import PaperExchange
 from backend.execution.ledger import Ledger
+from backend.execution.params import plan_params_for
 from backend.execution.service import CycleReport, ExecutionService
 from backend.execution.tradelog import TradesLog
 from backend.market.service import MarketService

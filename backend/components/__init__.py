@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 
-from backend.components import execution, liquidity, market, model, risk
+from backend.components import backtest, execution, liquidity, market, model, risk
 from backend.context import AppContext
 
 Component = Callable[[AppContext], AbstractAsyncContextManager[None]]
@@ -20,4 +20,5 @@ COMPONENTS: list[Component] = [
     model.component,
     liquidity.component,
     execution.component,
+    backtest.component,
 ]

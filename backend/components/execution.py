@@ -16,19 +16,21 @@ from decimal import Decimal
 from backend.context import AppContext
 from backend.exchanges.factory import build_exchange
 from backend.execution.ledger import Ledger
+from backend.execution.marks import PortfolioMarks
+from backend.execution.params import plan_params_for
 from backend.execution.planner import PlanParams
+from backend.execution.runs import RunsReader
 from backend.execution.service import ExecutionService
 from backend.execution.tradelog import TradesLog
 from backend.market.types import MarketSnapshot, OrderBook, SymbolRules
 from backend.risk.guarded import GuardedExchange
 from backend.scheduler.jobs.execution import JOB_ID, rebalance
 from backend.scheduler.jobs.liquidity import JOB_ID as LIQUIDITY_JOB
+from backend.scheduler.jobs.portfolio import JOB_ID as MARK_JOB
+from backend.scheduler.jobs.portfolio import mark_portfolio
 from backend.scheduler.runner import JobBusyError, JobSpec
-from config.execution import ExchangeKind
-from config.settings import Settings
 
 log = logging.getLogger(__name__)
-BINANCE_SLIPPAGE_MARGIN_BPS = Decimal(50)
 SELECTION_WAIT_STEPS = 600
 SELECTION_WAIT_STEP_SECONDS = 0.05
 
@@ -39,21 +41,6 @@ class MarketUnavailableError(RuntimeError):
 
 def plan_params(ctx: AppContext) -> PlanParams:
     return plan_params_for(ctx.settings.current)
-
-
-def plan_params_for(s: Settings) -> PlanParams:
-    """The planner's knobs from the settings (the service and the backtest both read them here)."""
-    ex = s.execution
-    slippage = ex.paper_max_slippage_bps if ex.exchange is ExchangeKind.PAPER else BINANCE_SLIPPAGE_MARGIN_BPS
-    return PlanParams(
-        min_notional=ex.min_notional,
-        max_orders=ex.max_orders,
-        cash_buffer=ex.cash_buffer,
-        allow_partial=ex.allow_partial,
-        max_notional_per_trade=s.risk.max_notional_per_trade,
-        max_position_per_symbol=s.risk.max_position_per_symbol,
-        cost_margin_bps=ex.paper_fee_bps + slippage,
-    )
 
 
 @asynccontextmanager
@@ -124,8 +111,12 @@ async def component(ctx: AppContext) -> AsyncIterator[None]:
         metrics=ctx.metrics,
         trades_log=TradesLog(settings.app.trades_log_path),
         clock=ctx.clock,
+        unknown_grace=lambda: ctx.settings.current.execution.unknown_grace_seconds,
     )
     ctx.services["execution"] = service
+    marks = PortfolioMarks(ctx.sessions, exchange=adapter.name, clock=ctx.clock)
+    ctx.services["portfolio_marks"] = marks
+    ctx.services["execution_runs"] = RunsReader(ctx.sessions, exchange=adapter.name)
     if ctx.read_only:
         pass
     elif await ctx.runner.is_leader():
@@ -140,10 +131,18 @@ async def component(ctx: AppContext) -> AsyncIterator[None]:
     ctx.runner.add(
         JobSpec(
             job_id=JOB_ID,
-            func=functools.partial(rebalance, service),
+            func=functools.partial(rebalance, service, marks),
             description="Rebalance the portfolio toward the liquidity selection",
             seconds=lambda s: s.scheduler.execution_seconds,
             enabled=lambda s: not s.scheduler.execution_disabled,
+        )
+    )
+    ctx.runner.add(
+        JobSpec(
+            job_id=MARK_JOB,
+            func=functools.partial(mark_portfolio, service, marks),
+            description="Value the portfolio and store the mark (GET /portfolio/history)",
+            seconds=lambda s: s.scheduler.portfolio_mark_seconds,
         )
     )
     ctx.health_checks["execution"] = service.health_reasons

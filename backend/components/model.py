@@ -39,13 +39,16 @@ def _sentiment(ctx: AppContext) -> pd.Series | None:
 @asynccontextmanager
 async def component(ctx: AppContext) -> AsyncIterator[None]:
     settings = ctx.settings.current
-    registry = ModelRegistry(settings.model.artifacts_dir, ctx.sessions, clock=ctx.clock)
+    registry = ModelRegistry(
+        settings.model.artifacts_dir, ctx.sessions, clock=ctx.clock, interval=settings.model.interval
+    )
     predictor = Predictor(
         registry, ctx.settings, metrics=ctx.metrics, clock=ctx.clock, sentiment=lambda: _sentiment(ctx)
     )
     service = ModelService(registry, predictor, ctx.settings, clock=ctx.clock)
     try:
         if not ctx.read_only:
+            await asyncio.to_thread(registry.sweep_temporary)
             failed = await asyncio.to_thread(registry.fail_interrupted_runs)
             if failed:
                 log.warning("training runs interrupted by a restart marked failed", extra={"runs": failed})

@@ -305,6 +305,16 @@ class BinanceExchange:
             raise
         return self._result(data)
 
+    async def orders(self, symbol: str, since: datetime | None = None) -> list[OrderResult]:
+        return await asyncio.to_thread(self._orders, symbol, since)
+
+    def _orders(self, symbol: str, since: datetime | None) -> list[OrderResult]:
+        params: dict[str, Any] = {"symbol": symbol, "limit": MY_TRADES_LIMIT}
+        if since is not None:
+            params["startTime"] = int(since.timestamp() * 1000)
+        data = self._call("all_orders", lambda: self._client.get_all_orders(**params))
+        return [self._result(o) for o in data]
+
     async def trades(self, symbol: str, since: datetime | None = None) -> list[Fill]:
         return await asyncio.to_thread(self._trades, symbol, since)
 

@@ -299,6 +299,16 @@ class PaperExchange:
             )
             return self._result(order, trades)
 
+    async def orders(self, symbol: str, since: datetime | None = None) -> list[OrderResult]:
+        return await asyncio.to_thread(self._orders, symbol, since)
+
+    def _orders(self, symbol: str, since: datetime | None) -> list[OrderResult]:
+        with self._sessions() as session:
+            query = select(PaperOrder).where(PaperOrder.symbol == symbol)
+            if since is not None:
+                query = query.where(PaperOrder.created_at >= since)
+            return [self._result(o, []) for o in session.scalars(query.order_by(PaperOrder.id))]
+
     async def trades(self, symbol: str, since: datetime | None = None) -> list[Fill]:
         return await asyncio.to_thread(self._trades, symbol, since)
 

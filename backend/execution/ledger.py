@@ -27,7 +27,14 @@ PENDING = "PENDING"  # persisted, not yet sent
 REFUSED = "REFUSED"  # the risk guard said no; never sent
 FAILED = "FAILED"  # sending failed in a way that proves nothing was placed
 SKIPPED = "SKIPPED"  # planned and persisted, then not sent (cash after sells, cycle stopped)
-OPEN_STATES = (PENDING, OrderStatus.UNKNOWN.value, OrderStatus.NEW.value, OrderStatus.PARTIALLY_FILLED.value)
+SENDING = "SENDING"  # claimed by its leader for sending (fenced): from here the outcome may be unknown
+OPEN_STATES = (
+    PENDING,
+    SENDING,
+    OrderStatus.UNKNOWN.value,
+    OrderStatus.NEW.value,
+    OrderStatus.PARTIALLY_FILLED.value,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +72,12 @@ class OpenOrder:
     side: OrderSide
     status: str
     requested_quantity: Decimal
+    created_at: datetime | None = None
+    unknown_since: datetime | None = None
+    next_lookup_at: datetime | None = None
+    lookups: int = 0
+    leader_epoch: int | None = None
+    quote_order_qty: Decimal | None = None
 
 
 # Prepared statements of the trading path (built once; executed with parameters).
@@ -477,6 +490,11 @@ class Ledger:
                 "note": o.get("note"),
                 "created_at": now,
                 "updated_at": now,
+                "leader_epoch": o.get("leader_epoch"),
+                "unknown_since": None,
+                "next_lookup_at": None,
+                "lookups": 0,
+                "quote_order_qty": o.get("quote_order_qty"),
             }
             for o in orders
         ]
@@ -583,8 +601,70 @@ class Ledger:
                 select(Order).where(Order.exchange == self.exchange, Order.status.in_(OPEN_STATES)).order_by(Order.id)
             )
             return [
-                OpenOrder(o.client_order_id, o.symbol, OrderSide(o.side), o.status, o.requested_quantity) for o in rows
+                OpenOrder(
+                    o.client_order_id,
+                    o.symbol,
+                    OrderSide(o.side),
+                    o.status,
+                    o.requested_quantity,
+                    created_at=o.created_at,
+                    unknown_since=o.unknown_since,
+                    next_lookup_at=o.next_lookup_at,
+                    lookups=o.lookups or 0,
+                    leader_epoch=o.leader_epoch,
+                    quote_order_qty=o.quote_order_qty,
+                )
+                for o in rows
             ]
+
+    # unknown outcomes and fencing ----------------------------------------------------------------
+    def claim_for_sending(self, client_order_id: str, epoch: int | None) -> bool:
+        """``PENDING → SENDING`` in one statement, only for the epoch that planned it and only if no
+        one touched the row since (a new leader that failed it wins): True when this caller may send."""
+        now = self._clock()
+        epoch_match = _ORD.c.leader_epoch.is_(None) if epoch is None else _ORD.c.leader_epoch == epoch
+        with self._sessions.begin() as session:
+            result = session.connection().execute(
+                update(_ORD)
+                .where(_ORD.c.client_order_id == client_order_id, _ORD.c.status == PENDING, epoch_match)
+                .values(status=SENDING, unknown_since=now, next_lookup_at=now, updated_at=now)
+            )
+            return bool(result.rowcount == 1)
+
+    def mark_unknown(self, client_order_id: str, message: str) -> None:
+        """The answer was lost: UNKNOWN, keeping the time the outcome first became unknown."""
+        now = self._clock()
+        with self._sessions.begin() as session:
+            session.connection().execute(
+                update(_ORD)
+                .where(_ORD.c.client_order_id == client_order_id)
+                .values(
+                    status=OrderStatus.UNKNOWN.value,
+                    unknown_since=func.coalesce(_ORD.c.unknown_since, now),
+                    next_lookup_at=now,
+                    error_message=message[:2000],
+                    updated_at=now,
+                )
+            )
+
+    def schedule_lookup(self, client_order_id: str, at: datetime) -> None:
+        with self._sessions.begin() as session:
+            session.connection().execute(
+                update(_ORD)
+                .where(_ORD.c.client_order_id == client_order_id)
+                .values(next_lookup_at=at, lookups=_ORD.c.lookups + 1)
+            )
+
+    def fail_if_status(self, client_order_id: str, status: str, message: str) -> bool:
+        """Mark FAILED only if the order is still in ``status`` (a concurrent claim or answer wins)."""
+        now = self._clock()
+        with self._sessions.begin() as session:
+            result = session.connection().execute(
+                update(_ORD)
+                .where(_ORD.c.client_order_id == client_order_id, _ORD.c.status == status)
+                .values(status=FAILED, error_message=message[:2000], updated_at=now, next_lookup_at=None)
+            )
+            return bool(result.rowcount == 1)
 
     def client_order_ids(self) -> list[str]:
         with self._sessions() as session:

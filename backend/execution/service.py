@@ -15,10 +15,11 @@ import inspect
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from backend.amounts import decimal_text
 from backend.exchanges.base import (
     AccountSnapshot,
     Fill,
@@ -36,6 +37,7 @@ from backend.exchanges.errors import (
     TemporaryExchangeError,
     UnknownOutcomeError,
 )
+from backend.execution.dust import dust_holdings, dust_reason
 from backend.execution.ledger import (
     FAILED,
     REFUSED,
@@ -48,6 +50,7 @@ from backend.execution.ledger import (
 )
 from backend.execution.planner import OrderPlan, PlannedOrder, PlanParams, SkippedOrder, plan_orders
 from backend.execution.quantize import filter_failure, quantize_quantity
+from backend.execution.reconcile import Reconciler, ReconcileReport
 from backend.execution.tradelog import TradesLog
 from backend.market.types import MarketSnapshot, SymbolRules
 from backend.observability.metrics import Metrics
@@ -56,10 +59,8 @@ from backend.risk.models import RiskContext, RiskRefused
 
 log = logging.getLogger(__name__)
 ZERO = Decimal(0)
-# How far back reconciliation looks for executions the risk guard missed: the daily-loss rule
-# reads the current UTC day, so two days always cover it.
-RISK_RESTORE_WINDOW = timedelta(days=2)
 CENT = Decimal("0.01")
+DEFAULT_UNKNOWN_GRACE_SECONDS = 120.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +86,7 @@ class CycleReport:
     skipped_orders: list[dict[str, Any]] = field(default_factory=list)
     errors: dict[str, str] = field(default_factory=dict)
     unresolved: list[str] = field(default_factory=list)
+    dust: list[dict[str, Any]] = field(default_factory=list)  # holdings below the exchange minimum
 
     def details(self) -> dict[str, Any]:
         return {
@@ -95,24 +97,12 @@ class CycleReport:
             "orders_skipped": self.skipped,
             "orders_failed": self.failed,
             "orders_filled": self.filled,
-            "equity": float(self.equity.quantize(CENT)),
-            "gross_exposure": float(self.gross_exposure.quantize(CENT)),
-            "cash": float(self.cash.quantize(CENT)),
+            "equity": decimal_text(self.equity.quantize(CENT)),
+            "gross_exposure": decimal_text(self.gross_exposure.quantize(CENT)),
+            "cash": decimal_text(self.cash.quantize(CENT)),
             "reason": self.reason,
             "unresolved_orders": self.unresolved,
         }
-
-
-@dataclass
-class ReconcileReport:
-    run_id: int | None
-    resolved_orders: list[dict[str, Any]] = field(default_factory=list)
-    fills_recovered: int = 0
-    differences: list[dict[str, Any]] = field(default_factory=list)
-    seeded: bool = False
-    error: str | None = None
-    unresolved: list[str] = field(default_factory=list)
-    risk_records_restored: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,6 +169,9 @@ class ExecutionService:
         metrics: Metrics,
         trades_log: TradesLog,
         clock: Callable[[], datetime],
+        unknown_grace: Callable[[], float] = lambda: DEFAULT_UNKNOWN_GRACE_SECONDS,
+        epoch: Callable[[], int | None] = lambda: None,
+        still_leads: Callable[[], Awaitable[bool]] | None = None,
     ) -> None:
         self.ledger = ledger
         self.exchange = exchange
@@ -189,6 +182,11 @@ class ExecutionService:
         self._metrics = metrics
         self._log = trades_log
         self._clock = clock
+        self._unknown_grace = unknown_grace
+        # fencing: the leader epoch saved with every order, and the proof of leadership before a send
+        self._epoch = epoch
+        self._still_leads = still_leads
+        self.reconciler = Reconciler(self)
         self.lock = asyncio.Lock()
         self.last_report: CycleReport | None = None
         self.last_reconcile: ReconcileReport | None = None
@@ -313,57 +311,9 @@ class ExecutionService:
         )
         return recorded
 
-    # reconciliation ---------------------------------------------------------------------------
+    # reconciliation (backend/execution/reconcile.py) -------------------------------------------
     async def _resolve_open(self, orders: list[OpenOrder]) -> tuple[list[dict[str, Any]], list[str]]:
-        """Look every non-final order up by client order id; returns (resolved, still unknown)."""
-        resolved: list[dict[str, Any]] = []
-        unresolved: list[str] = []
-        for order in orders:
-            try:
-                result = await self.exchange.query_order(order.symbol, order.client_order_id)
-                self._count("query_order", "ok")
-            except ExchangeError as exc:
-                self._count("query_order", type(exc).__name__)
-                unresolved.append(order.client_order_id)
-                continue
-            if result is None:
-                await self._db(
-                    self.ledger.update_order,
-                    order.client_order_id,
-                    status=FAILED,
-                    error_message="looked up after an unknown outcome: the exchange has no such order",
-                )
-                self.guard.release(order.client_order_id)  # resolved: nothing was placed, nothing reserved
-                self._log.write(
-                    self._clock(), "order_not_found", client_order_id=order.client_order_id, symbol=order.symbol
-                )
-                resolved.append({"client_order_id": order.client_order_id, "status": FAILED})
-                continue
-            request = OrderRequest(order.symbol, order.side, order.requested_quantity, order.client_order_id)
-            recorded: list[RecordedFill] = []
-
-            async def apply(
-                res: OrderResult, coid: str = order.client_order_id, out: list[RecordedFill] = recorded
-            ) -> Decimal:
-                out.extend(await self._apply_result(coid, res))
-                return sum((r.realised_pnl for r in out), ZERO)
-
-            if result.executed_quantity > 0:
-                await self.exchange.record_reconciled(request, result, now=self._clock(), realised_pnl=apply)
-            else:
-                await self._apply_result(order.client_order_id, result)
-                if result.status.is_final:
-                    self.guard.release(order.client_order_id)
-            if not result.status.is_final:
-                unresolved.append(order.client_order_id)
-            resolved.append(
-                {
-                    "client_order_id": order.client_order_id,
-                    "status": result.status.value,
-                    "fills_recorded": len(recorded),
-                }
-            )
-        return resolved, unresolved
+        return await self.reconciler.resolve_open(orders)
 
     async def reconcile(self) -> ReconcileReport:
         """Start-up: resolve open orders, recover missing fills, compare balances; report differences."""
@@ -371,105 +321,7 @@ class ExecutionService:
             return await self._reconcile()
 
     async def _reconcile(self) -> ReconcileReport:
-        report = ReconcileReport(run_id=None)
-        try:
-            run_id: int = await self._db(self.ledger.start_run, "reconcile")
-            report.run_id = run_id
-            await self._refresh_market()
-            open_orders = await self._db(self.ledger.open_orders)
-            report.resolved_orders, report.unresolved = await self._resolve_open(open_orders)
-            positions: dict[str, PositionView] = await self._db(self.ledger.positions)
-            for symbol in sorted(positions):
-                since = await self._db(self.ledger.latest_fill_time, symbol)
-                try:
-                    trades = await self.exchange.trades(symbol, since=since)
-                    self._count("my_trades", "ok")
-                except ExchangeError as exc:
-                    self._count("my_trades", type(exc).__name__)
-                    report.differences.append({"symbol": symbol, "error": f"trades not read: {exc}"})
-                    continue
-                report.fills_recovered += len(await self._record(trades, None))
-            report.risk_records_restored = await self._restore_risk_records()
-            account = await self.exchange.account()
-            self._count("account", "ok")
-            self._account = account
-            report.differences.extend(await self._compare_balances(account, report))
-            status = "degraded" if report.differences or report.unresolved else "ok"
-            await self._db(
-                self.ledger.finish_run,
-                run_id,
-                status=status,
-                details={
-                    "resolved_orders": report.resolved_orders,
-                    "fills_recovered": report.fills_recovered,
-                    "differences": report.differences,
-                    "seeded": report.seeded,
-                    "risk_records_restored": report.risk_records_restored,
-                    "unresolved_orders": report.unresolved,
-                },
-            )
-            for diff in report.differences:
-                log.warning("reconciliation difference", extra={k: str(v) for k, v in diff.items()})
-        except Exception as exc:
-            report.error = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
-            log.error("reconciliation failed", extra={"error": report.error})
-            if report.run_id is not None:
-                try:
-                    await self._db(self.ledger.finish_run, report.run_id, status="failed", error=report.error)
-                except Exception:
-                    log.exception("failed reconciliation not recorded")
-        self.last_reconcile = report
-        return report
-
-    async def _restore_risk_records(self) -> int:
-        """Give the risk guard the recent executions it missed (a crash between ledger and guard)."""
-        since = self._clock() - RISK_RESTORE_WINDOW
-        records = await self._db(self.ledger.executions_since, since)
-        return await asyncio.to_thread(self.guard.restore_trades_sync, records)
-
-    async def _compare_balances(self, account: AccountSnapshot, report: ReconcileReport) -> list[dict[str, Any]]:
-        quote = self.ledger.quote
-        differences: list[dict[str, Any]] = []
-        exchange_cash = account.balances[quote].total if quote in account.balances else ZERO
-        if not await self._db(self.ledger.is_seeded):
-            await self._db(self.ledger.seed, exchange_cash)
-            report.seeded = True
-        else:
-            ledger_cash: Decimal = await self._db(self.ledger.cash)
-            if ledger_cash != exchange_cash:
-                differences.append(
-                    {"asset": quote, "ledger": format(ledger_cash, "f"), "exchange": format(exchange_cash, "f")}
-                )
-                await self._db(self.ledger.adjust_cash, exchange_cash)
-        positions: dict[str, PositionView] = await self._db(self.ledger.positions)
-        by_base = {p.base_asset: p for p in positions.values()}
-        symbols_by_base = {
-            r.base_asset: s for s, r in self._rules.items() if r.quote_asset == quote and r.base_asset != quote
-        }
-        for asset in sorted(set(by_base) | set(account.balances)):
-            if asset == quote:
-                continue
-            held = account.balances[asset].total if asset in account.balances else ZERO
-            pos = by_base.get(asset)
-            symbol = pos.symbol if pos is not None else symbols_by_base.get(asset)
-            if symbol is None:
-                continue  # not tradable against our quote asset: not part of the portfolio
-            ledger_qty = pos.quantity if pos is not None else ZERO
-            if ledger_qty == held:
-                continue
-            mark = self._marks.get(symbol)
-            price = mark.price if mark is not None else (pos.average_cost if pos is not None else ZERO)
-            if not report.seeded:
-                differences.append(
-                    {
-                        "asset": asset,
-                        "symbol": symbol,
-                        "ledger": format(ledger_qty, "f"),
-                        "exchange": format(held, "f"),
-                    }
-                )
-            await self._db(self.ledger.adjust_position, symbol, asset, held, price)
-        return differences
+        return await self.reconciler.reconcile()
 
     # the cycle --------------------------------------------------------------------------------
     async def run_cycle(self) -> CycleReport:
@@ -529,6 +381,9 @@ class ExecutionService:
         for symbol, pos in positions.items():
             free = account.balances[pos.base_asset].free if pos.base_asset in account.balances else ZERO
             held[symbol] = max(min(pos.quantity, free), ZERO)
+        report.dust = dust_holdings(
+            {s: p.quantity for s, p in positions.items()}, {s: m.price for s, m in self._marks.items()}, snapshot.rules
+        )
         if weights is None:
             report.status = "skipped"
             report.reason = "no universe selection yet"
@@ -577,6 +432,7 @@ class ExecutionService:
                     "quantity": o.quantity,
                     "price": o.price,
                     "note": o.note,
+                    "leader_epoch": self._epoch(),
                 }
                 for o in plan.orders
             ],
@@ -592,7 +448,7 @@ class ExecutionService:
     def _skip(self, report: CycleReport, symbol: str, side: str, notional: Decimal, reason: str) -> None:
         report.skipped += 1
         report.skipped_orders.append(
-            {"symbol": symbol, "side": side, "notional": float(notional.quantize(CENT)), "reason": reason}
+            {"symbol": symbol, "side": side, "notional": decimal_text(notional.quantize(CENT)), "reason": reason}
         )
 
     async def _submit_plan(self, report: CycleReport, plan: OrderPlan) -> None:
@@ -671,6 +527,13 @@ class ExecutionService:
             recorded.extend(await self._apply_result(coid, res))
             return sum((r.realised_pnl for r in recorded), ZERO)
 
+        fenced = await self._fence(coid)
+        if fenced is not None:
+            self._skip(report, order.symbol, order.side.value, order.notional, fenced)
+            self._log.write(self._clock(), "order_fenced", client_order_id=coid, reason=fenced)
+            report.status = "degraded"
+            report.reason = fenced
+            return fenced
         try:
             result = await self.exchange.submit_order(request, context, realised_pnl=apply)
             self._count("new_order", "ok")
@@ -731,13 +594,23 @@ class ExecutionService:
         self._order_metric(order.side, result.status.value.lower())
         return None
 
+    async def _fence(self, coid: str) -> str | None:
+        """Immediately before sending: prove this process still leads, then claim the order
+        (``PENDING → SENDING`` for this epoch, untouched). Returns why it must not be sent, or None."""
+        if self._still_leads is not None and not await self._still_leads():
+            return "fenced: this process no longer holds the leader lock; the order is left to the leader"
+        if not await self._db(self.ledger.claim_for_sending, coid, self._epoch()):
+            return "fenced: the order was resolved by another leader (or changed) before it was sent"
+        return None
+
     async def _unknown(self, report: CycleReport, order: PlannedOrder, exc: ExchangeError) -> str | None:
         coid = order.client_order_id
-        await self._db(self.ledger.update_order, coid, status=OrderStatus.UNKNOWN.value, error_message=str(exc))
+        await self._db(self.ledger.mark_unknown, coid, str(exc))
         self._log.write(self._clock(), "order_unknown", client_order_id=coid, symbol=order.symbol, message=str(exc))
         self._order_metric(order.side, "unknown")
+        now = self._clock()
         resolved, unresolved = await self._resolve_open(
-            [OpenOrder(coid, order.symbol, order.side, OrderStatus.UNKNOWN.value, order.quantity)]
+            [OpenOrder(coid, order.symbol, order.side, OrderStatus.UNKNOWN.value, order.quantity, now, now)]
         )
         if unresolved:
             report.unresolved.extend(unresolved)
@@ -784,6 +657,7 @@ class ExecutionService:
                     "skipped": report.skipped_orders,
                     "errors": report.errors,
                     "unresolved_orders": report.unresolved,
+                    "dust": report.dust,
                 },
                 error=report.reason if report.status == "failed" else None,
             )
@@ -818,6 +692,11 @@ class ExecutionService:
 
     def mark(self, symbol: str) -> Mark | None:
         return self._marks.get(symbol)
+
+    def dust_of(self, symbol: str, quantity: Decimal, price: Decimal | None) -> str | None:
+        """Why this holding is dust at the latest exchange rules, or None (see execution/dust.py)."""
+        rules = self._rules.get(symbol)
+        return None if rules is None else dust_reason(rules, quantity, price)
 
     def _exposure(self) -> dict[str, Decimal]:
         """Notional per symbol from this cycle's holdings at the latest marks (kept up to date by _record)."""

@@ -159,6 +159,9 @@ class LiquidityService:
             return None, None, "no predictor: liquidity-only blend", {}
         version = predictor.active_version
         if version is None:
+            reason = getattr(predictor, "reason", None)
+            if reason and reason != "no active model":
+                return None, None, f"model not usable ({reason}): liquidity-only blend", {}
             return None, None, "no active model: liquidity-only blend", {}
         if settings.liquidity.model_weight <= 0:
             return None, version, "QT_LIQUIDITY_MODEL_WEIGHT=0: liquidity-only blend", {}

@@ -10,6 +10,7 @@ import time
 from typing import Any
 
 from prometheus_client import Counter, Histogram
+from starlette.routing import BaseRoute, Match, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from backend.observability.metrics import Metrics
@@ -109,3 +110,27 @@ async def _too_large(send: Send, limit: int) -> None:
         }
     )
     await send({"type": "http.response.body", "body": body})
+
+
+class LabelledRoute(Route):
+    """A plain Starlette route that puts itself in the scope, so the metrics label it by its path."""
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        match, child = super().matches(scope)
+        if match is not Match.NONE:
+            child["route"] = self
+        return match, child
+
+
+def label_plain_routes(routes: list[BaseRoute]) -> None:
+    """Replace plain Starlette routes (FastAPI's /openapi.json and /docs) with LabelledRoutes:
+    FastAPI's own routes label themselves, plain ones would be counted as unmatched."""
+    for index, route in enumerate(routes):
+        if type(route) is Route:
+            routes[index] = LabelledRoute(
+                route.path,
+                route.endpoint,
+                methods=sorted(route.methods or ()) or None,
+                name=route.name,
+                include_in_schema=route.include_in_schema,
+            )

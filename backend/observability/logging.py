@@ -57,6 +57,12 @@ def configure_logging(level: str, fmt: str) -> None:
     handler._quantum_trader = True  # type: ignore[attr-defined]
     root.addHandler(handler)
     root.setLevel(level)
+    # uvicorn installs its own plain-text handlers before it calls the app factory: route its
+    # server and access lines through ours, so QT_LOG_FORMAT=json gives JSON lines only
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+        server_logger = logging.getLogger(name)
+        server_logger.handlers.clear()
+        server_logger.propagate = True
     # APScheduler narrates every add and every run at INFO; our job wrapper logs each run once
     if level != "DEBUG":
         logging.getLogger("apscheduler").setLevel(logging.WARNING)

@@ -64,6 +64,15 @@ class GuardedExchange:
     async def trades(self, symbol: str, since: datetime | None = None) -> list[Fill]:
         return await self._exchange.trades(symbol, since)
 
+    async def orders(self, symbol: str, since: datetime | None = None) -> list[OrderResult]:
+        """The account's orders for a symbol (to find an unknown one by client id); [] when the
+        adapter cannot list them."""
+        lister = getattr(self._exchange, "orders", None)
+        if lister is None:
+            return []
+        found: list[OrderResult] = await lister(symbol, since)
+        return found
+
     async def close(self) -> None:
         await self._exchange.close()
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import re
 import shutil
 import sys
 import tempfile
@@ -34,6 +35,17 @@ EXIT_OK, EXIT_UPGRADE_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 
 class DryRunError(Exception):
     """Bad input: the message says what is wrong and the run stops with exit status 2."""
+
+
+# A trailing parenthesised note in a revision message was for the developers who wrote it
+# ("(filled by the execution issue)"); migrations on main are never edited, so it is dropped here.
+_NOTE = re.compile(r"\s*\([^()]*\)\s*\.?\s*$")
+
+
+def summary(doc: str | None) -> str:
+    """A revision message as operators read it: its first line without a trailing developer note."""
+    first = (doc or "").strip().splitlines()[0] if (doc or "").strip() else ""
+    return _NOTE.sub("", first)
 
 
 def sha256_of(path: Path) -> str:
@@ -154,7 +166,7 @@ def dry_run(snapshot: Path, sql_output: Path | None, out: list[str]) -> int:
         pending = list(reversed(list(script.iterate_revisions(head, current or "base"))))
         if pending:
             out.append(f"pending:   {len(pending)} migration(s)")
-            out += [f"  {rev.revision}  {rev.doc or ''}".rstrip() for rev in pending]
+            out += [f"  {rev.revision}  {summary(rev.doc)}".rstrip() for rev in pending]
         else:
             out.append("pending:   none, the snapshot is at head")
 

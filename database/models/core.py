@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Float, Integer, String, Text
+from sqlalchemy import JSON, Float, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from database.base import Base
@@ -15,6 +15,16 @@ class ModelTrainingRun(Base):
     """One training run of the model: running -> completed | failed."""
 
     __tablename__ = "model_training_runs"
+    # At most one active model, enforced by the database on SQLite and PostgreSQL alike.
+    __table_args__ = (
+        Index(
+            "uq_model_training_runs_one_active",
+            "is_active",
+            unique=True,
+            sqlite_where=text("is_active = 1"),
+            postgresql_where=text("is_active"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     version: Mapped[str] = mapped_column(String(64), unique=True)
@@ -30,6 +40,8 @@ class ModelTrainingRun(Base):
     is_active: Mapped[bool] = mapped_column(default=False)
     activated_at: Mapped[datetime | None]
     error: Mapped[str | None] = mapped_column(Text)
+    # Refreshed while the run trains; a running row whose heartbeat stopped was interrupted.
+    heartbeat_at: Mapped[datetime | None]
 
 
 class RuntimeSetting(Base):

@@ -11,7 +11,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
@@ -84,6 +84,21 @@ class Order(Base):
     note: Mapped[str | None] = mapped_column(Text)  # why it was cut, if it was
     created_at: Mapped[datetime] = mapped_column(index=True)
     updated_at: Mapped[datetime]
+    leader_epoch: Mapped[int | None] = mapped_column(BigInteger)  # fencing: the epoch that planned it
+    unknown_since: Mapped[datetime | None]  # claimed for sending, or its answer was lost
+    next_lookup_at: Mapped[datetime | None]  # the next lookup of an unknown outcome (backoff)
+    lookups: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    quote_order_qty: Mapped[Decimal | None] = mapped_column(Dec)  # a buy sent by quote amount
+
+
+class Installation(Base):
+    """One row: this deployment's client order id prefix (a reset database never reuses an id)."""
+
+    __tablename__ = "installation"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    client_id_prefix: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime]
 
 
 class FillRecord(Base):

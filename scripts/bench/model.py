@@ -98,7 +98,7 @@ def _predictor_with(booster: xgb.Booster, features: pd.DataFrame, labels: np.nda
         "libraries": library_versions(),
     }
     path, digest = registry.save_artifact(run.version, booster, metadata)
-    registry.complete_run(run.id, metrics={}, model_path=path / "model.pkl", sha256=digest)
+    registry.complete_run(run.id, metrics={}, model_path=path / "model.ubj", sha256=digest)
     registry.activate(run.version)
     predictor = Predictor(registry, SettingsHolder(settings))
     predictor.reload()

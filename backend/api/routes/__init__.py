@@ -9,7 +9,19 @@ from fastapi import APIRouter
 from fastapi.routing import APIRoute
 from starlette.routing import BaseRoute
 
-from backend.api.routes import ai, audit, health, liquidity, metrics, portfolio, risk, scheduler, settings
+from backend.api.routes import (
+    ai,
+    audit,
+    backtests,
+    execution,
+    health,
+    liquidity,
+    metrics,
+    portfolio,
+    risk,
+    scheduler,
+    settings,
+)
 from backend.api.security import require_admin, require_writable
 
 ROUTERS: list[APIRouter] = [
@@ -19,7 +31,9 @@ ROUTERS: list[APIRouter] = [
     risk.router,
     liquidity.router,
     ai.router,
+    backtests.router,
     portfolio.router,
+    execution.router,
     audit.router,
     metrics.router,
 ]

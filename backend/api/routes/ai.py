@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Query, Request, status
@@ -23,6 +24,8 @@ from backend.api.schemas.ai import (
     TrainRequest,
 )
 from backend.api.security import Audited, audit_or_503
+
+log = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/ai", tags=["ai"])
 
@@ -160,12 +163,15 @@ def activate_model(
     previous = service.active_version()
     before = {"active_version": previous}
     try:
-        service.check_activatable(version)
+        run = service.check_activatable(version)
     except ActivationError as exc:
         audit_or_503(ctx, request, caller, f"refused: {exc}", before=before, after=before)
         code = status.HTTP_404_NOT_FOUND if exc.not_found else status.HTTP_409_CONFLICT
         raise HTTPException(code, detail=str(exc)) from exc
-    with Audited(ctx, request, caller, before=before, after={"active_version": version}):
+    warning = _baseline_warning(run)
+    if warning:
+        log.warning(warning, extra={"version": version})
+    with Audited(ctx, request, caller, before=before, after={"active_version": version}, detail=warning):
         try:
             service.activate(version)
         except ActivationError as exc:
@@ -178,6 +184,18 @@ def activate_model(
         reason=state.reason,
         forced=state.forced,
         failed_gates=list(state.failed_gates or []),
+        warning=warning,
+    )
+
+
+def _baseline_warning(run: RunRecord) -> str | None:
+    """Activating by hand is allowed (a rollback, a forced trial); a model that failed its gates says so."""
+    failed = failed_gates(run.metrics)
+    if not failed:
+        return None
+    return (
+        f"model {run.version} failed its gates ({', '.join(failed)}): it did not beat its baselines; "
+        "activated by hand, the universe blend now follows it"
     )
 
 

@@ -29,8 +29,8 @@ def health_snapshot(ctx: AppContext) -> dict[str, Any]:
         reasons += [f"{name}: {reason}" for reason in check()]
     for job_id, problem in ctx.runner.problems().items():
         reasons.append(f"job {job_id}: {problem}")
-    predictor = ctx.services.get("predictor")
-    model = predictor.describe() if predictor is not None else None
+    describe = getattr(ctx.services.get("predictor"), "describe", None)
+    model = describe() if callable(describe) else None
     guard = ctx.services.get("risk_guard")
     kill_switch = bool(guard.kill_switch_enabled()) if guard is not None else None
     probe = ctx.health

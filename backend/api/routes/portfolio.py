@@ -27,7 +27,12 @@ async def get_portfolio(_caller: AdminDep, service: ExecutionServiceDep) -> Port
         unrealised_pnl=p.unrealised_pnl,
         fees_paid=p.fees_paid,
         contributed=p.contributed,
-        positions=[PositionOut.model_validate(v, from_attributes=True) for v in p.positions],
+        positions=[
+            PositionOut.model_validate(v, from_attributes=True).model_copy(
+                update={"dust": service.dust_of(v.symbol, v.quantity, v.mark)}
+            )
+            for v in p.positions
+        ],
         balances=[BalanceOut(asset=a, free=b["free"], locked=b["locked"]) for a, b in p.balances.items()],
         balances_as_of=p.balances_as_of,
         marks_as_of=p.marks_as_of,
@@ -39,7 +44,9 @@ async def get_portfolio(_caller: AdminDep, service: ExecutionServiceDep) -> Port
 async def get_trades(
     _caller: AdminDep,
     service: ExecutionServiceDep,
-    symbol: Annotated[str | None, Query(pattern=r"^[A-Z0-9]{2,20}$", description="Only this symbol.")] = None,
+    symbol: Annotated[
+        str | None, Query(pattern=r"^[A-Za-z0-9]{2,20}$", description="Only this symbol (any case: btcusdt = BTCUSDT).")
+    ] = None,
     since: Annotated[UtcDatetime | None, Query(description="From this time (inclusive, ISO 8601 with zone).")] = None,
     until: Annotated[UtcDatetime | None, Query(description="Before this time (exclusive).")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
@@ -47,7 +54,7 @@ async def get_trades(
 ) -> TradesResponse:
     """Orders and fills, newest first, paginated, filterable by symbol and time."""
     orders, n_orders, fills, n_fills = await service.history(
-        symbol=symbol, since=since, until=until, limit=limit, offset=offset
+        symbol=symbol.upper() if symbol else None, since=since, until=until, limit=limit, offset=offset
     )
     return TradesResponse(
         limit=limit,

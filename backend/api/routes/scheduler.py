@@ -27,8 +27,17 @@ async def get_scheduler_status(request: Request) -> Response:
     return json_response(body.model_dump_json())
 
 
+DISABLED = (
+    "the scheduler is disabled (QUANTUM_TRADER_DISABLE_SCHEDULER=1): scheduled runs do not happen; "
+    "POST /scheduler/jobs/{job_id}/run still runs a job now"
+)
+
+
 def _control(ctx: CtxDep) -> SchedulerControlResponse:
-    return SchedulerControlResponse(running=ctx.runner.running, paused=ctx.runner.paused)
+    disabled = ctx.settings.current.scheduler.disabled
+    return SchedulerControlResponse(
+        running=ctx.runner.running, paused=ctx.runner.paused, reason=DISABLED if disabled else None
+    )
 
 
 @router.post("/pause", response_model=SchedulerControlResponse)
@@ -40,11 +49,18 @@ async def pause_scheduler(request: Request, ctx: CtxDep, caller: AdminDep, _w: W
     return _control(ctx)
 
 
-@router.post("/resume", response_model=SchedulerControlResponse)
+@router.post(
+    "/resume",
+    response_model=SchedulerControlResponse,
+    responses={409: {"description": "The scheduler is disabled and not paused: there is nothing to resume."}},
+)
 async def resume_scheduler(
     request: Request, ctx: CtxDep, caller: AdminDep, _w: WritableDep
 ) -> SchedulerControlResponse:
     """Resume the scheduled jobs."""
+    if ctx.settings.current.scheduler.disabled and not ctx.runner.paused:
+        audit_or_503(ctx, request, caller, "refused: disabled")
+        raise HTTPException(status.HTTP_409_CONFLICT, detail=f"nothing to resume: {DISABLED}")
     before = _control(ctx).model_dump()
     with Audited(ctx, request, caller, before=before, after={**before, "paused": False}):
         ctx.runner.resume()

@@ -109,6 +109,9 @@ class ActivateResponse(BaseModel):
     forced: bool = False
     failed_gates: list[str] = Field(default_factory=list)
     reason: str | None = None
+    warning: str | None = Field(
+        None, description="Set when the activated model did not beat its baselines out of sample."
+    )
 
 
 class TrainRequest(RequestModel):

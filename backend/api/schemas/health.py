@@ -90,6 +90,9 @@ class SchedulerStatusResponse(SchedulerHealthResponse):
 class SchedulerControlResponse(BaseModel):
     running: bool
     paused: bool
+    reason: str | None = Field(
+        None, description="Why scheduled runs do not happen although not paused (the scheduler is disabled)."
+    )
 
 
 class JobRunResponse(BaseModel):

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
-from decimal import Decimal
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
 from backend.api.schemas.health import JobLastRun
+from backend.api.schemas.numbers import Amount
 from backend.liquidity.selection import Selection
 
 
@@ -16,7 +16,7 @@ class PickOut(BaseModel):
     rank: int
     symbol: str
     base_asset: str
-    weight: Decimal
+    weight: Amount
     liquidity_score: float
     liquidity_component: float = Field(description="Liquidity score relative to the best ranked symbol (0..1).")
     model_score: float | None = Field(description="0 = sure SELL, 0.5 = neutral, 1 = sure BUY; null without a model.")
@@ -36,7 +36,7 @@ class LiquidityRunOut(BaseModel):
     data_taken_at: datetime | None
     model_version: str | None
     duration_seconds: float
-    weights: dict[str, Decimal] = Field(description="Symbol -> weight; the weights sum to exactly 1.")
+    weights: dict[str, Amount] = Field(description="Symbol -> weight; the weights sum to exactly 1.")
     selection: list[PickOut]
     analytics: dict[str, Any]
 

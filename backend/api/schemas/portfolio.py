@@ -3,47 +3,47 @@
 from __future__ import annotations
 
 from datetime import datetime
-from decimal import Decimal
 
-from pydantic import BaseModel, Field, field_serializer
+from pydantic import BaseModel, Field
+
+from backend.api.schemas.numbers import Amount
 
 
 class _Money(BaseModel):
-    @field_serializer("*", when_used="json")
-    def _decimal_text(self, value: object) -> object:
-        if isinstance(value, Decimal):
-            return format(value, "f")
-        return value
+    """Amounts are backend.api.schemas.numbers.Amount: decimal strings in JSON."""
 
 
 class BalanceOut(_Money):
     asset: str
-    free: Decimal
-    locked: Decimal
+    free: Amount
+    locked: Amount
 
 
 class PositionOut(_Money):
     symbol: str
     base_asset: str
-    quantity: Decimal
-    average_cost: Decimal = Field(description="Average entry price, fees excluded (quote per base).")
-    mark: Decimal | None = Field(description="Latest mark price (book mid, else last trade).")
-    market_value: Decimal
-    unrealised_pnl: Decimal
-    realised_pnl: Decimal = Field(description="Realised PnL net of every fee of this symbol.")
-    fees_paid: Decimal
+    quantity: Amount
+    average_cost: Amount = Field(description="Average entry price, fees excluded (quote per base).")
+    mark: Amount | None = Field(description="Latest mark price (book mid, else last trade).")
+    market_value: Amount
+    unrealised_pnl: Amount
+    realised_pnl: Amount = Field(description="Realised PnL net of every fee of this symbol.")
+    fees_paid: Amount
+    dust: str | None = Field(
+        None, description="Set when the holding is below the exchange's minimum order (dust): why it cannot be sold."
+    )
 
 
 class PortfolioResponse(_Money):
     exchange: str
     quote_asset: str
-    cash: Decimal = Field(description="The ledger's quote balance.")
-    equity: Decimal = Field(description="Cash plus positions at mark.")
-    gross_exposure: Decimal
-    realised_pnl: Decimal
-    unrealised_pnl: Decimal
-    fees_paid: Decimal
-    contributed: Decimal = Field(description="Starting cash plus reconciliation adjustments.")
+    cash: Amount = Field(description="The ledger's quote balance.")
+    equity: Amount = Field(description="Cash plus positions at mark.")
+    gross_exposure: Amount
+    realised_pnl: Amount
+    unrealised_pnl: Amount
+    fees_paid: Amount
+    contributed: Amount = Field(description="Starting cash plus reconciliation adjustments.")
     positions: list[PositionOut]
     balances: list[BalanceOut] = Field(description="The exchange account as last read.")
     balances_as_of: datetime | None
@@ -59,10 +59,10 @@ class OrderOut(_Money):
     side: str
     order_type: str
     status: str
-    requested_quantity: Decimal
-    executed_quantity: Decimal
-    quote_quantity: Decimal
-    reference_price: Decimal | None
+    requested_quantity: Amount
+    executed_quantity: Amount
+    quote_quantity: Amount
+    reference_price: Amount | None
     error_code: int | None
     error_message: str | None
     note: str | None
@@ -75,12 +75,12 @@ class FillOut(_Money):
     client_order_id: str | None
     symbol: str
     side: str
-    price: Decimal
-    quantity: Decimal
-    fee: Decimal
+    price: Amount
+    quantity: Amount
+    fee: Amount
     fee_asset: str
-    fee_quote: Decimal
-    realised_pnl: Decimal
+    fee_quote: Amount
+    realised_pnl: Amount
     time: datetime
 
 

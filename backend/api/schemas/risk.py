@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from decimal import Decimal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from backend.api.schemas.base import RequestModel
+from backend.api.schemas.numbers import Amount
 from backend.risk.models import KillSwitchState, RiskSnapshot
 from config.risk import RiskSettings
 
@@ -33,18 +33,18 @@ class KillSwitchView(BaseModel):
 
 
 class RiskLimits(BaseModel):
-    max_notional_per_trade: Decimal
-    max_daily_loss: Decimal
-    max_position_per_symbol: Decimal | None = Field(description="null: off")
-    max_gross_exposure: Decimal | None = Field(description="null: off")
-    max_price_deviation_pct: Decimal
+    max_notional_per_trade: Amount
+    max_daily_loss: Amount
+    max_position_per_symbol: Amount | None = Field(description="null: off")
+    max_gross_exposure: Amount | None = Field(description="null: off")
+    max_price_deviation_pct: Amount
     max_price_staleness_seconds: float
     halt_after_failures: int = Field(description="Consecutive exchange failures that turn the kill switch on; 0: off")
 
 
 class Bounds(BaseModel):
-    min_price: Decimal
-    max_price: Decimal
+    min_price: Amount
+    max_price: Amount
 
 
 class PriceBoundsView(BaseModel):
@@ -55,11 +55,11 @@ class PriceBoundsView(BaseModel):
 class RiskMetricsView(BaseModel):
     day: date = Field(description="The UTC day the figures cover.")
     trades_today: int
-    notional_today: Decimal
-    realised_pnl_today: Decimal
-    loss_budget_left: Decimal = Field(description="QT_MAX_DAILY_LOSS minus today's realised loss, at least 0.")
-    gross_exposure: Decimal = Field(description="Σ |notional| of the last positions seen, pending orders included.")
-    exposure_by_symbol: dict[str, Decimal]
+    notional_today: Amount
+    realised_pnl_today: Amount
+    loss_budget_left: Amount = Field(description="QT_MAX_DAILY_LOSS minus today's realised loss, at least 0.")
+    gross_exposure: Amount = Field(description="Σ |notional| of the last positions seen, pending orders included.")
+    exposure_by_symbol: dict[str, Amount]
     exposure_as_of: datetime | None = Field(description="When the guard last saw the caller's positions.")
     pending_orders: int = Field(description="Orders checked and not yet recorded or released.")
     consecutive_exchange_failures: int

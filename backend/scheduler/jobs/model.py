@@ -13,7 +13,7 @@ JOB_ID = "model-refresh"
 
 async def refresh_model(predictor: Predictor) -> JobResult:
     state = await asyncio.to_thread(predictor.refresh)
-    degraded = state.status in ("refused", "stale")
+    degraded = state.status in ("refused", "stale", "mismatch")
     return JobResult(
         status=RunStatus.DEGRADED if degraded else RunStatus.OK,
         errors={"model": state.reason} if degraded and state.reason else {},

@@ -29,7 +29,9 @@ def ai_settings(make_settings: Callable[..., Settings]) -> Settings:
 @pytest.fixture
 def registry(ai_settings: Settings) -> Iterator[ModelRegistry]:
     engine = make_engine(ai_settings.database.effective_url)
-    yield ModelRegistry(ai_settings.model.artifacts_dir, make_session_factory(engine))
+    yield ModelRegistry(
+        ai_settings.model.artifacts_dir, make_session_factory(engine), interval=ai_settings.model.interval
+    )
     engine.dispose()
 
 

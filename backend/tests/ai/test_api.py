@@ -98,7 +98,9 @@ def test_activation_rolls_back_and_is_audited_before_it_applies(
     assert client.post(f"/ai/models/{first.run.version}/activate").status_code == 401
     response = client.post(f"/ai/models/{first.run.version}/activate", headers=ADMIN_HEADERS)
     assert response.status_code == 200
-    assert response.json() == {
+    body = response.json()
+    body.pop("warning")  # tested below
+    assert body == {
         "previous_version": second.run.version,
         "active_version": first.run.version,
         "status": "active",
@@ -120,7 +122,7 @@ def test_activating_an_unknown_or_tampered_version_is_refused(
 ) -> None:
     good = train_model(seed=1)
     bad = train_model(seed=2, activate="never")
-    path = registry.model_dir(bad.run.version) / "model.pkl"
+    path = registry.model_dir(bad.run.version) / "model.ubj"
     data = bytearray(path.read_bytes())
     data[100] ^= 0xFF
     path.write_bytes(bytes(data))
@@ -137,7 +139,7 @@ def test_a_tampered_active_model_degrades_health_while_the_service_runs_on(
     client_for: ClientFor, ai_settings: Settings, train_model: TrainFn, registry: ModelRegistry
 ) -> None:
     outcome = train_model()
-    path = registry.model_dir(outcome.run.version) / "model.pkl"
+    path = registry.model_dir(outcome.run.version) / "model.ubj"
     data = bytearray(path.read_bytes())
     data[-10] ^= 0x01
     path.write_bytes(bytes(data))
@@ -151,19 +153,36 @@ def test_a_tampered_active_model_degrades_health_while_the_service_runs_on(
     assert client.get("/ai/runs", headers=ADMIN_HEADERS).status_code == 200  # still serving
 
 
-def test_a_model_from_another_xgboost_version_degrades_health(
+def test_a_model_written_by_a_newer_xgboost_major_degrades_health(
     client_for: ClientFor, ai_settings: Settings, train_model: TrainFn, registry: ModelRegistry
 ) -> None:
+    import xgboost as xgb
+    from sqlalchemy import update
+
+    from ai_engine.artifacts import sha256_file
+    from database.models import ModelTrainingRun
+    from database.session import make_engine
+
     outcome = train_model()
-    meta_path = registry.model_dir(outcome.run.version) / "metadata.json"
-    meta = json.loads(meta_path.read_text())
-    meta["libraries"]["xgboost"] = "1.7.6"
-    meta_path.write_text(json.dumps(meta))
+    # a legitimately recorded artifact (row hash matching) written by a newer XGBoost major
+    manifest_path = registry.model_dir(outcome.run.version) / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    newer = f"{int(xgb.__version__.split('.')[0]) + 1}.0.0"
+    manifest["xgboost"] = newer
+    manifest_path.write_text(json.dumps(manifest))
+    engine = make_engine(ai_settings.database.effective_url)
+    with engine.begin() as conn:
+        conn.execute(
+            update(ModelTrainingRun)
+            .where(ModelTrainingRun.id == outcome.run.id)
+            .values(sha256=sha256_file(manifest_path))
+        )
+    engine.dispose()
     client = client_for(ai_settings)
     health = client.get("/health").json()
     assert health["status"] == "degraded"
-    assert any(r.startswith("model: ") for r in health["reasons"])
-    assert "XGBoost 1.7.6" in client.get("/ai/model-info").json()["reason"]
+    assert any(r.startswith("model: ") for r in health["reasons"])  # public: the kind only (issue 13)
+    assert f"written by XGBoost {newer}, newer than the running" in client.get("/ai/model-info").json()["reason"]
 
 
 def test_training_starts_in_the_background_and_completes(
@@ -263,3 +282,39 @@ def test_a_failed_background_run_is_recorded_with_its_reason(client_for: ClientF
     assert run["status"] == "failed"
     assert "run the data pipeline first" in run["error"]
     assert client.get("/health").json()["status"] == "ok"  # no model is not a degradation
+
+
+@pytest.mark.parametrize("beats", [True, False])
+def test_activating_a_model_that_failed_its_gates_warns(
+    client_for: ClientFor, ai_settings: Settings, train_model: TrainFn, beats: bool, caplog: pytest.LogCaptureFixture
+) -> None:
+    from sqlalchemy import create_engine, select
+
+    from database.models.core import ModelTrainingRun
+
+    first = train_model(seed=1)
+    train_model(seed=2)
+    engine = create_engine(ai_settings.database.effective_url)
+    try:
+        with engine.begin() as conn:
+            metrics = conn.scalar(select(ModelTrainingRun.metrics).where(ModelTrainingRun.version == first.run.version))
+            metrics["gates"]["failed"] = [] if beats else ["beats_class_prior"]
+            conn.execute(
+                ModelTrainingRun.__table__.update()
+                .where(ModelTrainingRun.version == first.run.version)
+                .values(metrics=metrics)
+            )
+    finally:
+        engine.dispose()
+    client = client_for(ai_settings)
+    with caplog.at_level("WARNING"):
+        response = client.post(f"/ai/models/{first.run.version}/activate", headers=ADMIN_HEADERS)
+    assert response.status_code == 200
+    warning = response.json()["warning"]
+    if beats:
+        assert warning is None
+    else:
+        assert warning.startswith(f"model {first.run.version} failed its gates (beats_class_prior)")
+        assert warning in [r.getMessage() for r in caplog.records]
+        [line] = [e for e in _audit(ai_settings) if e["outcome"] == "ok"]
+        assert line["detail"] == warning

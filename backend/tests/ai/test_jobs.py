@@ -30,7 +30,7 @@ async def test_refresh_reports_a_refused_model_as_degraded(
     train_model: TrainFn, registry: ModelRegistry, ai_settings: Settings
 ) -> None:
     outcome = train_model()
-    path = registry.model_dir(outcome.run.version) / "model.pkl"
+    path = registry.model_dir(outcome.run.version) / "model.ubj"
     path.write_bytes(b"not a model")
     predictor = Predictor(registry, SettingsHolder(ai_settings), clock=lambda: datetime.now(UTC))
     result = await refresh_model(predictor)

@@ -66,3 +66,19 @@ def test_volatility_scaling_widens_the_threshold_in_wild_periods() -> None:
     # a move that is large in the calm regime is an ordinary one in the wild regime
     assert (scaled[250:390] == HOLD).mean() > (plain[250:390] == HOLD).mean()
     assert (scaled[:47] == NO_LABEL).all()  # no volatility estimate yet
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_vol_scaled_labels_never_change_when_later_bars_change(seed: int) -> None:
+    # The review's case: the full-sample median volatility moved 809 of the first 10,000 labels when
+    # later bars changed. Each label's threshold now comes from the bars up to its own bar.
+    rng = np.random.default_rng(seed)
+    close = 100 * np.exp(np.cumsum(rng.normal(0, 0.005, (600, 2)), axis=0))
+    horizon, cut = 4, int(rng.integers(100, 500))
+    later = close.copy()
+    later[cut:] *= np.exp(np.cumsum(rng.normal(0, 0.03, (600 - cut, 2)), axis=0))  # wilder later bars
+    before, _ = make_labels(close, horizon, 0.004, vol_scaled=True)
+    after, _ = make_labels(later, horizon, 0.004, vol_scaled=True)
+    known = cut - horizon  # labels whose forward window ends before the first changed bar
+    np.testing.assert_array_equal(before[:known], after[:known])
+    assert (before[cut:] != after[cut:]).any()  # the changed bars themselves do relabel

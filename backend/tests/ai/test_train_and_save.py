@@ -63,7 +63,7 @@ def test_trains_saves_and_records_a_run(database_url: str, tmp_path: Path, repla
     assert "activated (forced" in result.stdout
     assert "gate direction_blind:" in result.stdout
     [model_dir] = (out / "models").iterdir()
-    assert sorted(p.name for p in model_dir.iterdir()) == ["metadata.json", "model.pkl"]
+    assert sorted(p.name for p in model_dir.iterdir()) == ["manifest.json", "metadata.json", "model.ubj"]
     assert isinstance(registry, ModelRegistry)
     run = registry.get_run(model_dir.name)
     assert run is not None

@@ -42,7 +42,9 @@ def test_manual_cycle_makes_the_portfolio_hold_the_selection(client_for: Any, ma
     execution = scheduler["execution"]
     assert execution == scheduler["jobs"]["execution-rebalance"]["details"]
     assert execution["last_run_id"] == details["last_run_id"]
-    assert execution["gross_exposure"] > 0
+    assert Decimal(execution["gross_exposure"]) > 0
+    # money in job details is a decimal string, as everywhere else
+    assert all(isinstance(execution[k], str) for k in ("equity", "gross_exposure", "cash"))
 
     trades = client.get("/trades", headers=ADMIN_HEADERS, params={"limit": 2}).json()
     assert trades["orders_total"] == details["orders_submitted"]
@@ -51,6 +53,8 @@ def test_manual_cycle_makes_the_portfolio_hold_the_selection(client_for: Any, ma
     one = next(iter(held))
     only = client.get("/trades", headers=ADMIN_HEADERS, params={"symbol": one}).json()
     assert {o["symbol"] for o in only["orders"]} == {one}
+    # any case names the same symbol
+    assert client.get("/trades", headers=ADMIN_HEADERS, params={"symbol": one.lower()}).json() == only
 
 
 def test_portfolio_and_trades_need_the_admin_token(client_for: Any, make_settings: SettingsFactory) -> None:
@@ -95,5 +99,5 @@ def test_cycle_metrics_are_exported(client_for: Any, make_settings: SettingsFact
     assert f'execution_orders_total{{side="BUY",status="filled"}} {float(submitted)}' in text
     assert f'exchange_requests_total{{endpoint="new_order",exchange="paper",outcome="ok"}} {float(submitted)}' in text
     equity = next(line for line in text.splitlines() if line.startswith("portfolio_equity "))
-    assert abs(float(equity.split()[1]) - details["equity"]) < 0.01
+    assert abs(Decimal(equity.split()[1]) - Decimal(details["equity"])) < Decimal("0.01")
     assert any(line.startswith("execution_gross_exposure ") for line in text.splitlines())

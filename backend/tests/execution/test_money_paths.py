@@ -13,7 +13,7 @@ from pathlib import Path
 
 from sqlalchemy.exc import OperationalError
 
-from backend.exchanges.base import Exchange, Fill, OrderRequest, OrderResult, OrderSide
+from backend.exchanges.base import AccountSnapshot, Exchange, Fill, OrderRequest, OrderResult, OrderSide
 from backend.exchanges.errors import UnknownOutcomeError
 from backend.exchanges.paper import PaperConfig
 from backend.execution.ledger import Applied
@@ -224,5 +224,69 @@ async def test_d2_restore_corrects_a_guard_record_from_the_ledger(database_url: 
         await h.service.reconcile()
         guard_pnl, ledger_pnl = guard_and_ledger_today(h)
         assert guard_pnl == ledger_pnl < 0
+    finally:
+        h.close()
+
+
+class ExecutesLate(LosesAnswers):
+    """The request times out; the first lookup finds nothing; a moment later the exchange executes it."""
+
+    def __init__(self, inner: Exchange) -> None:
+        super().__init__(inner)
+        self.stalled: list[OrderRequest] = []
+        self.lookups = 0
+
+    async def _catch_up(self) -> None:
+        while self.stalled:
+            await self.inner.submit_order(self.stalled.pop(0))
+
+    async def submit_order(self, request: OrderRequest) -> OrderResult:
+        self.submits.append(request.client_order_id)
+        if not self.stalled and len(self.submits) == 1:
+            self.stalled.append(request)
+            raise UnknownOutcomeError("read timed out")
+        await self._catch_up()
+        return await self.inner.submit_order(request)
+
+    async def query_order(self, symbol: str, client_order_id: str) -> OrderResult | None:
+        self.lookups += 1
+        if self.lookups > 1:
+            await self._catch_up()
+        return await self.inner.query_order(symbol, client_order_id)
+
+    async def account(self) -> AccountSnapshot:
+        if self.lookups:
+            await self._catch_up()
+        return await self.inner.account()
+
+
+async def test_d3_timed_out_order_not_found_at_once_stays_unknown(database_url: str, tmp_path: Path) -> None:
+    """Defect 3: the first lookup said "does not exist", the order was failed, the next cycle bought
+    again, and the first request executed a moment later: the position doubled."""
+    market = FakeMarket({"ETHUSDT": D(3000)})
+    clock = Clock(market=market)
+    wrappers: list[ExecutesLate] = []
+
+    def wrap(inner: Exchange) -> Exchange:
+        wrappers.append(ExecutesLate(inner))
+        return wrappers[0]
+
+    limits = risk(QT_MAX_NOTIONAL_PER_TRADE="10000")
+    h = build(database_url, tmp_path, market, weights={"ETHUSDT": D("0.45")}, risk=limits, wrap=wrap, clock=clock)
+    try:
+        await h.service.reconcile()
+        first = await h.service.run_cycle()
+        assert first.unresolved == ["qt-2-ETHUSDT-B"]
+        for _ in range(3):
+            clock.advance(5)
+            await h.service.run_cycle()
+        account = await h.adapter.account()
+        held = account.balances["ETH"].free
+        assert wrappers[0].submits == ["qt-2-ETHUSDT-B"], "a second buy was sent while the first was unknown"
+        assert held * D(3000) < D(4500) * D("1.02")
+        # the late fill reached the ledger and the guard without a restart
+        assert h.service.ledger.positions()["ETHUSDT"].quantity == held
+        snap = h.guard.snapshot()
+        assert (snap.trades_today, snap.pending_orders) == (1, 0)
     finally:
         h.close()

@@ -13,7 +13,7 @@ from backend.exchanges.base import AccountSnapshot, Exchange, Fill, OrderRequest
 from backend.exchanges.errors import TemporaryExchangeError, UnknownOutcomeError
 from backend.exchanges.paper import PaperConfig
 from backend.execution.planner import PlanParams
-from backend.tests.execution.fakes import FakeMarket
+from backend.tests.execution.fakes import Clock, FakeMarket
 from backend.tests.execution.harness import Harness, build
 from config.risk import RiskSettings
 
@@ -169,8 +169,10 @@ async def test_unresolved_unknown_order_blocks_new_orders_until_found(database_u
         wrappers.append(LosesAnswers(inner, query_fails=True))
         return wrappers[0]
 
+    market = FakeMarket(dict(PRICES))
+    clock = Clock(market=market)
     h = build(
-        database_url, tmp_path, FakeMarket(dict(PRICES)), weights={"ETHUSDT": D("0.5"), "BTCUSDT": D("0.5")}, wrap=wrap
+        database_url, tmp_path, market, weights={"ETHUSDT": D("0.5"), "BTCUSDT": D("0.5")}, wrap=wrap, clock=clock
     )
     try:
         await h.service.reconcile()
@@ -183,6 +185,7 @@ async def test_unresolved_unknown_order_blocks_new_orders_until_found(database_u
         assert len(wrappers[0].submits) == 1
         assert "unknown outcome" in (second.reason or "")
         wrappers[0].query_fails = False
+        clock.advance(60)  # lookups run on a backoff
         third = await h.service.run_cycle()
         assert third.status == "ok", third
         # the lost order was found and recorded once; no client order id was sent twice
@@ -303,15 +306,21 @@ async def test_unknown_outcome_never_placed_is_failed_then_replanned(database_ur
         wrappers.append(DropsRequests(inner))
         return wrappers[0]
 
-    h = build(database_url, tmp_path, FakeMarket(dict(PRICES)), weights={"ETHUSDT": D(1)}, wrap=wrap)
+    market = FakeMarket(dict(PRICES))
+    clock = Clock(market=market)
+    h = build(database_url, tmp_path, market, weights={"ETHUSDT": D(1)}, wrap=wrap, clock=clock)
     try:
         await h.service.reconcile()
         first = await h.service.run_cycle()
-        assert (first.submitted, first.failed) == (0, 1)
+        assert (first.submitted, first.failed, first.unresolved) == (0, 1, ["qt-2-ETHUSDT-B"])
         assert await h.adapter.trades("ETHUSDT") == []
+        clock.advance(60)
+        within_grace = await h.service.run_cycle()  # still unknown: nothing new is sent
+        assert within_grace.submitted == 0
+        clock.advance(120)  # past QT_EXECUTION_UNKNOWN_GRACE_SECONDS: searched, declared never placed
         second = await h.service.run_cycle()
         assert second.submitted == 1
-        assert wrappers[0].submits == ["qt-2-ETHUSDT-B", "qt-3-ETHUSDT-B"]  # a new cycle, a new id
+        assert wrappers[0].submits == ["qt-2-ETHUSDT-B", "qt-4-ETHUSDT-B"]  # a new cycle, a new id
         assert h.service.ledger.positions()["ETHUSDT"].quantity == (await h.adapter.account()).balances["ETH"].free
     finally:
         h.close()

@@ -228,6 +228,12 @@ class MatchingEngine:
                 if o["status"] in ("NEW", "PARTIALLY_FILLED") and (symbol is None or o["symbol"] == symbol)
             ]
 
+    def all_orders(self, server: FakeBinance, request: FakeRequest) -> list[dict[str, Any]]:
+        symbol = request.require("symbol")
+        start = int(request.params["startTime"]) if "startTime" in request.params else None
+        with self.lock:
+            return [dict(o) for o in self.orders if o["symbol"] == symbol and (start is None or o["time"] >= start)]
+
     def my_trades(self, server: FakeBinance, request: FakeRequest) -> list[dict[str, Any]]:
         symbol = request.require("symbol")
         limit = int(request.params.get("limit", "500"))
@@ -285,6 +291,7 @@ def install(server: FakeBinance, engine: MatchingEngine) -> MatchingEngine:
     server.add_route("DELETE", "/api/v3/order", engine.cancel, signed=True, weight=1)
     server.add_route("GET", "/api/v3/openOrders", engine.open_orders, signed=True, weight=6)
     server.add_route("GET", "/api/v3/myTrades", engine.my_trades, signed=True, weight=20)
+    server.add_route("GET", "/api/v3/allOrders", engine.all_orders, signed=True, weight=20)
     server.add_route("GET", "/api/v3/account", engine.account, signed=True, weight=20)
     server.add_route("GET", "/api/v3/account/commission", engine.commission, signed=True, weight=20)
     return engine

@@ -200,7 +200,9 @@ def test_unknown_job_is_404(client: TestClient) -> None:
 
 
 def test_pause_and_resume_are_audited(client: TestClient, tmp_path: Path) -> None:
-    assert client.post("/scheduler/pause", headers=ADMIN_HEADERS).json()["paused"] is True
+    paused = client.post("/scheduler/pause", headers=ADMIN_HEADERS).json()
+    assert paused["paused"] is True
+    assert "QUANTUM_TRADER_DISABLE_SCHEDULER=1" in paused["reason"]  # the test app's scheduler is disabled
     assert client.post("/scheduler/resume", headers=ADMIN_HEADERS).json()["paused"] is False
     actions = [(line["action"], line["outcome"]) for line in _audit_lines(tmp_path / "audit.log")]
     assert actions == [("POST /scheduler/pause", "ok"), ("POST /scheduler/resume", "ok")]
@@ -210,3 +212,20 @@ def test_openapi_documents_every_route(client: TestClient) -> None:
     paths = client.get("/openapi.json").json()["paths"]
     for path in ["/health", "/health/scheduler", "/scheduler/status", "/settings", "/metrics"]:
         assert path in paths
+
+
+def test_resume_with_the_scheduler_disabled_says_why_with_409(client: TestClient, tmp_path: Path) -> None:
+    response = client.post("/scheduler/resume", headers=ADMIN_HEADERS)
+    assert response.status_code == 409
+    assert "nothing to resume" in response.json()["detail"]
+    assert "QUANTUM_TRADER_DISABLE_SCHEDULER=1" in response.json()["detail"]
+    assert _audit_lines(tmp_path / "audit.log")[-1]["outcome"] == "refused: disabled"
+
+
+def test_openapi_and_docs_are_labelled_by_their_path_not_unmatched(client: TestClient) -> None:
+    assert client.get("/openapi.json").status_code == 200
+    assert client.get("/docs").status_code == 200
+    metrics = client.get("/metrics").text
+    assert 'route="/openapi.json"' in metrics
+    assert 'route="/docs"' in metrics
+    assert 'route="unmatched"' not in metrics

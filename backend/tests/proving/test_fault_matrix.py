@@ -267,7 +267,7 @@ def test_model_artifact_damaged(
     model_file = (
         Path(outcome.model_path)
         if getattr(outcome, "model_path", None)
-        else next(settings.model.artifacts_dir.glob("models/*/model.pkl"))
+        else next(settings.model.artifacts_dir.glob("models/*/model.ubj"))
     )
     damage(model_file)
 

@@ -54,6 +54,8 @@ def test_dry_run_reports_pending_migrations_writes_sql_and_leaves_the_snapshot(
     assert f"head:      {head_revision()}" in result.stdout
     assert "pending:" in result.stdout
     assert "  0002" in result.stdout
+    assert "filled by" not in result.stdout  # developers' notes in revision messages are not shown
+    assert "  0004  Execution: orders, fills, positions, balances, execution_runs\n" in result.stdout
     assert "upgrade applied to the copy: ok" in result.stdout
     assert "+ table " in result.stdout
     assert "snapshot unchanged (sha256 verified)" in result.stdout

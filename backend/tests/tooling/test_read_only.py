@@ -25,12 +25,13 @@ from backend.api.security import require_writable
 from backend.main import create_app
 from backend.scheduler.jobs.execution import JOB_ID as EXECUTION_JOB
 from backend.scheduler.jobs.liquidity import JOB_ID as LIQUIDITY_JOB
+from backend.scheduler.jobs.portfolio import JOB_ID as MARK_JOB
 from backend.scheduler.runner import RunStatus
 from backend.tests.conftest import ADMIN_HEADERS, SettingsFactory
 from config.database import DatabaseSettings
 
 READ_METHODS = {"GET", "HEAD", "OPTIONS"}
-WRITING_JOBS = (LIQUIDITY_JOB, EXECUTION_JOB)
+WRITING_JOBS = (LIQUIDITY_JOB, EXECUTION_JOB, MARK_JOB)
 ClientFor = Callable[[Any], TestClient]
 
 

@@ -40,11 +40,13 @@ def polluted(throwaway_venv: ThrowawayVenv, probe_requirements: Requirements) ->
     return throwaway_venv, runtime, dev
 
 
-def test_dry_run_lists_dev_only_packages_and_uninstalls_nothing(polluted: tuple[ThrowawayVenv, Path, Path]) -> None:
+def test_dry_run_lists_dev_only_packages_uninstalls_nothing_and_exits_1(
+    polluted: tuple[ThrowawayVenv, Path, Path],
+) -> None:
     venv, runtime, dev = polluted
     before = venv.installed()
     result = _repair(venv, runtime, dev, "--dry-run")
-    assert result.returncode == 0, result.stderr
+    assert result.returncode == 1, result.stderr  # packages found: not clean, like the check
     assert "  qt-devonly-probe\n" in result.stdout
     assert "  qt-devonly-helper\n" in result.stdout
     assert "qt-shared-probe" not in result.stdout  # the runtime needs it too
@@ -83,7 +85,7 @@ def test_repair_with_the_projects_requirement_files_removes_a_real_dev_requireme
     throwaway_venv.install("SQLAlchemy-Utils")  # a dev-only requirement of backend/requirements-dev.txt
     before = throwaway_venv.installed()
     dry = run_script([REPAIR, "--python", str(throwaway_venv.python), "--dry-run"], python="")
-    assert dry.returncode == 0
+    assert dry.returncode == 1
     assert "  sqlalchemy-utils\n" in dry.stdout
     result = run_script([REPAIR, "--python", str(throwaway_venv.python), "--yes"], python="")
     assert result.returncode == 0, result.stdout + result.stderr
@@ -161,7 +163,7 @@ def test_powershell_helper_dry_run(polluted: tuple[ThrowawayVenv, Path, Path]) -
     before = venv.installed()
     args = ["-NoProfile", "-File", PS1, "-DryRun", "-Python", venv.python, "-Requirements", runtime]
     result = run_script([str(shutil.which("pwsh")), *args, "-DevRequirements", dev], python="")
-    assert result.returncode == 0, result.stderr
+    assert result.returncode == 1, result.stderr
     assert "qt-devonly-probe" in result.stdout
     assert venv.installed() == before
 

@@ -97,7 +97,7 @@ def test_a_bad_setting_shows_the_servers_refusal_in_place_and_a_good_one_applies
         )
         row = page.locator(f'tr[data-name="{name}"]')
         assert row.locator("code.value").inner_text() == "750"
-        assert row.locator(".badge").inner_text() == "override"
+        assert row.locator('td[data-label="Source"] .badge').inner_text() == "override"
         assert field.get_attribute("aria-invalid") == "false"
     finally:
         httpx.put(f"{service.url}/settings", headers=HEADERS, json={name: original}, timeout=10).raise_for_status()
@@ -131,3 +131,29 @@ def test_pause_and_resume_the_scheduler(open_page: Any, service: ServerProcess) 
         httpx.post(f"{service.url}/scheduler/resume", headers=HEADERS).raise_for_status()
     assert [line["outcome"] for line in audit_lines(service, "POST /scheduler/pause")][-1:] == ["ok"]
     assert watch.problems() == []
+
+
+def test_an_override_shows_the_environment_value_and_clearing_it_returns_there(
+    open_page: Any, service: ServerProcess
+) -> None:
+    name = "QT_EXECUTION_MAX_ORDERS"
+    httpx.put(f"{service.url}/settings", headers=HEADERS, json={name: "7"}, timeout=10).raise_for_status()
+    before = len(audit_lines(service, f"DELETE /settings/{name}"))
+    try:
+        page, watch = open_page("/ui/settings")
+        row = page.locator(f'tr[data-name="{name}"]')
+        assert row.locator("code.value").inner_text() == "7"
+        assert row.locator('td[data-label="Without override"] code').inner_text() == "10"
+        page.get_by_role("button", name=f"Clear the override of {name}").click()
+        page.wait_for_function(
+            f"() => document.getElementById('setting-{name}-message').textContent.startsWith('Override cleared')"
+        )
+        assert row.locator("code.value").inner_text() == "10"
+        assert row.locator('td[data-label="Source"] .badge').inner_text() == "default"
+        assert row.get_by_role("button", name=f"Clear the override of {name}").is_hidden()
+        lines = audit_lines(service, f"DELETE /settings/{name}")
+        assert len(lines) == before + 1
+        assert lines[-1]["outcome"] == "ok"
+        assert watch.problems() == []
+    finally:
+        httpx.delete(f"{service.url}/settings/{name}", headers=HEADERS, timeout=10)

@@ -112,3 +112,88 @@ def test_the_overview_follows_a_change_made_with_curl_without_reloading(open_pag
     page.clock.run_for(6000)
     page.wait_for_function("() => document.getElementById('kill-state').textContent.startsWith('off')")
     assert watch.problems() == []
+
+
+def test_the_equity_chart_has_as_many_points_as_the_history_returned(open_page: Any, service: ServerProcess) -> None:
+    history = httpx.get(f"{service.url}/portfolio/history", headers=HEADERS, timeout=10).json()
+    assert history["points"], "the seed's cycles leave marks"
+    page, watch = open_page("/ui/portfolio")
+    page.wait_for_function("() => document.getElementById('equity-chart').dataset.points")
+    traces = page.evaluate(
+        "() => document.getElementById('equity-chart').data.map((t) => [t.name, t.x.length, t.y.length])"
+    )
+    n = len(history["points"])
+    assert traces == [["Equity", n, n], ["Cash", n, n], ["Gross exposure", n, n], ["Drawdown", n, n]]
+    assert page.locator("#equity-chart .main-svg").count() > 0  # plotly drew it, under the strict CSP
+    assert f"{n} points" in page.locator("#history-summary").inner_text()
+    assert watch.problems() == []
+
+
+def test_orders_show_each_cycle_with_its_orders_fees_and_skipped_reasons(
+    open_page: Any, service: ServerProcess
+) -> None:
+    runs = httpx.get(f"{service.url}/execution/runs", headers=HEADERS, params={"kind": "cycle"}, timeout=10).json()
+    bought = next(r for r in reversed(runs["runs"]) if r["orders_submitted"] > 0)
+    skipping = next(r for r in runs["runs"] if r["orders_skipped"] > 0)
+    page, watch = open_page("/ui/orders")
+    assert page.locator("table.cycles tbody tr").count() == len(runs["runs"])
+    assert page.locator("#run-detail").get_attribute("data-run") == str(runs["runs"][0]["id"])  # the latest, open
+
+    page.get_by_role("button", name=f"Show cycle {skipping['id']}").click()
+    page.wait_for_selector(f'#run-detail[data-run="{skipping["id"]}"]')
+    detail = httpx.get(f"{service.url}/execution/runs/{skipping['id']}", headers=HEADERS, timeout=10).json()
+    reasons = page.locator("#run-detail table.skipped tbody tr td:last-child").all_inner_texts()
+    assert reasons == [s["reason"] for s in detail["skipped"]]
+
+    page.get_by_role("button", name=f"Show cycle {bought['id']}").click()
+    page.wait_for_selector(f'#run-detail[data-run="{bought["id"]}"]')
+    orders = httpx.get(f"{service.url}/execution/runs/{bought['id']}", headers=HEADERS, timeout=10).json()["orders"]
+    assert page.locator("#run-detail table:not(.skipped) tbody tr").count() == len(orders)
+
+    symbol = orders[0]["symbol"]
+    page.get_by_label("Symbol").fill(symbol)
+    page.get_by_role("button", name="Filter").click()
+    page.wait_for_function(
+        f"() => document.getElementById('run-detail')?.querySelector('h3')?.textContent.includes('{symbol} only')"
+    )
+    shown = page.locator("#run-detail table:not(.skipped) tbody tr td:first-child").all_inner_texts()
+    assert shown == [symbol]
+    assert watch.problems() == []
+
+
+def test_the_model_page_shows_each_runs_gates_and_why_one_failed(open_page: Any, service: ServerProcess) -> None:
+    from datetime import UTC, datetime
+
+    from sqlalchemy import create_engine, delete
+    from sqlalchemy.orm import Session
+
+    from ai_engine.gates import Gate, gate_report
+    from database.models import ModelTrainingRun
+
+    report = gate_report(
+        [
+            Gate("class_prior", True, "out-of-sample log loss 1.0000 below the class prior 1.0500", 1.0, 1.05),
+            Gate("economic", False, "net return -2.10 % against the blend without the model -1.00 %", -0.021, -0.01),
+        ]
+    )
+    now = datetime.now(UTC)
+    engine = create_engine(service.env["DATABASE_URL"])
+    with Session(engine) as session, session.begin():
+        session.add(
+            ModelTrainingRun(
+                version="web-test-gates", status="completed", started_at=now, finished_at=now, duration_seconds=1.0,
+                metrics={"summary": {"log_loss": 1.0, "class_prior_log_loss": 1.05, "accuracy": 0.4}, "gates": report},
+            )
+        )  # fmt: skip
+    try:
+        page, watch = open_page("/ui/model")
+        row = page.locator("tbody tr", has=page.locator("code", has_text="web-test-gates"))
+        assert row.locator(".badge", has_text="failed: economic").count() == 1
+        assert row.locator(".gate-reasons li").all_inner_texts() == [
+            f"economic: {next(g['reason'] for g in report['gates'] if g['name'] == 'economic')}"
+        ]
+        assert watch.problems() == []
+    finally:
+        with Session(engine) as session, session.begin():
+            session.execute(delete(ModelTrainingRun).where(ModelTrainingRun.version == "web-test-gates"))
+        engine.dispose()

@@ -1,5 +1,6 @@
-// Model: the active model against its baselines, every training run with its metrics and the
-// class-prior gate, activation (also the rollback) and a new training run.
+// Model: the active model against its baselines and its activation gates, every training run
+// with its metrics and gates, activation (also the rollback; a run that failed a gate is activated
+// only as forced, said so before and after) and a new training run.
 
 import { api } from '../api.js';
 import { actionButton, badge, card, confirmDialog, facts, fill, h, table, tone } from '../dom.js';
@@ -10,13 +11,37 @@ export const title = 'Model';
 export const admin = false;
 export const every = 15000;
 
+function gatesCell(report) {
+  if (!report) return '—';
+  const failed = report.gates.filter((g) => !g.passed);
+  return [
+    badge(report.passed ? 'all passed' : `failed: ${report.failed.join(', ')}`, report.passed ? 'good' : 'bad'),
+    failed.length ? h('ul', { class: 'gate-reasons' }, failed.map((g) => h('li', { text: `${g.name}: ${g.reason}` }))) : null,
+  ];
+}
+
+function gatesTable(report) {
+  return table({
+    caption: 'Activation gates',
+    className: 'gates',
+    columns: [
+      { label: 'Gate', cell: (g) => h('code', { text: g.name }) },
+      { label: 'Result', cell: (g) => badge(g.passed ? 'passed' : 'failed', g.passed ? 'good' : 'bad') },
+      { label: 'Model', num: true, cell: (g) => fixed(g.model, 4) },
+      { label: 'Baseline', num: true, cell: (g) => fixed(g.baseline, 4) },
+      { label: 'Why', cell: (g) => g.reason },
+    ],
+    rows: report.gates,
+  });
+}
+
 export function create(root, ctx) {
   const active = h('div');
   const runs = h('div');
   const status = h('p', { class: 'status-line', role: 'status', 'aria-live': 'polite' });
   const days = h('input', { id: 'train-days', name: 'days', type: 'number', min: 1, max: 1000, value: 30, inputmode: 'numeric' });
   const policy = h('select', { id: 'train-activate', name: 'activate' },
-    h('option', { value: 'auto', text: 'auto: only if it beats the class prior' }),
+    h('option', { value: 'auto', text: 'auto: only if every gate passes' }),
     h('option', { value: 'never', text: 'never: record only' }),
     h('option', { value: 'force', text: 'force: activate anyway' }));
   const train = h('form', { class: 'filters', 'aria-label': 'Train a model' },
@@ -37,11 +62,14 @@ export function create(root, ctx) {
   root.append(card('Active model', active), status, card('Training runs', runs), trainCard);
 
   async function activate(run) {
-    const ok = await confirmDialog({ title: `Activate ${run.version}?`, message: 'Its artifact is verified first; the universe blend uses it from the next refresh. Activating an older version is the rollback.', confirmLabel: 'Activate' });
+    const failed = run.gates && !run.gates.passed ? run.gates.failed : [];
+    const warning = failed.length ? ` It FAILED its gates (${failed.join(', ')}): it would be activated as forced.` : '';
+    const ok = await confirmDialog({ title: `Activate ${run.version}?`, message: `Its artifact is verified first; the universe blend uses it from the next refresh. Activating an older version is the rollback.${warning}`, confirmLabel: failed.length ? 'Activate anyway' : 'Activate', danger: failed.length > 0 });
     if (ok === null) return '';
     const body = await api(`/ai/models/${encodeURIComponent(run.version)}/activate`, { method: 'POST' });
     await ctx.refresh();
-    return `Active: ${body.active_version} (was ${body.previous_version || 'none'}), status ${body.status}.`;
+    const forced = body.forced ? ` — forced: failed ${body.failed_gates.join(', ')}` : '';
+    return `Active: ${body.active_version} (was ${body.previous_version || 'none'}), status ${body.status}${forced}.`;
   }
 
   function renderActive(info) {
@@ -56,8 +84,10 @@ export function create(root, ctx) {
         info.features?.length ? ['Features', `${info.features.length} (version ${info.feature_version})`] : null,
         b ? ['Log loss', `${fixed(b.model_log_loss, 4)} vs class prior ${fixed(b.class_prior_log_loss, 4)}, always-HOLD ${fixed(b.always_hold_log_loss, 4)}`] : null,
         b ? ['Accuracy', `${pct(b.model_accuracy, 1)} vs always-HOLD ${pct(b.always_hold_accuracy, 1)}`] : null,
+        info.active_version ? ['Gates', info.forced ? badge(`forced: failed ${info.failed_gates.join(', ')}`, 'bad') : badge(info.gates ? 'all passed' : 'not recorded', info.gates ? 'good' : '')] : null,
         ['Training', info.training_in_progress ? 'a run is in progress' : 'idle'],
-      ]));
+      ]),
+      info.gates ? gatesTable(info.gates) : null);
   }
 
   function renderRuns(body) {
@@ -71,7 +101,7 @@ export function create(root, ctx) {
         { label: 'Log loss', num: true, cell: (r) => fixed(r.metrics_summary?.log_loss, 4) },
         { label: 'Class prior', num: true, cell: (r) => fixed(r.metrics_summary?.class_prior_log_loss, 4) },
         { label: 'Accuracy', num: true, cell: (r) => pct(r.metrics_summary?.accuracy, 1) },
-        { label: 'Gate: beats prior', cell: (r) => (r.metrics_summary ? badge(r.metrics_summary.beats_class_prior ? 'passed' : 'failed', r.metrics_summary.beats_class_prior ? 'good' : 'bad') : '—') },
+        { label: 'Gates', cell: (r) => gatesCell(r.gates) },
         { label: 'Action', cell: (r) => (r.status === 'completed' && !r.is_active ? actionButton('Activate', () => activate(r), { status, focus: `activate-${r.version}`, name: `Activate ${r.version}` }) : '') },
       ],
       rows: body.items,

@@ -1,13 +1,92 @@
-// Orders: every order and fill, newest first, filtered by symbol and time (UTC), paginated.
+// Orders: the recent rebalance cycles (GET /execution/runs) with, for the one opened, every order
+// with its fills and fees and every skipped order with its reason (dust shown as dust); then every
+// order and fill. One filter (symbol, time in UTC) applies to all of them.
 
 import { api, query } from '../api.js';
-import { badge, card, fill, h, table, tone } from '../dom.js';
-import { decimal, money, signed, when } from '../format.js';
+import { actionButton, badge, card, facts, fill, h, table, tone } from '../dom.js';
+import { decimal, money, seconds, signed, when } from '../format.js';
 
 export const title = 'Orders';
 export const admin = true;
 export const every = 10000;
 const LIMIT = 50;
+const CYCLES = 10;
+const KINDS = {
+  below_minimum: 'below the minimum order (close to target)',
+  dust: 'dust (below the exchange minimum)',
+  limit: 'position limit',
+  risk_refused: 'refused by the risk guard',
+  kill_switch: 'kill switch',
+  max_orders: 'beyond the order cap',
+  cash: 'not enough cash',
+  exchange_filter: 'exchange filter',
+  market: 'no market data',
+  stopped: 'cycle stopped',
+  other: 'other',
+};
+const KIND_TONE = { below_minimum: '', dust: 'warn', kill_switch: 'bad', risk_refused: 'bad', stopped: 'bad' };
+
+function kinds(counts) {
+  const parts = Object.entries(counts || {}).map(([kind, n]) => `${n} ${KINDS[kind] || kind}`);
+  return parts.length ? parts.join(', ') : '—';
+}
+
+function runDetail(run, symbol) {
+  const mine = (row) => !symbol || row.symbol === symbol;
+  const r = run.run;
+  const orders = run.orders.filter(mine);
+  const skipped = run.skipped.filter(mine);
+  const errors = Object.entries(run.errors);
+  const fees = orders.reduce((sum, o) => sum + Number(o.fees_quote), 0);
+  return h('div', { id: 'run-detail', dataset: { run: String(r.id) } },
+    h('h3', { text: `Cycle #${r.id}${symbol ? ` — ${symbol} only` : ''}` }),
+    facts([
+      ['Status', badge(r.status, tone(r.status))],
+      ['Started', when(r.started_at)],
+      ['Took', seconds(r.duration_seconds)],
+      r.reason ? ['Reason', r.reason] : null,
+      ['Equity after', money(r.equity)],
+      ['Orders', `${r.orders_planned} planned, ${r.orders_submitted} sent, ${r.orders_skipped} skipped, ${r.orders_failed} failed`],
+      ['Fees', money(fees)],
+      run.dust.length ? ['Dust held', run.dust.map((d) => `${d.symbol} ${decimal(d.quantity)} (${d.reason})`).join('; ')] : null,
+      run.unresolved_orders.length ? ['Unknown outcome', run.unresolved_orders.join(', ')] : null,
+    ]),
+    table({
+      caption: 'The plan: orders sent (or saved, then refused or skipped)',
+      columns: [
+        { label: 'Symbol', cell: (o) => o.symbol },
+        { label: 'Side', cell: (o) => badge(o.side, o.side === 'BUY' ? 'good' : 'warn') },
+        { label: 'Status', cell: (o) => badge(o.status, tone(o.status)) },
+        { label: 'Requested', num: true, cell: (o) => decimal(o.requested_quantity) },
+        { label: 'Executed', num: true, cell: (o) => decimal(o.executed_quantity) },
+        { label: 'Quote', num: true, cell: (o) => money(o.quote_quantity) },
+        { label: 'Fills', num: true, cell: (o) => o.fills.length },
+        { label: 'Average price', num: true, cell: (o) => (Number(o.executed_quantity) > 0 ? decimal(String(Number(o.quote_quantity) / Number(o.executed_quantity)), { maxDigits: 6 }) : '—') },
+        { label: 'Fees (quote)', num: true, cell: (o) => money(o.fees_quote) },
+        { label: 'Note or reason', cell: (o) => [o.error_code ? `${o.error_code}: ` : '', o.error_message || o.note || ''].join('') || '—' },
+      ],
+      rows: orders,
+      empty: 'No order in this cycle.',
+    }),
+    table({
+      caption: 'Skipped, with the reason',
+      className: 'skipped',
+      columns: [
+        { label: 'Symbol', cell: (s) => s.symbol },
+        { label: 'Side', cell: (s) => s.side },
+        { label: 'Would have been', num: true, cell: (s) => money(s.notional) },
+        { label: 'Kind', cell: (s) => badge(KINDS[s.kind] || s.kind, KIND_TONE[s.kind] ?? 'info') },
+        { label: 'Reason', cell: (s) => s.reason },
+      ],
+      rows: skipped,
+      empty: 'Nothing skipped.',
+    }),
+    errors.length ? table({
+      caption: 'Errors',
+      columns: [{ label: 'Where', cell: ([k]) => h('code', { text: k }) }, { label: 'Error', cell: ([, v]) => v }],
+      rows: errors,
+    }) : null);
+}
 
 // <input type="datetime-local"> holds no zone: the form says UTC, so the value is read as UTC.
 function utcParam(value) {
@@ -22,6 +101,9 @@ export function create(root, ctx) {
   const summary = h('p', { class: 'hint', role: 'status', 'aria-live': 'polite' });
   const orders = h('div');
   const fills = h('div');
+  const cycles = h('div');
+  const detail = h('div', { 'aria-live': 'polite' });
+  let opened = null; // the cycle whose detail is shown
   let offset = 0;
   const older = h('button', { type: 'button', class: 'secondary', text: 'Older', id: 'orders-older' });
   const newer = h('button', { type: 'button', class: 'secondary', text: 'Newer', id: 'orders-newer' });
@@ -36,14 +118,44 @@ export function create(root, ctx) {
   older.addEventListener('click', () => { offset += LIMIT; ctx.refresh(); });
   newer.addEventListener('click', () => { offset = Math.max(0, offset - LIMIT); ctx.refresh(); });
   root.append(form, summary,
+    card('Cycles', cycles, detail),
     card('Orders', orders),
     card('Fills', fills),
-    h('div', { class: 'actions pager' }, newer, older),
-    h('p', { class: 'notice', id: 'runs-waiting', text: 'Cycles with their skipped orders and reasons need GET /execution/runs, which this version of the service does not serve yet.' }));
+    h('div', { class: 'actions pager' }, newer, older));
+
+  async function showRun(id, filter, signal) {
+    opened = id;
+    fill(detail, runDetail(await api(`/execution/runs/${id}`, { signal }), filter));
+  }
 
   async function refresh(signal) {
     const params = { symbol: symbol.value.trim().toUpperCase(), since: utcParam(since.value), until: utcParam(until.value), limit: LIMIT, offset };
-    const body = await api(`/trades${query(params)}`, { signal });
+    const [body, runs] = await Promise.all([
+      api(`/trades${query(params)}`, { signal }),
+      api(`/execution/runs${query({ kind: 'cycle', symbol: params.symbol, since: params.since, until: params.until, limit: CYCLES })}`, { signal }),
+    ]);
+    if (opened === null && runs.runs.length) opened = runs.runs[0].id;
+    fill(cycles, table({
+      caption: `The ${runs.runs.length} latest of ${runs.total} cycles${params.symbol ? ` touching ${params.symbol}` : ''}`,
+      className: 'cycles',
+      columns: [
+        { label: 'Cycle', num: true, cell: (r) => `#${r.id}` },
+        { label: 'Started', cell: (r) => when(r.started_at) },
+        { label: 'Status', cell: (r) => badge(r.status, tone(r.status)) },
+        { label: 'Planned', num: true, cell: (r) => r.orders_planned },
+        { label: 'Sent', num: true, cell: (r) => r.orders_submitted },
+        { label: 'Failed', num: true, cell: (r) => r.orders_failed },
+        { label: 'Skipped', num: true, cell: (r) => r.orders_skipped },
+        { label: 'Why skipped', cell: (r) => kinds(r.skipped_by_kind) },
+        { label: 'Equity after', num: true, cell: (r) => money(r.equity) },
+        { label: 'Took', num: true, cell: (r) => seconds(r.duration_seconds) },
+        { label: 'Detail', cell: (r) => actionButton(opened === r.id ? 'Shown' : 'Show', () => showRun(r.id, params.symbol).then(() => ctx.refresh()), { focus: `run-${r.id}`, name: `Show cycle ${r.id}` }) },
+      ],
+      rows: runs.runs.map((r) => ({ ...r, _class: opened === r.id ? 'selected' : '' })),
+      empty: 'No cycle matches.',
+    }));
+    if (opened !== null) await showRun(opened, params.symbol, signal);
+    else fill(detail);
     summary.textContent = `Orders ${Math.min(body.orders_total, offset + 1)}–${Math.min(body.orders_total, offset + body.orders.length)} of ${body.orders_total}; fills ${Math.min(body.fills_total, offset + 1)}–${Math.min(body.fills_total, offset + body.fills.length)} of ${body.fills_total}.`;
     newer.disabled = offset === 0;
     older.disabled = offset + LIMIT >= Math.max(body.orders_total, body.fills_total);

@@ -1,5 +1,7 @@
-// Settings: every effective value with its source; a tunable one is changed in place through
-// PUT /settings and the server's validation message is shown next to it when it refuses.
+// Settings: every effective value with its source and, when an override shadows it, the
+// environment's value too; a tunable one is changed in place through PUT /settings (the server's
+// validation message is shown next to it when it refuses) and an override is cleared through
+// DELETE /settings/{name}, returning the setting to its environment value.
 
 import { api } from '../api.js';
 import { badge, h } from '../dom.js';
@@ -32,7 +34,7 @@ export function create(root) {
       h('label', { class: 'check' }, tunableOnly, ' tunable only')),
     h('div', { class: 'table-wrap', tabindex: 0, role: 'region', 'aria-label': 'Settings' },
       h('table', { class: 'settings' },
-        h('thead', {}, h('tr', {}, ['Setting', 'Value', 'Source', 'Change'].map((t) => h('th', { scope: 'col', text: t })))),
+        h('thead', {}, h('tr', {}, ['Setting', 'Value', 'Source', 'Without override', 'Change'].map((t) => h('th', { scope: 'col', text: t })))),
         body)));
 
   function applyFilter() {
@@ -63,24 +65,42 @@ export function create(root) {
     }
   }
 
+  async function clear(row) {
+    row.message.textContent = '';
+    row.message.className = 'message';
+    try {
+      const answer = await api(`/settings/${encodeURIComponent(row.item.name)}`, { method: 'DELETE' });
+      update(answer.settings, true);
+      row.message.textContent = `Override cleared: ${text(answer.before)} → ${text(answer.after)} (${row.item.environment_source}).`;
+      row.message.classList.add('good');
+    } catch (err) {
+      row.message.textContent = err.message;
+      row.message.classList.add('error');
+    }
+  }
+
   function build(item) {
     const id = `setting-${item.name}`;
     const value = h('code', { class: 'value' });
     const source = h('span');
-    const row = { item, value, source };
+    const environment = h('span');
+    const row = { item, value, source, environment };
     let change = h('span', { class: 'hint', text: item.secret ? 'secret' : 'restart' });
     if (item.tunable) {
       row.input = h('input', { id, name: item.name, autocomplete: 'off', spellcheck: false, 'aria-describedby': `${id}-message` });
       row.message = h('span', { class: 'message', id: `${id}-message`, role: 'status', 'aria-live': 'polite' });
+      row.clear = h('button', { type: 'button', class: 'secondary', text: 'Clear override', 'aria-label': `Clear the override of ${item.name}`, dataset: { focus: `clear-${item.name}` } });
+      row.clear.addEventListener('click', () => clear(row));
       const form = h('form', { class: 'inline', 'aria-label': `Change ${item.name}` },
         h('label', { for: id, class: 'visually-hidden', text: `New value of ${item.name}` }), row.input,
-        h('button', { type: 'submit', class: 'secondary', text: 'Save', disabled: !app.signedIn }), row.message);
+        h('button', { type: 'submit', class: 'secondary', text: 'Save', disabled: !app.signedIn }), row.clear, row.message);
       form.addEventListener('submit', (event) => { event.preventDefault(); save(row); });
       change = form;
     }
     row.tr = h('tr', { dataset: { name: item.name } },
       h('th', { scope: 'row' }, h('code', { text: item.name }), h('br'), h('small', { text: `${item.section} · ${item.description}` })),
-      h('td', {}, value), h('td', {}, source), h('td', {}, change));
+      h('td', { 'data-label': 'Value' }, value), h('td', { 'data-label': 'Source' }, source),
+      h('td', { 'data-label': 'Without override' }, environment), h('td', {}, change));
     rows.set(item.name, row);
     body.append(row.tr);
     return row;
@@ -94,6 +114,14 @@ export function create(root) {
       row.item = item;
       row.value.textContent = text(item.value);
       row.source.replaceChildren(badge(item.source, SOURCE_TONE[item.source]));
+      const shadowed = item.source === 'override';
+      row.environment.replaceChildren(shadowed
+        ? h('span', {}, h('code', { text: text(item.environment_value) }), ' ', badge(item.environment_source, SOURCE_TONE[item.environment_source]))
+        : h('span', { class: 'hint', text: 'same' }));
+      if (row.clear) {
+        row.clear.hidden = !shadowed;
+        row.clear.disabled = !app.signedIn;
+      }
       if (row.input && (saved || (document.activeElement !== row.input && row.input.value === row.input.defaultValue))) {
         row.input.value = text(item.value);
         row.input.defaultValue = text(item.value);

@@ -1,0 +1,110 @@
+"""Backtest endpoints: recorded runs and their reports (public reads); starting one (admin, audited)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
+from fastapi.responses import FileResponse
+
+from backend.api.deps import AdminDep, CtxDep, WritableDep
+from backend.api.schemas.backtests import BacktestCreate, BacktestDetail, BacktestList, BacktestSummary
+from backend.api.security import audit_or_503
+from backend.backtest.service import BacktestBusyError, BacktestService
+from backend.backtest.store import RunView
+
+router = APIRouter(prefix="/backtests", tags=["backtests"])
+# The report is one self-contained page: its plotly.js and styles are inline, nothing is fetched.
+REPORT_CSP = "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:"
+
+
+async def get_backtests(request: Request) -> BacktestService:
+    service: BacktestService | None = request.app.state.ctx.services.get("backtests")
+    if service is None:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, detail="backtests unavailable")
+    return service
+
+
+BacktestsDep = Annotated[BacktestService, Depends(get_backtests)]
+
+
+def _fields(view: RunView, service: BacktestService) -> dict[str, Any]:
+    metrics = view.metrics or {}
+    return {
+        "id": view.id,
+        "status": view.status,
+        "created_at": view.created_at,
+        "started_at": view.started_at,
+        "finished_at": view.finished_at,
+        "duration_seconds": view.duration_seconds,
+        "data_range": view.data_range,
+        "net_returns": {k: v["total_return"] for k, v in metrics.items()} if metrics else None,
+        "report_url": f"/backtests/{view.id}/report" if service.report_path(view) is not None else None,
+        "error": view.error,
+    }
+
+
+async def _view(service: BacktestService, run_id: int) -> RunView:
+    view = await asyncio.to_thread(service.store.get, run_id)
+    if view is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no backtest {run_id}")
+    return view
+
+
+@router.get("", response_model=BacktestList)
+async def list_backtests(
+    service: BacktestsDep,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+) -> BacktestList:
+    """Recorded backtests, newest first, with each book's net return."""
+    total, views = await asyncio.to_thread(service.store.list, limit=limit, offset=offset)
+    items = [BacktestSummary(**_fields(v, service)) for v in views]
+    return BacktestList(total=total, limit=limit, offset=offset, items=items)
+
+
+@router.get("/{run_id}", response_model=BacktestDetail, responses={404: {"description": "Unknown backtest."}})
+async def get_backtest(run_id: int, service: BacktestsDep) -> BacktestDetail:
+    """One backtest: parameters, data range and the metrics of the strategy and every baseline."""
+    view = await _view(service, run_id)
+    return BacktestDetail(
+        **_fields(view, service), params=view.params, metrics=view.metrics, requested_by=view.requested_by
+    )
+
+
+@router.get(
+    "/{run_id}/report",
+    response_class=FileResponse,
+    responses={200: {"content": {"text/html": {}}}, 404: {"description": "Unknown backtest, or no report yet."}},
+)
+async def get_report(run_id: int, service: BacktestsDep) -> FileResponse:
+    """The run's report.html: equity, drawdown, per-symbol contribution, monthly returns (readable offline)."""
+    view = await _view(service, run_id)
+    path = service.report_path(view)
+    if path is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"backtest {run_id} has no report ({view.status})")
+    return FileResponse(path, media_type="text/html", headers={"Content-Security-Policy": REPORT_CSP})
+
+
+@router.post(
+    "",
+    response_model=BacktestSummary,
+    status_code=status.HTTP_202_ACCEPTED,
+    responses={409: {"description": "A backtest is already queued or running."}},
+)
+async def start_backtest(
+    body: BacktestCreate, request: Request, ctx: CtxDep, service: BacktestsDep, caller: AdminDep, _w: WritableDep
+) -> BacktestSummary:
+    """Start a backtest in a separate worker process (one at a time); poll GET /backtests/{id}."""
+    params = body.model_dump(mode="json")
+    try:
+        active = await asyncio.to_thread(service.store.active)
+        if active is not None:
+            raise BacktestBusyError(f"backtest {active.id} is {active.status}; one runs at a time")
+        audit_or_503(ctx, request, caller, "ok", after={"params": params})
+        view = await service.start(body, caller.fingerprint)
+    except BacktestBusyError as exc:
+        audit_or_503(ctx, request, caller, f"refused: {exc}", after={"params": params})
+        raise HTTPException(status.HTTP_409_CONFLICT, detail=str(exc)) from exc
+    return BacktestSummary(**_fields(view, service))

@@ -1,0 +1,41 @@
+"""Schemas of /backtests: the request that starts a run, a run's summary and its detail."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from backend.api.schemas.base import RequestModel
+from backend.backtest.request import BacktestRequest
+
+
+class BacktestCreate(RequestModel, BacktestRequest):
+    """POST /backtests: what to run (every field optional except ``end`` for the simulated source)."""
+
+
+class BacktestSummary(BaseModel):
+    id: int
+    status: Literal["queued", "running", "completed", "failed"]
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    duration_seconds: float | None
+    data_range: dict[str, Any] | None = Field(description="data, interval, start, end, bars, candles")
+    net_returns: dict[str, float] | None = Field(description="total_return of the strategy and each baseline")
+    report_url: str | None = Field(description="GET it for the HTML report (when completed)")
+    error: str | None
+
+
+class BacktestDetail(BacktestSummary):
+    params: dict[str, Any] = Field(description="The request as accepted")
+    metrics: dict[str, Any] | None = Field(description="metrics.json's figures per book")
+    requested_by: str | None = Field(description="Fingerprint of the admin token that started it")
+
+
+class BacktestList(BaseModel):
+    total: int
+    limit: int
+    offset: int
+    items: list[BacktestSummary]

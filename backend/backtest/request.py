@@ -1,0 +1,122 @@
+"""A backtest asked for through the API (POST /backtests), and its run in the worker process.
+
+The request names no path: ``replay`` reads QT_REPLAY_DIR, ``simulated`` the seeded market.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from backend.backtest.clock import BacktestClock
+from backend.backtest.data import BacktestData, BacktestInputError, open_replay, open_simulated
+from backend.backtest.engine import BacktestConfig, BacktestResult, run_backtest
+from backend.market.source import INTERVAL_SECONDS
+from config.settings import Settings
+
+Baseline = Literal["equal_weight", "liquidity_only", "hold_first"]
+ALL_BASELINES: tuple[Baseline, ...] = ("equal_weight", "liquidity_only", "hold_first")
+
+
+class BacktestRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    source: Literal["simulated", "replay"] = Field("simulated", description="simulated market, or QT_REPLAY_DIR.")
+    interval: str | None = Field(None, description="Bar interval (replay: must match the files; simulated: 1h).")
+    start: datetime | None = Field(None, description="First decision time (UTC); default: one day into the data.")
+    end: datetime | None = Field(None, description="Last decision time (UTC); required for the simulated source.")
+    symbols: list[str] = Field(default_factory=list, max_length=200, description="Default: the filtered universe.")
+    market_bars: int = Field(1, ge=1, le=10_000)
+    liquidity_bars: int = Field(4, ge=1, le=10_000)
+    rebalance_bars: int = Field(4, ge=1, le=10_000)
+    cash: Decimal | None = Field(None, gt=0, le=Decimal("1e12"), description="Default: QT_PAPER_STARTING_CASH.")
+    fee_bps: Decimal | None = Field(None, ge=0, le=1000, description="Default: QT_PAPER_FEE_BPS.")
+    slippage: Literal["book"] | Decimal = Field("book", description="'book' walks the paper book; or fixed bps.")
+    baselines: list[Baseline] = Field(default_factory=lambda: list(ALL_BASELINES))
+    model: Literal["none"] = Field("none", description="Only 'none' (the liquidity-only blend) so far.")
+    seed: int = Field(42, ge=0, le=2**31 - 1)
+
+    @field_validator("interval")
+    @classmethod
+    def _interval(cls, value: str | None) -> str | None:
+        if value is not None and value not in INTERVAL_SECONDS:
+            raise ValueError(f"unsupported interval {value!r} (accepted: {', '.join(INTERVAL_SECONDS)})")
+        return value
+
+    @field_validator("start", "end")
+    @classmethod
+    def _utc(cls, value: datetime | None) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+    @field_validator("symbols")
+    @classmethod
+    def _symbols(cls, value: list[str]) -> list[str]:
+        out = [s.strip().upper() for s in value if s.strip()]
+        bad = [s for s in out if not s.isalnum() or len(s) > 32]
+        if bad:
+            raise ValueError(f"not a symbol: {', '.join(bad)}")
+        return out
+
+    @field_validator("slippage")
+    @classmethod
+    def _slippage(cls, value: str | Decimal) -> str | Decimal:
+        if isinstance(value, Decimal) and (not value.is_finite() or not 0 <= value <= 1000):
+            raise ValueError("slippage in bps must be between 0 and 1000")
+        return value
+
+    @model_validator(mode="after")
+    def _range(self) -> BacktestRequest:
+        if self.start is not None and self.end is not None and self.end <= self.start:
+            raise ValueError("end must be after start")
+        if self.source == "simulated" and self.end is None:
+            raise ValueError("end is required with the simulated source")
+        return self
+
+    def config(self) -> BacktestConfig:
+        return BacktestConfig(
+            start=self.start,
+            end=self.end,
+            symbols=tuple(self.symbols),
+            market_bars=self.market_bars,
+            liquidity_bars=self.liquidity_bars,
+            rebalance_bars=self.rebalance_bars,
+            cash=self.cash,
+            fee_bps=self.fee_bps,
+            slippage_bps=None if self.slippage == "book" else Decimal(self.slippage),
+            baselines=tuple(self.baselines),
+        )
+
+    def open_data(self, settings: Settings, clock: BacktestClock) -> BacktestData:
+        if self.source == "simulated":
+            return open_simulated(clock, interval=self.interval or "1h", seed=self.seed)
+        folder = settings.market.replay_dir
+        if folder is None:
+            raise BacktestInputError("source 'replay' needs QT_REPLAY_DIR set on the service")
+        return open_replay(Path(folder), clock, interval=self.interval, spread_bps=settings.market.replay_spread_bps)
+
+
+def execute(request: BacktestRequest, settings: Settings) -> tuple[BacktestResult, float]:
+    """Run the request to the end (blocking); returns the result and the seconds it took."""
+    clock = BacktestClock(request.start or datetime(1970, 1, 2, tzinfo=UTC))
+    started = time.perf_counter()
+    data = request.open_data(settings, clock)
+    result = run_backtest(request.config(), data, clock, settings=settings)
+    return result, time.perf_counter() - started
+
+
+def data_range(result: BacktestResult) -> dict[str, Any]:
+    return {
+        "data": result.data,
+        "interval": result.interval,
+        "start": result.start.isoformat(),
+        "end": result.end.isoformat(),
+        "bars": result.bars,
+        "candles": result.candles,
+    }

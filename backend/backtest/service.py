@@ -1,0 +1,122 @@
+"""BacktestService: starts one backtest at a time in a worker process and serves the recorded runs.
+
+The worker is a separate process (not a thread): a backtest is CPU-bound, and in this process it
+would hold the GIL against the API and the trading jobs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import pickle
+import subprocess
+import sys
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from backend.backtest.request import BacktestRequest
+from backend.backtest.store import BacktestStore, RunView
+from config.runtime import SettingsHolder
+
+log = logging.getLogger(__name__)
+REPOSITORY = Path(__file__).resolve().parents[2]
+
+
+def _drain(process: subprocess.Popen[bytes]) -> bytes:
+    """The worker's stderr until it exits (its stdin is already closed), then its exit status."""
+    err = process.stderr.read() if process.stderr is not None else b""
+    process.wait()
+    return err
+
+
+class BacktestBusyError(RuntimeError):
+    """A backtest is already queued or running (one at a time: the machine has few cores)."""
+
+
+class BacktestService:
+    def __init__(self, store: BacktestStore, settings: SettingsHolder, clock: Callable[[], datetime]) -> None:
+        self.store = store
+        self._settings = settings
+        self._clock = clock
+        self._lock = asyncio.Lock()
+        self._watchers: set[asyncio.Task[None]] = set()
+        self._processes: dict[int, subprocess.Popen[bytes]] = {}
+
+    def folder(self, run_id: int) -> Path:
+        return self._settings.current.model.artifacts_dir / "backtests" / str(run_id)
+
+    async def start(self, request: BacktestRequest, requested_by: str | None) -> RunView:
+        async with self._lock:
+            active = await asyncio.to_thread(self.store.active)
+            if active is not None:
+                raise BacktestBusyError(f"backtest {active.id} is {active.status}; one runs at a time")
+            view = await asyncio.to_thread(self.store.create, request.model_dump(mode="json"), requested_by)
+            out_dir = self.folder(view.id)
+            try:
+                process = await asyncio.to_thread(self._spawn, view.id, out_dir)
+            except Exception as exc:
+                await asyncio.to_thread(self.store.fail, view.id, f"worker not started: {exc}")
+                raise
+            self._processes[view.id] = process
+            task = asyncio.create_task(self._watch(view.id, process), name=f"backtest-{view.id}")
+            self._watchers.add(task)
+            task.add_done_callback(self._watchers.discard)
+            return view
+
+    def _spawn(self, run_id: int, out_dir: Path) -> subprocess.Popen[bytes]:
+        process = subprocess.Popen(  # noqa: S603 (our own interpreter and module)
+            [sys.executable, "-m", "backend.backtest.worker", str(run_id), str(out_dir)],
+            cwd=REPOSITORY,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+        )
+        if process.stdin is not None:
+            process.stdin.write(pickle.dumps(self._settings.current))
+            process.stdin.close()
+        return process
+
+    async def _watch(self, run_id: int, process: subprocess.Popen[bytes]) -> None:
+        """Reap the worker; a run it left unfinished (crash, kill) is failed with its last words."""
+        try:
+            err = await asyncio.to_thread(_drain, process)
+        finally:
+            self._processes.pop(run_id, None)
+            if process.stderr is not None:
+                process.stderr.close()
+        last = (err or b"").decode(errors="replace").strip().splitlines()
+        reason = last[-1] if last else "no output"
+        if await asyncio.to_thread(
+            self.store.fail, run_id, f"worker exited with status {process.returncode}: {reason}"
+        ):
+            log.warning("backtest worker ended without finishing", extra={"run_id": run_id, "error": reason})
+
+    def fail_interrupted(self) -> int:
+        return self.store.fail_interrupted()
+
+    async def close(self) -> None:
+        """Stop a worker still running (its run is failed by its watcher) and reap it."""
+        for process in list(self._processes.values()):
+            process.terminate()
+        for task in list(self._watchers):
+            try:
+                await asyncio.wait_for(task, timeout=10)
+            except (TimeoutError, asyncio.CancelledError):
+                pass
+        for process in list(self._processes.values()):
+            process.kill()
+            process.wait()
+            if process.stderr is not None:
+                process.stderr.close()
+
+    def report_path(self, view: RunView) -> Path | None:
+        if view.out_dir is None:
+            return None
+        path = Path(view.out_dir) / "report.html"
+        return path if path.is_file() else None
+
+    def describe(self, view: RunView) -> dict[str, Any]:
+        return {"id": view.id, "status": view.status, "report_ready": self.report_path(view) is not None}

@@ -1,0 +1,134 @@
+"""Persistence of backtest runs (backtest_runs): what the API lists and the worker fills in."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from database.models.backtest import BacktestRun
+
+ACTIVE = ("queued", "running")
+
+
+@dataclass(frozen=True)
+class RunView:
+    id: int
+    status: str
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    duration_seconds: float | None
+    requested_by: str | None
+    params: dict[str, Any]
+    data_range: dict[str, Any] | None
+    metrics: dict[str, Any] | None
+    out_dir: str | None
+    error: str | None
+
+    @classmethod
+    def of(cls, row: BacktestRun) -> RunView:
+        return cls(
+            id=row.id,
+            status=row.status,
+            created_at=row.created_at,
+            started_at=row.started_at,
+            finished_at=row.finished_at,
+            duration_seconds=row.duration_seconds,
+            requested_by=row.requested_by,
+            params=dict(row.params or {}),
+            data_range=row.data_range,
+            metrics=row.metrics,
+            out_dir=row.out_dir,
+            error=row.error,
+        )
+
+
+def _alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class BacktestStore:
+    def __init__(self, sessions: sessionmaker[Session], clock: Callable[[], datetime]) -> None:
+        self._sessions = sessions
+        self._clock = clock
+
+    def create(self, params: dict[str, Any], requested_by: str | None) -> RunView:
+        with self._sessions.begin() as session:
+            row = BacktestRun(status="queued", created_at=self._clock(), params=params, requested_by=requested_by)
+            session.add(row)
+            session.flush()
+            return RunView.of(row)
+
+    def active(self) -> RunView | None:
+        with self._sessions() as session:
+            row = session.scalar(select(BacktestRun).where(BacktestRun.status.in_(ACTIVE)).limit(1))
+            return RunView.of(row) if row is not None else None
+
+    def get(self, run_id: int) -> RunView | None:
+        with self._sessions() as session:
+            row = session.get(BacktestRun, run_id)
+            return RunView.of(row) if row is not None else None
+
+    def list(self, *, limit: int, offset: int) -> tuple[int, list[RunView]]:
+        with self._sessions() as session:
+            total = int(session.scalar(select(func.count()).select_from(BacktestRun)) or 0)
+            rows = session.scalars(select(BacktestRun).order_by(BacktestRun.id.desc()).limit(limit).offset(offset))
+            return total, [RunView.of(r) for r in rows]
+
+    def update(self, run_id: int, **values: Any) -> None:
+        with self._sessions.begin() as session:
+            row = session.get(BacktestRun, run_id)
+            if row is None:
+                raise LookupError(f"no backtest run {run_id}")
+            for key, value in values.items():
+                setattr(row, key, value)
+
+    def start(self, run_id: int, pid: int, out_dir: str) -> None:
+        self.update(run_id, status="running", started_at=self._clock(), worker_pid=pid, out_dir=out_dir)
+
+    def complete(self, run_id: int, *, metrics: dict[str, Any], data_range: dict[str, Any], seconds: float) -> None:
+        self.update(
+            run_id,
+            status="completed",
+            finished_at=self._clock(),
+            metrics=metrics,
+            data_range=data_range,
+            duration_seconds=seconds,
+        )
+
+    def fail(self, run_id: int, error: str) -> bool:
+        """Mark an unfinished run failed; False when it had finished already."""
+        with self._sessions.begin() as session:
+            row = session.get(BacktestRun, run_id)
+            if row is None or row.status not in ACTIVE:
+                return False
+            row.status = "failed"
+            row.error = error
+            row.finished_at = self._clock()
+            return True
+
+    def fail_interrupted(self) -> int:
+        """At start-up: runs left queued or running by a worker that is gone are failed."""
+        failed = 0
+        with self._sessions.begin() as session:
+            for row in session.scalars(select(BacktestRun).where(BacktestRun.status.in_(ACTIVE))):
+                if not _alive(row.worker_pid):
+                    row.status = "failed"
+                    row.error = "interrupted: the worker process is gone (service restarted)"
+                    row.finished_at = self._clock()
+                    failed += 1
+        return failed

@@ -1,0 +1,105 @@
+"""/backtests: runs started by an admin in a worker process, recorded, listed and reported."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from backend.backtest.store import BacktestStore
+from backend.tests.backtest.factories import BACKTEST_ENV, write_market
+from backend.tests.conftest import ADMIN_HEADERS, SettingsFactory
+
+BODY = {
+    "source": "replay",
+    "start": "2025-01-02T00:00:00Z",
+    "end": "2025-01-02T12:00:00Z",
+    "baselines": ["equal_weight"],
+}
+WAIT_SECONDS = 180  # a deadline for the worker, not a timing assertion
+
+
+@pytest.fixture
+def backtest_client(make_settings: SettingsFactory, client_for: Callable[[Any], Any], tmp_path: Path) -> Any:
+    folder = write_market(tmp_path / "market", bars=40)
+    sections: dict[str, dict[str, Any]] = {name: dict(values) for name, values in BACKTEST_ENV.items()}
+    sections["market"] = {"QT_REPLAY_DIR": str(folder)}
+    return client_for(make_settings(**sections))
+
+
+def wait_done(client: Any, run_id: int) -> dict[str, Any]:
+    deadline = time.monotonic() + WAIT_SECONDS
+    while time.monotonic() < deadline:
+        body: dict[str, Any] = client.get(f"/backtests/{run_id}").json()
+        if body["status"] in ("completed", "failed"):
+            return body
+        time.sleep(0.2)
+    raise AssertionError(f"backtest {run_id} not finished within {WAIT_SECONDS}s")
+
+
+def test_an_admin_starts_a_backtest_that_a_worker_runs_and_records(backtest_client: Any, tmp_path: Path) -> None:
+    client = backtest_client
+    started = client.post("/backtests", json=BODY, headers=ADMIN_HEADERS)
+    assert started.status_code == 202, started.text
+    run_id = started.json()["id"]
+    assert started.json()["status"] == "queued"
+    done = wait_done(client, run_id)
+    assert done["status"] == "completed", done["error"]
+    assert done["data_range"]["bars"] == 13
+    assert done["data_range"]["interval"] == "1h"
+    assert set(done["metrics"]) == {"strategy", "equal_weight"}
+    assert done["params"]["source"] == "replay"
+    assert done["requested_by"]
+    listed = client.get("/backtests").json()
+    assert listed["total"] == 1
+    assert listed["items"][0]["net_returns"].keys() == {"strategy", "equal_weight"}
+    report = client.get(done["report_url"])
+    assert report.status_code == 200
+    assert report.headers["content-type"].startswith("text/html")
+    assert "default-src 'none'" in report.headers["content-security-policy"]
+    assert "Monthly returns" in report.text
+    audit = [json.loads(line) for line in (tmp_path / "audit.log").read_text().splitlines()]
+    assert any(a["action"] == "POST /backtests" and a["outcome"] == "ok" for a in audit)
+
+
+def test_starting_needs_the_admin_token_and_a_sane_request(backtest_client: Any) -> None:
+    client = backtest_client
+    assert client.post("/backtests", json=BODY).status_code == 401
+    for bad in (
+        {**BODY, "end": "2025-01-01T00:00:00Z"},  # before start
+        {**BODY, "interval": "7m"},
+        {**BODY, "slippage": "lots"},
+        {**BODY, "symbols": ["../etc"]},
+        {**BODY, "directory": "/etc"},  # no paths from the API
+        {"source": "simulated"},  # the simulated market needs an end
+    ):
+        response = client.post("/backtests", json=bad, headers=ADMIN_HEADERS)
+        assert response.status_code == 422, bad
+    assert client.get("/backtests").json()["total"] == 0
+
+
+def test_one_backtest_at_a_time_and_unknown_ids(backtest_client: Any) -> None:
+    client = backtest_client
+    store: BacktestStore = client.app.state.ctx.services["backtests"].store
+    running = store.create({"source": "replay"}, None)
+    store.start(running.id, 999_999, "/nonexistent")
+    response = client.post("/backtests", json=BODY, headers=ADMIN_HEADERS)
+    assert response.status_code == 409
+    assert f"backtest {running.id} is running" in response.json()["detail"]
+    assert client.get("/backtests/12345").status_code == 404
+    assert client.get(f"/backtests/{running.id}/report").status_code == 404
+
+
+def test_a_run_left_running_by_a_dead_worker_is_failed_at_start_up(backtest_client: Any) -> None:
+    store: BacktestStore = backtest_client.app.state.ctx.services["backtests"].store
+    view = store.create({"source": "replay"}, None)
+    store.start(view.id, 2**22 + 12345, "/nonexistent")  # no such process
+    assert store.fail_interrupted() == 1
+    after = store.get(view.id)
+    assert after is not None
+    assert after.status == "failed"
+    assert "interrupted" in (after.error or "")
