@@ -43,7 +43,8 @@ def test_model_info_shows_the_active_model_publicly(
     assert body["status"] == "active"
     assert body["active_version"] == outcome.run.version
     assert body["sha256"] == outcome.run.sha256
-    assert body["model_path"] == f"{outcome.run.version}/model.pkl"  # relative: no internals in public
+    # relative to the artifacts directory: no internals in a public answer
+    assert body["model_path"] == f"{outcome.run.version}/{Path(outcome.run.model_path).name}"
     assert body["classes"] == ["SELL", "HOLD", "BUY"]
     assert body["features"]
     assert body["feature_version"]
