@@ -91,7 +91,8 @@ backtest: $(VENV)/.installed
 # with QT_TEST_DATABASE_URL set it runs on SQLite and PostgreSQL.
 FUZZ_EXAMPLES ?= 100
 fuzz: $(DEV_VENV)/.installed
-	QT_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(DEV_PY) -m pytest backend/tests/proving/test_fuzz.py -q
+	QT_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(DEV_PY) -m pytest backend/tests/proving/test_fuzz.py \
+		backend/tests/security/test_hostile_fuzz.py -q
 
 # The real service under concurrent clients while its jobs run (LOAD_SECONDS, LOAD_CLIENTS).
 LOAD_SECONDS ?= 60

@@ -11,8 +11,18 @@ import re
 from pathlib import PurePath
 from typing import Any
 
-_EXCEPTION = re.compile(r"\b([A-Z][A-Za-z0-9]*(?:Error|Exception|Timeout|Refused|Unavailable))\b")
-_WORDS = re.compile(r"^[A-Za-z][A-Za-z _-]{0,40}")
+_LEADING_CLASS = re.compile(r"^\((?:[\w.]+\.)?([A-Z]\w*)\)")
+_EXCEPTION = re.compile(r"\b([A-Z][A-Za-z0-9]*(?:Error|Exception|Timeout))\b")
+# what details look like in error texts: SQL and its parameters, URLs, paths, quoted names, addresses
+_SCRUB = [
+    (re.compile(r"\s*\[(?:SQL|parameters):.*$", re.DOTALL), ""),
+    (re.compile(r"\s*\(Background on this error at:.*$"), ""),
+    (re.compile(r"\b[A-Za-z][\w+.-]*://\S+"), "<url>"),
+    (re.compile(r"(?<![\w<])(?:[A-Za-z]:)?[/\\][^\s:'\",;)]+"), "<path>"),
+    (re.compile(r"\"[^\"]*\"|'[^']*'"), "<name>"),
+    (re.compile(r"\b\d{1,3}(?:\.\d{1,3}){3}(?::\d+)?\b|\[[0-9a-fA-F:]+\]"), "<address>"),
+]
+MAX_KIND_CHARS = 160
 # fields of the latest rebalance safe to show anyone (the spec's checklist reads gross_exposure)
 PUBLIC_EXECUTION_FIELDS = (
     "last_run_id",
@@ -28,16 +38,21 @@ PUBLIC_EXECUTION_FIELDS = (
 
 
 def error_kind(text: Any) -> str:
-    """The kind of an error text: its first words (up to a digit, a path, a quote or a colon), else
-    the exception class it names, else ``error``."""
+    """An error text as a public answer may show it: its first line, SQL, URLs, paths, quoted names
+    and addresses taken out; a driver error ``(psycopg.OperationalError) ...`` is its class only."""
     if text is None:
         return "error"
     value = str(text).strip()
-    words = _WORDS.match(value)
-    if words and len(words.group(0).strip()) >= 3:
-        return words.group(0).strip()
-    found = _EXCEPTION.search(value)
-    return found.group(1) if found else "error"
+    leading = _LEADING_CLASS.match(value)
+    if leading:
+        return leading.group(1)
+    value = value.splitlines()[0] if value else ""
+    for pattern, replacement in _SCRUB:
+        value = pattern.sub(replacement, value)
+    value = value.strip()
+    if len(value) > MAX_KIND_CHARS:
+        value = value[:MAX_KIND_CHARS] + "..."
+    return value or "error"
 
 
 def public_reason(reason: str) -> str:

@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from backend.tests.process import free_port
 from config.base import REPO_ROOT
 
 
@@ -29,8 +30,11 @@ def _fresh_clone(dest: Path) -> Path:
     return dest
 
 
-def _run(clone: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("QT_", "DATABASE_URL", "DB_", "QUANTUM_"))}
+def _run(clone: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("QT_", "DATABASE_URL", "DB_", "QUANTUM_"))},
+        **(env or {}),
+    }
     return subprocess.run(
         [sys.executable, *args], cwd=clone, env=env, capture_output=True, text=True, timeout=120, check=False
     )
@@ -52,7 +56,7 @@ def test_the_first_run_generates_a_private_token_and_says_once_how_to_use_it(tmp
     assert second.returncode == 0
     assert second.stdout == ""
     assert token in env_file.read_text()
-    check = _run(clone, "-m", "backend", "--check")
+    check = _run(clone, "-m", "backend", "--check", env={"QT_AUTO_MIGRATE": "1", "QT_PORT": str(free_port())})
     assert check.returncode == 0, check.stderr
     probe = _run(
         clone,
