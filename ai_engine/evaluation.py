@@ -9,7 +9,7 @@ leak either. Metrics are computed per fold and pooled over every out-of-sample r
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -182,6 +182,7 @@ class EvaluationReport:
     folds: list[dict[str, Any]]  # every fold, refused ones with "refused": reason
     oos: dict[str, Any]  # pooled out-of-sample metrics of the model and the baselines (evaluated folds)
     predictions: OutOfSample | None = None
+    boosters: dict[int, Any] = field(default_factory=dict)  # each evaluated fold's model (for the economic gate)
 
     @property
     def model_log_loss(self) -> float:
@@ -235,6 +236,7 @@ def walk_forward(
     X_blind = direction_blind(X)
     y = dataset.labels
     fold_reports: list[dict[str, Any]] = []
+    boosters: dict[int, Any] = {}
     pooled: dict[str, list[np.ndarray]] = {k: [] for k in ("rows", "fold", "p", "blind", "prior")}
     for fold in folds:
         window = {
@@ -256,7 +258,9 @@ def walk_forward(
             fold_reports.append({**window, "refused": reason, "missing_classes": missing})
             continue
         say(f"fold {fold.number}/{len(folds)}: {len(fold.train)} train rows, {len(fold.test)} test rows")
-        proba = predict_proba(fit_booster(X[fold.train], y[fold.train], params, stop=stop), X[fold.test])
+        fold_booster = fit_booster(X[fold.train], y[fold.train], params, stop=stop)
+        boosters[fold.number] = fold_booster
+        proba = predict_proba(fold_booster, X[fold.test])
         blind_booster = fit_booster(X_blind[fold.train], y[fold.train], params, stop=stop)
         blind = predict_proba(blind_booster, X_blind[fold.test])
         prior = class_prior(y[fold.train])
@@ -286,4 +290,5 @@ def walk_forward(
     oos["class_prior"] = classification_metrics(all_y, np.concatenate(pooled["prior"]))
     oos["evaluated_folds"] = len(pooled["rows"])
     oos["refused_folds"] = len(folds) - len(pooled["rows"])
-    return EvaluationReport(fold_reports, oos, OutOfSample(rows, np.concatenate(pooled["fold"]), all_p))
+    predictions = OutOfSample(rows, np.concatenate(pooled["fold"]), all_p)
+    return EvaluationReport(fold_reports, oos, predictions, boosters)

@@ -71,11 +71,11 @@ def statistical_gates(report: EvaluationReport) -> list[Gate]:
     ]
 
 
-def gate_report(gates: list[Gate]) -> dict[str, Any]:
-    """The recorded form: every gate, which failed, and whether all passed."""
+def gate_report(gates: list[Gate], skipped: dict[str, str] | None = None) -> dict[str, Any]:
+    """The recorded form: every gate, which failed, which were not evaluated (and why), whether all passed."""
     ordered = sorted(gates, key=lambda g: GATE_ORDER.index(g.name) if g.name in GATE_ORDER else len(GATE_ORDER))
     failed = [g.name for g in ordered if not g.passed]
-    return {"passed": not failed, "failed": failed, "gates": [g.as_dict() for g in ordered]}
+    return {"passed": not failed, "failed": failed, "gates": [g.as_dict() for g in ordered], "skipped": skipped or {}}
 
 
 def failed_gates(metrics: dict[str, Any] | None) -> list[str] | None:

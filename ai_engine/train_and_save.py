@@ -1,3 +1,4 @@
+#!/usr/bin/env python3
 """Train, evaluate and save a model: ``python ai_engine/train_and_save.py --output-dir artifacts``.
 
 Walk-forward evaluation against the baselines, a final fit, an atomic artifact under
@@ -16,9 +17,84 @@ if __name__ == "__main__":
     # Run as a script path (python ai_engine/train_and_save.py): Python put ai_engine/ first on
     # sys.path, where signal.py would shadow the standard library's; put the repository root there.
     sys.path[0] = str(Path(__file__).resolve().parent.parent)
+    from scripts.project_env import enter
+
+    enter(__file__)  # a fresh shell's python3 has none of the requirements: use .venv's
 
 import argparse
+import re
+import tempfile
 import time
+from collections.abc import Callable
+
+INTERVALS = ("1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h", "1d")
+SYMBOL = re.compile(r"^[A-Z0-9]{2,20}$")
+
+
+def bounded(low: int, high: int) -> Callable[[str], int]:
+    """An argparse type: an integer in [low, high] (the bounds of the matching QT_MODEL_* setting)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{value} is outside {low}..{high}")
+        return value
+
+    return parse
+
+
+def symbol_list(text: str) -> list[str]:
+    symbols = [s.strip().upper() for s in text.split(",") if s.strip()]
+    bad = [s for s in symbols if not SYMBOL.match(s)]
+    if bad or not symbols:
+        raise argparse.ArgumentTypeError(f"each symbol is 2-20 letters or digits (got {', '.join(bad) or 'none'})")
+    return list(dict.fromkeys(symbols))
+
+
+def source_spec(text: str) -> str:
+    if text in ("simulated", "binance", "database"):
+        return text
+    if text.startswith("replay:"):
+        path = Path(text.removeprefix("replay:")).expanduser()
+        if not (path.is_dir() or path.is_file()):
+            raise argparse.ArgumentTypeError(f"replay path {path} does not exist (a directory of SYMBOL.csv files)")
+        return text
+    raise argparse.ArgumentTypeError(f"{text!r}: accepted: simulated, binance, database, replay:DIR, replay:FILE")
+
+
+def writable_dir(text: str) -> Path:
+    """The output directory, created now and probed: a bad one fails before training, not after."""
+    path = Path(text).expanduser().resolve()
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path, prefix=".write-probe-"):
+            pass
+    except OSError as exc:
+        raise argparse.ArgumentTypeError(f"{path}: cannot write there ({exc.strerror or exc})") from None
+    return path
+
+
+def unknown_symbols(source: str, symbols: list[str], sim_seed: int) -> str | None:
+    """Symbols the chosen source does not have, checked before a run is recorded (None: all known).
+
+    The simulated market and replay files are checked here; database and binance symbols are
+    checked when their bars load."""
+    if source == "simulated":
+        from backend.market.sources.simulated import SimulatedMarket
+
+        known = set(SimulatedMarket(sim_seed).symbol_rules())
+        where = "the simulated market"
+    elif source.startswith("replay:"):
+        path = Path(source.removeprefix("replay:")).expanduser()
+        known = {path.stem.upper()} if path.is_file() else {p.stem.upper() for p in path.glob("*.csv")}
+        where = f"replay path {path}"
+    else:
+        return None
+    missing = [s for s in symbols if s not in known]
+    return f"{where} has no symbol {', '.join(missing)}" if missing else None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -28,24 +104,35 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--output-dir",
-        type=Path,
+        type=writable_dir,
         default=None,
         help="artifacts directory (models/<version>/ goes inside); default QT_MODEL_ARTIFACTS_DIR",
     )
     parser.add_argument(
         "--source",
+        type=source_spec,
         default=None,
         help="simulated | binance | replay:DIR | replay:FILE | database (default: QT_MARKET_DATA_SOURCE)",
     )
     parser.add_argument(
-        "--symbols", default=None, help="comma-separated symbols (default: QT_MODEL_TRAIN_SYMBOLS or top 20)"
+        "--symbols",
+        type=symbol_list,
+        default=None,
+        help="comma-separated symbols (default: QT_MODEL_TRAIN_SYMBOLS or top 20)",
     )
-    parser.add_argument("--interval", default=None, help="bar interval (default: QT_MODEL_INTERVAL)")
-    parser.add_argument("--days", type=int, default=None, help="days of history (default: QT_MODEL_TRAIN_DAYS)")
+    parser.add_argument("--interval", choices=INTERVALS, default=None, help="bar interval (default: QT_MODEL_INTERVAL)")
     parser.add_argument(
-        "--horizon", type=int, default=None, help="label horizon in bars (default: QT_MODEL_HORIZON_BARS)"
+        "--days", type=bounded(1, 3650), default=None, help="days of history, 1..3650 (default: QT_MODEL_TRAIN_DAYS)"
     )
-    parser.add_argument("--seed", type=int, default=None, help="training seed (default: QT_MODEL_SEED)")
+    parser.add_argument(
+        "--horizon",
+        type=bounded(1, 500),
+        default=None,
+        help="label horizon in bars, 1..500 (default: QT_MODEL_HORIZON_BARS)",
+    )
+    parser.add_argument(
+        "--seed", type=bounded(0, 2**32 - 1), default=None, help="training seed (default: QT_MODEL_SEED)"
+    )
     parser.add_argument(
         "--activate",
         choices=["auto", "never", "force"],
@@ -58,7 +145,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)  # a usage error exits 2 here: nothing is trained or recorded
 
     from ai_engine.dataset import DataError
     from ai_engine.registry import ModelRegistry
@@ -68,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
 
     overrides: dict[str, dict[str, object]] = {}
     if args.output_dir is not None:
-        overrides["model"] = {"QT_MODEL_ARTIFACTS_DIR": str(args.output_dir.expanduser().resolve())}
+        overrides["model"] = {"QT_MODEL_ARTIFACTS_DIR": str(args.output_dir)}
     if args.database_url:
         overrides["database"] = {"DATABASE_URL": args.database_url}
     try:
@@ -77,7 +165,11 @@ def main(argv: list[str] | None = None) -> int:
         for problem in exc.problems:
             print(f"configuration error: {problem}", file=sys.stderr)
         return 2
-    symbols = [s.strip().upper() for s in args.symbols.split(",") if s.strip()] if args.symbols else None
+    symbols: list[str] | None = args.symbols
+    source = str(args.source or settings.market.source.value)
+    unknown = unknown_symbols(source, symbols, settings.market.sim_seed) if symbols else None
+    if unknown:
+        parser.error(f"argument --symbols: {unknown}")
     request = TrainingRequest(
         source=args.source,
         symbols=symbols,

@@ -23,8 +23,9 @@ import xgboost as xgb
 from ai_engine.artifacts import MODEL_FILE
 from ai_engine.booster import BoosterParams, fit_booster, predict_proba
 from ai_engine.dataset import DataError, build_dataset
+from ai_engine.economic import FoldModel, economic_gate
 from ai_engine.evaluation import EvaluationReport, classification_metrics, walk_forward
-from ai_engine.features import FEATURE_NAMES, FEATURE_VERSION, WARMUP_BARS, interval_delta
+from ai_engine.features import FEATURE_NAMES, FEATURE_VERSION, WARMUP_BARS, Bars, interval_delta
 from ai_engine.gates import Activation, decide, gate_report, statistical_gates
 from ai_engine.registry import ModelRegistry, RunRecord
 from ai_engine.signal import CLASSES
@@ -135,6 +136,33 @@ def feature_importance(booster: xgb.Booster) -> dict[str, float]:
     return dict(sorted(gain.items(), key=lambda kv: -kv[1]))
 
 
+def _gates(
+    report: EvaluationReport, bars: Bars, effective: dict[str, Any], settings: Settings, say: Progress
+) -> dict[str, Any]:
+    gates = statistical_gates(report)
+    if not settings.model.economic_gate:
+        return gate_report(gates, {"economic": "QT_MODEL_ECONOMIC_GATE=0"})
+    failed = [g.name for g in gates if not g.passed]
+    if failed:  # a backtest per fold is costly: only a model that passed the rest is traded
+        return gate_report(gates, {"economic": f"not evaluated: the {', '.join(failed)} gate failed first"})
+    step = interval_delta(bars.interval)
+    folds = [
+        FoldModel(
+            f["fold"],
+            report.boosters[f["fold"]],
+            pd.Timestamp(f["test_start"], tz="UTC").to_pydatetime(),
+            pd.Timestamp(f["test_end"], tz="UTC").to_pydatetime(),
+        )
+        for f in report.folds
+        if f["fold"] in report.boosters
+    ]
+    say(f"economic gate: trading {len(folds)} out-of-sample folds through the backtest engine ({step} bars)")
+    gates.append(
+        economic_gate(folds, bars, str(effective["source"]), settings, horizon=effective["horizon"], progress=say)
+    )
+    return gate_report(gates)
+
+
 def start_run(
     request: TrainingRequest, settings: Settings, registry: ModelRegistry
 ) -> tuple[RunRecord, dict[str, Any]]:
@@ -233,7 +261,7 @@ def _execute(
         f"out of sample: log loss {report.model_log_loss:.4f} vs class prior {report.prior_log_loss:.4f}, "
         f"direction-blind {report.blind_log_loss:.4f}"
     )
-    gates = gate_report(statistical_gates(report))
+    gates = _gates(report, data.bars, effective, settings, say)
     for gate in gates["gates"]:
         say(f"gate {gate['name']}: {'passed' if gate['passed'] else 'FAILED'}: {gate['reason']}")
     say(f"final fit on {len(dataset)} rows")

@@ -98,6 +98,14 @@ class ModelSettings(Section):
     threads: int = Field(
         2, alias="QT_MODEL_THREADS", ge=1, le=256, description="Threads XGBoost uses for training and inference."
     )
+    economic_gate: bool = Field(
+        True,
+        alias="QT_MODEL_ECONOMIC_GATE",
+        description=(
+            "1 trades every out-of-sample fold through the backtest engine, with and without the model, and "
+            "auto-activates only a model whose blend beats liquidity-only net of costs; 0 skips that gate."
+        ),
+    )
     auto_train: bool = Field(
         True,
         alias="QT_MODEL_AUTO_TRAIN",

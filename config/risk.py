@@ -111,6 +111,38 @@ class RiskSettings(Section):
         alias="QT_SYMBOL_PRICE_BOUNDS",
         description='JSON object of per-symbol bounds, e.g. {"BTCUSDT": {"min_price": 1000, "max_price": 10000000}}.',
     )
+    max_drawdown_pct: Decimal | None = Field(
+        None,
+        alias="QT_MAX_DRAWDOWN_PCT",
+        le=100,
+        description=(
+            "Equity drawdown (percent below the high-water mark of the portfolio marks over "
+            "QT_DRAWDOWN_WINDOW_DAYS) that halts trading and refuses new buys; unset or <= 0 disables it."
+        ),
+        json_schema_extra=tunable(),
+    )
+    drawdown_window_days: int = Field(
+        30,
+        alias="QT_DRAWDOWN_WINDOW_DAYS",
+        ge=1,
+        le=3650,
+        description="Days of portfolio marks whose highest equity is the drawdown's high-water mark.",
+        json_schema_extra=tunable(),
+    )
+    symbol_cooldown_minutes: float = Field(
+        0.0,
+        alias="QT_SYMBOL_COOLDOWN_MINUTES",
+        ge=0,
+        le=1440,
+        description="No new buy of a symbol for this long after a loss-making sale of it; 0 disables it.",
+        json_schema_extra=tunable(),
+    )
+    max_daily_turnover: Decimal | None = Field(
+        None,
+        alias="QT_MAX_DAILY_TURNOVER",
+        description="Most quote traded (buys and sales) per UTC day, pending included; unset or <= 0 disables it.",
+        json_schema_extra=tunable(),
+    )
     halt_after_failures: int = Field(
         5,
         alias="QT_RISK_HALT_AFTER_FAILURES",
@@ -124,7 +156,9 @@ class RiskSettings(Section):
         description="SQLite path (relative to backend/) or database URL holding the guard's state.",
     )
 
-    @field_validator("max_position_per_symbol", "max_gross_exposure", mode="before")
+    @field_validator(
+        "max_position_per_symbol", "max_gross_exposure", "max_drawdown_pct", "max_daily_turnover", mode="before"
+    )
     @classmethod
     def _optional(cls, value: Any) -> Any:
         return _optional_limit(value)

@@ -1,3 +1,4 @@
+#!/usr/bin/env python3
 """Create or upgrade the database to the latest migration, or check that it is healthy.
 
     python database/init_db.py [--url URL]            create/upgrade to head (alembic upgrade head)
@@ -248,4 +249,7 @@ if __name__ == "__main__":
     if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
         sys.path.pop(0)
     sys.path.insert(0, str(REPO_ROOT))
+    from scripts.project_env import enter
+
+    enter(__file__)  # a fresh shell's python3 has none of the requirements: use .venv's
     sys.exit(main())

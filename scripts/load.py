@@ -72,7 +72,9 @@ async def _client(
 
 def _job_runs(metrics_text: str) -> dict[str, dict[str, float]]:
     runs: dict[str, dict[str, float]] = {}
-    pattern = re.compile(r'^scheduler_job_runs_total\{job="([^"]+)",status="([^"]+)"\} ([0-9.e+]+)$', re.MULTILINE)
+    pattern = re.compile(
+        r'^scheduler_job_runs_total\{scheduler_job="([^"]+)",status="([^"]+)"\} ([0-9.e+]+)$', re.MULTILINE
+    )
     for job, status, value in pattern.findall(metrics_text):
         runs.setdefault(job, {})[status] = float(value)
     return runs

@@ -29,7 +29,7 @@ def main(argv: list[str]) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     problems: list[str] = []
     with harness.running_service() as server, sync_playwright() as playwright:
-        harness.seed(server)
+        harness.seed(server, backtest=True)
         browser = harness.launch(playwright, chromium)
         for name in harness.PAGES:
             for suffix, width in (("", 1280), ("-narrow", 390)):

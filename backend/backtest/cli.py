@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 import time
+from contextlib import ExitStack
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
-SOURCES = "simulated | replay:DIR"
+SOURCES = "simulated | replay:DIR | database[:LABEL]"
 
 
 def _time(text: str) -> datetime:
@@ -55,7 +57,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cash", type=_decimal, default=None, help="starting cash (default QT_PAPER_STARTING_CASH)")
     p.add_argument("--fee-bps", type=_decimal, default=None, help="taker fee in bps (default QT_PAPER_FEE_BPS)")
     p.add_argument("--slippage", type=_slippage, default=None, help="'book' (walk the paper book, default) or bps")
-    p.add_argument("--model", default="none", help="none (default) | VERSION (a trained model)")
+    p.add_argument(
+        "--model", default="none", help="none (default) | VERSION (a trained model, from DATABASE_URL) | walk-forward"
+    )
+    p.add_argument("--retrain-days", type=int, default=30, help="walk-forward: retrain every N days (default 30)")
     p.add_argument("--baselines", default="equal_weight,liquidity_only,hold_first", help="baselines to run alongside")
     p.add_argument("--seed", type=int, default=42, help="seed of the simulated market (default 42)")
     p.add_argument(
@@ -89,6 +94,19 @@ def summary_table(content: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _database(args: argparse.Namespace, settings: Any, clock: Any, symbols: tuple[str, ...], stack: ExitStack) -> Any:
+    """database[:LABEL]: the klines of DATABASE_URL stored under LABEL (default QT_MARKET_DATA_SOURCE)."""
+    from backend.backtest.data import open_database
+    from database.session import make_engine, make_session_factory
+
+    label = args.source.partition(":")[2] or settings.market.source.value
+    engine = make_engine(settings.database.effective_url)
+    stack.callback(engine.dispose)
+    folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="qt-backtest-db-")))
+    interval = args.interval or settings.market.kline_interval
+    return open_database(make_session_factory(engine), clock, folder, label=label, interval=interval, symbols=symbols)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
 
@@ -106,8 +124,8 @@ def main(argv: list[str] | None = None) -> int:
         for problem in exc.problems:
             print(f"configuration error: {problem}", file=sys.stderr)
         return 2
-    if args.model != "none":
-        return _fail(f"--model {args.model}: only 'none' is available in this version", 2)
+    if args.retrain_days < 1:
+        return _fail("--retrain-days must be at least 1", 2)
     if args.interval is not None:
         try:
             interval_seconds(args.interval)
@@ -116,11 +134,14 @@ def main(argv: list[str] | None = None) -> int:
     symbols = tuple(s.strip().upper() for s in args.symbols.split(",") if s.strip()) if args.symbols else ()
     baselines = tuple(b.strip() for b in args.baselines.split(",") if b.strip() and b.strip() != "none")
     clock = BacktestClock(args.start or datetime(1970, 1, 2, tzinfo=UTC))
+    stack = ExitStack()
     try:
         if args.source == "simulated":
             data = open_simulated(clock, interval=args.interval or "1h", seed=args.seed)
         elif args.source.startswith("replay:"):
             data = open_replay(Path(args.source.removeprefix("replay:")), clock, interval=args.interval)
+        elif args.source == "database" or args.source.startswith("database:"):
+            data = _database(args, settings, clock, symbols, stack)
         else:
             return _fail(f"--source {args.source!r} is not one of {SOURCES}", 2)
         config = BacktestConfig(
@@ -147,11 +168,30 @@ def main(argv: list[str] | None = None) -> int:
                 bar.update(done - bar.n)
 
         t0 = time.perf_counter()
+        engine = None
         try:
-            result = run_backtest(config, data, clock, settings=settings, progress=progress)
+            predictor: Any = None
+            if args.model == "walk-forward":
+                from backend.backtest.walkforward import WalkForwardPredictor
+                from config.runtime import SettingsHolder
+
+                predictor = WalkForwardPredictor(data, clock, SettingsHolder(settings), args.retrain_days)
+                stack.callback(predictor.close)
+            elif args.model != "none":
+                from ai_engine.registry import ModelRegistry
+                from backend.backtest.model import pinned_predictor
+                from config.runtime import SettingsHolder
+                from database.session import make_engine, make_session_factory
+
+                engine = make_engine(settings.database.effective_url)
+                registry = ModelRegistry(settings.model.artifacts_dir, make_session_factory(engine))
+                predictor = pinned_predictor(registry, args.model, SettingsHolder(settings), clock)
+            result = run_backtest(config, data, clock, predictor=predictor, settings=settings, progress=progress)
         finally:
             if bar is not None:
                 bar.close()
+            if engine is not None:
+                engine.dispose()
         elapsed = time.perf_counter() - t0
     except BacktestInputError as exc:
         return _fail(str(exc), 2)
@@ -161,6 +201,8 @@ def main(argv: list[str] | None = None) -> int:
         return _fail(f"data problem: {exc}", 1)
     except Exception as exc:
         return _fail(f"failed: {type(exc).__name__}: {exc}", 1)
+    finally:
+        stack.close()
     content = write_outputs(result, args.out) if args.out is not None else summary(result)
     print(summary_table(content))
     rate = result.candles / elapsed if elapsed > 0 else 0.0

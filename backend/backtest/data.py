@@ -9,12 +9,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from backend.market.source import MarketDataSource, interval_delta
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from backend.market.source import MarketDataSource, interval_delta, to_ms
 from backend.market.sources.replay import ReplayMarketSource
 from backend.market.sources.simulated import EPOCH, SimulatedMarket
+from backend.market.store import KlineStore
+from database.models.market import Kline as KlineRow
 
 
 class BacktestInputError(ValueError):
@@ -62,4 +67,46 @@ def open_simulated(clock: Callable[[], datetime], *, interval: str = "1h", seed:
         last_open=None,
         symbols=tuple(source.symbols),
         description=f"simulated (seed {seed})",
+    )
+
+
+def open_database(
+    sessions: sessionmaker[Session],
+    clock: Callable[[], datetime],
+    folder: Path,
+    *,
+    label: str,
+    interval: str,
+    symbols: tuple[str, ...] = (),
+) -> BacktestData:
+    """The klines the data pipeline stored (table klines, source ``label``), replayed from ``folder``.
+
+    They are written once to ``folder`` in the replay format and read by the replay source, so a
+    stored history and a folder of files are traded by exactly the same code."""
+    store = KlineStore(sessions)
+    with sessions() as session:
+        query = select(KlineRow.symbol).where(KlineRow.source == label, KlineRow.interval == interval).distinct()
+        stored = sorted(session.scalars(query))
+    chosen = list(symbols) or stored
+    missing = [s for s in chosen if s not in stored]
+    if not stored or missing:
+        what = ", ".join(missing) if missing else "any symbol"
+        raise BacktestInputError(f"the database holds no {interval} klines of {what} from source {label!r}")
+    folder.mkdir(parents=True, exist_ok=True)
+    for symbol in chosen:
+        bars = store.stored(label, symbol, interval, datetime(1970, 1, 1, tzinfo=UTC), datetime(9999, 1, 1, tzinfo=UTC))
+        lines = ["open_time,open,high,low,close,volume,quote_volume"]
+        lines += [
+            f"{to_ms(k.open_time)},{k.open:f},{k.high:f},{k.low:f},{k.close:f},{k.volume:f},{k.quote_volume:f}"
+            for k in bars
+        ]
+        (folder / f"{symbol}.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    data = open_replay(folder, clock, interval=interval)
+    return BacktestData(
+        source=data.source,
+        interval=data.interval,
+        first_open=data.first_open,
+        last_open=data.last_open,
+        symbols=data.symbols,
+        description=f"database:{label}",
     )

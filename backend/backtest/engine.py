@@ -409,7 +409,7 @@ async def run_backtest_async(
         books=books,
         selections=run.selections,
         settings={k: str(v) for k, v in overrides.items()},
-        model="none" if predictor is None else str(predictor.active_version),
+        model="none" if predictor is None else str(getattr(predictor, "label", None) or predictor.active_version),
     )
 
 

@@ -26,6 +26,8 @@ COLUMNS = (
     ("max_drawdown_days", "Longest drawdown (days)", "num"),
     ("turnover", "Turnover (× avg equity)", "num"),
     ("fees", "Fees", "money"),
+    ("shortfall_bps", "Shortfall (bps, fees apart)", "num"),
+    ("fill_ratio", "Fill ratio", "pct"),
     ("orders", "Orders", "int"),
     ("exposure_avg", "Avg exposure", "pct"),
 )
@@ -47,7 +49,7 @@ def _fmt(value: Any, kind: str) -> str:
     if kind == "int":
         return f"{int(value):,}"
     if kind == "money":
-        return f"{value:,.2f}"
+        return f"{value:,.2f}" if abs(value) >= 100 else f"{value:,.6g}"
     return f"{value:,.3f}"
 
 
@@ -83,7 +85,7 @@ def _monthly_table(result: BacktestResult) -> str:
             css = "" if v is None else (" class='pos'" if v > 0 else " class='neg'" if v < 0 else "")
             cells.append(f"<td{css}>{_fmt(v, 'pct')}</td>")
         rows.append(f"<tr><th scope='row'>{html.escape(name)}</th>{''.join(cells)}</tr>")
-    return f"<table><caption>Monthly returns</caption><tr><th>Book</th>{head}</tr>{''.join(rows)}</table>"
+    return f"<table><tr><th>Book</th>{head}</tr>{''.join(rows)}</table>"
 
 
 def _skip_table(result: BacktestResult) -> str:
@@ -115,7 +117,9 @@ def render_report(result: BacktestResult, content: dict[str, Any]) -> str:
     contribution.update_layout(barmode="group")
     params = content["parameters"]
     described = ", ".join(
-        f"{k.replace('_', ' ')} {html.escape(str(v))}" for k, v in params.items() if k not in ("settings",) and v != []
+        f"{k.replace('_', ' ')} {html.escape(str(v) if v is not None else 'from the environment')}"
+        for k, v in params.items()
+        if k != "settings" and v != []
     )
     settings = "".join(
         f"<li><code>{html.escape(k)}={html.escape(v)}</code></li>" for k, v in params["settings"].items()

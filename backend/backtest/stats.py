@@ -17,6 +17,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from backend.execution.shortfall import ShortfallSum, shortfall_of
+
 ZERO = Decimal(0)
 YEAR = timedelta(days=365)
 CAGR_MIN_DAYS = 30
@@ -114,6 +116,22 @@ def book_metrics(
     avg_equity = float(equity.mean()) if len(equity) else 0.0
     placed = [o for o in orders if o["status"] in ("FILLED", "EXPIRED", "PARTIALLY_FILLED")]
     exposure = (c.gross / equity.where(equity > 0)).fillna(0.0)
+    fees_by_order: dict[str, Decimal] = {}
+    for f in fills:
+        key = str(f.get("client_order_id"))
+        fees_by_order[key] = fees_by_order.get(key, ZERO) + f["fee_quote"]
+    shortfall = ShortfallSum().extend(
+        shortfall_of(
+            str(o["side"]),
+            o.get("reference_price"),
+            o["executed_quantity"],
+            o["quote_quantity"],
+            fees_by_order.get(str(o["client_order_id"]), ZERO),
+        )
+        for o in orders
+    )
+    requested = sum((o["requested_quantity"] * (o.get("reference_price") or ZERO) for o in placed), ZERO)
+    executed = sum((o["executed_quantity"] * (o.get("reference_price") or ZERO) for o in placed), ZERO)
     return {
         "start_equity": round(first, 8),
         "end_equity": round(last, 8),
@@ -127,6 +145,10 @@ def book_metrics(
         "turnover": float(traded) / avg_equity if avg_equity > 0 else 0.0,
         "traded_notional": float(traded),
         "fees": float(fees),
+        # implementation shortfall (backend/execution/shortfall.py): average fill vs the arrival mark, fees apart
+        "shortfall_quote": float(shortfall.quote),
+        "shortfall_bps": float(shortfall.bps) if shortfall.bps is not None else None,
+        "fill_ratio": float(executed / requested) if requested > 0 else None,  # of placed orders, by notional
         "orders": len(placed),
         "orders_not_placed": len(orders) - len(placed),
         "fills": len(fills),

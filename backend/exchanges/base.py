@@ -55,6 +55,10 @@ class OrderRequest:
     order_type: OrderType = OrderType.MARKET
     price: Decimal | None = None  # limit price; None for market orders
     reference_price: Decimal | None = None  # the price the plan assumed (mark), for risk and slippage
+    # MARKET buys: spend exactly this much quote (Binance quoteOrderQty) instead of buying `quantity`,
+    # so the executed notional can never exceed what the risk guard allowed
+    quote_quantity: Decimal | None = None
+    time_in_force: str | None = None  # LIMIT orders: GTC (default) or IOC
 
 
 @dataclass(frozen=True, slots=True)

@@ -285,9 +285,12 @@ class BinanceExchange:
             "newClientOrderId": request.client_order_id,
             "newOrderRespType": "FULL",
         }
+        if request.quote_quantity is not None and request.price is None:
+            del params["quantity"]  # a MARKET buy by quote amount: never spends more than that
+            params["quoteOrderQty"] = _quantity(request.quote_quantity)
         if request.price is not None:
             params["price"] = _quantity(request.price)
-            params["timeInForce"] = "GTC"
+            params["timeInForce"] = request.time_in_force or "GTC"
         data = self._call("new_order", lambda: self._client.create_order(**params), new_order=True)
         return self._result(data)
 

@@ -15,7 +15,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
 from typing import cast
 
 from sqlalchemy import Table, bindparam, insert, select, update
@@ -93,6 +93,28 @@ def walk_book(levels: tuple[BookLevel, ...], quantity: Decimal, *, limit_price: 
     return matches
 
 
+def walk_book_quote(
+    levels: tuple[BookLevel, ...], quote: Decimal, *, limit_price: Decimal, step: Decimal
+) -> tuple[list[_Match], bool]:
+    """Spend at most `quote` best-first (a buy by quote amount), quantities floored to `step`;
+    returns the matches and whether the amount was spent (False: the book or the cap ran out)."""
+    matches: list[_Match] = []
+    remaining = quote
+    for level in levels:
+        if level.price > limit_price:
+            return matches, False
+        affordable = remaining / level.price
+        take = min(level.qty, affordable)
+        if step > 0:
+            take = (take / step).to_integral_value(rounding=ROUND_DOWN) * step
+        if take > 0:
+            matches.append(_Match(level.price, take))
+            remaining -= take * level.price
+        if take < level.qty:  # this level could pay for more than the amount left: done
+            return matches, True
+    return matches, False
+
+
 class PaperExchange:
     """Implements `backend.exchanges.base.Exchange` against database tables."""
 
@@ -140,8 +162,13 @@ class PaperExchange:
 
     # orders -----------------------------------------------------------------------------------
     async def submit_order(self, request: OrderRequest) -> OrderResult:
-        if request.order_type is not OrderType.MARKET:
+        limit_ioc = request.order_type is OrderType.LIMIT and request.time_in_force == "IOC"
+        if request.order_type is not OrderType.MARKET and not limit_ioc:
             raise OrderRejectedError("Unsupported order combination", code=-1014)
+        if limit_ioc and (request.price is None or request.quote_quantity is not None):
+            raise OrderRejectedError(
+                "Mandatory parameter 'price' was not sent, was empty/null, or malformed.", code=-1102
+            )
         rules = (await self._rules()).get(request.symbol)
         if rules is None:
             raise OrderRejectedError("Invalid symbol.", code=-1121)
@@ -162,12 +189,24 @@ class PaperExchange:
         check_price = request.reference_price or (
             (book.bids[0].price + book.asks[0].price) / 2 if book.bids and book.asks else best
         )
-        failure = filter_failure(rules, request.quantity, check_price, OrderType.MARKET)
-        if failure:
-            raise OrderRejectedError(f"Filter failure: {failure}", code=-1013)
         slip = cfg.max_slippage_bps / BPS
         limit = best * (1 + slip) if buy else best * (1 - slip)
-        matches = walk_book(levels, request.quantity, limit_price=limit, buy=buy)
+        if request.order_type is OrderType.LIMIT and request.price is not None:
+            # LIMIT IOC: never past its price (nor past the paper slippage cap); the rest expires
+            limit = min(limit, request.price) if buy else max(limit, request.price)
+            check_price = request.price
+        by_quote = buy and request.quote_quantity is not None
+        if by_quote:
+            # Binance quoteOrderQty: spend at most this amount; the quantity follows from the book
+            step = rules.market_step_size if rules.market_step_size > 0 else rules.step_size
+            matches, spent = walk_book_quote(levels, request.quote_quantity or ZERO, limit_price=limit, step=step)
+            wanted = sum((m.quantity for m in matches), ZERO)
+        else:
+            matches = walk_book(levels, request.quantity, limit_price=limit, buy=buy)
+            wanted = request.quantity
+        failure = filter_failure(rules, wanted, check_price, request.order_type)
+        if failure:
+            raise OrderRejectedError(f"Filter failure: {failure}", code=-1013)
         rate = cfg.fee_bps / BPS
         now = self._clock()
         base, quote = rules.base_asset, rules.quote_asset
@@ -191,7 +230,10 @@ class PaperExchange:
                     "time": now,
                 }
             )
-        status = OrderStatus.FILLED if executed == request.quantity else OrderStatus.EXPIRED
+        if by_quote:
+            status = OrderStatus.FILLED if spent else OrderStatus.EXPIRED
+        else:
+            status = OrderStatus.FILLED if executed == request.quantity else OrderStatus.EXPIRED
         pay_asset, recv_asset = (quote, base) if buy else (base, quote)
         try:
             # prepared Core statements: this runs once per order on the trading path

@@ -618,7 +618,7 @@ class Ledger:
             ]
 
     # unknown outcomes and fencing ----------------------------------------------------------------
-    def claim_for_sending(self, client_order_id: str, epoch: int | None) -> bool:
+    def claim_for_sending(self, client_order_id: str, epoch: int | None, quote_quantity: Decimal | None = None) -> bool:
         """``PENDING → SENDING`` in one statement, only for the epoch that planned it and only if no
         one touched the row since (a new leader that failed it wins): True when this caller may send."""
         now = self._clock()
@@ -627,7 +627,13 @@ class Ledger:
             result = session.connection().execute(
                 update(_ORD)
                 .where(_ORD.c.client_order_id == client_order_id, _ORD.c.status == PENDING, epoch_match)
-                .values(status=SENDING, unknown_since=now, next_lookup_at=now, updated_at=now)
+                .values(
+                    status=SENDING,
+                    unknown_since=now,
+                    next_lookup_at=now,
+                    updated_at=now,
+                    quote_order_qty=quote_quantity,
+                )
             )
             return bool(result.rowcount == 1)
 

@@ -143,6 +143,26 @@ class PortfolioMarks:
             session.flush()
             return _point(row)
 
+    def peak_and_latest(self, *, since: datetime, until: datetime) -> tuple[MarkPoint, MarkPoint] | None:
+        """The mark of highest equity in [since, until] (the earliest of equals) and the latest mark
+        in it; None without marks. The drawdown protection's reading (backend/execution/drawdown.py).
+        Equity is stored as exact text, so the highest is found here, not by the database's ORDER BY."""
+        with self._sessions() as session:
+            q = select(PortfolioMark.id, PortfolioMark.equity).where(
+                PortfolioMark.exchange == self.exchange, PortfolioMark.time >= since, PortfolioMark.time <= until
+            )
+            rows = session.execute(q.order_by(PortfolioMark.time, PortfolioMark.id)).all()
+            if not rows:
+                return None
+            peak_id = rows[0].id
+            best = rows[0].equity
+            for row in rows:
+                if row.equity > best:
+                    peak_id, best = row.id, row.equity
+            peak = session.get_one(PortfolioMark, peak_id)
+            latest = session.get_one(PortfolioMark, rows[-1].id)
+            return _point(peak), _point(latest)
+
     def count(self) -> int:
         with self._sessions() as session:
             q = select(func.count()).select_from(PortfolioMark).where(PortfolioMark.exchange == self.exchange)

@@ -16,7 +16,7 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from decimal import Decimal
+from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
 from backend.amounts import decimal_text
@@ -51,6 +51,8 @@ from backend.execution.ledger import (
 from backend.execution.planner import OrderPlan, PlannedOrder, PlanParams, SkippedOrder, plan_orders
 from backend.execution.quantize import filter_failure, quantize_quantity
 from backend.execution.reconcile import Reconciler, ReconcileReport
+from backend.execution.shortfall import ShortfallSum, shortfall_of
+from backend.execution.styles import LIMIT_IOC, style_fields
 from backend.execution.tradelog import TradesLog
 from backend.market.types import MarketSnapshot, SymbolRules
 from backend.observability.metrics import Metrics
@@ -61,6 +63,7 @@ log = logging.getLogger(__name__)
 ZERO = Decimal(0)
 CENT = Decimal("0.01")
 DEFAULT_UNKNOWN_GRACE_SECONDS = 120.0
+QUOTE_QUANTUM = Decimal("0.00000001")
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +90,7 @@ class CycleReport:
     errors: dict[str, str] = field(default_factory=dict)
     unresolved: list[str] = field(default_factory=list)
     dust: list[dict[str, Any]] = field(default_factory=list)  # holdings below the exchange minimum
+    shortfall: ShortfallSum = field(default_factory=ShortfallSum)  # backend/execution/shortfall.py
 
     def details(self) -> dict[str, Any]:
         return {
@@ -102,6 +106,7 @@ class CycleReport:
             "cash": decimal_text(self.cash.quantize(CENT)),
             "reason": self.reason,
             "unresolved_orders": self.unresolved,
+            "shortfall": self.shortfall.as_dict(),
         }
 
 
@@ -157,6 +162,25 @@ def references_from_snapshot(snapshot: MarketSnapshot) -> dict[str, Mark]:
     return {s: Mark(t.last_price, t.close_time) for s, t in snapshot.tickers.items() if t.last_price > 0}
 
 
+def quote_amount(
+    order: PlannedOrder, params: PlanParams | None = None, held: Decimal = ZERO, ask: Decimal | None = None
+) -> Decimal | None:
+    """A buy is sent by quote amount (Binance quoteOrderQty), so what the fill spends can never exceed
+    what the risk guard allowed. It is the planned quantity at the best ask (what it costs at the
+    top of the book, not at the mid), capped at the per-trade limit and at the room left under the
+    per-symbol limit (`held` = the symbol's exposure now), floored to 1e-8. Sells go by quantity."""
+    if order.side is not OrderSide.BUY:
+        return None
+    planned = order.quantity * order.price
+    amount = order.quantity * max(ask, order.price) if ask is not None and ask > 0 else planned
+    if params is not None:
+        if params.max_notional_per_trade is not None and params.max_notional_per_trade > 0:
+            amount = min(amount, params.max_notional_per_trade)
+        if params.max_position_per_symbol is not None and params.max_position_per_symbol > 0:
+            amount = min(amount, max(params.max_position_per_symbol - held, planned))
+    return amount.quantize(QUOTE_QUANTUM, rounding=ROUND_DOWN)
+
+
 class ExecutionService:
     def __init__(
         self,
@@ -172,6 +196,7 @@ class ExecutionService:
         unknown_grace: Callable[[], float] = lambda: DEFAULT_UNKNOWN_GRACE_SECONDS,
         epoch: Callable[[], int | None] = lambda: None,
         still_leads: Callable[[], Awaitable[bool]] | None = None,
+        before_send: Callable[[str], Awaitable[None]] | None = None,
     ) -> None:
         self.ledger = ledger
         self.exchange = exchange
@@ -186,6 +211,7 @@ class ExecutionService:
         # fencing: the leader epoch saved with every order, and the proof of leadership before a send
         self._epoch = epoch
         self._still_leads = still_leads
+        self._before_send = before_send  # a test hook: a pause between save and send
         self.reconciler = Reconciler(self)
         self.lock = asyncio.Lock()
         self.last_report: CycleReport | None = None
@@ -193,6 +219,7 @@ class ExecutionService:
         self._account: AccountSnapshot | None = None
         self._marks: dict[str, Mark] = {}
         self._references: dict[str, Mark] = {}
+        self._asks: dict[str, Decimal] = {}
         self._marks_at: datetime | None = None
         self._rules: dict[str, SymbolRules] = {}
         # the ledger's holdings and cash as of the last write of this cycle (saves a read per order)
@@ -234,6 +261,7 @@ class ExecutionService:
         self._rules = dict(snapshot.rules)
         self._marks = marks_from_snapshot(snapshot)
         self._references = references_from_snapshot(snapshot)
+        self._asks = {sym: top.ask_price for sym, top in snapshot.book_tops.items() if top.ask_price > 0}
         self._marks_at = snapshot.taken_at
         self._conversion_cache = None
         self._exposure_cache = None
@@ -433,6 +461,7 @@ class ExecutionService:
                     "price": o.price,
                     "note": o.note,
                     "leader_epoch": self._epoch(),
+                    "order_type": "LIMIT" if params.order_style == LIMIT_IOC else "MARKET",
                 }
                 for o in plan.orders
             ],
@@ -501,12 +530,22 @@ class ExecutionService:
             price=order.price,
             note=order.note,
         )
+        params = self._params()
+        rules = self._rules.get(order.symbol)
         request = OrderRequest(
             symbol=order.symbol,
             side=order.side,
             quantity=order.quantity,
             client_order_id=coid,
             reference_price=order.price,
+            **style_fields(  # type: ignore[arg-type]
+                params.order_style,
+                order.side,
+                order.price,
+                params.max_slippage_bps,
+                rules.tick_size if rules is not None else ZERO,
+                quote_amount(order, params, self._exposure().get(order.symbol, ZERO), self._asks.get(order.symbol)),
+            ),
         )
         sequence = self.guard.fill_sequence  # read before the ledger (see RiskContext)
         exposure = self._exposure()
@@ -527,7 +566,7 @@ class ExecutionService:
             recorded.extend(await self._apply_result(coid, res))
             return sum((r.realised_pnl for r in recorded), ZERO)
 
-        fenced = await self._fence(coid)
+        fenced = await self._fence(coid, request.quote_quantity)
         if fenced is not None:
             self._skip(report, order.symbol, order.side.value, order.notional, fenced)
             self._log.write(self._clock(), "order_fenced", client_order_id=coid, reason=fenced)
@@ -592,14 +631,28 @@ class ExecutionService:
             await self._apply_result(coid, result)
         report.filled += len(recorded)
         self._order_metric(order.side, result.status.value.lower())
+        self._observe_shortfall(report, order, result, recorded)
         return None
 
-    async def _fence(self, coid: str) -> str | None:
+    def _observe_shortfall(
+        self, report: CycleReport, order: PlannedOrder, result: OrderResult, recorded: list[RecordedFill]
+    ) -> None:
+        """The order's implementation shortfall against the price it was planned at, into the cycle's sum."""
+        fees = sum((r.fee_quote for r in recorded), ZERO)
+        found = shortfall_of(order.side.value, order.price, result.executed_quantity, result.quote_quantity, fees)
+        if found is None:
+            return
+        report.shortfall.add(found)
+        self._metrics.execution_shortfall_bps.labels(side=order.side.value).observe(float(found.bps))
+
+    async def _fence(self, coid: str, quote_quantity: Decimal | None) -> str | None:
         """Immediately before sending: prove this process still leads, then claim the order
         (``PENDING → SENDING`` for this epoch, untouched). Returns why it must not be sent, or None."""
+        if self._before_send is not None:
+            await self._before_send(coid)
         if self._still_leads is not None and not await self._still_leads():
             return "fenced: this process no longer holds the leader lock; the order is left to the leader"
-        if not await self._db(self.ledger.claim_for_sending, coid, self._epoch()):
+        if not await self._db(self.ledger.claim_for_sending, coid, self._epoch(), quote_quantity):
             return "fenced: the order was resolved by another leader (or changed) before it was sent"
         return None
 
@@ -641,6 +694,8 @@ class ExecutionService:
     async def _finish(self, report: CycleReport) -> None:
         if report.status == "ok" and (report.failed or report.errors):
             report.status = "degraded"
+        self._metrics.execution_cycle_shortfall_quote.set(float(report.shortfall.quote))
+        self._metrics.execution_cycle_shortfall_bps.set(float(report.shortfall.bps or 0))
         if report.run_id is not None:
             await self._db(
                 self.ledger.finish_run,
@@ -658,6 +713,7 @@ class ExecutionService:
                     "errors": report.errors,
                     "unresolved_orders": report.unresolved,
                     "dust": report.dust,
+                    "shortfall": report.shortfall.as_dict(),
                 },
                 error=report.reason if report.status == "failed" else None,
             )

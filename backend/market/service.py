@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 from backend.market.cache import CircuitBreaker, Entry, TTLCache
 from backend.market.errors import CircuitOpenError, MarketDataError, UnknownSymbolError
 from backend.market.sentiment import SentimentService
-from backend.market.source import MarketDataSource
+from backend.market.source import MarketDataSource, interval_seconds
 from backend.market.types import BookTop, Kline, MarketSnapshot, OrderBook, SymbolRules, Ticker24h
 from backend.observability.metrics import Metrics
 from config.market import MarketSettings
@@ -113,9 +113,10 @@ class MarketService:
                 source=self.source_name, endpoint=endpoint, outcome=outcome
             ).inc()
 
-    def _age(self, kind: str, as_of: datetime) -> None:
+    def _age(self, kind: str, as_of: datetime, *, expected: float = 0.0) -> None:
         if self._metrics is not None:
             self._metrics.market_data_age.labels(kind=kind).set(max((self._clock() - as_of).total_seconds(), 0.0))
+            self._metrics.market_data_expected_age.labels(kind=kind).set(expected)
 
     # ------------------------------------------------------------------------------ data kinds
     async def rules(self, *, force: bool = False) -> dict[str, SymbolRules]:
@@ -163,7 +164,7 @@ class MarketService:
         if entry is None:
             bars = await self._fetch_klines(symbol, interval, limit)
             entry = self._klines.put(key, bars, as_of=bars[-1].close_time if bars else None)
-        self._age("klines", entry.as_of)
+        self._age("klines", entry.as_of, expected=interval_seconds(interval))
         return entry.value
 
     async def _fetch_klines(self, symbol: str, interval: str, limit: int) -> list[Kline]:

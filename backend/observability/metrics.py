@@ -45,13 +45,14 @@ class Metrics:
         self.scheduler_job_runs = Counter(
             "scheduler_job_runs_total",
             "Scheduler job runs by outcome (ok, degraded, failed, follower, skipped).",
-            ["job", "status"],
+            # not "job": Prometheus renames a scraped "job" label to "exported_job" (job is a target label)
+            ["scheduler_job", "status"],
             registry=r,
         )
         self.scheduler_job_duration = Histogram(
             "scheduler_job_duration_seconds",
             "Scheduler job run time.",
-            ["job"],
+            ["scheduler_job"],
             buckets=JOB_BUCKETS,
             registry=r,
         )
@@ -93,6 +94,14 @@ class Metrics:
             "Age of the newest market data by kind.",
             ["kind"],
             multiprocess_mode="livemin",
+            registry=r,
+        )
+        self.market_data_expected_age = Gauge(
+            "market_data_expected_age_seconds",
+            "How old each kind of market data is by nature: the bar interval for klines (the newest closed "
+            "bar is up to one interval old), 0 otherwise. Staleness is age minus this.",
+            ["kind"],
+            multiprocess_mode="livemax",
             registry=r,
         )
         self.market_source_requests = Counter(
@@ -138,6 +147,24 @@ class Metrics:
             "risk_fill_price_halts_total",
             "Automatic halts because an average fill price fell outside the price-sanity bound.",
             ["symbol"],
+            registry=r,
+        )
+        self.risk_equity_drawdown = Gauge(
+            "risk_equity_drawdown_percent",
+            "Equity's distance below its high-water mark over QT_DRAWDOWN_WINDOW_DAYS, in percent (portfolio marks).",
+            multiprocess_mode="livemostrecent",
+            registry=r,
+        )
+        self.risk_daily_turnover = Gauge(
+            "risk_daily_turnover",
+            "Quote recorded as traded in the current UTC day (QT_MAX_DAILY_TURNOVER caps it).",
+            multiprocess_mode="livemostrecent",
+            registry=r,
+        )
+        self.risk_protection_halts = Counter(
+            "risk_protection_halts_total",
+            "Automatic halts started by a protection (equity_drawdown).",
+            ["protection"],
             registry=r,
         )
         self.risk_gross_exposure = Gauge(
@@ -188,6 +215,26 @@ class Metrics:
         )
 
         # Execution
+        self.execution_shortfall_bps = Histogram(
+            "execution_shortfall_bps",
+            "Implementation shortfall per executed order: average fill vs the arrival mark, basis points "
+            "(+ cost, - improvement; fees apart).",
+            ["side"],
+            buckets=(-50.0, -20.0, -10.0, -5.0, -2.0, 0.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0),
+            registry=r,
+        )
+        self.execution_cycle_shortfall_quote = Gauge(
+            "execution_cycle_shortfall_quote",
+            "The latest cycle's implementation shortfall summed over its orders (quote asset, fees apart).",
+            multiprocess_mode="livemostrecent",
+            registry=r,
+        )
+        self.execution_cycle_shortfall_bps = Gauge(
+            "execution_cycle_shortfall_bps",
+            "The latest cycle's implementation shortfall in basis points of its arrival notional.",
+            multiprocess_mode="livemostrecent",
+            registry=r,
+        )
         self.execution_orders = Counter(
             "execution_orders_total",
             "Orders by side and status (submitted, filled, rejected, refused, failed, unknown).",

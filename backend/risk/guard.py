@@ -37,6 +37,7 @@ from backend.risk.models import (
     RiskStateUnavailable,
     TradeRecord,
 )
+from backend.risk.protections import DrawdownReading, Protections
 from backend.risk.rules import GuardState, OrderView, Rule, build_rules
 from backend.risk.store import RiskStateStore
 from config.risk import RiskSettings
@@ -44,6 +45,7 @@ from config.risk import RiskSettings
 log = logging.getLogger(__name__)
 
 AUTO_HALT_REASON = "auto: exchange failures"
+DRAWDOWN_HALT_REASON = "auto: equity drawdown"
 AUTO_ACTOR = "risk-guard"
 # An order whose outcome is never resolved (no record, no release) stops counting after this long.
 RESERVATION_TTL = timedelta(hours=1)
@@ -112,6 +114,7 @@ class RiskGuard:
         self._rules_for: RiskSettings | None = None
         self._rules: list[Rule[Any]] = []
         self._counters: dict[tuple[str, str], Any] = {}
+        self._protections = Protections()
 
     # loading ----------------------------------------------------------------------------------
     def load(self) -> None:
@@ -140,10 +143,13 @@ class RiskGuard:
         today = self._clock().astimezone(UTC).date()
         first = today - timedelta(days=1)
         days = {first: DayStats(first), today: DayStats(today)}
+        loaded = Protections()
         for record in self._store.trades_since(day_start(first)):
             day = record.time.astimezone(UTC).date()
             days[day] = days.get(day, DayStats(day)).add(record)
+            loaded.observe(record)
         with self._lock:
+            self._protections.loss_exits = loaded.loss_exits
             self._override = override
             for day in list(self._days):
                 if day >= first:
@@ -163,6 +169,11 @@ class RiskGuard:
     @property
     def metrics(self) -> Metrics | None:
         return self._metrics
+
+    @property
+    def settings(self) -> RiskSettings:
+        """The live risk settings."""
+        return self._settings()
 
     @property
     def store_error(self) -> str | None:
@@ -269,6 +280,12 @@ class RiskGuard:
                 kill_switch_reason=(self.kill_switch_state().reason or "QT_KILL_SWITCH default") if halted else None,
                 realised_pnl_today=self._day(now).realised_pnl,
                 pending=self._pending(context, order.client_order_id),
+                notional_today=self._day(now).notional,
+                pending_turnover=sum(
+                    (abs(r.delta) for k, r in self._reservations.items() if k != order.client_order_id), ZERO
+                ),
+                last_loss_exit=self._protections.loss_exits.get(order.symbol),
+                drawdown=self._protections.drawdown,
             )
             view = OrderView(order, context, state)
             decision = self._evaluate(rules, view)
@@ -375,6 +392,7 @@ class RiskGuard:
                     self._fill_seq += 1
                     delta = record.notional if record.side is OrderSide.BUY else -record.notional
                     self._recent.append((self._fill_seq, record.symbol, delta))
+                    self._protections.observe(record)
                     self._prune_days(day)
         self._publish_state()
         return added
@@ -481,6 +499,22 @@ class RiskGuard:
     async def note_exchange_failure(self, error: BaseException, *, now: datetime | None = None) -> bool:
         return await asyncio.to_thread(self.note_exchange_failure_sync, error, now=now)
 
+    def note_drawdown_sync(self, reading: DrawdownReading, *, now: datetime | None = None) -> bool:
+        """Take the latest equity drawdown reading (the portfolio marks); True when it started a
+        breach of QT_MAX_DRAWDOWN_PCT and the kill switch was turned on for it."""
+        limit = self._settings().max_drawdown_pct
+        with self._lock:
+            starts = self._protections.note_drawdown(reading, limit)
+        if self._metrics is not None:
+            self._metrics.risk_equity_drawdown.set(float(reading.drawdown_pct))
+        if not starts:
+            return False
+        if self._metrics is not None:
+            self._metrics.risk_protection_halts.labels(protection="equity_drawdown").inc()
+        if not self.kill_switch_enabled():
+            self.halt_sync(DRAWDOWN_HALT_REASON, f"{reading.describe()}, limit {limit}%", now=now)
+        return True
+
     def _safe_audit(self, detail: str) -> AuditHook:
         hook = self._audit_hook
 
@@ -511,6 +545,7 @@ class RiskGuard:
                 self._override = None
                 self._days.clear()
                 self._failures = 0
+                self._protections.clear_trades()
         self._publish_state()
         log.warning("risk state reset")
         return self.snapshot()
@@ -540,6 +575,9 @@ class RiskGuard:
                 if seq > self._last_seq:
                     exposure[symbol] = exposure.get(symbol, ZERO) + delta
             pending = len(self._reservations)
+            turnover_pending = sum((abs(r.delta) for r in self._reservations.values()), ZERO)
+            cooling = self._protections.cooling(now, settings.symbol_cooldown_minutes)
+            drawdown = self._protections.drawdown
             positions_at = self._last_positions_at
             kill_switch = self.kill_switch_state()
         budget = settings.max_daily_loss + min(stats.realised_pnl, ZERO)
@@ -557,10 +595,15 @@ class RiskGuard:
             pending_orders=pending,
             consecutive_exchange_failures=self._failures,
             state_store_error=self._store_error,
+            drawdown=drawdown,
+            cooling_down=cooling,
+            turnover_pending=turnover_pending,
         )
 
     def _publish_state(self) -> None:
         if self._metrics is None:
             return
         self._metrics.risk_kill_switch.set(1 if self.kill_switch_enabled() else 0)
-        self._metrics.risk_daily_realised_pnl.set(float(self._day(self._clock()).realised_pnl))
+        today = self._day(self._clock())
+        self._metrics.risk_daily_realised_pnl.set(float(today.realised_pnl))
+        self._metrics.risk_daily_turnover.set(float(today.notional))

@@ -12,8 +12,12 @@ from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
 from types import MappingProxyType
+from typing import TYPE_CHECKING
 
 from backend.exchanges.base import OrderSide
+
+if TYPE_CHECKING:
+    from backend.risk.protections import DrawdownReading
 
 ZERO = Decimal(0)
 _EMPTY: Mapping[str, Decimal] = MappingProxyType({})
@@ -26,6 +30,9 @@ class RuleName(StrEnum):
     PRICE_SANITY = "price_sanity"
     NOTIONAL_PER_TRADE = "notional_per_trade"
     DAILY_LOSS = "daily_loss"
+    EQUITY_DRAWDOWN = "equity_drawdown"
+    SYMBOL_COOLDOWN = "symbol_cooldown"
+    DAILY_TURNOVER = "daily_turnover"
     POSITION_PER_SYMBOL = "position_per_symbol"
     GROSS_EXPOSURE = "gross_exposure"
 
@@ -160,3 +167,7 @@ class RiskSnapshot:
     pending_orders: int
     consecutive_exchange_failures: int
     state_store_error: str | None
+    # the protections: the latest drawdown reading, symbols in cooldown (until when), pending turnover
+    drawdown: DrawdownReading | None = None
+    cooling_down: dict[str, datetime] = field(default_factory=dict)
+    turnover_pending: Decimal = ZERO

@@ -212,6 +212,16 @@ class JobRunner:
             raise JobBusyError(job_id)
         return run
 
+    def leader_epoch(self) -> int | None:
+        """The current leadership term (None without a leader lock: one process, nothing to fence)."""
+        return None if self._leader is None else self._leader.epoch
+
+    async def still_leads(self) -> bool:
+        """Proof, right before an order is sent, that this process still holds the leader lock."""
+        if self._leader is None:
+            return True
+        return await self._leader.still_leads()
+
     async def is_leader(self) -> bool:
         """Whether this process leads (takes the leader lock if it is free); False when unsure."""
         try:
@@ -272,9 +282,9 @@ class JobRunner:
                 errors=errors,
             )
             state.last_run = run
-            self._metrics.scheduler_job_runs.labels(job=job_id, status=status.value).inc()
+            self._metrics.scheduler_job_runs.labels(scheduler_job=job_id, status=status.value).inc()
             if status not in (RunStatus.FOLLOWER, RunStatus.SKIPPED):
-                self._metrics.scheduler_job_duration.labels(job=job_id).observe(duration)
+                self._metrics.scheduler_job_duration.labels(scheduler_job=job_id).observe(duration)
             log.info(
                 "job run",
                 extra={"job": job_id, "status": status.value, "duration_s": round(duration, 4), "manual": manual},

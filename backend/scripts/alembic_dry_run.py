@@ -1,3 +1,4 @@
+#!/usr/bin/env python3
 """Rehearse a migration on a copy of a SQLite snapshot before applying it for real.
 
     python backend/scripts/alembic_dry_run.py --snapshot backups/staging/trades.db \
@@ -221,4 +222,7 @@ if __name__ == "__main__":
     if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
         sys.path.pop(0)
     sys.path.insert(0, str(REPO_ROOT))
+    from scripts.project_env import enter
+
+    enter(__file__)  # a fresh shell's python3 has none of the requirements: use .venv's
     sys.exit(main())

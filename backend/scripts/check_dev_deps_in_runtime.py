@@ -1,3 +1,4 @@
+#!/usr/bin/env python3
 """Report development-only packages installed in the running interpreter's environment.
 
     python backend/scripts/check_dev_deps_in_runtime.py [--format text|json]
@@ -269,4 +270,13 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    # Run by an interpreter outside any virtual environment (a fresh shell's python3) with the
+    # project's .venv present, the check inspects .venv, as scripts/repair-dev-deps.sh does.
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+    try:
+        from scripts.project_env import enter
+    except ImportError:  # the script copied on its own (a hook elsewhere): check where it runs
+        pass
+    else:
+        enter(__file__, needs_requirements=False)
     sys.exit(main())

@@ -1,3 +1,4 @@
+#!/usr/bin/env python3
 """Hydrate the klines table from the configured market source.
 
     python backend/scripts/data_pipeline.py --symbols BTCUSDT,ETHUSDT --interval 1h --days 90 [--dry-run]
@@ -23,6 +24,9 @@ from typing import TextIO
 
 if __package__ in (None, ""):  # run as a file: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+    from scripts.project_env import enter
+
+    enter(__file__)  # a fresh shell's python3 has none of the requirements: use .venv's
 
 from sqlalchemy import Engine, create_engine
 from sqlalchemy.engine import make_url

@@ -1,5 +1,6 @@
 """Model benchmarks: features for 100 symbols x 10,000 bars, inference for 500 symbols against raw
-``Booster.inplace_predict`` on the same matrix, and training time for 200,000 rows.
+``Booster.inplace_predict`` on the same matrix, training time for 200,000 rows, and the hot path:
+``predict()`` for 100 symbols x 200 klines, features included, side by side with the raw booster.
 
 ``python -m scripts.bench model``. Data are seeded random walks generated here (not timed).
 """
@@ -187,7 +188,69 @@ def run() -> list[dict[str, Any]]:
             "target": "reference: Kline -> array conversion alone",
         }
     )
+    rows += _hot_path(booster, predictor)
     return rows
+
+
+def _hot_path(booster: xgb.Booster, predictor: Predictor) -> list[dict[str, Any]]:
+    """predict() for 100 symbols x 200 klines, side by side in one loop with raw inplace_predict on the
+    same 100 feature rows: at every refresh (the same bars: the answer changes once per bar) and at
+    a new bar (every symbol's window slid by one bar: features recomputed for all)."""
+    slides = 30
+    long_bars = _bars(100, 200 + slides, seed=5)
+    long_klines = _klines(long_bars)
+    windows = [{s: ks[i : i + 200] for s, ks in long_klines.items()} for i in range(slides + 1)]
+    matrix = latest_features(bars_from_klines(windows[0])).to_numpy(dtype=np.float32)
+    one_thread = booster.copy()
+    one_thread.set_param({"nthread": 1})
+    if len(predictor.predict(windows[0])) != 100:
+        raise RuntimeError("the predictor did not score every symbol")
+    raw2, raw1, warm, fresh, fresh_cpu = [], [], [], [], []
+    for i in range(1, slides + 1):
+        for _ in range(10):
+            t0 = time.perf_counter()
+            booster.inplace_predict(matrix, validate_features=False)
+            t1 = time.perf_counter()
+            one_thread.inplace_predict(matrix, validate_features=False)
+            t2 = time.perf_counter()
+            predictor.predict(windows[i - 1])  # a refresh within the bar
+            t3 = time.perf_counter()
+            raw2.append(t1 - t0)
+            raw1.append(t2 - t1)
+            warm.append(t3 - t2)
+        t0, c0 = time.perf_counter(), time.thread_time()
+        predictor.predict(windows[i])  # a new bar for every symbol
+        fresh.append(time.perf_counter() - t0)
+        fresh_cpu.append(time.thread_time() - c0)
+    r2, r1 = statistics.median(raw2), statistics.median(raw1)
+    w, f = statistics.median(warm), statistics.median(fresh)
+    return [
+        {
+            "name": "predict() 100 symbols x 200 klines, a refresh within the bar (vs raw inplace_predict, 1 thread)",
+            "value": round(w * 1000, 3),
+            "unit": "ms",
+            "reference": round(r1 * 1000, 3),
+            "ratio": round(w / r1, 3),
+            "target": "<= 20 ms and ratio <= 1.2",
+            "ok": w <= 0.020 and w / r1 <= 1.2,
+        },
+        {
+            "name": "raw inplace_predict on the same 100 rows with the training threads",
+            "value": round(r2 * 1000, 3),
+            "unit": "ms",
+            "threads": int(BoosterParams().threads),
+        },
+        {
+            "name": "predict() 100 symbols x 200 klines at a new bar (features of every symbol recomputed)",
+            "value": round(f * 1000, 2),
+            "unit": "ms",
+            "reference": round(r1 * 1000, 3),
+            "ratio": round(f / r1, 1),
+            "cpu_ms": round(statistics.median(fresh_cpu) * 1000, 2),
+            "target": "<= 20 ms",
+            "ok": f <= 0.020,
+        },
+    ]
 
 
 if __name__ == "__main__":

@@ -74,13 +74,23 @@ def _detail(run: RunRecord) -> RunDetail:
     )
 
 
+def _no_active_reason(info: ModelInfo) -> str | None:
+    """Without an active model, say which run is the latest and why it is not the active one."""
+    run = info.latest_run
+    if run is None:
+        return info.reason
+    activation = (run.metrics or {}).get("activation") or {}
+    why = activation.get("reason") or run.error or f"status {run.status}"
+    return f"{info.reason or 'no active model'}; the latest run is {run.version} ({run.status}): {why}"
+
+
 def _info(info: ModelInfo) -> ModelInfoResponse:
     latest = _public_summary(info.latest_run) if info.latest_run is not None else None
     active, meta = info.active, info.metadata or {}
     if active is None:
         return ModelInfoResponse(
             status=info.status,
-            reason=info.reason,
+            reason=_no_active_reason(info),
             training_in_progress=info.training_in_progress,
             latest_run=latest,
         )

@@ -19,6 +19,7 @@ from backend.api.schemas.execution import (
     RunDetailResponse,
     RunsResponse,
     RunSummary,
+    ShortfallOut,
     SkippedOut,
 )
 from backend.api.schemas.portfolio import FillOut, OrderOut
@@ -36,6 +37,11 @@ def _service(ctx: Any, name: str) -> Any:
     if service is None:
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, detail="execution service not running")
     return service
+
+
+def _invalid(param: str, message: str) -> HTTPException:
+    """A 422 shaped like FastAPI's own validation errors (the documented 422 body)."""
+    return HTTPException(422, detail=[{"loc": ["query", param], "msg": message, "type": "value_error"}])
 
 
 def _summary(run: ExecutionRun, saved: int) -> RunSummary:
@@ -62,7 +68,18 @@ def _summary(run: ExecutionRun, saved: int) -> RunSummary:
         error=run.error,
         skipped_by_kind=skip_counts(skipped),
         dust=len([d for d in details.get("dust") or [] if isinstance(d, dict)]),
+        shortfall=_shortfall(details.get("shortfall")),
     )
+
+
+def _shortfall(stored: object) -> ShortfallOut | None:
+    """The cycle's shortfall as the service stored it; None for older runs or a malformed value."""
+    if not isinstance(stored, dict):
+        return None
+    try:
+        return ShortfallOut.model_validate(stored)
+    except ValueError:
+        return None
 
 
 @router.get("/execution/runs", response_model=RunsResponse, tags=["execution"])
@@ -149,13 +166,13 @@ async def get_history(
     """Equity, cash, gross exposure, realised and unrealised PnL and the drawdown from the
     high-water mark, from the marks taken after every cycle and by the hourly portfolio-mark job."""
     if since is not None and until is not None and since >= until:
-        raise HTTPException(422, detail="since must be before until")
+        raise _invalid("since", "since must be before until")
     marks: PortfolioMarks = _service(ctx, "portfolio_marks")
     try:
         step_seconds = parse_step(step) if step else None
         history = await asyncio.to_thread(marks.history, since=since, until=until, step_seconds=step_seconds)
     except StepError as exc:
-        raise HTTPException(422, detail=str(exc)) from exc
+        raise _invalid("step", str(exc)) from exc
     return HistoryResponse(
         exchange=marks.exchange,
         quote_asset=service.ledger.quote,

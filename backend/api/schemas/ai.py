@@ -23,6 +23,7 @@ class GateReport(BaseModel):
     passed: bool = Field(description="Every gate passed (--activate auto activates only then).")
     failed: list[str]
     gates: list[GateResult]
+    skipped: dict[str, str] = Field(default_factory=dict, description="Gates not evaluated, with why.")
 
 
 class RunSummary(BaseModel):

@@ -30,6 +30,14 @@ class DustOut(BaseModel):
     reason: str
 
 
+class ShortfallOut(_Money):
+    orders: int = Field(description="Orders that executed something.")
+    quote: Amount = Field(description="Σ (average fill − arrival mark) × quantity, a cost positive.")
+    bps: Amount | None = Field(description="quote / arrival_notional in basis points.")
+    arrival_notional: Amount
+    fees: Amount = Field(description="The same orders' fees in the quote asset, apart from the shortfall.")
+
+
 class RunSummary(_Money):
     id: int
     kind: str = Field(description="cycle or reconcile.")
@@ -49,6 +57,9 @@ class RunSummary(_Money):
     error: str | None
     skipped_by_kind: dict[str, int] = Field(description="How many skipped orders of each kind.")
     dust: int = Field(description="Holdings below the exchange minimum at this cycle.")
+    shortfall: ShortfallOut | None = Field(
+        None, description="The cycle's implementation shortfall summed over its executed orders (fees apart)."
+    )
 
 
 class RunsResponse(BaseModel):

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, computed_field
 
 from backend.api.schemas.numbers import Amount
+from backend.execution.shortfall import shortfall_of
 
 
 class _Money(BaseModel):
@@ -68,6 +69,24 @@ class OrderOut(_Money):
     note: str | None
     created_at: datetime
     updated_at: datetime
+
+    @computed_field(  # type: ignore[prop-decorator]
+        description=(
+            "Implementation shortfall in basis points: the average fill price against the arrival mark "
+            "(reference_price, the price the plan decided at), + a cost, - an improvement; fees apart. "
+            "Null when nothing executed."
+        )
+    )
+    @property
+    def shortfall_bps(self) -> Amount | None:
+        found = shortfall_of(self.side, self.reference_price, self.executed_quantity, self.quote_quantity)
+        return None if found is None else found.bps
+
+    @computed_field(description="The shortfall in the quote asset (× executed quantity); fees apart.")  # type: ignore[prop-decorator]
+    @property
+    def shortfall_quote(self) -> Amount | None:
+        found = shortfall_of(self.side, self.reference_price, self.executed_quantity, self.quote_quantity)
+        return None if found is None else found.quote
 
 
 class FillOut(_Money):

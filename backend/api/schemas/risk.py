@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from backend.api.schemas.base import RequestModel
 from backend.api.schemas.numbers import Amount
-from backend.risk.models import KillSwitchState, RiskSnapshot
+from backend.risk.models import ZERO, KillSwitchState, RiskSnapshot
 from config.risk import RiskSettings
 
 
@@ -65,11 +65,68 @@ class RiskMetricsView(BaseModel):
     consecutive_exchange_failures: int
 
 
+class DrawdownView(BaseModel):
+    max_drawdown_pct: Amount | None = Field(description="QT_MAX_DRAWDOWN_PCT; null: off")
+    window_days: int = Field(description="QT_DRAWDOWN_WINDOW_DAYS")
+    drawdown_pct: Amount | None = Field(description="Latest reading: percent below the window's high-water mark.")
+    equity: Amount | None
+    high_water: Amount | None
+    high_water_at: datetime | None
+    as_of: datetime | None = Field(description="The portfolio mark the reading was taken from; null before the first.")
+    breached: bool
+
+
+class CooldownView(BaseModel):
+    minutes: float = Field(description="QT_SYMBOL_COOLDOWN_MINUTES; 0: off")
+    symbols: dict[str, datetime] = Field(
+        description="Symbols cooling down after a loss-making sale: no buy until then."
+    )
+
+
+class TurnoverView(BaseModel):
+    max_daily_turnover: Amount | None = Field(description="QT_MAX_DAILY_TURNOVER; null: off")
+    traded_today: Amount = Field(description="Quote recorded as traded in the UTC day (buys and sales).")
+    pending: Amount = Field(description="|notional| of orders checked and not yet recorded.")
+    left: Amount | None = Field(description="What today's cap still allows; null: off.")
+
+
+class ProtectionsView(BaseModel):
+    equity_drawdown: DrawdownView
+    symbol_cooldown: CooldownView
+    daily_turnover: TurnoverView
+
+    @classmethod
+    def of(cls, snapshot: RiskSnapshot, settings: RiskSettings) -> ProtectionsView:
+        reading = snapshot.drawdown
+        cap = settings.max_daily_turnover
+        left = None if cap is None else max(cap - snapshot.notional_today - snapshot.turnover_pending, ZERO)
+        return cls(
+            equity_drawdown=DrawdownView(
+                max_drawdown_pct=settings.max_drawdown_pct,
+                window_days=settings.drawdown_window_days,
+                drawdown_pct=None if reading is None else reading.drawdown_pct,
+                equity=None if reading is None else reading.equity,
+                high_water=None if reading is None else reading.high_water,
+                high_water_at=None if reading is None else reading.high_water_at,
+                as_of=None if reading is None else reading.as_of,
+                breached=reading is not None and reading.breaches(settings.max_drawdown_pct),
+            ),
+            symbol_cooldown=CooldownView(minutes=settings.symbol_cooldown_minutes, symbols=snapshot.cooling_down),
+            daily_turnover=TurnoverView(
+                max_daily_turnover=cap,
+                traded_today=snapshot.notional_today,
+                pending=snapshot.turnover_pending,
+                left=left,
+            ),
+        )
+
+
 class RiskResponse(BaseModel):
     kill_switch: KillSwitchView
     limits: RiskLimits
     price_bounds: PriceBoundsView
     metrics: RiskMetricsView
+    protections: ProtectionsView = Field(description="Equity drawdown halt, symbol cooldown, daily turnover cap.")
     state_store_error: str | None = Field(description="Set while the state store is unreachable (orders refused).")
 
     @classmethod
@@ -104,6 +161,7 @@ class RiskResponse(BaseModel):
                 pending_orders=snapshot.pending_orders,
                 consecutive_exchange_failures=snapshot.consecutive_exchange_failures,
             ),
+            protections=ProtectionsView.of(snapshot, settings),
             state_store_error=snapshot.state_store_error,
         )
 

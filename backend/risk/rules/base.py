@@ -12,6 +12,7 @@ from typing import Any, ClassVar, Generic, TypeVar
 
 from backend.exchanges.base import OrderRequest, OrderSide
 from backend.risk.models import ZERO, RiskContext, RuleName
+from backend.risk.protections import DrawdownReading
 from config.risk import RiskSettings
 
 C = TypeVar("C")
@@ -41,6 +42,11 @@ class GuardState:
     kill_switch_reason: str | None
     realised_pnl_today: Decimal
     pending: Mapping[str, Decimal]  # signed notional per symbol: reservations + fills after the context
+    # the protections (backend/risk/protections.py)
+    notional_today: Decimal = ZERO  # quote recorded as traded in the UTC day
+    pending_turnover: Decimal = ZERO  # |notional| of the other orders checked and not yet recorded
+    last_loss_exit: datetime | None = None  # the order's symbol's last loss-making sale
+    drawdown: DrawdownReading | None = None  # the latest equity drawdown reading
 
 
 class OrderView:
@@ -83,8 +89,12 @@ class OrderView:
 
     @cached_property
     def notional(self) -> Decimal:
+        """quantity × price; a buy sent by quote amount is that amount (what the fill can spend at most)."""
         if self.quantity is None or self.price is None:
             raise ValueError("notional asked before price and quantity were checked")
+        quote = as_decimal(self.order.quote_quantity)
+        if quote is not None and quote.is_finite() and quote > 0:
+            return quote
         return self.quantity * self.price
 
     @property

@@ -1,11 +1,13 @@
 """The `portfolio-mark` job (hourly) and the mark taken after every cycle: the portfolio valued
-and stored in portfolio_marks, the source of GET /portfolio/history."""
+and stored in portfolio_marks, the source of GET /portfolio/history and of the equity drawdown
+protection (each stored mark is read back into the risk guard)."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 
+from backend.execution.drawdown import watch_drawdown
 from backend.execution.marks import MarkPoint, PortfolioMarks
 from backend.execution.service import ExecutionService
 from backend.scheduler.runner import JobResult, RunStatus
@@ -22,7 +24,7 @@ async def record_mark(
     if not await asyncio.to_thread(service.ledger.is_seeded):
         return None
     p = await service.portfolio(refresh=refresh)
-    return await asyncio.to_thread(
+    point: MarkPoint = await asyncio.to_thread(
         marks.record,
         equity=p.equity,
         cash=p.cash,
@@ -34,6 +36,9 @@ async def record_mark(
         source=source,
         run_id=run_id,
     )
+    # the equity drawdown protection reads the marks just stored (it may halt trading)
+    await asyncio.to_thread(watch_drawdown, service.guard, marks, now=point.time)
+    return point
 
 
 async def mark_portfolio(service: ExecutionService, marks: PortfolioMarks) -> JobResult:

@@ -97,9 +97,11 @@ def write_replay_dir(directory: Path, bars: Bars) -> Path:
 def fast_model_settings(**extra: object) -> dict[str, object]:
     """Model settings that train in well under a second on the small test data.
 
-    No age limit: the test bars are from 2024, and a model's age counts from the end of its data."""
+    No age limit: the test bars are from 2024, and a model's age counts from the end of its data. No
+    economic gate (a backtest per fold): test_economic.py runs it."""
     return {
         "QT_MODEL_MAX_AGE_HOURS": 0,
+        "QT_MODEL_ECONOMIC_GATE": 0,
         "QT_MODEL_BOOST_ROUNDS": 15,
         "QT_MODEL_FOLDS": 2,
         "QT_MODEL_EMBARGO_BARS": 1,

@@ -319,3 +319,15 @@ def test_activating_a_model_that_failed_its_gates_warns(
         assert warning in [r.getMessage() for r in caplog.records]
         [line] = [e for e in _audit(ai_settings) if e["outcome"] == "ok"]
         assert line["detail"] == warning
+
+
+def test_model_info_without_an_active_model_names_the_latest_run_and_why(
+    client_for: ClientFor, ai_settings: Settings, train_model: TrainFn
+) -> None:
+    outcome = train_model(seed=1, activate="never")
+    body = client_for(ai_settings).get("/ai/model-info").json()
+    assert body["status"] == "none"
+    assert body["active_version"] is None
+    assert body["latest_run"]["version"] == outcome.run.version
+    assert body["reason"].startswith(f"no active model; the latest run is {outcome.run.version} (completed): ")
+    assert "--activate never" in body["reason"] or "not activated" in body["reason"]

@@ -147,3 +147,38 @@ def test_sentiment_is_joined_as_of_the_bar_close_never_later() -> None:
     np.testing.assert_array_equal(values, [0.1, 0.2, 0.3, 0.3, 0.3])
     before_any = compute_features_wide(bars, pd.Series([0.9], index=[t0 + pd.Timedelta(hours=10)]))["sentiment"]
     assert np.isnan(before_any).all()
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_latest_rows_equal_the_full_computation(seed: int) -> None:
+    # The scoring path computes only each symbol's newest row, in numpy over all symbols at once;
+    # it must give the training path's features (short histories and gaps included).
+    from ai_engine.latest import latest_features_fast
+
+    bars = random_walk_bars(n_symbols=6, n_bars=300, seed=seed)
+    close = bars.close.copy()
+    close[:60, 1] = np.nan  # a shorter history
+    close[150:153, 2] = np.nan  # a gap
+    close[-30:-27, 3] = np.nan  # a gap inside the newest windows
+
+    def masked(values: np.ndarray) -> np.ndarray:
+        return np.where(np.isnan(close), np.nan, values)
+
+    gappy = Bars(
+        "1h",
+        bars.times,
+        bars.symbols,
+        masked(bars.open),
+        masked(bars.high),
+        masked(bars.low),
+        close,
+        masked(bars.volume),
+    )
+    sentiment = pd.Series([0.4, 0.6], index=pd.DatetimeIndex([bars.times[10], bars.times[200]]))
+    for case in (bars, gappy):
+        full = latest_features(case, sentiment)
+        fast = latest_features_fast(case, sentiment)
+        assert list(fast.index) == list(full.index)
+        assert list(fast.columns) == list(full.columns)
+        np.testing.assert_array_equal(np.isnan(fast.to_numpy()), np.isnan(full.to_numpy()))
+        np.testing.assert_allclose(fast.to_numpy(), full.to_numpy(), rtol=1e-9, atol=1e-12)

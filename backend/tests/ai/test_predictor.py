@@ -183,3 +183,60 @@ def test_the_sentiment_provider_is_read_once_per_batch(
     predictor.reload()
     assert len(predictor.predict(KLINES)) == len(KLINES)
     assert calls == [1]
+
+
+def test_a_refresh_within_the_bar_reuses_the_signals_and_a_new_bar_recomputes_them(
+    train_model: TrainFn, registry: ModelRegistry, ai_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import ai_engine.predictor as predictor_module
+
+    train_model()
+    predictor, metrics = _predictor(registry, ai_settings)
+    computed: list[int] = []
+    real = predictor_module.latest_features_fast
+
+    def counting(bars: object, *args: object, **kwargs: object) -> object:
+        computed.append(len(bars.symbols))  # type: ignore[attr-defined]
+        return real(bars, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(predictor_module, "latest_features_fast", counting)
+    long = klines_of(random_walk_bars(n_symbols=5, n_bars=160, seed=21))
+    window = {s: ks[:150] for s, ks in long.items()}
+    first = predictor.predict(window)
+    again = predictor.predict({s: list(ks) for s, ks in window.items()})  # new lists, the same bars
+    assert again == first
+    assert computed == [5]  # the second call computed no features
+    slid = {s: ks[1:151] for s, ks in long.items()}  # a new bar for every symbol
+    one_more = {**window, "S000USDT": long["S000USDT"][1:151]}  # ... or for one
+    assert set(predictor.predict(one_more)) == set(first)
+    assert computed == [5, 1]  # only the symbol with a new bar was recomputed
+    fresh, _ = _predictor(registry, ai_settings)
+    assert predictor.predict(slid) == fresh.predict(slid)  # the cache never changes an answer
+    assert _sample(metrics, "model_inference_duration_seconds_count") == 4
+
+
+def test_kline_arrays_reuse_closed_bars_and_equal_a_full_conversion() -> None:
+    from ai_engine.kline_cache import KlineArrays, _convert
+
+    ks = next(iter(klines_of(random_walk_bars(n_symbols=1, n_bars=260, seed=3)).values()))
+    cache = KlineArrays()
+    cache.arrays("S", ks[:200])
+    for lo, hi in ((0, 200), (1, 201), (5, 205), (40, 240), (60, 260), (10, 60)):
+        stamps, values = cache.arrays("S", ks[lo:hi])
+        expected = _convert(ks[lo:hi])
+        np.testing.assert_array_equal(stamps, expected[0])
+        np.testing.assert_array_equal(values, expected[1])
+
+
+def test_small_batches_are_scored_on_one_thread(
+    train_model: TrainFn, registry: ModelRegistry, ai_settings: Settings
+) -> None:
+    import json
+
+    train_model()
+    predictor, _ = _predictor(registry, ai_settings)
+    predictor.predict(KLINES)
+    model = predictor.state().model
+    assert model is not None
+    config = json.loads(model.booster.save_config())
+    assert config["learner"]["generic_param"]["nthread"] == "1"

@@ -78,7 +78,12 @@ def test_trains_saves_and_records_a_run(database_url: str, tmp_path: Path, repla
 @pytest.mark.parametrize(
     ("args", "env", "code", "message"),
     [
-        (["--source", "replay:/does/not/exist"], {}, 1, "training failed: data problem: replay directory"),
+        (
+            ["--source", "replay:/does/not/exist"],
+            {},
+            2,
+            "argument --source: replay path /does/not/exist does not exist",
+        ),
         ([], {"QT_MODEL_HORIZON_BARS": "soon"}, 2, "configuration error: QT_MODEL_HORIZON_BARS='soon'"),
         (["--activate", "maybe"], {}, 2, "invalid choice: 'maybe'"),
     ],
@@ -89,3 +94,51 @@ def test_failures_exit_non_zero_with_a_clear_message(
     result = _run(["--output-dir", str(tmp_path / "a"), *args], database_url, **env)
     assert result.returncode == code
     assert message in result.stderr
+
+
+def _runs(database_url: str) -> int:
+    from sqlalchemy import create_engine, func, select
+
+    from database.models.core import ModelTrainingRun
+
+    engine = create_engine(database_url)
+    try:
+        with engine.connect() as conn:
+            return int(conn.scalar(select(func.count()).select_from(ModelTrainingRun)) or 0)
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--days", "0"], "argument --days: 0 is outside 1..3650"),
+        (["--days", "many"], "argument --days: 'many' is not an integer"),
+        (["--horizon", "0"], "argument --horizon: 0 is outside 1..500"),
+        (["--interval", "7m"], "argument --interval: invalid choice: '7m'"),
+        (["--symbols", "BTC-USDT"], "argument --symbols: each symbol is 2-20 letters or digits (got BTC-USDT)"),
+        (
+            ["--source", "simulated", "--symbols", "FOOUSDT"],
+            "argument --symbols: the simulated market has no symbol FOOUSDT",
+        ),
+        (["--source", "kraken"], "argument --source: 'kraken': accepted: simulated, binance, database"),
+    ],
+)
+def test_usage_errors_are_refused_before_anything_is_trained_or_recorded(
+    database_url: str, tmp_path: Path, args: list[str], message: str
+) -> None:
+    result = _run(["--output-dir", str(tmp_path / "a"), *args], database_url)
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+    assert _runs(database_url) == 0
+
+
+def test_an_unwritable_output_dir_is_refused_before_training(database_url: str, tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    result = _run(["--output-dir", str(blocker / "artifacts"), "--source", "simulated"], database_url)
+    assert result.returncode == 2
+    assert f"argument --output-dir: {blocker / 'artifacts'}: cannot write there" in result.stderr
+    assert "fold" not in result.stdout  # nothing was trained
+    assert _runs(database_url) == 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+from datetime import UTC, datetime
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -109,3 +110,31 @@ def test_unreadable_data_exits_2_and_a_bad_source_too(tmp_path: Path, capsys: py
     assert main(["--source", f"replay:{tmp_path / 'missing'}", *ARGS]) in (1, 2)
     assert main(["--source", "ftp://x", *ARGS]) == 2
     assert "is not one of" in capsys.readouterr().err
+
+
+def test_database_source_replays_the_stored_klines(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from backend.market.sources.replay import ReplayMarketSource
+    from backend.market.store import KlineStore
+    from database.session import make_engine, make_session_factory
+
+    end = datetime(2030, 1, 1, tzinfo=UTC)
+    replay = ReplayMarketSource(write_market(tmp_path / "m", bars=48), clock=lambda: end)  # every bar visible
+    engine = make_engine(database_url)
+    try:
+        store = KlineStore(make_session_factory(engine))
+        for symbol in replay.symbols:
+            store.upsert("binance", symbol, "1h", replay.klines(symbol, "1h", start=replay.first_open, limit=1000))
+    finally:
+        engine.dispose()
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    out = tmp_path / "out"
+    args = ["--start", "2025-01-02", "--end", "2025-01-02T12:00", "--quiet", "--baselines", "none"]
+    assert main(["--source", "database:binance", *args, "--out", str(out)]) == 0
+    content = json.loads((out / "metrics.json").read_text())
+    assert content["data"] == "database:binance"
+    assert content["bars"] == 13
+    assert content["metrics"]["strategy"]["fills"] > 0
+    assert main(["--source", "database:nothing", *args]) == 2
+    assert "holds no 1h klines" in capsys.readouterr().err

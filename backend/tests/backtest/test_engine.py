@@ -126,6 +126,20 @@ def test_metrics_of_every_book(tmp_path: Path) -> None:
         assert m["total_return"] == pytest.approx(book.net_return)
         assert m["orders"] == len({f["client_order_id"] for f in book.fills})
         assert m["fees"] == pytest.approx(float(sum(f["fee_quote"] for f in book.fills)))
+        # implementation shortfall: each executed order's average fill against its arrival mark
+        executed = [o for o in book.orders if o["executed_quantity"] > 0 and o["reference_price"]]
+        cost = sum(
+            float(
+                (o["quote_quantity"] - o["executed_quantity"] * o["reference_price"])
+                * (1 if o["side"] == "BUY" else -1)
+            )
+            for o in executed
+        )
+        assert m["shortfall_quote"] == pytest.approx(cost, abs=1e-6)
+        arrival = sum(float(o["executed_quantity"] * o["reference_price"]) for o in executed)
+        assert m["shortfall_bps"] == pytest.approx(cost / arrival * 10_000, abs=0.01)
+        assert m["shortfall_bps"] > 0  # the paper exchange buys at the ask and sells at the bid
+        assert 0 < m["fill_ratio"] <= 1
         # the per-symbol PnL adds up to the equity change
         change = float(book.equity[-1].equity - book.equity[0].equity)
         assert sum(m["symbol_pnl"].values()) == pytest.approx(change, abs=0.01)

@@ -328,3 +328,18 @@ async def test_server_process_dies_mid_cycle_and_restart_recovers_without_duplic
 async def test_commission_rates_are_read_signed(server: tuple[FakeBinance, MatchingEngine]) -> None:
     rates = await adapter(server[0].url).commission("BTCUSDT")
     assert rates["standardCommission"]["taker"] == "0.00100000"
+
+
+async def test_market_buy_by_quote_amount_never_spends_more(server: tuple[FakeBinance, MatchingEngine]) -> None:
+    fake, _engine = server
+    ex = adapter(fake.url)
+    request = OrderRequest("ETHUSDT", OrderSide.BUY, D("0.5"), "qt-7-ETHUSDT-B", quote_quantity=D("999.00"))
+    result = await ex.submit_order(request)
+    assert 0 < result.quote_quantity <= D("999.00")
+    assert result.executed_quantity > 0
+    sent = [r for r in fake.requests if r.path == "/api/v3/order" and r.method == "POST"][-1]
+    assert sent.params["quoteOrderQty"] == "999"
+    assert "quantity" not in sent.params
+    found = await ex.orders("ETHUSDT")
+    assert [o.client_order_id for o in found] == ["qt-7-ETHUSDT-B"]
+    await ex.close()

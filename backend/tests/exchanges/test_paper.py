@@ -129,3 +129,17 @@ async def test_sell_pays_the_fee_in_quote(sessions: sessionmaker[Session]) -> No
     assert sold.fills[0].fee == (sold.quote_quantity * D("0.001")).quantize(D("0.00000001"))
     usdt = (await ex.account()).balances["USDT"].free
     assert usdt == D(10000) - bought.quote_quantity + sold.quote_quantity - sold.fills[0].fee
+
+
+def test_walk_book_by_quote_spends_at_most_the_amount() -> None:
+    from backend.exchanges.paper import walk_book_quote
+    from backend.market.types import BookLevel
+
+    levels = tuple(BookLevel(Decimal(3000) + i, Decimal("0.05")) for i in range(40))
+    matches, spent = walk_book_quote(levels, Decimal("999"), limit_price=Decimal(3100), step=Decimal("0.001"))
+    cost = sum(m.price * m.quantity for m in matches)
+    assert spent
+    assert Decimal(999) - Decimal("3.1") < cost <= Decimal(999)
+    thin, spent = walk_book_quote(levels[:2], Decimal("999"), limit_price=Decimal(3100), step=Decimal("0.001"))
+    assert not spent
+    assert sum(m.quantity for m in thin) == Decimal("0.1")

@@ -85,7 +85,9 @@ def test_runs_refuse_what_they_cannot_answer(client_for: Any, make_settings: Set
     backwards = {"since": "2026-02-01T00:00:00Z", "until": "2026-01-01T00:00:00Z"}
     refused = client.get("/portfolio/history", headers=ADMIN_HEADERS, params=backwards)
     assert refused.status_code == 422
-    assert "before" in refused.json()["detail"]
+    assert refused.json()["detail"] == [
+        {"loc": ["query", "since"], "msg": "since must be before until", "type": "value_error"}
+    ]
 
 
 def test_history_has_a_mark_per_cycle_and_per_hourly_mark(client_for: Any, make_settings: SettingsFactory) -> None:

@@ -19,7 +19,7 @@ import json
 import os
 import threading
 from dataclasses import dataclass, field
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
 
@@ -90,29 +90,53 @@ class MatchingEngine:
             raise BinanceAPIError(400, -1121, "Invalid symbol.")
         if side not in ("BUY", "SELL"):
             raise BinanceAPIError(400, -1117, "Invalid side.")
-        if order_type != "MARKET":
+        if order_type not in ("MARKET", "LIMIT"):
             raise BinanceAPIError(400, -1116, "Invalid orderType.")
+        limit_price: Decimal | None = None
+        if order_type == "LIMIT":
+            # LIMIT IOC only (this fake does not rest orders): price and timeInForce are mandatory
+            tif = request.require("timeInForce")
+            if tif != "IOC":
+                raise BinanceAPIError(400, -1014, "Unsupported order combination")
+            try:
+                limit_price = Decimal(request.require("price"))
+            except ArithmeticError:
+                raise BinanceAPIError(400, -1100, "Illegal characters found in parameter 'price'.") from None
         if not rules.is_trading:
             raise BinanceAPIError(400, -1013, "Market is closed.")
-        try:
-            quantity = Decimal(request.require("quantity"))
-        except ArithmeticError:
-            raise BinanceAPIError(400, -1100, "Illegal characters found in parameter 'quantity'.") from None
         client_id = request.params.get("newClientOrderId") or f"fake-{self.next_order_id}"
         book = server.market.order_book(symbol, 100)
         top = book.asks[0].price if side == "BUY" else book.bids[0].price
-        failure = filter_failure(rules, quantity, top, OrderType.MARKET)
+        levels = book.asks if side == "BUY" else book.bids
+        quote_qty = request.params.get("quoteOrderQty")
+        if quote_qty is not None and "quantity" not in request.params:
+            # MARKET by quote amount: the quantity follows from the book (floored to the step)
+            quantity = self._quantity_for_quote(Decimal(quote_qty), levels, rules)
+        else:
+            try:
+                quantity = Decimal(request.require("quantity"))
+            except ArithmeticError:
+                raise BinanceAPIError(400, -1100, "Illegal characters found in parameter 'quantity'.") from None
+        if limit_price is None:
+            failure = filter_failure(rules, quantity, top, OrderType.MARKET)
+        else:
+            failure = filter_failure(rules, quantity, limit_price, OrderType.LIMIT) or _percent_price_by_side(
+                side, limit_price, book
+            )
         if failure:
             raise BinanceAPIError(400, -1013, f"Filter failure: {failure}")
         with self.lock:
             if any(o["clientOrderId"] == client_id and o["status"] in ("NEW", "PARTIALLY_FILLED") for o in self.orders):
                 raise BinanceAPIError(400, -2010, "Duplicate order sent.")
-            levels = book.asks if side == "BUY" else book.bids
             matches: list[tuple[Decimal, Decimal]] = []
             remaining = quantity
             for level in levels:
                 if remaining <= 0:
                     break
+                if limit_price is not None and (
+                    (side == "BUY" and level.price > limit_price) or (side == "SELL" and level.price < limit_price)
+                ):
+                    break  # IOC: nothing past the limit; the rest expires
                 take = min(level.qty, remaining)
                 matches.append((level.price, take))
                 remaining -= take
@@ -163,19 +187,19 @@ class MatchingEngine:
                 "orderId": order_id,
                 "orderListId": -1,
                 "clientOrderId": client_id,
-                "price": "0.00000000",
+                "price": _s(limit_price) if limit_price is not None else "0.00000000",
                 "origQty": _s(quantity),
                 "executedQty": _s(executed),
                 "cummulativeQuoteQty": _s(cost),
                 "status": "FILLED" if executed == quantity else "EXPIRED",
-                "timeInForce": "GTC",
-                "type": "MARKET",
+                "timeInForce": "IOC" if limit_price is not None else "GTC",
+                "type": order_type,
                 "side": side,
                 "time": now_ms,
                 "updateTime": now_ms,
                 "workingTime": now_ms,
                 "isWorking": True,
-                "origQuoteOrderQty": "0.00000000",
+                "origQuoteOrderQty": _s(Decimal(quote_qty)) if quote_qty is not None else "0.00000000",
                 "selfTradePreventionMode": "EXPIRE_MAKER",
             }
             self.orders.append(order)
@@ -191,6 +215,20 @@ class MatchingEngine:
         answer["transactTime"] = now_ms
         answer["fills"] = fills
         return answer
+
+    @staticmethod
+    def _quantity_for_quote(quote: Decimal, levels: Any, rules: Any) -> Decimal:
+        step = rules.market_step_size if rules.market_step_size > 0 else rules.step_size
+        quantity = Decimal(0)
+        for level in levels:
+            take = min(level.qty, quote / level.price)
+            if step > 0:
+                take = (take / step).to_integral_value(rounding=ROUND_DOWN) * step
+            quantity += take
+            quote -= take * level.price
+            if take < level.qty:
+                break
+        return quantity
 
     def _find(self, request: FakeRequest) -> dict[str, Any]:
         symbol = request.require("symbol")
@@ -295,3 +333,18 @@ def install(server: FakeBinance, engine: MatchingEngine) -> MatchingEngine:
     server.add_route("GET", "/api/v3/account", engine.account, signed=True, weight=20)
     server.add_route("GET", "/api/v3/account/commission", engine.commission, signed=True, weight=20)
     return engine
+
+
+# PERCENT_PRICE_BY_SIDE as the local server's exchange information declares it (binance_server.py):
+# a buy's price within [0.2, 5] × the average price, a sale's likewise (the book mid stands for it)
+PERCENT_PRICE_BY_SIDE = {"BUY": (Decimal("0.2"), Decimal(5)), "SELL": (Decimal("0.2"), Decimal(5))}
+
+
+def _percent_price_by_side(side: str, price: Decimal, book: Any) -> str | None:
+    if not book.bids or not book.asks:
+        return None
+    average = (book.bids[0].price + book.asks[0].price) / 2
+    down, up = PERCENT_PRICE_BY_SIDE[side]
+    if price > average * up or price < average * down:
+        return "PERCENT_PRICE_BY_SIDE"
+    return None

@@ -127,8 +127,9 @@ def test_one_leader_runs_jobs_and_a_follower_takes_over_when_it_is_killed(privat
         wait_for(lambda: TRADING_JOBS <= runs_since(scheduler(a), started).keys(), "one run of each job on a")
         assert "follower" not in runs_since(scheduler(a), started).values()
         metrics_b = b.get("/metrics").text
-        assert re.search(r'scheduler_job_runs_total\{job="[^"]+",status="follower"\} [1-9]', metrics_b)
-        assert not re.search(r'scheduler_job_runs_total\{job="[^"]+",status="(ok|degraded|failed)"\}', metrics_b)
+        assert re.search(r'scheduler_job_runs_total\{scheduler_job="[^"]+",status="follower"\} [1-9]', metrics_b)
+        led = r'scheduler_job_runs_total\{scheduler_job="[^"]+",status="(ok|degraded|failed)"\}'
+        assert not re.search(led, metrics_b)
         assert "scheduler_leader 0.0" in metrics_b
         assert "scheduler_leader 1.0" in a.get("/metrics").text
 

@@ -149,3 +149,41 @@ def test_limits_changed_through_put_settings_apply_to_the_next_check(client: Tes
     assert refused.rule is RuleName.NOTIONAL_PER_TRADE
     assert "250" in refused.reason
     assert client.get("/risk", headers=ADMIN_HEADERS).json()["limits"]["max_notional_per_trade"] == "250"
+
+
+def test_get_risk_has_a_line_for_each_protection_and_metrics_show_them(
+    client_for: Any, make_settings: SettingsFactory
+) -> None:
+    settings = make_settings(
+        risk={"QT_MAX_DRAWDOWN_PCT": "10", "QT_SYMBOL_COOLDOWN_MINUTES": "45", "QT_MAX_DAILY_TURNOVER": "5000"}
+    )
+    client: TestClient = client_for(settings)
+    guard = client.app.state.ctx.services["risk_guard"]
+    now = guard.snapshot().now
+    guard.record_fill_sync(
+        TradeRecord("exit-1", "ETHUSDT", OrderSide.SELL, Decimal(1), Decimal(300), Decimal(-20), now)
+    )
+    assert guard.check(order(quantity="2"), context(now=now)).rule is RuleName.SYMBOL_COOLDOWN
+    protections = client.get("/risk", headers=ADMIN_HEADERS).json()["protections"]
+    assert protections["equity_drawdown"] == {
+        "max_drawdown_pct": "10",
+        "window_days": 30,
+        "drawdown_pct": None,
+        "equity": None,
+        "high_water": None,
+        "high_water_at": None,
+        "as_of": None,
+        "breached": False,
+    }
+    assert protections["symbol_cooldown"]["minutes"] == 45
+    assert list(protections["symbol_cooldown"]["symbols"]) == ["ETHUSDT"]
+    assert protections["daily_turnover"] == {
+        "max_daily_turnover": "5000",
+        "traded_today": "300",
+        "pending": "0",
+        "left": "4700",
+    }
+    metrics = client.get("/metrics").text
+    assert 'risk_decisions_total{outcome="refused",rule="symbol_cooldown"} 1.0' in metrics
+    assert "risk_daily_turnover 300.0" in metrics
+    assert "risk_equity_drawdown_percent" in metrics

@@ -31,6 +31,9 @@ def test_rules_are_registered_in_the_documented_order() -> None:
         RuleName.PRICE_SANITY,
         RuleName.NOTIONAL_PER_TRADE,
         RuleName.DAILY_LOSS,
+        RuleName.EQUITY_DRAWDOWN,
+        RuleName.SYMBOL_COOLDOWN,
+        RuleName.DAILY_TURNOVER,
         RuleName.POSITION_PER_SYMBOL,
         RuleName.GROSS_EXPOSURE,
     ]

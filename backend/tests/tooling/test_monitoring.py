@@ -44,7 +44,7 @@ def metric_names(expr: str) -> set[str]:
     [
         ("rate(http_requests_total[5m])", {"http_requests_total"}),
         (
-            'sum by (job, status) (increase(scheduler_job_runs_total{status="failed"}[15m])) > 0',
+            'sum by (scheduler_job, status) (increase(scheduler_job_runs_total{status="failed"}[15m])) > 0',
             {"scheduler_job_runs_total"},
         ),
         ("histogram_quantile(0.95, sum by (le) (rate(x_bucket[5m])))", {"x_bucket"}),

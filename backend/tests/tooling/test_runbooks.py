@@ -137,3 +137,50 @@ def test_every_relative_link_in_docs_resolves(doc: str) -> None:
     text = (DOCS / doc).read_text(encoding="utf-8")
     for target in re.findall(r"\]\(([^)#:]+)(?:#[^)]*)?\)", text):
         assert (DOCS / target).exists(), f"{doc} links {target}, which does not exist"
+
+
+# a fresh shell: the system interpreter, a minimal PATH, nothing activated ----------------------
+FRESH = {"PATH": "/usr/bin:/bin", "HOME": str(REPO_ROOT)}
+SYSTEM_PYTHON = Path("/usr/bin/python3")
+RUNBOOK_SCRIPTS = [
+    "database/init_db.py",
+    "backend/scripts/alembic_dry_run.py",
+    "backend/scripts/data_pipeline.py",
+    "backend/scripts/check_dev_deps_in_runtime.py",
+    "ai_engine/train_and_save.py",
+]
+
+
+def _fresh(argv: list[str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(argv, cwd=REPO_ROOT, env=FRESH, capture_output=True, text=True, timeout=120, check=False)
+
+
+@pytest.mark.parametrize("script", RUNBOOK_SCRIPTS)
+def test_runbook_scripts_have_a_shebang_and_run_bits(script: str) -> None:
+    path = REPO_ROOT / script
+    assert path.read_text().startswith("#!/usr/bin/env python3\n")
+    assert path.stat().st_mode & 0o111 == 0o111
+    help_text = _fresh([f"./{script}", "--help"])
+    assert help_text.returncode == 0, help_text.stderr
+    assert "usage:" in help_text.stdout
+
+
+@pytest.mark.skipif(not (REPO_ROOT / ".venv" / "bin" / "python").exists(), reason="needs the project's .venv")
+def test_init_db_check_works_in_a_fresh_shell_both_ways(tmp_path: Path, sqlite_url: str) -> None:
+    for argv in (["./database/init_db.py"], [str(SYSTEM_PYTHON), "database/init_db.py"]):
+        result = _fresh([*argv, "--check", "--url", sqlite_url])
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert "ModuleNotFoundError" not in result.stderr
+        assert result.stdout.strip().endswith("database ok")
+
+
+@pytest.mark.skipif(not SYSTEM_PYTHON.exists(), reason="needs /usr/bin/python3")
+@pytest.mark.skipif(not (REPO_ROOT / ".venv" / "bin" / "python").exists(), reason="needs the project's .venv")
+def test_the_dev_deps_check_and_the_repair_script_inspect_the_same_environment() -> None:
+    check = _fresh([str(SYSTEM_PYTHON), "backend/scripts/check_dev_deps_in_runtime.py", "--format", "json"])
+    assert check.returncode in (0, 1), check.stderr
+    inspected = Path(json.loads(check.stdout)["python"])
+    assert inspected == REPO_ROOT / ".venv" / "bin" / "python"
+    repair = _fresh(["./scripts/repair-dev-deps.sh", "--dry-run"])
+    assert repair.returncode in (0, 1), repair.stderr
+    assert str(REPO_ROOT / ".venv" / "bin" / "python") in repair.stdout or ".venv/bin/python" in repair.stdout

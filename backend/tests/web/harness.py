@@ -61,9 +61,14 @@ def service_env(tmp: Path, database_url: str, **extra: str) -> dict[str, str]:
     }
 
 
-def seed(server: ServerProcess, *, train: bool = True) -> None:
+BACKTEST = {"source": "simulated", "start": "2026-01-02T00:00:00Z", "end": "2026-01-04T00:00:00Z"}
+
+
+def seed(server: ServerProcess, *, train: bool = True, backtest: bool = False) -> None:
     """Give every page something to show, through the same admin endpoints an operator uses."""
     with httpx.Client(base_url=server.url, headers=HEADERS, timeout=120.0) as client:
+        if backtest:  # runs in the service's worker process while the rest is seeded
+            client.post("/backtests", json=BACKTEST).raise_for_status()
         for job in ("market-cache-refresh", "liquidity-refresh", "execution-rebalance"):
             answer = client.post(f"/scheduler/jobs/{job}/run")
             answer.raise_for_status()
@@ -80,6 +85,11 @@ def seed(server: ServerProcess, *, train: bool = True) -> None:
                 time.sleep(0.25)
         client.post("/scheduler/jobs/market-cache-refresh/run").raise_for_status()
         client.post("/scheduler/jobs/execution-rebalance/run").raise_for_status()
+        deadline = time.monotonic() + 180  # the backtest's worker, on a deadline
+        while backtest and time.monotonic() < deadline:
+            if client.get("/backtests").json()["items"][0]["status"] in ("completed", "failed"):
+                break
+            time.sleep(0.25)
 
 
 @contextmanager
@@ -130,10 +140,10 @@ def new_page(browser: Any, base_url: str, *, token: str | None = TOKEN, width: i
 
 def wait_loaded(page: Any) -> None:
     """The page's first refresh has finished (the footer says when it updated), or a token screen
-    shows, or the page is one that waits for its endpoints and has nothing to refresh."""
+    shows."""
     page.wait_for_function(
         "() => document.getElementById('updated').textContent.startsWith('Updated')"
-        " || document.querySelector('.token-form') || document.getElementById('backtests-waiting')"
+        " || document.querySelector('.token-form')"
     )
     page.wait_for_load_state("networkidle")
 

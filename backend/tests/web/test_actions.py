@@ -127,8 +127,9 @@ def test_pause_and_resume_the_scheduler(open_page: Any, service: ServerProcess) 
         page.get_by_role("button", name="Resume scheduled runs").click()
         page.get_by_role("button", name="Pause scheduled runs").wait_for()
         assert httpx.get(f"{service.url}/health").json()["scheduler"]["paused"] is False
-    finally:
-        httpx.post(f"{service.url}/scheduler/resume", headers=HEADERS).raise_for_status()
+    finally:  # resuming what is not paused is a 409 while the scheduler is disabled, as here
+        if httpx.get(f"{service.url}/health").json()["scheduler"]["paused"]:
+            httpx.post(f"{service.url}/scheduler/resume", headers=HEADERS).raise_for_status()
     assert [line["outcome"] for line in audit_lines(service, "POST /scheduler/pause")][-1:] == ["ok"]
     assert watch.problems() == []
 
@@ -157,3 +158,37 @@ def test_an_override_shows_the_environment_value_and_clearing_it_returns_there(
         assert watch.problems() == []
     finally:
         httpx.delete(f"{service.url}/settings/{name}", headers=HEADERS, timeout=10)
+
+
+def test_a_backtest_started_from_the_page_runs_and_shows_its_metrics_beside_the_baselines(
+    open_page: Any, service: ServerProcess
+) -> None:
+    page, watch = open_page("/ui/backtests")
+    page.get_by_label("From (UTC)").fill("2026-01-02T00:00")
+    page.get_by_label("To (UTC)").fill("2026-01-01T00:00")
+    page.get_by_role("button", name="Start").click()
+    status = page.locator("#backtest-status")
+    page.wait_for_function("() => document.getElementById('backtest-status').textContent !== ''")
+    assert "end must be after start" in status.inner_text()
+    assert watch.failed == [f"POST {service.url}/backtests: 422"]
+
+    page.get_by_label("To (UTC)").fill("2026-01-02T12:00")
+    page.get_by_role("button", name="Start").click()
+    page.wait_for_function("() => document.getElementById('backtest-status').textContent.startsWith('Backtest #')")
+    run_id = int(status.inner_text().split("#")[1].split()[0])
+    # a deadline for the worker process, not a timing assertion
+    page.wait_for_function(
+        f"() => document.querySelector('#backtest-detail h3')?.textContent === 'Backtest #{run_id}'"
+        " && document.querySelector('#backtest-detail table.metrics')",
+        timeout=180_000,
+    )
+    run = httpx.get(f"{service.url}/backtests/{run_id}", timeout=10).json()
+    assert run["status"] == "completed", run["error"]
+    books = page.locator("#backtest-detail table.metrics thead th").all_inner_texts()[1:]
+    assert books[0] == "strategy"
+    assert set(books) == set(run["metrics"])
+    net = page.locator("#backtest-detail table.metrics tbody tr").first.locator("td").all_inner_texts()
+    assert net[0] == "Net return"
+    assert net[1:] == [f"{run['metrics'][b]['total_return'] * 100:.2f}%" for b in books]
+    assert page.locator("#backtest-report").get_attribute("href") == run["report_url"]
+    assert [line["outcome"] for line in audit_lines(service, "POST /backtests")][-1:] == ["ok"]

@@ -9,6 +9,19 @@ export const token = {
   clear: () => sessionStorage.removeItem(KEY),
 };
 
+// What every page may read: the latest /health body and whether admin calls can be made.
+export const app = {
+  health: null,
+  authScreen: null, // 'missing' | 'refused' while the token screen is shown
+  requestSignIn: () => {}, // set by the shell: shows the token screen
+  get adminOpen() {
+    return this.health?.admin_auth === 'disabled';
+  },
+  get signedIn() {
+    return this.adminOpen || Boolean(token.get());
+  },
+};
+
 export class ApiError extends Error {
   constructor(status, detail, path, body) {
     super(describe(detail) || `HTTP ${status}`);

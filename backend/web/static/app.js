@@ -1,10 +1,9 @@
 // The shell: navigation between pages without reloads, the admin token (sign in / sign out), the
 // status pills, and polling — each page's refresh runs on a timer while the tab is visible.
 
-import { api, ApiError, onApiError, token } from './api.js';
+import { api, ApiError, app, onApiError, token } from './api.js';
 import { h } from './dom.js';
 import { ago, refreshTimes } from './format.js';
-import { app } from './state.js';
 
 const PAGES = ['overview', 'portfolio', 'orders', 'universe', 'model', 'backtests', 'settings', 'audit'];
 const HEALTH_EVERY_MS = 5000;

@@ -2,10 +2,9 @@
 // with its metrics and gates, activation (also the rollback; a run that failed a gate is activated
 // only as forced, said so before and after) and a new training run.
 
-import { api } from '../api.js';
+import { api, app } from '../api.js';
 import { actionButton, badge, card, confirmDialog, facts, fill, h, table, tone } from '../dom.js';
 import { fixed, pct, seconds, when } from '../format.js';
-import { app } from '../state.js';
 
 export const title = 'Model';
 export const admin = false;

@@ -1,10 +1,9 @@
 // Overview: health and its reasons, the kill switch with its button, the scheduler's jobs with
 // pause/resume and run-now. Health and the scheduler are public; the controls need the token.
 
-import { api } from '../api.js';
+import { api, app } from '../api.js';
 import { actionButton, badge, card, confirmDialog, facts, fill, h, table, tone } from '../dom.js';
 import { seconds, when } from '../format.js';
-import { app } from '../state.js';
 
 export const title = 'Overview';
 export const admin = false;

@@ -3,9 +3,8 @@
 // validation message is shown next to it when it refuses) and an override is cleared through
 // DELETE /settings/{name}, returning the setting to its environment value.
 
-import { api } from '../api.js';
+import { api, app } from '../api.js';
 import { badge, h } from '../dom.js';
-import { app } from '../state.js';
 
 export const title = 'Settings';
 export const admin = true;
