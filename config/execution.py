@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from decimal import Decimal
 from enum import StrEnum
+from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator
 
@@ -47,6 +48,23 @@ class ExecutionSettings(Section):
         alias="QT_EXECUTION_CASH_BUFFER",
         ge=0,
         description="Cash reserved from equity before computing targets.",
+        json_schema_extra=tunable(),
+    )
+    order_style: Literal["market", "limit_ioc"] = Field(
+        "market",
+        alias="QT_EXECUTION_ORDER_STYLE",
+        description=(
+            "market: MARKET orders; limit_ioc: LIMIT IOC at the arrival mark ± QT_EXECUTION_MAX_SLIPPAGE_BPS "
+            "(never fills worse than the bound; what does not fill at once expires)."
+        ),
+        json_schema_extra=tunable(),
+    )
+    max_slippage_bps: Decimal = Field(
+        Decimal(25),
+        alias="QT_EXECUTION_MAX_SLIPPAGE_BPS",
+        gt=0,
+        le=1000,
+        description="limit_ioc: the limit price's distance from the arrival mark, basis points.",
         json_schema_extra=tunable(),
     )
     allow_partial: bool = Field(

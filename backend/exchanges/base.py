@@ -58,6 +58,7 @@ class OrderRequest:
     # MARKET buys: spend exactly this much quote (Binance quoteOrderQty) instead of buying `quantity`,
     # so the executed notional can never exceed what the risk guard allowed
     quote_quantity: Decimal | None = None
+    time_in_force: str | None = None  # LIMIT orders: GTC (default) or IOC
 
 
 @dataclass(frozen=True, slots=True)

@@ -290,7 +290,7 @@ class BinanceExchange:
             params["quoteOrderQty"] = _quantity(request.quote_quantity)
         if request.price is not None:
             params["price"] = _quantity(request.price)
-            params["timeInForce"] = "GTC"
+            params["timeInForce"] = request.time_in_force or "GTC"
         data = self._call("new_order", lambda: self._client.create_order(**params), new_order=True)
         return self._result(data)
 

@@ -162,8 +162,13 @@ class PaperExchange:
 
     # orders -----------------------------------------------------------------------------------
     async def submit_order(self, request: OrderRequest) -> OrderResult:
-        if request.order_type is not OrderType.MARKET:
+        limit_ioc = request.order_type is OrderType.LIMIT and request.time_in_force == "IOC"
+        if request.order_type is not OrderType.MARKET and not limit_ioc:
             raise OrderRejectedError("Unsupported order combination", code=-1014)
+        if limit_ioc and (request.price is None or request.quote_quantity is not None):
+            raise OrderRejectedError(
+                "Mandatory parameter 'price' was not sent, was empty/null, or malformed.", code=-1102
+            )
         rules = (await self._rules()).get(request.symbol)
         if rules is None:
             raise OrderRejectedError("Invalid symbol.", code=-1121)
@@ -186,6 +191,10 @@ class PaperExchange:
         )
         slip = cfg.max_slippage_bps / BPS
         limit = best * (1 + slip) if buy else best * (1 - slip)
+        if request.order_type is OrderType.LIMIT and request.price is not None:
+            # LIMIT IOC: never past its price (nor past the paper slippage cap); the rest expires
+            limit = min(limit, request.price) if buy else max(limit, request.price)
+            check_price = request.price
         by_quote = buy and request.quote_quantity is not None
         if by_quote:
             # Binance quoteOrderQty: spend at most this amount; the quantity follows from the book
@@ -195,7 +204,7 @@ class PaperExchange:
         else:
             matches = walk_book(levels, request.quantity, limit_price=limit, buy=buy)
             wanted = request.quantity
-        failure = filter_failure(rules, wanted, check_price, OrderType.MARKET)
+        failure = filter_failure(rules, wanted, check_price, request.order_type)
         if failure:
             raise OrderRejectedError(f"Filter failure: {failure}", code=-1013)
         rate = cfg.fee_bps / BPS

@@ -23,4 +23,6 @@ def plan_params_for(s: Settings) -> PlanParams:
         max_notional_per_trade=s.risk.max_notional_per_trade,
         max_position_per_symbol=s.risk.max_position_per_symbol,
         cost_margin_bps=ex.paper_fee_bps + slippage,
+        order_style=ex.order_style,
+        max_slippage_bps=ex.max_slippage_bps,
     )

@@ -39,6 +39,8 @@ class PlanParams:
     max_notional_per_trade: Decimal | None = None  # the risk guard's per-trade limit
     max_position_per_symbol: Decimal | None = None  # the risk guard's per-symbol limit
     cost_margin_bps: Decimal = Decimal(60)  # fee + slippage reserved on buys, deducted from sells
+    order_style: str = "market"  # QT_EXECUTION_ORDER_STYLE (backend/execution/styles.py)
+    max_slippage_bps: Decimal = Decimal(25)  # QT_EXECUTION_MAX_SLIPPAGE_BPS, for limit_ioc
 
 
 @dataclass(frozen=True, slots=True)

@@ -52,6 +52,7 @@ from backend.execution.planner import OrderPlan, PlannedOrder, PlanParams, Skipp
 from backend.execution.quantize import filter_failure, quantize_quantity
 from backend.execution.reconcile import Reconciler, ReconcileReport
 from backend.execution.shortfall import ShortfallSum, shortfall_of
+from backend.execution.styles import LIMIT_IOC, style_fields
 from backend.execution.tradelog import TradesLog
 from backend.market.types import MarketSnapshot, SymbolRules
 from backend.observability.metrics import Metrics
@@ -195,6 +196,7 @@ class ExecutionService:
         unknown_grace: Callable[[], float] = lambda: DEFAULT_UNKNOWN_GRACE_SECONDS,
         epoch: Callable[[], int | None] = lambda: None,
         still_leads: Callable[[], Awaitable[bool]] | None = None,
+        before_send: Callable[[str], Awaitable[None]] | None = None,
     ) -> None:
         self.ledger = ledger
         self.exchange = exchange
@@ -209,6 +211,7 @@ class ExecutionService:
         # fencing: the leader epoch saved with every order, and the proof of leadership before a send
         self._epoch = epoch
         self._still_leads = still_leads
+        self._before_send = before_send  # a test hook: a pause between save and send
         self.reconciler = Reconciler(self)
         self.lock = asyncio.Lock()
         self.last_report: CycleReport | None = None
@@ -458,6 +461,7 @@ class ExecutionService:
                     "price": o.price,
                     "note": o.note,
                     "leader_epoch": self._epoch(),
+                    "order_type": "LIMIT" if params.order_style == LIMIT_IOC else "MARKET",
                 }
                 for o in plan.orders
             ],
@@ -526,14 +530,21 @@ class ExecutionService:
             price=order.price,
             note=order.note,
         )
+        params = self._params()
+        rules = self._rules.get(order.symbol)
         request = OrderRequest(
             symbol=order.symbol,
             side=order.side,
             quantity=order.quantity,
             client_order_id=coid,
             reference_price=order.price,
-            quote_quantity=quote_amount(
-                order, self._params(), self._exposure().get(order.symbol, ZERO), self._asks.get(order.symbol)
+            **style_fields(  # type: ignore[arg-type]
+                params.order_style,
+                order.side,
+                order.price,
+                params.max_slippage_bps,
+                rules.tick_size if rules is not None else ZERO,
+                quote_amount(order, params, self._exposure().get(order.symbol, ZERO), self._asks.get(order.symbol)),
             ),
         )
         sequence = self.guard.fill_sequence  # read before the ledger (see RiskContext)
@@ -637,6 +648,8 @@ class ExecutionService:
     async def _fence(self, coid: str, quote_quantity: Decimal | None) -> str | None:
         """Immediately before sending: prove this process still leads, then claim the order
         (``PENDING → SENDING`` for this epoch, untouched). Returns why it must not be sent, or None."""
+        if self._before_send is not None:
+            await self._before_send(coid)
         if self._still_leads is not None and not await self._still_leads():
             return "fenced: this process no longer holds the leader lock; the order is left to the leader"
         if not await self._db(self.ledger.claim_for_sending, coid, self._epoch(), quote_quantity):

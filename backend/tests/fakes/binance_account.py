@@ -90,8 +90,18 @@ class MatchingEngine:
             raise BinanceAPIError(400, -1121, "Invalid symbol.")
         if side not in ("BUY", "SELL"):
             raise BinanceAPIError(400, -1117, "Invalid side.")
-        if order_type != "MARKET":
+        if order_type not in ("MARKET", "LIMIT"):
             raise BinanceAPIError(400, -1116, "Invalid orderType.")
+        limit_price: Decimal | None = None
+        if order_type == "LIMIT":
+            # LIMIT IOC only (this fake does not rest orders): price and timeInForce are mandatory
+            tif = request.require("timeInForce")
+            if tif != "IOC":
+                raise BinanceAPIError(400, -1014, "Unsupported order combination")
+            try:
+                limit_price = Decimal(request.require("price"))
+            except ArithmeticError:
+                raise BinanceAPIError(400, -1100, "Illegal characters found in parameter 'price'.") from None
         if not rules.is_trading:
             raise BinanceAPIError(400, -1013, "Market is closed.")
         client_id = request.params.get("newClientOrderId") or f"fake-{self.next_order_id}"
@@ -107,7 +117,12 @@ class MatchingEngine:
                 quantity = Decimal(request.require("quantity"))
             except ArithmeticError:
                 raise BinanceAPIError(400, -1100, "Illegal characters found in parameter 'quantity'.") from None
-        failure = filter_failure(rules, quantity, top, OrderType.MARKET)
+        if limit_price is None:
+            failure = filter_failure(rules, quantity, top, OrderType.MARKET)
+        else:
+            failure = filter_failure(rules, quantity, limit_price, OrderType.LIMIT) or _percent_price_by_side(
+                side, limit_price, book
+            )
         if failure:
             raise BinanceAPIError(400, -1013, f"Filter failure: {failure}")
         with self.lock:
@@ -118,6 +133,10 @@ class MatchingEngine:
             for level in levels:
                 if remaining <= 0:
                     break
+                if limit_price is not None and (
+                    (side == "BUY" and level.price > limit_price) or (side == "SELL" and level.price < limit_price)
+                ):
+                    break  # IOC: nothing past the limit; the rest expires
                 take = min(level.qty, remaining)
                 matches.append((level.price, take))
                 remaining -= take
@@ -168,13 +187,13 @@ class MatchingEngine:
                 "orderId": order_id,
                 "orderListId": -1,
                 "clientOrderId": client_id,
-                "price": "0.00000000",
+                "price": _s(limit_price) if limit_price is not None else "0.00000000",
                 "origQty": _s(quantity),
                 "executedQty": _s(executed),
                 "cummulativeQuoteQty": _s(cost),
                 "status": "FILLED" if executed == quantity else "EXPIRED",
-                "timeInForce": "GTC",
-                "type": "MARKET",
+                "timeInForce": "IOC" if limit_price is not None else "GTC",
+                "type": order_type,
                 "side": side,
                 "time": now_ms,
                 "updateTime": now_ms,
@@ -314,3 +333,18 @@ def install(server: FakeBinance, engine: MatchingEngine) -> MatchingEngine:
     server.add_route("GET", "/api/v3/account", engine.account, signed=True, weight=20)
     server.add_route("GET", "/api/v3/account/commission", engine.commission, signed=True, weight=20)
     return engine
+
+
+# PERCENT_PRICE_BY_SIDE as the local server's exchange information declares it (binance_server.py):
+# a buy's price within [0.2, 5] × the average price, a sale's likewise (the book mid stands for it)
+PERCENT_PRICE_BY_SIDE = {"BUY": (Decimal("0.2"), Decimal(5)), "SELL": (Decimal("0.2"), Decimal(5))}
+
+
+def _percent_price_by_side(side: str, price: Decimal, book: Any) -> str | None:
+    if not book.bids or not book.asks:
+        return None
+    average = (book.bids[0].price + book.asks[0].price) / 2
+    down, up = PERCENT_PRICE_BY_SIDE[side]
+    if price > average * up or price < average * down:
+        return "PERCENT_PRICE_BY_SIDE"
+    return None
