@@ -116,6 +116,8 @@ async def component(ctx: AppContext) -> AsyncIterator[None]:
         trades_log=trades_log,
         clock=ctx.clock,
         unknown_grace=lambda: ctx.settings.current.execution.unknown_grace_seconds,
+        epoch=ctx.runner.leader_epoch,
+        still_leads=ctx.runner.still_leads,
     )
     ctx.services["execution"] = service
     marks = PortfolioMarks(ctx.sessions, exchange=adapter.name, clock=ctx.clock)

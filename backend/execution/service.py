@@ -196,6 +196,7 @@ class ExecutionService:
         unknown_grace: Callable[[], float] = lambda: DEFAULT_UNKNOWN_GRACE_SECONDS,
         epoch: Callable[[], int | None] = lambda: None,
         still_leads: Callable[[], Awaitable[bool]] | None = None,
+        before_send: Callable[[str], Awaitable[None]] | None = None,
     ) -> None:
         self.ledger = ledger
         self.exchange = exchange
@@ -210,6 +211,7 @@ class ExecutionService:
         # fencing: the leader epoch saved with every order, and the proof of leadership before a send
         self._epoch = epoch
         self._still_leads = still_leads
+        self._before_send = before_send  # a test hook: a pause between save and send
         self.reconciler = Reconciler(self)
         self.lock = asyncio.Lock()
         self.last_report: CycleReport | None = None
@@ -646,6 +648,8 @@ class ExecutionService:
     async def _fence(self, coid: str, quote_quantity: Decimal | None) -> str | None:
         """Immediately before sending: prove this process still leads, then claim the order
         (``PENDING → SENDING`` for this epoch, untouched). Returns why it must not be sent, or None."""
+        if self._before_send is not None:
+            await self._before_send(coid)
         if self._still_leads is not None and not await self._still_leads():
             return "fenced: this process no longer holds the leader lock; the order is left to the leader"
         if not await self._db(self.ledger.claim_for_sending, coid, self._epoch(), quote_quantity):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 
 from sqlalchemy import Connection, Engine, text
 
@@ -23,10 +24,36 @@ class LeaderLock:
         self._key = key
         self._conn: Connection | None = None
         self._lock = threading.Lock()
+        # the leadership term: a new value every time the lock is (re)acquired; every order saved
+        # in this term carries it (fencing, see backend/execution/service.py)
+        self.epoch: int | None = None
 
     @property
     def held(self) -> bool:
         return self._conn is not None
+
+    def verify(self) -> bool:
+        """Prove, on the lock's own session, that this process still holds the advisory lock."""
+        with self._lock:
+            if self._conn is None:
+                return False
+            try:
+                held = self._conn.execute(
+                    text(
+                        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted "
+                        "AND pid = pg_backend_pid() AND ((classid::bigint << 32) | objid::bigint) = :key"
+                    ),
+                    {"key": self._key},
+                ).scalar()
+                self._conn.commit()
+            except Exception:
+                log.warning("leader lock connection lost while proving leadership")
+                self._drop()
+                return False
+            return bool(held)
+
+    async def still_leads(self) -> bool:
+        return await asyncio.to_thread(self.verify)
 
     async def acquire(self) -> bool:
         return await asyncio.to_thread(self._acquire)
@@ -49,6 +76,7 @@ class LeaderLock:
                 raise
             if got:
                 self._conn = conn
+                self.epoch = time.time_ns() // 1000  # microseconds: a new term
                 log.info("scheduler leader lock acquired", extra={"lock_key": self._key})
                 return True
             conn.close()

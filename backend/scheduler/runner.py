@@ -219,6 +219,16 @@ class JobRunner:
             raise JobBusyError(job_id)
         return run
 
+    def leader_epoch(self) -> int | None:
+        """The current leadership term (None without a leader lock: one process, nothing to fence)."""
+        return None if self._leader is None else self._leader.epoch
+
+    async def still_leads(self) -> bool:
+        """Proof, right before an order is sent, that this process still holds the leader lock."""
+        if self._leader is None:
+            return True
+        return await self._leader.still_leads()
+
     async def is_leader(self) -> bool:
         """Whether this process leads (takes the leader lock if it is free); False when unsure."""
         try:

@@ -80,5 +80,8 @@ def document_error_responses(routes: Sequence[BaseRoute]) -> None:
         if route.body_field is not None:
             extra[400] = "The body could not be read as JSON."
             extra[413] = "The body is larger than QT_MAX_BODY_BYTES."
+        if route.methods and not set(route.methods) <= {"GET", "HEAD", "OPTIONS"}:
+            extra[403] = extra.get(403, "A cross-origin request (an Origin not in QT_CORS_ORIGINS).")
+            extra[415] = "The body is not application/json (mutations take JSON only)."
         for code, description in extra.items():
             route.responses.setdefault(code, {"description": description, "content": _ERROR_BODY})

@@ -6,6 +6,7 @@ PostgreSQL with QT_TEST_DATABASE_URL), with a small adapter wrapper where a faul
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import replace
 from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
@@ -311,5 +312,66 @@ async def test_d5_per_trade_limit_holds_at_the_fill_on_a_thin_book(database_url:
                 assert o.quote_quantity <= D(1000), f"{o.client_order_id} executed {o.quote_quantity}"
         pos = h.service.ledger.positions()["ETHUSDT"]
         assert pos.quantity * pos.average_cost <= D(2500)  # the position at its fill prices
+    finally:
+        h.close()
+
+
+async def test_d4_failover_between_save_and_send_never_sends_twice(database_url: str, tmp_path: Path) -> None:
+    """Defect 4: a new leader failed the old leader's saved-but-unsent orders and planned again,
+    while the old leader, still alive, sent its saved orders: both filled."""
+    market = FakeMarket({"BTCUSDT": D(50000)})
+    limits = risk(QT_MAX_NOTIONAL_PER_TRADE="10000", QT_MAX_POSITION_PER_SYMBOL="6000")
+    old = build(database_url, tmp_path, market, weights={"BTCUSDT": D("0.4")}, risk=limits, state_name="old.db")
+    new = build(database_url, tmp_path, market, weights={"BTCUSDT": D("0.4")}, risk=limits, state_name="new.db")
+    paused, resume = asyncio.Event(), asyncio.Event()
+
+    async def stall(coid: str) -> None:  # the old leader stalls between save and send
+        paused.set()
+        await resume.wait()
+
+    old.service._epoch, new.service._epoch = (lambda: 1), (lambda: 2)
+    old.service._before_send = stall
+    try:
+        await old.service.reconcile()
+        stalled = asyncio.create_task(old.service.run_cycle())
+        await paused.wait()
+        # the new leader takes over: its reconciliation looks the saved order up, then plans again
+        await new.service.reconcile()
+        taken_over = await new.service.run_cycle()
+        assert taken_over.submitted == 1
+        resume.set()
+        old_report = await stalled
+        assert old_report.submitted == 0
+        assert "fenced" in (old_report.reason or "")
+        with new.sessions() as session:
+            sent = session.scalars(select(PaperOrder)).all()
+        assert len(sent) == 1, [o.client_order_id for o in sent]
+        held = (await new.adapter.account()).balances["BTC"].free
+        assert held * D(50000) <= D(4000) * D("1.01")
+        assert new.service.ledger.positions()["BTCUSDT"].quantity == held
+    finally:
+        resume.set()
+        old.close()
+        new.close()
+
+
+async def test_d4_a_process_that_no_longer_leads_sends_nothing(database_url: str, tmp_path: Path) -> None:
+    market = FakeMarket({"BTCUSDT": D(50000)})
+    h = build(database_url, tmp_path, market, weights={"BTCUSDT": D("0.4")})
+    leads = [True]
+
+    async def still_leads() -> bool:
+        return leads[0]
+
+    async def lose_lock(coid: str) -> None:
+        leads[0] = False  # the lock connection died while the cycle was under way
+
+    h.service._still_leads, h.service._before_send = still_leads, lose_lock
+    try:
+        await h.service.reconcile()
+        report = await h.service.run_cycle()
+        assert report.submitted == 0
+        assert "no longer holds the leader lock" in (report.reason or "")
+        assert await h.adapter.trades("BTCUSDT") == []
     finally:
         h.close()

@@ -6,7 +6,7 @@ import asyncio
 import os
 
 import pytest
-from sqlalchemy import create_engine
+from sqlalchemy import create_engine, text
 
 from backend.observability.metrics import Metrics
 from backend.scheduler.leader import LeaderLock
@@ -197,5 +197,37 @@ async def test_only_one_replica_leads_and_a_follower_takes_over(
         assert runs == ["a", "b"]
     finally:
         await b.shutdown()
+        engine_a.dispose()
+        engine_b.dispose()
+
+
+@pytest.mark.postgres
+async def test_the_leader_proves_it_still_holds_the_lock_and_each_term_has_a_new_epoch(postgres_url: str) -> None:
+    engine_a, engine_b = create_engine(postgres_url), create_engine(postgres_url)
+    key = 990_500 + os.getpid()
+    a, b = LeaderLock(engine_a, key), LeaderLock(engine_b, key)
+    try:
+        assert await a.acquire()
+        first = a.epoch
+        assert first is not None
+        assert await a.still_leads()
+        assert not await b.still_leads()  # never acquired
+        assert not await b.acquire()
+        # the lock's session dies (a network cut, a stalled leader's connection killed)
+        with engine_b.connect() as conn:
+            conn.execute(
+                text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_locks "
+                    "WHERE locktype = 'advisory' AND classid = 0 AND objid = :key"
+                ),
+                {"key": key},
+            )
+        assert not await a.still_leads()
+        assert await b.acquire()
+        assert b.epoch is not None
+        assert b.epoch != first
+    finally:
+        a.release()
+        b.release()
         engine_a.dispose()
         engine_b.dispose()

@@ -109,6 +109,7 @@ BAD_VALUES: dict[str, str] = {
     "QT_ADMIN_AUDIT_BACKUPS": "0",
     "QT_MODEL_AUTO_TRAIN": "perhaps",
     "QT_MODEL_LABEL_VOL_SCALED": "perhaps",
+    "QT_MODEL_ECONOMIC_GATE": "perhaps",
     "QT_MODEL_TRAIN_DAYS": "0",
     "QT_MODEL_FOLDS": "0",
     "QT_MODEL_EMBARGO_BARS": "-1",

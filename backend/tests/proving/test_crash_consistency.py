@@ -43,6 +43,9 @@ def _env(tmp_path: Path, database_url: str, **extra: str) -> dict[str, str]:
         "QT_MODEL_ARTIFACTS_DIR": str(tmp_path / "artifacts"),
         "QUANTUM_TRADER_DISABLE_SCHEDULER": "1",  # cycles are driven through the manual-run endpoint
         "QT_LOG_LEVEL": "INFO",
+        # an order killed between its claim (SENDING) and its answer stays unknown for this long;
+        # the restarts here are seconds apart, so a short window lets the next cycles trade
+        "QT_EXECUTION_UNKNOWN_GRACE_SECONDS": "2",
         **extra,
     }
 
