@@ -69,6 +69,7 @@ install-dev: $(DEV_VENV)/.installed
 # database, which the next step migrates.
 run: export QT_AUTO_MIGRATE ?= 1
 run: $(VENV)/.installed
+	$(PY) -m backend.bootstrap --admin-token
 	$(PY) -m backend --check
 	$(VENV)/bin/alembic upgrade head
 	$(PY) -m backend.bootstrap
@@ -123,7 +124,8 @@ backtest: $(VENV)/.installed
 # with QT_TEST_DATABASE_URL set it runs on SQLite and PostgreSQL.
 FUZZ_EXAMPLES ?= 100
 fuzz: $(DEV_VENV)/.installed
-	QT_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(DEV_PY) -m pytest backend/tests/proving/test_fuzz.py -q
+	QT_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(DEV_PY) -m pytest backend/tests/proving/test_fuzz.py \
+		backend/tests/security/test_hostile_fuzz.py -q
 
 # The real service under concurrent clients while its jobs run (LOAD_SECONDS, LOAD_CLIENTS).
 LOAD_SECONDS ?= 60

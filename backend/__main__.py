@@ -58,6 +58,13 @@ def main(argv: list[str] | None = None) -> int:
         for problem in exc.problems:
             print(f"configuration error: {redact_text(problem)}", file=sys.stderr)
         return 2
+    from backend.notify.channels import build_channels  # apprise is imported only when a channel needs it
+
+    try:
+        build_channels(settings.notify)
+    except ValueError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
     problems = preflight(settings)
     for problem in problems:
         print(f"start-up refused: {problem}", file=sys.stderr)

@@ -17,7 +17,9 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from backend import __version__
+from backend.api.docs import docs_routes
 from backend.api.errors import install_error_handlers
+from backend.api.http_guard import HttpGuard
 from backend.api.lean import install_lean_routes
 from backend.api.routes import ROUTERS, document_error_responses
 from backend.components import COMPONENTS
@@ -31,6 +33,7 @@ from backend.runtime_settings import RuntimeSettingsService, load_overrides
 from backend.scheduler.leader import LeaderLock
 from backend.scheduler.runner import JobRunner
 from backend.web.routes import web_routes
+from config.app import AppSettings
 from config.runtime import SettingsHolder, valid_overrides
 from config.settings import Settings, load_settings
 from database.schema_gate import ensure_current
@@ -79,6 +82,9 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], datetime
         version=__version__,
         summary="Automated spot-crypto portfolio service: universe selection, risk-guarded rebalancing.",
         lifespan=lifespan,
+        # /docs is served from the installed swagger-ui-bundle package (backend.api.docs), not a CDN
+        docs_url=None,
+        redoc_url=None,
     )
     for router in ROUTERS:
         # Added as routes, not include_router(): FastAPI >= 0.16x wraps included routers and
@@ -86,6 +92,7 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], datetime
         # Our routers carry their prefix and tags on each route, so nothing is lost.
         app.router.routes.extend(router.routes)
     app.router.routes.extend(web_routes())
+    app.router.routes.extend(docs_routes(app))
     install_lean_routes(app)
     label_plain_routes(app.router.routes)
     document_error_responses(app.router.routes)
@@ -98,8 +105,15 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], datetime
             allow_headers=["X-Admin-Token", "Content-Type"],
         )
     app.add_middleware(HttpMiddleware, metrics=metrics, max_body_bytes=settings.app.max_body_bytes)
+    # outermost: refuses foreign Hosts and non-JSON mutations first, sees every answer (headers, audit)
+    app.add_middleware(HttpGuard, settings=lambda: _app_settings(app, settings), routes=app.router.routes)
     app.state.metrics = metrics
     return app
+
+
+def _app_settings(app: FastAPI, settings: Settings) -> AppSettings:
+    ctx: AppContext | None = getattr(app.state, "ctx", None)
+    return ctx.settings.current.app if ctx is not None else settings.app
 
 
 async def _build_context(
@@ -119,7 +133,12 @@ async def _build_context(
         log.error(line)
     holder = SettingsHolder(settings, overrides)
 
-    audit = AuditLog(settings.app.admin_audit_path)
+    audit = AuditLog(
+        settings.app.admin_audit_path,
+        max_bytes=settings.app.admin_audit_max_bytes,
+        backups=settings.app.admin_audit_backups,
+    )
+    stack.callback(audit.close)  # writes the aggregated refusals of the minute in progress
     problem = audit.check_writable()
     if problem:
         log.warning(problem)
@@ -152,9 +171,21 @@ async def _build_context(
         log.warning(line)
     ctx.services["runtime_settings"] = runtime
     ctx.health_checks["audit"] = audit.health_reasons
+    flusher = asyncio.create_task(_flush_audit(audit), name="audit-flush")
+    stack.push_async_callback(_cancel, flusher)
     follower = asyncio.create_task(_follow_overrides(runtime, settings.app.health_probe_seconds), name="settings-sync")
     stack.push_async_callback(_cancel, follower)
     return ctx
+
+
+async def _flush_audit(audit: AuditLog, interval: float = 15.0) -> None:
+    """Write the aggregated refused attempts of each minute soon after it ends."""
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            await asyncio.to_thread(audit.flush)
+        except Exception as exc:  # the log is unwritable: health says so, the lines stay aggregated
+            log.warning("aggregated audit lines not written", extra={"error": str(exc)})
 
 
 async def _follow_overrides(runtime: RuntimeSettingsService, interval: float) -> None:

@@ -25,6 +25,7 @@ from config.execution import ExchangeKind, ExecutionSettings
 from config.liquidity import LiquiditySettings
 from config.market import MarketSettings
 from config.model import ModelSettings
+from config.notify import NotifySettings
 from config.redaction import redact_text
 from config.risk import RiskSettings
 from config.scheduler import SchedulerSettings
@@ -38,6 +39,7 @@ SECTIONS: dict[str, type[Section]] = {
     "liquidity": LiquiditySettings,
     "execution": ExecutionSettings,
     "model": ModelSettings,
+    "notify": NotifySettings,
 }
 
 
@@ -62,6 +64,7 @@ class Settings(BaseModel):
     liquidity: LiquiditySettings
     execution: ExecutionSettings
     model: ModelSettings
+    notify: NotifySettings
 
     @property
     def liquidity_quote_assets(self) -> list[str]:
@@ -204,8 +207,8 @@ def _settings_error_line(section: type[Section], exc: SettingsError, env_file: P
 
 
 # A token must carry at least this much estimated entropy (length x Shannon entropy per character)
-# outside development: 32 random hex digits carry about 110 bits, "password-password-..." about 90.
-MIN_TOKEN_ENTROPY_BITS = 96
+# outside development: 32 random hex digits score 100-120 bits, "abcabc..." 51, "abab..." 32.
+MIN_TOKEN_ENTROPY_BITS = 80
 
 
 def estimated_entropy_bits(token: str) -> float:

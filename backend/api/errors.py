@@ -13,6 +13,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
+from sqlalchemy.exc import InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse, Response
 
@@ -46,6 +47,16 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return JSONResponse({"detail": detail}, status_code=exc.status_code, headers=headers)
 
 
+async def _database_error(request: Request, exc: Exception) -> Response:
+    # an unreachable or failing database is the service's state, not the request's fault
+    log.error(
+        "database error",
+        exc_info=exc,
+        extra={"method": request.method, "route": getattr(request.scope.get("route"), "path", None)},
+    )
+    return JSONResponse({"detail": f"database unavailable ({type(exc).__name__}); nothing changed"}, status_code=503)
+
+
 async def _unexpected(request: Request, exc: Exception) -> Response:
     # The traceback goes to the service log; the answer names the kind of error only.
     log.error(
@@ -59,4 +70,6 @@ async def _unexpected(request: Request, exc: Exception) -> Response:
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(OperationalError, _database_error)
+    app.add_exception_handler(InterfaceError, _database_error)
     app.add_exception_handler(Exception, _unexpected)

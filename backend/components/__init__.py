@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 
-from backend.components import backtest, execution, liquidity, market, model, risk
+from backend.components import backtest, execution, liquidity, market, model, notify, risk
 from backend.context import AppContext
 
 Component = Callable[[AppContext], AbstractAsyncContextManager[None]]
@@ -17,6 +17,7 @@ Component = Callable[[AppContext], AbstractAsyncContextManager[None]]
 COMPONENTS: list[Component] = [
     market.component,
     risk.component,
+    notify.component,
     model.component,
     liquidity.component,
     execution.component,

@@ -102,6 +102,10 @@ async def component(ctx: AppContext) -> AsyncIterator[None]:
             current = liquidity.latest_selection()
         return None if current is None else dict(current.weights)
 
+    trades_log = TradesLog(settings.app.trades_log_path)
+    notify = ctx.services.get("notify")
+    if notify is not None:  # order rejected / unknown / resolved late, start-up reconciliation included
+        trades_log.subscribe(notify.on_order_event)
     service = ExecutionService(
         ledger=Ledger(ctx.sessions, exchange=adapter.name, quote_asset=settings.execution.quote_asset, clock=ctx.clock),
         exchange=GuardedExchange(adapter, guard),
@@ -109,7 +113,7 @@ async def component(ctx: AppContext) -> AsyncIterator[None]:
         selection=selection,
         params=functools.partial(plan_params, ctx),
         metrics=ctx.metrics,
-        trades_log=TradesLog(settings.app.trades_log_path),
+        trades_log=trades_log,
         clock=ctx.clock,
         unknown_grace=lambda: ctx.settings.current.execution.unknown_grace_seconds,
         epoch=ctx.runner.leader_epoch,

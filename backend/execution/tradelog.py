@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
@@ -31,6 +32,11 @@ class TradesLog:
         self._lock = threading.Lock()
         self._handle: IO[str] | None = None
         self._warned = False
+        self._listeners: list[Callable[[datetime, str, dict[str, Any]], None]] = []
+
+    def subscribe(self, listener: Callable[[datetime, str, dict[str, Any]], None]) -> None:
+        """Call ``listener(time, event, fields)`` after every event (the notifier; it must not block)."""
+        self._listeners.append(listener)
 
     def write(self, time: datetime, event: str, **fields: Any) -> None:
         line = json.dumps({"time": time.isoformat(), "event": event, **{k: _plain(v) for k, v in fields.items()}})
@@ -45,6 +51,11 @@ class TradesLog:
             if not self._warned:
                 log.error("trades log not writable", extra={"path": str(self.path), "error": str(exc)})
                 self._warned = True
+        for listener in self._listeners:
+            try:
+                listener(time, event, fields)
+            except Exception:  # a listener must never fail an order
+                log.exception("trades log listener failed", extra={"event": event})
 
     def reopen(self) -> None:
         self.close()

@@ -16,6 +16,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from backend.observability.metrics import Metrics
 
 UNMATCHED = "unmatched"
+# any other method a client invents is counted as "other": labels stay bounded whatever is sent
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
 class HttpMiddleware:
@@ -83,6 +85,8 @@ class HttpMiddleware:
         route: Any = scope.get("route")
         template = getattr(route, "path", None) or UNMATCHED
         method = scope.get("method", "GET")
+        if method not in KNOWN_METHODS:
+            method = "other"
         key = (method, template, status_code)
         counter = self._counters.get(key)
         if counter is None:

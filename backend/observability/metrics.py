@@ -260,6 +260,38 @@ class Metrics:
             registry=r,
         )
 
+        # Notifications
+        self.notify_events = Counter(
+            "notify_events_total",
+            "Notification events by kind and outcome (stored, duplicate, disabled, lost).",
+            ["kind", "outcome"],
+            registry=r,
+        )
+        self.notify_deliveries = Counter(
+            "notify_deliveries_total",
+            "Notification deliveries by channel and outcome (delivered, retried, failed, dropped, held, summarised).",
+            ["channel", "outcome"],
+            registry=r,
+        )
+        self.notify_outbox_pending = Gauge(
+            "notify_outbox_pending",
+            "Deliveries waiting in the outbox (pending or held back).",
+            multiprocess_mode="livemax",
+            registry=r,
+        )
+        self.telegram_commands = Counter(
+            "telegram_commands_total",
+            "Telegram remote-control commands by command and outcome.",
+            ["command", "outcome"],
+            registry=r,
+        )
+        self.telegram_ignored = Counter(
+            "telegram_updates_ignored_total",
+            "Telegram updates ignored, by reason (foreign_chat, not_a_command, unknown_command, too_old).",
+            ["reason"],
+            registry=r,
+        )
+
     @staticmethod
     def process_exit() -> None:
         """Drop this worker's live gauges from the shared files (multiprocess mode only)."""

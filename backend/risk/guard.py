@@ -115,6 +115,7 @@ class RiskGuard:
         self._rules: list[Rule[Any]] = []
         self._counters: dict[tuple[str, str], Any] = {}
         self._protections = Protections()
+        self._kill_switch_listeners: list[Callable[[KillSwitchState, KillSwitchState], None]] = []
 
     # loading ----------------------------------------------------------------------------------
     def load(self) -> None:
@@ -220,8 +221,9 @@ class RiskGuard:
         override = KillSwitchOverride(enabled=enabled, reason=reason, actor=actor, updated_at=now or self._clock())
         with self._write_lock:
             self._ensure_loaded_locked()
+            before = self._state_of(self._override)
             if audit is not None:
-                audit(self._state_of(self._override).as_dict(), self._state_of(override).as_dict())
+                audit(before.as_dict(), self._state_of(override).as_dict())
             self._store.save_kill_switch(override)
             with self._lock:
                 self._override = override
@@ -230,7 +232,17 @@ class RiskGuard:
             "kill switch changed",
             extra={"override": enabled, "reason": reason, "actor": actor, "effective": self.kill_switch_enabled()},
         )
-        return self.kill_switch_state()
+        after = self.kill_switch_state()
+        for listener in self._kill_switch_listeners:
+            try:
+                listener(before, after)
+            except Exception:  # a listener (the notifier) must never undo or fail a kill switch change
+                log.exception("kill switch listener failed")
+        return after
+
+    def on_kill_switch(self, listener: Callable[[KillSwitchState, KillSwitchState], None]) -> None:
+        """Call ``listener(before, after)`` after every kill switch change this process makes."""
+        self._kill_switch_listeners.append(listener)
 
     async def set_kill_switch(
         self,

@@ -102,6 +102,8 @@ class JobRunner:
         self._jobs: dict[str, JobState] = {}
         self._scheduler: AsyncIOScheduler | None = None
         self._paused = False
+        self._run_listeners: list[Callable[[str, JobRun], None]] = []
+        self._closed = False  # after shutdown the leader lock is never taken again
         self.role = "leader" if leader is None else "unknown"
         metrics.scheduler_leader.set(1 if leader is None else 0)
         settings.subscribe(self._on_settings_change)
@@ -113,6 +115,10 @@ class JobRunner:
         self._jobs[spec.job_id] = JobState(spec=spec)
         if self._scheduler is not None:
             self._schedule(self._jobs[spec.job_id])
+
+    def on_run(self, listener: Callable[[str, JobRun], None]) -> None:
+        """Call ``listener(job_id, run)`` after every run (the notifier; it must not block)."""
+        self._run_listeners.append(listener)
 
     def start(self) -> None:
         """Start the APScheduler (call inside the running event loop)."""
@@ -130,6 +136,7 @@ class JobRunner:
         self._scheduler.start()
 
     async def shutdown(self) -> None:
+        self._closed = True
         if self._scheduler is not None and self._scheduler.running:
             self._scheduler.shutdown(wait=False)
         self._scheduler = None
@@ -233,6 +240,10 @@ class JobRunner:
     async def _is_leader(self) -> bool:
         if self._leader is None:
             return True
+        if self._closed:
+            # background tasks still stopping (the notification sender) must not take the lock again:
+            # nothing would release it
+            return False
         try:
             leader = await self._leader.acquire()
         except Exception:
@@ -282,6 +293,11 @@ class JobRunner:
                 errors=errors,
             )
             state.last_run = run
+            for listener in self._run_listeners:
+                try:
+                    listener(job_id, run)
+                except Exception:  # a listener must never fail a job
+                    log.exception("job run listener failed", extra={"job": job_id})
             self._metrics.scheduler_job_runs.labels(scheduler_job=job_id, status=status.value).inc()
             if status not in (RunStatus.FOLLOWER, RunStatus.SKIPPED):
                 self._metrics.scheduler_job_duration.labels(scheduler_job=job_id).observe(duration)

@@ -127,6 +127,7 @@ def make_settings(tmp_path: Path, database_url: str) -> SettingsFactory:
         defaults: dict[str, dict[str, Any]] = {
             "app": {
                 "QT_ADMIN_TOKEN": ADMIN_TOKEN,
+                "QT_ALLOWED_HOSTS": "testserver",  # the Host TestClient sends
                 "QT_ADMIN_AUDIT_PATH": str(tmp_path / "audit.log"),
                 "QT_TRADES_LOG_PATH": str(tmp_path / "trades.log"),
             },

@@ -17,6 +17,7 @@ from backend.api.routes import (
     health,
     liquidity,
     metrics,
+    notifications,
     portfolio,
     risk,
     scheduler,
@@ -35,6 +36,7 @@ ROUTERS: list[APIRouter] = [
     portfolio.router,
     execution.router,
     audit.router,
+    notifications.router,
     metrics.router,
 ]
 
@@ -78,5 +80,8 @@ def document_error_responses(routes: Sequence[BaseRoute]) -> None:
         if route.body_field is not None:
             extra[400] = "The body could not be read as JSON."
             extra[413] = "The body is larger than QT_MAX_BODY_BYTES."
+        if route.methods and not set(route.methods) <= {"GET", "HEAD", "OPTIONS"}:
+            extra[403] = extra.get(403, "A cross-origin request (an Origin not in QT_CORS_ORIGINS).")
+            extra[415] = "The body is not application/json (mutations take JSON only)."
         for code, description in extra.items():
             route.responses.setdefault(code, {"description": description, "content": _ERROR_BODY})

@@ -12,6 +12,7 @@ from ai_engine.registry import ActivationError, RunRecord
 from ai_engine.service import ModelInfo, TrainingBusyError
 from ai_engine.training import ActivationPolicy, TrainingRequest
 from backend.api.deps import AdminDep, CtxDep, ModelServiceDep, WritableDep
+from backend.api.public import error_kind, public_artifact_path
 from backend.api.schemas.ai import (
     ActivateResponse,
     BaselineComparison,
@@ -22,7 +23,7 @@ from backend.api.schemas.ai import (
     TrainAcceptedResponse,
     TrainRequest,
 )
-from backend.api.security import audit_or_503
+from backend.api.security import Audited, audit_or_503
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +32,14 @@ router = APIRouter(prefix="/ai", tags=["ai"])
 
 def _summary(run: RunRecord, *, detail: bool = False) -> RunSummary:
     return RunSummary(**_summary_fields(run, detail=detail))
+
+
+def _public_summary(run: RunRecord) -> RunSummary:
+    """A run as /ai/model-info (public) shows it: no absolute path, the kind of its error only."""
+    fields = _summary_fields(run, detail=False)
+    fields["model_path"] = public_artifact_path(run.model_path)
+    fields["error"] = error_kind(run.error) if run.error else None
+    return RunSummary(**fields)
 
 
 def _summary_fields(run: RunRecord, *, detail: bool) -> dict[str, Any]:
@@ -76,7 +85,7 @@ def _no_active_reason(info: ModelInfo) -> str | None:
 
 
 def _info(info: ModelInfo) -> ModelInfoResponse:
-    latest = _summary(info.latest_run) if info.latest_run is not None else None
+    latest = _public_summary(info.latest_run) if info.latest_run is not None else None
     active, meta = info.active, info.metadata or {}
     if active is None:
         return ModelInfoResponse(
@@ -109,7 +118,7 @@ def _info(info: ModelInfo) -> ModelInfoResponse:
         active_version=active.version,
         trained_at=meta.get("trained_at") or active.finished_at,
         activated_at=active.activated_at,
-        model_path=active.model_path,
+        model_path=public_artifact_path(active.model_path),
         sha256=active.sha256,
         interval=meta.get("interval"),
         horizon_bars=meta.get("horizon_bars"),
@@ -170,13 +179,13 @@ def activate_model(
         code = status.HTTP_404_NOT_FOUND if exc.not_found else status.HTTP_409_CONFLICT
         raise HTTPException(code, detail=str(exc)) from exc
     warning = _baseline_warning(run)
-    audit_or_503(ctx, request, caller, "ok", before=before, after={"active_version": version}, detail=warning)
     if warning:
         log.warning(warning, extra={"version": version})
-    try:
-        service.activate(version)
-    except ActivationError as exc:
-        raise HTTPException(status.HTTP_409_CONFLICT, detail=str(exc)) from exc
+    with Audited(ctx, request, caller, before=before, after={"active_version": version}, detail=warning):
+        try:
+            service.activate(version)
+        except ActivationError as exc:
+            raise HTTPException(status.HTTP_409_CONFLICT, detail=str(exc)) from exc
     state = service.predictor.state()
     return ActivateResponse(
         previous_version=previous,
@@ -214,7 +223,6 @@ def train_model(
     if service.training_in_progress:
         audit_or_503(ctx, request, caller, "refused: a run is in progress", detail=params)
         raise HTTPException(status.HTTP_409_CONFLICT, detail="a training run is in progress")
-    audit_or_503(ctx, request, caller, "started", detail=params)
     request_ = TrainingRequest(
         source="database" if body.source == "database" else None,
         symbols=body.symbols,
@@ -224,8 +232,10 @@ def train_model(
         seed=body.seed,
         activate=ActivationPolicy(body.activate),
     )
-    try:
-        started = service.start_training(request_)
-    except TrainingBusyError as exc:
-        raise HTTPException(status.HTTP_409_CONFLICT, detail=str(exc)) from exc
+    with Audited(ctx, request, caller, detail=params, outcome="started") as audit:
+        try:
+            started = service.start_training(request_)
+        except TrainingBusyError as exc:
+            raise HTTPException(status.HTTP_409_CONFLICT, detail=str(exc)) from exc
+        audit.after = {"run_id": started.run_id, "version": started.version}
     return TrainAcceptedResponse(run_id=started.run_id, version=started.version, status="running")

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Request, Response
 from backend import __version__
 from backend.api.deps import CtxDep
 from backend.api.lean import json_response, lean
+from backend.api.public import error_kind, public_errors, public_execution, public_reason
 from backend.api.schemas.health import HealthResponse, SchedulerHealthResponse
 from backend.context import AppContext
 
@@ -40,6 +41,8 @@ def health_snapshot(ctx: AppContext) -> dict[str, Any]:
         status = "read_only"
     else:
         status = "degraded" if reasons else "ok"
+    # public: the failing part and the kind of error; the details are in the log and admin routes
+    reasons = [public_reason(reason) for reason in reasons]
     settings = ctx.settings.current
     runner = ctx.runner
     return {
@@ -50,7 +53,7 @@ def health_snapshot(ctx: AppContext) -> dict[str, Any]:
         "database": {
             "reachable": probe.reachable,
             "checked_at": probe.checked_at.isoformat() if probe.checked_at else None,
-            "error": probe.error,
+            "error": error_kind(probe.error) if probe.error else None,
         },
         "admin_auth": "enabled" if settings.app.admin_auth_enabled else "disabled",
         "read_only": ctx.read_only,
@@ -66,19 +69,40 @@ def health_snapshot(ctx: AppContext) -> dict[str, Any]:
     }
 
 
-def scheduler_health(ctx: AppContext) -> SchedulerHealthResponse:
+def scheduler_health(ctx: AppContext, *, public: bool = False) -> SchedulerHealthResponse:
+    """The scheduler view; ``public`` (for /health/scheduler) keeps error kinds and no amounts but
+    the gross exposure, the admin /scheduler/status has everything."""
     snapshot = ctx.runner.snapshot()
     status, errors = ctx.runner.overall_status()
+    execution = ctx.runner.details("execution-rebalance") or None
+    jobs = snapshot["jobs"]
+    if public:
+        errors, execution = public_errors(errors), public_execution(execution)
+        jobs = {job_id: _public_job(job_id, job) for job_id, job in jobs.items()}
     return SchedulerHealthResponse(
         status=status,
         running=snapshot["running"],
         paused=snapshot["paused"],
         role=snapshot["role"],
         symbols=ctx.settings.current.scheduler.symbols,
-        jobs=snapshot["jobs"],
+        jobs=jobs,
         errors=errors,
-        execution=ctx.runner.details("execution-rebalance") or None,
+        execution=execution,
     )
+
+
+def _public_job(job_id: str, job: Any) -> Any:
+    if not isinstance(job, dict):
+        return job
+    if job_id == "execution-rebalance" and isinstance(job.get("details"), dict):
+        job = {**job, "details": public_execution(job["details"]) or {}}
+    last = job.get("last_run")
+    if not isinstance(last, dict):
+        return job
+    last = {**last, "error": error_kind(last["error"]) if last.get("error") else None}
+    if isinstance(last.get("errors"), dict):
+        last["errors"] = {key: error_kind(value) for key, value in last["errors"].items()}
+    return {**job, "last_run": last}
 
 
 @router.get(
@@ -97,5 +121,5 @@ async def get_health(request: Request) -> Response:
 
 @router.get("/health/scheduler", response_model=SchedulerHealthResponse)
 async def get_scheduler_health(ctx: CtxDep) -> SchedulerHealthResponse:
-    """Scheduler health: each job's trigger, next and last run, errors, configured symbols."""
-    return scheduler_health(ctx)
+    """Scheduler health: each job's trigger, next and last run, error kinds, configured symbols."""
+    return scheduler_health(ctx, public=True)

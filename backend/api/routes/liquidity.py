@@ -14,7 +14,7 @@ from backend.api.schemas.liquidity import (
     LiquidityResponse,
     LiquidityRunOut,
 )
-from backend.api.security import audit_or_503
+from backend.api.security import Audited, audit_or_503
 from backend.scheduler.jobs.liquidity import JOB_ID
 from backend.scheduler.runner import JobBusyError, RunStatus
 
@@ -60,12 +60,14 @@ async def refresh_liquidity(
         raise HTTPException(status.HTTP_409_CONFLICT, detail=f"job {JOB_ID!r} is running")
     current = service.latest_selection()
     before = None if current is None else {"run_id": current.run_id, "symbols": current.symbols}
-    audit_or_503(ctx, request, caller, "started", before=before)
-    try:
-        run = await ctx.runner.run_now(JOB_ID)
-    except JobBusyError as exc:
-        raise HTTPException(status.HTTP_409_CONFLICT, detail=f"job {JOB_ID!r} is running") from exc
-    produced = service.last_run() if run.status in (RunStatus.OK, RunStatus.DEGRADED) else None
+    with Audited(ctx, request, caller, before=before) as audit:
+        try:
+            run = await ctx.runner.run_now(JOB_ID)
+        except JobBusyError as exc:
+            raise HTTPException(status.HTTP_409_CONFLICT, detail=f"job {JOB_ID!r} is running") from exc
+        produced = service.last_run() if run.status in (RunStatus.OK, RunStatus.DEGRADED) else None
+        audit.outcome = f"ran: {run.status.value}"
+        audit.after = None if produced is None else {"run_id": produced.run_id, "symbols": produced.symbols}
     return LiquidityRefreshResponse(
         job=JobLastRun(
             started_at=run.started_at,

@@ -9,9 +9,8 @@ from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from backend.api.deps import AdminDep, CtxDep, RiskGuardDep, WritableDep
 from backend.api.lean import json_response, lean
 from backend.api.schemas.risk import KillSwitchRequest, KillSwitchResponse, KillSwitchView, RiskResponse
-from backend.api.security import AdminCaller, audit_or_503, require_admin
+from backend.api.security import AdminCaller, Audited, require_admin
 from backend.context import AppContext
-from backend.risk.guard import AuditHook
 from backend.risk.models import RiskStateUnavailable
 
 router = APIRouter(prefix="/risk", tags=["risk"])
@@ -19,13 +18,6 @@ router = APIRouter(prefix="/risk", tags=["risk"])
 UNAVAILABLE: dict[int | str, dict[str, Any]] = {
     503: {"description": "The audit log or the risk state store is unavailable; nothing changed."}
 }
-
-
-def _audit(ctx: AppContext, request: Request, caller: AdminCaller) -> AuditHook:
-    def write(before: dict[str, Any], after: dict[str, Any]) -> None:
-        audit_or_503(ctx, request, caller, "ok", before=before, after=after)
-
-    return write
 
 
 def _actor(caller: AdminCaller) -> str:
@@ -53,10 +45,13 @@ async def post_kill_switch(
 ) -> KillSwitchResponse:
     """Set the kill switch override (true/false), or reset it to QT_KILL_SWITCH with null."""
     reason = body.reason or ("set through the API" if body.enabled is not None else "reset to the default")
-    try:
-        state = await guard.set_kill_switch(body.enabled, reason, _actor(caller), audit=_audit(ctx, request, caller))
-    except RiskStateUnavailable as exc:
-        raise HTTPException(503, detail=str(exc)) from exc
+    # Turning the kill switch on is never refused for want of an audit line (fail-safe): the line
+    # is kept and written when the log is writable again; every other change needs it first.
+    with Audited(ctx, request, caller, fail_safe=body.enabled is True) as audit:
+        try:
+            state = await guard.set_kill_switch(body.enabled, reason, _actor(caller), audit=audit.capture)
+        except RiskStateUnavailable as exc:
+            raise HTTPException(503, detail=str(exc)) from exc
     return KillSwitchResponse(kill_switch=KillSwitchView.of(state))
 
 
@@ -65,8 +60,9 @@ async def post_reset(
     request: Request, ctx: CtxDep, guard: RiskGuardDep, caller: AdminDep, _w: WritableDep
 ) -> RiskResponse:
     """Clear recorded trades, the kill switch override and the exchange failure count."""
-    try:
-        snapshot = await guard.reset(audit=_audit(ctx, request, caller))
-    except RiskStateUnavailable as exc:
-        raise HTTPException(503, detail=str(exc)) from exc
+    with Audited(ctx, request, caller) as audit:
+        try:
+            snapshot = await guard.reset(audit=audit.capture)
+        except RiskStateUnavailable as exc:
+            raise HTTPException(503, detail=str(exc)) from exc
     return RiskResponse.of(snapshot, ctx.settings.current.risk)

@@ -8,7 +8,7 @@ from backend.api.deps import AdminDep, CtxDep, WritableDep
 from backend.api.lean import json_response, lean
 from backend.api.routes.health import scheduler_health
 from backend.api.schemas.health import JobRunResponse, SchedulerControlResponse, SchedulerStatusResponse
-from backend.api.security import audit_or_503, require_admin
+from backend.api.security import Audited, audit_or_503, require_admin
 from backend.context import AppContext
 from backend.scheduler.runner import JobBusyError, UnknownJobError
 
@@ -44,8 +44,8 @@ def _control(ctx: CtxDep) -> SchedulerControlResponse:
 async def pause_scheduler(request: Request, ctx: CtxDep, caller: AdminDep, _w: WritableDep) -> SchedulerControlResponse:
     """Pause every scheduled job (manual runs still work)."""
     before = _control(ctx).model_dump()
-    audit_or_503(ctx, request, caller, "ok", before=before, after={**before, "paused": True})
-    ctx.runner.pause()
+    with Audited(ctx, request, caller, before=before, after={**before, "paused": True}):
+        ctx.runner.pause()
     return _control(ctx)
 
 
@@ -62,8 +62,8 @@ async def resume_scheduler(
         audit_or_503(ctx, request, caller, "refused: disabled")
         raise HTTPException(status.HTTP_409_CONFLICT, detail=f"nothing to resume: {DISABLED}")
     before = _control(ctx).model_dump()
-    audit_or_503(ctx, request, caller, "ok", before=before, after={**before, "paused": False})
-    ctx.runner.resume()
+    with Audited(ctx, request, caller, before=before, after={**before, "paused": False}):
+        ctx.runner.resume()
     return _control(ctx)
 
 
@@ -75,17 +75,20 @@ async def resume_scheduler(
 async def run_job(job_id: str, request: Request, ctx: CtxDep, caller: AdminDep, _w: WritableDep) -> JobRunResponse:
     """Run one job now, through the same wrapper as scheduled runs."""
     if job_id not in ctx.runner.job_ids():
-        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"unknown job {job_id!r}; known: {ctx.runner.job_ids()}")
+        raise HTTPException(
+            status.HTTP_404_NOT_FOUND, detail=f"unknown job {job_id[:100]!r}; known: {ctx.runner.job_ids()}"
+        )
     if ctx.runner.is_running(job_id):
         audit_or_503(ctx, request, caller, "refused: running")
         raise HTTPException(status.HTTP_409_CONFLICT, detail=f"job {job_id!r} is running")
-    audit_or_503(ctx, request, caller, "started")
-    try:
-        run = await ctx.runner.run_now(job_id)
-    except JobBusyError as exc:
-        raise HTTPException(status.HTTP_409_CONFLICT, detail=f"job {job_id!r} is running") from exc
-    except UnknownJobError as exc:  # pragma: no cover - checked above
-        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"unknown job {job_id!r}") from exc
+    with Audited(ctx, request, caller) as audit:
+        try:
+            run = await ctx.runner.run_now(job_id)
+        except JobBusyError as exc:
+            raise HTTPException(status.HTTP_409_CONFLICT, detail=f"job {job_id!r} is running") from exc
+        except UnknownJobError as exc:  # pragma: no cover - checked above
+            raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"unknown job {job_id!r}") from exc
+        audit.outcome, audit.detail = f"ran: {run.status.value}", {"error": run.error}
     return JobRunResponse(
         job_id=job_id,
         run={

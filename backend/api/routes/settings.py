@@ -8,7 +8,8 @@ from fastapi import APIRouter, Body, HTTPException, Request
 
 from backend.api.deps import AdminDep, CtxDep, WritableDep
 from backend.api.schemas.settings import SettingCleared, SettingsResponse, SettingsUpdateResponse
-from backend.api.security import audit_or_503
+from backend.api.security import Audited, audit_or_503
+from backend.encoding import find_unencodable
 from backend.runtime_settings import RuntimeSettingsService
 from config.settings import ConfigError
 
@@ -44,20 +45,25 @@ async def put_settings(
     service = _service(ctx)
     if not changes:
         raise HTTPException(422, detail=["no settings given"])
+    where = find_unencodable(changes)
+    if where is not None:
+        problem = f"{'.'.join(map(str, where))}: NaN, Infinity and lone surrogates are not accepted"
+        audit_or_503(ctx, request, caller, "refused: invalid", detail=[problem])
+        raise HTTPException(422, detail=[problem])
     try:
         diff = service.preview(changes)
     except ConfigError as exc:
         audit_or_503(ctx, request, caller, "refused: invalid", detail=exc.problems)
         raise HTTPException(422, detail=exc.problems) from exc
-    audit_or_503(
+    # the line is written once the change is applied (or not): it says what happened
+    with Audited(
         ctx,
         request,
         caller,
-        "ok",
         before={name: change["before"] for name, change in diff.items()},
         after={name: change["after"] for name, change in diff.items()},
-    )
-    diff = service.apply(changes, actor=caller.fingerprint or caller.client or "unknown")
+    ):
+        diff = service.apply(changes, actor=caller.fingerprint or caller.client or "unknown")
     return SettingsUpdateResponse(settings=service.describe(), changed=diff)
 
 
@@ -80,6 +86,6 @@ async def delete_setting(name: str, request: Request, ctx: CtxDep, caller: Admin
     except ConfigError as exc:
         audit_or_503(ctx, request, caller, "refused: invalid", detail=exc.problems)
         raise HTTPException(422, detail=exc.problems) from exc
-    audit_or_503(ctx, request, caller, "ok", before={name: diff["before"]}, after={name: diff["after"]})
-    diff = service.clear(name)
+    with Audited(ctx, request, caller, before={name: diff["before"]}, after={name: diff["after"]}):
+        diff = service.clear(name)
     return SettingCleared(settings=service.describe(), name=name, before=diff["before"], after=diff["after"])

@@ -43,8 +43,12 @@ def test_manual_cycle_makes_the_portfolio_hold_the_selection(client_for: Any, ma
     assert execution == scheduler["jobs"]["execution-rebalance"]["details"]
     assert execution["last_run_id"] == details["last_run_id"]
     assert Decimal(execution["gross_exposure"]) > 0
+    # public: the gross exposure but no cash or equity (issue 13); the admin view has them all
+    assert "cash" not in execution
+    assert "equity" not in execution
+    admin = client.get("/scheduler/status", headers=ADMIN_HEADERS).json()["execution"]
     # money in job details is a decimal string, as everywhere else
-    assert all(isinstance(execution[k], str) for k in ("equity", "gross_exposure", "cash"))
+    assert all(isinstance(admin[k], str) for k in ("equity", "gross_exposure", "cash"))
 
     trades = client.get("/trades", headers=ADMIN_HEADERS, params={"limit": 2}).json()
     assert trades["orders_total"] == details["orders_submitted"]

@@ -109,6 +109,7 @@ BAD_VALUES: dict[str, str] = {
     "QT_ADMIN_AUDIT_BACKUPS": "0",
     "QT_MODEL_AUTO_TRAIN": "perhaps",
     "QT_MODEL_LABEL_VOL_SCALED": "perhaps",
+    "QT_MODEL_ECONOMIC_GATE": "perhaps",
     "QT_MODEL_TRAIN_DAYS": "0",
     "QT_MODEL_FOLDS": "0",
     "QT_MODEL_EMBARGO_BARS": "-1",
@@ -117,6 +118,20 @@ BAD_VALUES: dict[str, str] = {
     "QT_MODEL_MAX_DEPTH": "0",
     "QT_MODEL_LEARNING_RATE": "0",
     "QT_MODEL_THREADS": "0",
+    "QT_NOTIFY_EVENTS": "kill_switch.maybe",
+    "QT_NOTIFY_POLL_SECONDS": "0",
+    "QT_NOTIFY_MAX_ATTEMPTS": "0",
+    "QT_NOTIFY_RETRY_SECONDS": "0",
+    "QT_NOTIFY_TIMEOUT_SECONDS": "0",
+    "QT_NOTIFY_RATE_PER_MINUTE": "0",
+    "QT_NOTIFY_MAX_AGE_SECONDS": "10",
+    "QT_NOTIFY_SUMMARY_HOUR": "24",
+    "QT_NOTIFY_SLACK_BASE_URL": "hooks.slack.com/services",
+    "QT_NOTIFY_DISCORD_BASE_URL": "ftp://discord.example",
+    "QT_TELEGRAM_API_URL": "api.telegram.org",
+    "QT_TELEGRAM_ALLOWED_CHATS": "@my_channel",
+    "QT_TELEGRAM_POLL_SECONDS": "51",
+    "QT_TELEGRAM_CONFIRM_SECONDS": "1",
 }
 
 FREE_FORM = {
@@ -137,6 +152,10 @@ FREE_FORM = {
     "QT_BINANCE_API_SECRET",
     "QT_MODEL_ARTIFACTS_DIR",
     "QT_MODEL_TRAIN_SYMBOLS",
+    "QT_NOTIFY_URLS",  # checked when the channels are built: a wrong entry stops the start-up
+    "QT_NOTIFY_WEBHOOK_SECRET",
+    "QT_NOTIFY_CA_FILE",
+    "QT_TELEGRAM_BOT_TOKEN",
 }
 
 

@@ -74,7 +74,7 @@ def test_refresh_runs_now_returns_the_run_and_is_audited(
     assert {step["filter"] for step in analytics["filters"]} >= {"status", "stablecoin_base", "leveraged_token"}
 
     lines = [json.loads(line) for line in settings.app.admin_audit_path.read_text().splitlines()]
-    assert [(e["action"], e["outcome"]) for e in lines] == [("POST /liquidity/refresh", "started")]
+    assert [(e["action"], e["outcome"]) for e in lines] == [("POST /liquidity/refresh", "ran: ok")]
     assert lines[0]["before"] is None
 
     # the same analytics reach GET /liquidity, /scheduler/status and /health/scheduler
@@ -113,6 +113,8 @@ def test_failed_refresh_returns_the_failed_job_and_no_run(
     assert body["job"]["error"] == "ConnectionError: exchange down"
     assert body["run"] is None
     assert client.get("/health/scheduler").json()["errors"][JOB] == "ConnectionError: exchange down"
+    status = client.get("/scheduler/status", headers=ADMIN_HEADERS).json()
+    assert status["errors"][JOB] == "ConnectionError: exchange down"
 
 
 def test_refresh_without_a_market_service_fails_cleanly(

@@ -42,7 +42,8 @@ CALLERS: dict[str, dict[str, str]] = {
 REFUSAL = {"anonymous": 401, "wrong-token": 403}
 # FastAPI reads and decodes a JSON body before it runs dependencies, so an undecodable body is
 # refused (400/422) before the token is looked at; nothing runs either way.
-PRE_AUTH = {400, 422}
+# The HTTP guard refuses a non-JSON mutation body (415) before anything else, too.
+PRE_AUTH = {400, 415, 422}
 
 
 def _uses(dependant: Any, call: Any) -> bool:

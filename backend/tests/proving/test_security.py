@@ -186,14 +186,16 @@ def test_a_full_session_leaks_neither_the_admin_token_nor_the_binance_secret(
 
     audit = [json.loads(line) for line in logs["audit log"].splitlines()]
     refused = [line for line in audit if str(line["outcome"]).startswith("refused: ")]
-    assert [(line["action"], line["outcome"]) for line in refused[:3]] == [
-        ("GET /settings", "refused: missing_token"),
-        ("GET /risk", "refused: bad_token"),
-        ("POST /risk/kill-switch", "refused: bad_token"),
-    ]
+    assert (refused[0]["action"], refused[0]["outcome"]) == ("GET /settings", "refused: missing_token")
+    # refusals without a valid token are aggregated per client and minute (issue 13): the near-miss
+    # attempts are in the count and the sample actions of the minute's summary line
+    unauthenticated = [line for line in refused if "count" in line]
+    assert sum(line["count"] for line in unauthenticated) == 3
+    actions = {a for line in unauthenticated for a in (line.get("sample_actions") or [line["action"]])}
+    assert {"GET /risk", "POST /risk/kill-switch"} <= actions
     assert all(line["client"] == "127.0.0.1" for line in refused)
-    assert refused[1]["token_fingerprint"]
-    assert refused[1]["token_fingerprint"] != audit[-1]["token_fingerprint"]  # near miss != the real token
+    fingerprints = {line["token_fingerprint"] for line in unauthenticated if line.get("token_fingerprint")}
+    assert audit[-1]["token_fingerprint"] not in fingerprints  # near miss != the real token
 
 
 # --- CORS, body limit, public endpoints (in-process app) -----------------------------------------

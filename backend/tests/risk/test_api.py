@@ -80,10 +80,13 @@ def test_nothing_changes_when_the_audit_log_cannot_be_written(
     blocker = tmp_path / "not-a-dir"
     blocker.write_text("")
     client = client_for(make_settings(app={"QT_ADMIN_AUDIT_PATH": str(blocker / "audit.log")}))
-    response = client.post("/risk/kill-switch", json={"enabled": True}, headers=ADMIN_HEADERS)
+    # turning the kill switch on is fail-safe (never refused for want of an audit line: issue 13)
+    assert client.post("/risk/kill-switch", json={"enabled": True}, headers=ADMIN_HEADERS).status_code == 200
+    response = client.post("/risk/kill-switch", json={"enabled": False}, headers=ADMIN_HEADERS)
     assert response.status_code == 503
-    assert client.get("/risk", headers=ADMIN_HEADERS).json()["kill_switch"]["enabled"] is False
+    assert client.get("/risk", headers=ADMIN_HEADERS).json()["kill_switch"]["enabled"] is True
     assert client.post("/risk/reset", headers=ADMIN_HEADERS).status_code == 503
+    assert client.get("/risk", headers=ADMIN_HEADERS).json()["kill_switch"]["enabled"] is True
 
 
 def test_reset_clears_trades_and_override_with_an_audit_line(client: TestClient, settings: Any) -> None:
