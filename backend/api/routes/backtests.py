@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, status
 from fastapi.responses import FileResponse
 
 from backend.api.deps import AdminDep, CtxDep, WritableDep
@@ -39,6 +39,8 @@ async def get_backtests(request: Request) -> BacktestService:
 
 
 BacktestsDep = Annotated[BacktestService, Depends(get_backtests)]
+# backtest_runs.id is a 32-bit integer: a larger id names no run (422, not a database error).
+RunId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 
 
 def _fields(view: RunView, service: BacktestService) -> dict[str, Any]:
@@ -77,7 +79,7 @@ async def list_backtests(
 
 
 @router.get("/{run_id}", response_model=BacktestDetail, responses={404: {"description": "Unknown backtest."}})
-async def get_backtest(run_id: int, service: BacktestsDep) -> BacktestDetail:
+async def get_backtest(run_id: RunId, service: BacktestsDep) -> BacktestDetail:
     """One backtest: parameters, data range and the metrics of the strategy and every baseline."""
     view = await _view(service, run_id)
     return BacktestDetail(
@@ -91,7 +93,7 @@ async def get_backtest(run_id: int, service: BacktestsDep) -> BacktestDetail:
     responses={404: {"description": "Unknown backtest, or no curves yet (not completed)."}},
 )
 async def get_equity(
-    run_id: int,
+    run_id: RunId,
     service: BacktestsDep,
     max_points: Annotated[int, Query(ge=2, le=MAX_POINTS)] = DEFAULT_POINTS,
 ) -> BacktestEquity:
@@ -121,7 +123,7 @@ async def get_equity(
     response_class=FileResponse,
     responses={200: {"content": {"text/html": {}}}, 404: {"description": "Unknown backtest, or no report yet."}},
 )
-async def get_report(run_id: int, service: BacktestsDep) -> FileResponse:
+async def get_report(run_id: RunId, service: BacktestsDep) -> FileResponse:
     """The run's report.html: equity, drawdown, per-symbol contribution, monthly returns (readable offline)."""
     view = await _view(service, run_id)
     path = service.report_path(view)

@@ -122,6 +122,8 @@ def test_one_backtest_at_a_time_and_unknown_ids(backtest_client: Any) -> None:
     assert client.get("/backtests/12345").status_code == 404
     assert client.get(f"/backtests/{running.id}/report").status_code == 404
     assert client.get("/backtests/12345/equity").status_code == 404
+    for path in ("", "/equity", "/report"):  # beyond the id column (was a database error on PostgreSQL)
+        assert client.get(f"/backtests/{2**31}{path}").status_code == 422
     running_equity = client.get(f"/backtests/{running.id}/equity")
     assert running_equity.status_code == 404
     assert "no equity curves (running)" in running_equity.json()["detail"]
