@@ -9,9 +9,9 @@ results live in the run's backtest_runs row; the files go to the run's folder.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
-import json
 import sys
 from datetime import UTC, datetime
 from decimal import Decimal

@@ -24,7 +24,7 @@ def test_settings_survive_the_pipe_exactly_secrets_included(make_settings: Setti
 
 def test_the_worker_refuses_anything_but_settings_json_without_running_it() -> None:
     payload = b"\x80\x04\x95cos\nsystem\n(S'touch /tmp/qt-pwned'\ntR."  # a pickle that would run code
-    done = subprocess.run(  # noqa: S603 (our own interpreter and module)
+    done = subprocess.run(
         [sys.executable, "-m", "backend.backtest.worker", "1", "/nonexistent"],
         input=payload,
         capture_output=True,
