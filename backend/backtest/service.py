@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import pickle
 import subprocess
 import sys
 from collections.abc import Callable
@@ -18,6 +17,7 @@ from typing import Any
 
 from backend.backtest.request import BacktestRequest
 from backend.backtest.store import BacktestStore, RunView
+from backend.backtest.worker import encode_settings
 from config.runtime import SettingsHolder
 
 log = logging.getLogger(__name__)
@@ -75,7 +75,7 @@ class BacktestService:
             start_new_session=True,
         )
         if process.stdin is not None:
-            process.stdin.write(pickle.dumps(self._settings.current))
+            process.stdin.write(encode_settings(self._settings.current))
             process.stdin.close()
         return process
 

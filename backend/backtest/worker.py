@@ -1,19 +1,25 @@
 """The backtest worker process: ``python -m backend.backtest.worker RUN_ID`` (started by the service).
 
 It runs one backtest off the API's process, so neither requests nor the trading jobs wait for it.
-The service's effective settings (environment plus run-time overrides) arrive pickled on stdin,
+The service's effective settings (environment plus run-time overrides) arrive as JSON on stdin
+(`encode_settings`: data, never code, so the worker runs nothing it reads),
 so the run trades under exactly the settings the service trades under; the request and the
 results live in the run's backtest_runs row; the files go to the run's folder.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
-import pickle
 import sys
 from datetime import UTC, datetime
+from decimal import Decimal
+from enum import Enum
 from pathlib import Path
+from typing import Any
+
+from pydantic import SecretStr, ValidationError
 
 from backend.backtest.output import write_outputs
 from backend.backtest.request import BacktestRequest, data_range, execute
@@ -22,6 +28,28 @@ from config.settings import Settings
 from database.session import make_engine, make_session_factory
 
 log = logging.getLogger("backend.backtest.worker")
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, SecretStr):
+        return value.get_secret_value()  # the pipe is private to the two processes
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, Decimal | Path | datetime):
+        return str(value)
+    if isinstance(value, set | frozenset | tuple):
+        return list(value)
+    raise TypeError(f"setting value of type {type(value).__name__} has no JSON form")
+
+
+def encode_settings(settings: Settings) -> bytes:
+    """The settings as JSON for the worker's stdin, secrets included (``decode_settings`` reverses it)."""
+    return json.dumps(settings.model_dump(mode="python", by_alias=True), default=_plain).encode()
+
+
+def decode_settings(data: bytes) -> Settings:
+    """Settings validated from ``encode_settings``' JSON, as strictly as the service validated them."""
+    return Settings.model_validate(json.loads(data))
 
 
 def run(run_id: int, settings: Settings, out_dir: Path) -> int:
@@ -50,11 +78,12 @@ def run(run_id: int, settings: Settings, out_dir: Path) -> int:
 
 def main(argv: list[str]) -> int:
     if len(argv) != 2 or not argv[0].isdigit():
-        print("usage: python -m backend.backtest.worker RUN_ID OUT_DIR  (settings pickled on stdin)", file=sys.stderr)
+        print("usage: python -m backend.backtest.worker RUN_ID OUT_DIR  (settings as JSON on stdin)", file=sys.stderr)
         return 2
-    settings = pickle.loads(sys.stdin.buffer.read())  # noqa: S301 (written by our own service, through a pipe)
-    if not isinstance(settings, Settings):
-        print("backtest worker: stdin does not hold the service's settings", file=sys.stderr)
+    try:
+        settings = decode_settings(sys.stdin.buffer.read())
+    except (ValueError, ValidationError) as exc:
+        print(f"backtest worker: stdin does not hold the service's settings: {type(exc).__name__}", file=sys.stderr)
         return 2
     return run(int(argv[0]), settings, Path(argv[1]))
 

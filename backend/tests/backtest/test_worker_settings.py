@@ -1,0 +1,35 @@
+"""The backtest worker receives the service's settings as JSON data (never a pickle): a round trip
+keeps every value, secrets included, and anything else on stdin is refused in one line."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from backend.backtest.worker import decode_settings, encode_settings
+from backend.tests.conftest import SettingsFactory
+
+
+def test_settings_survive_the_pipe_exactly_secrets_included(make_settings: SettingsFactory) -> None:
+    settings = make_settings(
+        execution={"QT_BINANCE_API_KEY": "key-123", "QT_BINANCE_API_SECRET": "secret-456"},
+        risk={"QT_MAX_NOTIONAL_PER_TRADE": "750.25"},
+    )
+    back = decode_settings(encode_settings(settings))
+    assert back == settings
+    assert back.execution.binance_api_secret is not None
+    assert back.execution.binance_api_secret.get_secret_value() == "secret-456"
+    assert b"secret-456" in encode_settings(settings)  # the pipe carries it; nothing else prints it
+
+
+def test_the_worker_refuses_anything_but_settings_json_without_running_it() -> None:
+    payload = b"\x80\x04\x95cos\nsystem\n(S'touch /tmp/qt-pwned'\ntR."  # a pickle that would run code
+    done = subprocess.run(
+        [sys.executable, "-m", "backend.backtest.worker", "1", "/nonexistent"],
+        input=payload,
+        capture_output=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert "does not hold the service's settings" in done.stderr.decode()
