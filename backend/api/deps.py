@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request, status
+from fastapi import Depends, HTTPException, Path, Request, status
 
 from ai_engine.predictor import Predictor
 from ai_engine.service import ModelService
@@ -92,6 +92,9 @@ SettingsDep = Annotated[Settings, Depends(get_current_settings)]
 RunnerDep = Annotated[JobRunner, Depends(get_runner)]
 MetricsDep = Annotated[Metrics, Depends(get_metrics)]
 AdminDep = Annotated[AdminCaller, Depends(require_admin)]
+# Record ids in paths (training, execution and backtest runs) are 32-bit integer columns on PostgreSQL:
+# a larger id names no record and is refused as input (422), never sent to the database (500).
+RecordId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 WritableDep = Annotated[None, Depends(require_writable)]
 LiquidityServiceDep = Annotated[LiquidityService, Depends(get_liquidity_service)]
 PredictorDep = Annotated[Predictor, Depends(get_predictor)]

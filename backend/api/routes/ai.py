@@ -11,7 +11,7 @@ from ai_engine.gates import failed_gates
 from ai_engine.registry import ActivationError, RunRecord
 from ai_engine.service import ModelInfo, TrainingBusyError
 from ai_engine.training import ActivationPolicy, TrainingRequest
-from backend.api.deps import AdminDep, CtxDep, ModelServiceDep, WritableDep
+from backend.api.deps import AdminDep, CtxDep, ModelServiceDep, RecordId, WritableDep
 from backend.api.public import error_kind, public_artifact_path
 from backend.api.schemas.ai import (
     ActivateResponse,
@@ -153,7 +153,7 @@ def list_runs(
 
 
 @router.get("/runs/{run_id}", response_model=RunDetail, responses={404: {"description": "Unknown run."}})
-def get_run(run_id: int, service: ModelServiceDep, _caller: AdminDep) -> RunDetail:
+def get_run(run_id: RecordId, service: ModelServiceDep, _caller: AdminDep) -> RunDetail:
     """One run in full: gates, per-fold metrics, pooled out-of-sample metrics, feature importance (gain)."""
     run = service.run(run_id)
     if run is None:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, status
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 from fastapi.responses import FileResponse
 
-from backend.api.deps import AdminDep, CtxDep, WritableDep
+from backend.api.deps import AdminDep, CtxDep, RecordId, WritableDep
 from backend.api.schemas.backtests import (
     BacktestCreate,
     BacktestDetail,
@@ -39,8 +39,7 @@ async def get_backtests(request: Request) -> BacktestService:
 
 
 BacktestsDep = Annotated[BacktestService, Depends(get_backtests)]
-# backtest_runs.id is a 32-bit integer: a larger id names no run (422, not a database error).
-RunId = Annotated[int, Path(ge=1, le=2**31 - 1)]
+RunId = RecordId
 
 
 def _fields(view: RunView, service: BacktestService) -> dict[str, Any]:

@@ -7,10 +7,10 @@ from dataclasses import asdict
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, HTTPException, Path, Query, status
+from fastapi import APIRouter, HTTPException, Query, status
 from pydantic import AwareDatetime
 
-from backend.api.deps import AdminDep, CtxDep, ExecutionServiceDep
+from backend.api.deps import AdminDep, CtxDep, ExecutionServiceDep, RecordId
 from backend.api.schemas.execution import (
     DustOut,
     HistoryPoint,
@@ -121,9 +121,7 @@ async def list_runs(
     tags=["execution"],
     responses={404: {"description": "No execution run with this id."}},
 )
-async def get_run(
-    ctx: CtxDep, _caller: AdminDep, run_id: Annotated[int, Path(ge=1, le=2_147_483_647)]
-) -> RunDetailResponse:
+async def get_run(ctx: CtxDep, _caller: AdminDep, run_id: RecordId) -> RunDetailResponse:
     """One run: the plan (every order with its fills and fees), each skipped order with its reason
     (dust marked as dust), errors, unresolved orders and timings."""
     reader: RunsReader = _service(ctx, "execution_runs")
