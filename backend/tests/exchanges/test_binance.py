@@ -7,8 +7,8 @@ import os
 import socket
 import subprocess
 import sys
-from collections.abc import Iterator
-from datetime import UTC, datetime
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -213,7 +213,14 @@ def _snapshot_fn(market: SimulatedMarket):  # type: ignore[no-untyped-def]
     return snapshot
 
 
-def _service(url: str, database_url: str, tmp_path: Path, market: SimulatedMarket, timeout: float = 5.0):  # type: ignore[no-untyped-def]
+def _service(  # type: ignore[no-untyped-def]
+    url: str,
+    database_url: str,
+    tmp_path: Path,
+    market: SimulatedMarket,
+    timeout: float = 5.0,
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+):
     engine = make_engine(database_url)
     sessions = make_session_factory(engine)
     store = RiskStateStore(f"sqlite:///{tmp_path / 'risk.db'}")
@@ -223,14 +230,14 @@ def _service(url: str, database_url: str, tmp_path: Path, market: SimulatedMarke
     guard.load()
     ex = adapter(url, timeout=timeout)
     service = ExecutionService(
-        ledger=Ledger(sessions, exchange="binance", quote_asset="USDT", clock=lambda: datetime.now(UTC)),
+        ledger=Ledger(sessions, exchange="binance", quote_asset="USDT", clock=clock),
         exchange=GuardedExchange(ex, guard),
         snapshot=_snapshot_fn(market),
         selection=lambda: {"BTCUSDT": D("0.4"), "ETHUSDT": D("0.3"), "BNBUSDT": D("0.3")},
         params=lambda: PlanParams(max_notional_per_trade=D(100000), cost_margin_bps=D(60)),
         metrics=Metrics(),
         trades_log=TradesLog(tmp_path / "trades.log"),
-        clock=lambda: datetime.now(UTC),
+        clock=clock,
     )
     return service, ex, engine, store
 
@@ -296,7 +303,10 @@ async def test_server_process_dies_mid_cycle_and_restart_recovers_without_duplic
     port, state = _free_port(), tmp_path / "exchange.json"
     proc = _start(port, state, die_after=2)  # dies right after accepting the cycle's 2nd order
     url = f"http://127.0.0.1:{port}"
-    service, ex, db, store = _service(url, database_url, tmp_path, market, timeout=2.0)
+    later = [timedelta(0)]  # the trading clock, moved past the unknown order's lookup backoff below
+    service, ex, db, store = _service(
+        url, database_url, tmp_path, market, timeout=2.0, clock=lambda: datetime.now(UTC) + later[0]
+    )
     try:
         await service.reconcile()
         first = await service.run_cycle()
@@ -306,6 +316,7 @@ async def test_server_process_dies_mid_cycle_and_restart_recovers_without_duplic
         assert len(first.unresolved) == 1  # the order the dead server accepted but never answered
 
         proc = _start(port, state)
+        later[0] = timedelta(seconds=31)  # the next cycle comes after the lookup backoff (at most 30 s)
         second = await service.run_cycle()  # resolves the unknown order first, then rebalances
         assert second.status == "ok", second
         third = await service.run_cycle()
