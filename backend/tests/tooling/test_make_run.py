@@ -20,9 +20,11 @@ def test_a_second_make_run_on_a_busy_port_stops_before_migrating(tmp_path: Path)
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        # -o: the venv counts as installed (the test must not reinstall the shared one)
+        # -o: the venv counts as installed (the test must not reinstall the shared one); a clone
+        # with only `make test`'s .venv-dev serves from that one (it holds the runtime too)
+        venv = ".venv" if (REPO_ROOT / ".venv" / "bin" / "python").exists() else ".venv-dev"
         result = run_script(
-            ["make", "--no-print-directory", "-o", ".venv/.installed", "run"],
+            ["make", "--no-print-directory", "-o", f"{venv}/.installed", f"VENV={venv}", "run"],
             python="",
             env={
                 "QT_PORT": str(port),
