@@ -33,7 +33,7 @@ from backend.exchanges.base import (
     OrderType,
 )
 from backend.exchanges.errors import OrderRejectedError
-from backend.execution.quantize import filter_failure
+from backend.exchanges.filters import filter_failure
 from backend.market.types import BookLevel, OrderBook, SymbolRules
 from database.models.execution import PaperBalance, PaperOrder, PaperTrade
 

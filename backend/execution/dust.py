@@ -12,7 +12,7 @@ from decimal import Decimal
 from typing import Any
 
 from backend.exchanges.base import OrderType
-from backend.execution.quantize import floor_to_step, quantity_bounds, quantity_step
+from backend.exchanges.filters import floor_to_step, quantity_bounds, quantity_step
 from backend.market.types import SymbolRules
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from backend.exchanges.base import OrderSide, OrderType
-from backend.execution.quantize import filter_failure, floor_to_step, quantity_step, quantize_quantity
+from backend.exchanges.filters import filter_failure, floor_to_step, quantity_step, quantize_quantity
 from backend.market.types import SymbolRules
 
 ZERO = Decimal(0)

@@ -37,6 +37,7 @@ from backend.exchanges.errors import (
     TemporaryExchangeError,
     UnknownOutcomeError,
 )
+from backend.exchanges.filters import filter_failure, quantize_quantity
 from backend.execution.dust import dust_holdings, dust_reason
 from backend.execution.ledger import (
     FAILED,
@@ -49,7 +50,6 @@ from backend.execution.ledger import (
     RecordedFill,
 )
 from backend.execution.planner import OrderPlan, PlannedOrder, PlanParams, SkippedOrder, plan_orders
-from backend.execution.quantize import filter_failure, quantize_quantity
 from backend.execution.reconcile import Reconciler, ReconcileReport
 from backend.execution.shortfall import ShortfallSum, shortfall_of
 from backend.execution.styles import LIMIT_IOC, style_fields

@@ -7,8 +7,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from backend.exchanges.base import OrderSide, OrderType
+from backend.exchanges.filters import filter_failure
 from backend.execution.planner import PlanParams, client_order_id, plan_orders
-from backend.execution.quantize import filter_failure
 from backend.tests.execution.fakes import rules_for
 
 D = Decimal

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from backend.exchanges.base import OrderType
-from backend.execution.quantize import filter_failure
+from backend.exchanges.filters import filter_failure
 from backend.tests.fakes.binance_server import BinanceAPIError, FakeBinance, FakeRequest
 
 FEE_RATE = Decimal("0.001")

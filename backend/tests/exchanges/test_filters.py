@@ -5,7 +5,7 @@ from decimal import Decimal
 import pytest
 
 from backend.exchanges.base import OrderType
-from backend.execution.quantize import filter_failure, floor_to_step, quantize_price, quantize_quantity
+from backend.exchanges.filters import filter_failure, floor_to_step, quantize_price, quantize_quantity
 from backend.tests.execution.fakes import rules_for
 
 D = Decimal
