@@ -36,7 +36,8 @@ def port(request: pytest.FixtureRequest) -> Iterator[int]:
     thread.start()
     deadline = time.monotonic() + 30
     while not server.started:
-        assert time.monotonic() < deadline and thread.is_alive(), "uvicorn did not start"
+        assert thread.is_alive(), "uvicorn stopped"
+        assert time.monotonic() < deadline, "uvicorn did not start"
         time.sleep(0.02)
     yield server.servers[0].sockets[0].getsockname()[1]
     server.should_exit = True
