@@ -14,7 +14,9 @@ market order *would* trade twice: the adapter must look orders up instead.
 State (balances, orders, trades) can live in a JSON file, so a server process killed mid-request
 and started again still knows what it accepted. Faults specific to orders:
 ``engine.stall_after_accept`` (accept and persist the order, then hold the answer until the
-client times out) and ``engine.die_after_accept`` (accept and persist, then end the process).
+client times out), ``engine.die_after_accept`` (accept and persist, then end the process), and
+those of backend/tests/fakes/binance_order_faults.py: ``engine.answer_late(...)`` (a stalled order
+that executes only after N lookups) and ``engine.fill_away(pct)`` (fills away from the book).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from typing import Any
 
 from backend.exchanges.base import OrderSide, OrderType
 from backend.exchanges.filters import filter_failure, percent_price_failure
+from backend.tests.fakes.binance_order_faults import OrderFaults, shifted
 from backend.tests.fakes.binance_resting import cancel_order, trade_through
 from backend.tests.fakes.binance_server import BinanceAPIError, FakeBinance, FakeRequest
 
@@ -41,7 +44,7 @@ def _s(value: Decimal) -> str:
 
 
 @dataclass
-class MatchingEngine:
+class MatchingEngine(OrderFaults):
     balances: dict[str, Decimal] = field(default_factory=lambda: {"USDT": Decimal(10000)})
     locked: dict[str, Decimal] = field(default_factory=dict)  # held by resting orders
     maker_fee_rate: Decimal = FEE_RATE
@@ -54,6 +57,14 @@ class MatchingEngine:
     next_trade_id: int = 1
     lock: threading.RLock = field(default_factory=threading.RLock)
     release: threading.Event = field(default_factory=threading.Event)
+    # answer_late: requests received and not executed yet, by client id -> (request, lookups left)
+    late_orders: int = 0
+    late_after_lookups: int = 1
+    late_hold_seconds: float = 0.0
+    in_flight: dict[str, tuple[FakeRequest, int]] = field(default_factory=dict)
+    # fill_away: the next N orders fill this many percent away from the book
+    away_orders: int = 0
+    away_pct: Decimal = Decimal(0)
 
     # persistence ------------------------------------------------------------------------------
     @classmethod
@@ -91,6 +102,11 @@ class MatchingEngine:
 
     # matching ---------------------------------------------------------------------------------
     def new_order(self, server: FakeBinance, request: FakeRequest) -> dict[str, Any]:
+        if self._arrive_late(request):
+            self._stall_then_unknown()
+        return self._place(server, request)
+
+    def _place(self, server: FakeBinance, request: FakeRequest) -> dict[str, Any]:
         symbol = request.require("symbol")
         side = request.require("side")
         order_type = request.require("type")
@@ -121,6 +137,8 @@ class MatchingEngine:
         book = server.market.order_book(symbol, 100)
         top = book.asks[0].price if side == "BUY" else book.bids[0].price
         levels = book.asks if side == "BUY" else book.bids
+        if self._take_away():
+            levels = shifted(levels, self.away_pct if side == "BUY" else -self.away_pct, rules.tick_size)
         quote_qty = request.params.get("quoteOrderQty")
         if quote_qty is not None and "quantity" not in request.params:
             # MARKET by quote amount: the quantity follows from the book (floored to the step)
@@ -273,10 +291,11 @@ class MatchingEngine:
                 break
         return quantity
 
-    def _find(self, request: FakeRequest) -> dict[str, Any]:
+    def _find(self, server: FakeBinance, request: FakeRequest) -> dict[str, Any]:
         symbol = request.require("symbol")
         order_id = request.params.get("orderId")
         client_id = request.params.get("origClientOrderId")
+        self._looked_up(server, symbol, client_id or "")
         if not order_id and not client_id:
             raise BinanceAPIError(
                 400, -1102, "Param 'origClientOrderId' or 'orderId' must be sent, but both were empty/null!"
@@ -292,7 +311,7 @@ class MatchingEngine:
         raise BinanceAPIError(400, -2013, "Order does not exist.")
 
     def query(self, server: FakeBinance, request: FakeRequest) -> dict[str, Any]:
-        return self._find(request)
+        return self._find(server, request)
 
     def cancel(self, server: FakeBinance, request: FakeRequest) -> dict[str, Any]:
         return cancel_order(self, server, request)
@@ -309,6 +328,7 @@ class MatchingEngine:
     def all_orders(self, server: FakeBinance, request: FakeRequest) -> list[dict[str, Any]]:
         symbol = request.require("symbol")
         start = int(request.params["startTime"]) if "startTime" in request.params else None
+        self._looked_up(server, symbol, None)
         with self.lock:
             return [dict(o) for o in self.orders if o["symbol"] == symbol and (start is None or o["time"] >= start)]
 

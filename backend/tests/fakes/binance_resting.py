@@ -59,7 +59,7 @@ def trade_through(
 
 def cancel_order(engine: MatchingEngine, server: FakeBinance, request: FakeRequest) -> dict[str, Any]:
     try:
-        found = engine._find(request)
+        found = engine._find(server, request)
     except BinanceAPIError as exc:
         if exc.code == -2013:
             raise BinanceAPIError(400, -2011, "Unknown order sent.") from None
