@@ -10,7 +10,9 @@ adapter must look orders up instead.
 State (balances, orders, trades) can live in a JSON file, so a server process killed mid-request
 and started again still knows what it accepted. Faults specific to orders:
 ``engine.stall_after_accept`` (accept and persist the order, then hold the answer until the
-client times out) and ``engine.die_after_accept`` (accept and persist, then end the process).
+client times out), ``engine.die_after_accept`` (accept and persist, then end the process), and
+those of backend/tests/fakes/binance_order_faults.py: ``engine.answer_late(...)`` (a stalled order
+that executes only after N lookups) and ``engine.fill_away(pct)`` (fills away from the book).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from typing import Any
 
 from backend.exchanges.base import OrderType
 from backend.exchanges.filters import filter_failure
+from backend.tests.fakes.binance_order_faults import OrderFaults, shifted
 from backend.tests.fakes.binance_server import BinanceAPIError, FakeBinance, FakeRequest
 
 FEE_RATE = Decimal("0.001")
@@ -36,7 +39,7 @@ def _s(value: Decimal) -> str:
 
 
 @dataclass
-class MatchingEngine:
+class MatchingEngine(OrderFaults):
     balances: dict[str, Decimal] = field(default_factory=lambda: {"USDT": Decimal(10000)})
     state_path: Path | None = None
     stall_after_accept: int = 0
@@ -47,6 +50,14 @@ class MatchingEngine:
     next_trade_id: int = 1
     lock: threading.RLock = field(default_factory=threading.RLock)
     release: threading.Event = field(default_factory=threading.Event)
+    # answer_late: requests received and not executed yet, by client id -> (request, lookups left)
+    late_orders: int = 0
+    late_after_lookups: int = 1
+    late_hold_seconds: float = 0.0
+    in_flight: dict[str, tuple[FakeRequest, int]] = field(default_factory=dict)
+    # fill_away: the next N orders fill this many percent away from the book
+    away_orders: int = 0
+    away_pct: Decimal = Decimal(0)
 
     # persistence ------------------------------------------------------------------------------
     @classmethod
@@ -82,6 +93,11 @@ class MatchingEngine:
 
     # matching ---------------------------------------------------------------------------------
     def new_order(self, server: FakeBinance, request: FakeRequest) -> dict[str, Any]:
+        if self._arrive_late(request):
+            self._stall_then_unknown()
+        return self._place(server, request)
+
+    def _place(self, server: FakeBinance, request: FakeRequest) -> dict[str, Any]:
         symbol = request.require("symbol")
         side = request.require("side")
         order_type = request.require("type")
@@ -108,6 +124,8 @@ class MatchingEngine:
         book = server.market.order_book(symbol, 100)
         top = book.asks[0].price if side == "BUY" else book.bids[0].price
         levels = book.asks if side == "BUY" else book.bids
+        if self._take_away():
+            levels = shifted(levels, self.away_pct if side == "BUY" else -self.away_pct, rules.tick_size)
         quote_qty = request.params.get("quoteOrderQty")
         if quote_qty is not None and "quantity" not in request.params:
             # MARKET by quote amount: the quantity follows from the book (floored to the step)
@@ -230,10 +248,11 @@ class MatchingEngine:
                 break
         return quantity
 
-    def _find(self, request: FakeRequest) -> dict[str, Any]:
+    def _find(self, server: FakeBinance, request: FakeRequest) -> dict[str, Any]:
         symbol = request.require("symbol")
         order_id = request.params.get("orderId")
         client_id = request.params.get("origClientOrderId")
+        self._looked_up(server, symbol, client_id or "")
         if not order_id and not client_id:
             raise BinanceAPIError(
                 400, -1102, "Param 'origClientOrderId' or 'orderId' must be sent, but both were empty/null!"
@@ -249,10 +268,10 @@ class MatchingEngine:
         raise BinanceAPIError(400, -2013, "Order does not exist.")
 
     def query(self, server: FakeBinance, request: FakeRequest) -> dict[str, Any]:
-        return self._find(request)
+        return self._find(server, request)
 
     def cancel(self, server: FakeBinance, request: FakeRequest) -> dict[str, Any]:
-        order = self._find(request)
+        order = self._find(server, request)
         if order["status"] not in ("NEW", "PARTIALLY_FILLED"):
             raise BinanceAPIError(400, -2011, "Unknown order sent.")
         return order  # pragma: no cover - market orders are never open here
@@ -269,6 +288,7 @@ class MatchingEngine:
     def all_orders(self, server: FakeBinance, request: FakeRequest) -> list[dict[str, Any]]:
         symbol = request.require("symbol")
         start = int(request.params["startTime"]) if "startTime" in request.params else None
+        self._looked_up(server, symbol, None)
         with self.lock:
             return [dict(o) for o in self.orders if o["symbol"] == symbol and (start is None or o["time"] >= start)]
 
