@@ -127,7 +127,7 @@ FUZZ_EXAMPLES ?= 100
 FUZZ_STATEFUL_STEPS ?= 10
 fuzz: $(DEV_VENV)/.installed
 	QT_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) QT_FUZZ_STATEFUL_STEPS=$(FUZZ_STATEFUL_STEPS) $(DEV_PY) -m pytest backend/tests/proving/test_fuzz.py \
-		backend/tests/security/test_hostile_fuzz.py -q
+		backend/tests/security/test_hostile_fuzz.py -q --timeout 3600
 
 # The real service under concurrent clients while its jobs run (LOAD_SECONDS, LOAD_CLIENTS).
 LOAD_SECONDS ?= 60
