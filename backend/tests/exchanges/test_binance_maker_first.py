@@ -139,7 +139,7 @@ async def test_a_maker_order_that_never_fills_falls_back_to_limit_ioc(
         assert (taker.client_order_id, taker.order_type) == (f"{root.client_order_id}-t", "LIMIT")
         assert taker.executed_quantity > 0
         assert [o["type"] for o in engine.orders] == ["LIMIT_MAKER", "LIMIT"]
-        assert [o["status"] for o in engine.orders][0] == "CANCELED"
+        assert engine.orders[0]["status"] == "CANCELED"
         await s.ledger_matches_exchange()
     finally:
         await s.close()
