@@ -31,6 +31,9 @@ def health_snapshot(ctx: AppContext) -> dict[str, Any]:
         reasons.append(f"job {job_id}: {problem}")
     describe = getattr(ctx.services.get("predictor"), "describe", None)
     model = describe() if callable(describe) else None
+    retrain = ctx.services.get("model_retrain")
+    if model is not None and retrain is not None:
+        model["challenger"] = retrain.health()  # in memory: /health stays one cheap answer
     guard = ctx.services.get("risk_guard")
     kill_switch = bool(guard.kill_switch_enabled()) if guard is not None else None
     probe = ctx.health
