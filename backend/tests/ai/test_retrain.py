@@ -123,24 +123,32 @@ def shadow_rows(settings: Settings) -> int:
         engine.dispose()
 
 
+def horizon_bars() -> int:
+    return 4  # QT_MODEL_HORIZON_BARS' default: a bar is settled 4 bars after it closed
+
+
 def shadow_until_decided(client: TestClient, clock: Clock) -> dict[str, Any]:
     """Move the service clock bar by bar; the model-shadow job records each closed bar, then decides."""
     cycle = wait_for(lambda: (c := cycle_of(client)) and c["status"] != "training" and c, "the challenger judged")
     assert cycle["status"] == "shadowing", cycle
-    health = client.get("/health").json()["model"]["challenger"]
-    assert health["status"] == "shadowing"
+    # /health keeps the challenger in memory, refreshed by each step of the jobs
+    health = wait_for(
+        lambda: (h := client.get("/health").json()["model"]["challenger"]) and h["status"] == "shadowing" and h,
+        "/health showing the challenger shadowing",
+    )
     assert health["challenger_version"] == cycle["challenger_version"]
-    for _ in range(SHADOW_BARS + 6):
+    for hours in range(1, SHADOW_BARS + horizon_bars() + 2):
         clock.now += timedelta(hours=1)
-        seen = cycle_of(client)
-        assert seen is not None
+        # the bar that opened at the training data's end is the challenger's last; later ones close hourly
+        expected = min(hours - 1, SHADOW_BARS)
+        seen = wait_for(
+            lambda expected=expected: (
+                (c := cycle_of(client)) and (c["bars_recorded"] >= expected or c["status"] != "shadowing") and c
+            ),
+            f"{expected} live bars recorded",
+        )
         if seen["status"] != "shadowing":
             return seen
-        before = seen["bars_recorded"] or 0
-        wait_for(
-            lambda before=before: (c := cycle_of(client)) and ((c["bars_recorded"] or 0) > before or c["status"] != "shadowing"),
-            "the next live bar recorded",
-        )
     return wait_for(lambda: (c := cycle_of(client)) and c["status"] not in ("training", "shadowing") and c, "a verdict")
 
 
@@ -168,3 +176,56 @@ def test_a_challenger_that_fails_a_gate_is_never_shadowed(
     assert client.get("/health").json()["model"]["challenger"] is None
     actions = [e["action"] for e in audit_actions(settings)]
     assert actions == ["model.retrain.started", "model.challenger.rejected"]
+
+
+def test_a_shadowed_challenger_that_does_not_beat_the_champion_leaves_it_active(
+    cycle_settings: Callable[..., Settings], start_service: Callable[[Settings, Clock], TestClient]
+) -> None:
+    settings = cycle_settings()
+    incumbent = champion(settings, days=40)
+    clock = Clock(T0)
+    client = start_service(settings, clock)
+    verdict = shadow_until_decided(client, clock)
+    assert verdict["status"] == "kept", verdict["reason"]
+    result = verdict["result"]
+    # better calibrated, but it would have lost more money: both are required
+    assert result["challenger"]["log_loss"] < result["champion"]["log_loss"]
+    assert result["challenger"]["net_return_per_bar"] <= result["champion"]["net_return_per_bar"]
+    assert result["bar_times"] == SHADOW_BARS
+    assert shadow_rows(settings) == SHADOW_BARS * 3
+    assert [s["status"] for s in verdict["steps"]] == ["training", "shadowing", "kept"]
+    info = client.get("/ai/model-info").json()
+    assert info["active_version"] == incumbent.run.version
+    assert client.get(f"/ai/runs/{verdict['run_id']}", headers=ADMIN_HEADERS).json()["is_active"] is False
+    wait_for(lambda: client.get("/health").json()["model"]["challenger"] is None, "/health without a challenger")
+    actions = [e["action"] for e in audit_actions(settings)]
+    assert actions == ["model.retrain.started", "model.challenger.shadowing", "model.challenger.kept"]
+
+
+def test_a_challenger_that_beats_the_champion_on_live_bars_is_promoted(
+    cycle_settings: Callable[..., Settings], start_service: Callable[[Settings, Clock], TestClient]
+) -> None:
+    settings = cycle_settings()
+    # a champion trained for another label threshold: badly calibrated for the live labels
+    incumbent = champion(cycle_settings(QT_MODEL_LABEL_THRESHOLD=0.002))
+    clock = Clock(T0)
+    client = start_service(settings, clock)
+    verdict = shadow_until_decided(client, clock)
+    assert verdict["status"] == "promoted", verdict["reason"]
+    result = verdict["result"]
+    assert result["challenger"]["log_loss"] < result["champion"]["log_loss"]
+    assert result["challenger"]["net_return_per_bar"] > result["champion"]["net_return_per_bar"]
+    info = wait_for(
+        lambda: (i := client.get("/ai/model-info").json())["active_version"] == verdict["challenger_version"] and i,
+        "the challenger active",
+    )
+    assert info["status"] == "active"
+    assert info["challenger"]["status"] == "promoted"
+    assert client.get("/health").json()["model"]["version"] == verdict["challenger_version"]
+    run = client.get(f"/ai/runs/{verdict['run_id']}", headers=ADMIN_HEADERS).json()
+    assert run["is_active"] is True
+    assert run["challenger"]["champion_version"] == incumbent.run.version
+    promoted = [e for e in audit_actions(settings) if e["action"] == "model.challenger.promoted"]
+    assert len(promoted) == 1
+    assert promoted[0]["before"] == {"active_version": incumbent.run.version}
+    assert promoted[0]["after"] == {"active_version": verdict["challenger_version"]}
