@@ -26,6 +26,10 @@ import re
 import tempfile
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from config.settings import Settings
 
 INTERVALS = ("1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h", "1d")
 SYMBOL = re.compile(r"^[A-Z0-9]{2,20}$")
@@ -77,24 +81,58 @@ def writable_dir(text: str) -> Path:
     return path
 
 
-def unknown_symbols(source: str, symbols: list[str], sim_seed: int) -> str | None:
+def unknown_symbols(source: str, symbols: list[str], settings: Settings, interval: str) -> str | None:
     """Symbols the chosen source does not have, checked before a run is recorded (None: all known).
 
-    The simulated market and replay files are checked here; database and binance symbols are
-    checked when their bars load."""
+    simulated: the simulated market's symbols; replay: the files; database: the symbols the klines
+    table holds for the configured source and the interval; binance: the exchange's symbol list."""
     if source == "simulated":
         from backend.market.sources.simulated import SimulatedMarket
 
-        known = set(SimulatedMarket(sim_seed).symbol_rules())
+        known = set(SimulatedMarket(settings.market.sim_seed).symbol_rules())
         where = "the simulated market"
     elif source.startswith("replay:"):
         path = Path(source.removeprefix("replay:")).expanduser()
         known = {path.stem.upper()} if path.is_file() else {p.stem.upper() for p in path.glob("*.csv")}
         where = f"replay path {path}"
+    elif source == "database":
+        try:
+            known = _database_symbols(settings, interval)
+        except Exception as exc:
+            return f"the database cannot be read ({type(exc).__name__}); run `alembic upgrade head` first?"
+        where = f"the klines table (source {settings.market.source.value}, interval {interval})"
     else:
-        return None
+        from backend.market.sources.binance import BinanceMarketSource
+
+        market = BinanceMarketSource.from_settings(settings)
+        try:
+            known = set(market.symbol_rules())
+        except Exception as exc:
+            return f"binance: could not list symbols ({type(exc).__name__}: {exc})"
+        finally:
+            market.close()
+        where = f"binance ({settings.market.binance_api_url})"
     missing = [s for s in symbols if s not in known]
     return f"{where} has no symbol {', '.join(missing)}" if missing else None
+
+
+def _database_symbols(settings: Settings, interval: str) -> set[str]:
+    from sqlalchemy import select
+
+    from database.models.market import KlineRow
+    from database.session import make_engine
+
+    engine = make_engine(settings.database.effective_url)
+    try:
+        with engine.connect() as conn:
+            query = (
+                select(KlineRow.symbol)
+                .where(KlineRow.source == settings.market.source.value, KlineRow.interval == interval)
+                .distinct()
+            )
+            return set(conn.scalars(query))
+    finally:
+        engine.dispose()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -167,7 +205,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     symbols: list[str] | None = args.symbols
     source = str(args.source or settings.market.source.value)
-    unknown = unknown_symbols(source, symbols, settings.market.sim_seed) if symbols else None
+    interval = str(args.interval or settings.model.interval)
+    unknown = unknown_symbols(source, symbols, settings, interval) if symbols else None
     if unknown:
         parser.error(f"argument --symbols: {unknown}")
     request = TrainingRequest(

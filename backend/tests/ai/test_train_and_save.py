@@ -142,3 +142,76 @@ def test_an_unwritable_output_dir_is_refused_before_training(database_url: str, 
     assert f"argument --output-dir: {blocker / 'artifacts'}: cannot write there" in result.stderr
     assert "fold" not in result.stdout  # nothing was trained
     assert _runs(database_url) == 0
+
+
+def _store_one_bar(database_url: str, symbol: str) -> None:
+    from datetime import UTC, datetime
+    from decimal import Decimal
+
+    from sqlalchemy import create_engine
+    from sqlalchemy.orm import Session
+
+    from database.models.market import Kline
+
+    engine = create_engine(database_url)
+    opened = datetime(2026, 11, 1, tzinfo=UTC)
+    one = Decimal("1")
+    try:
+        with Session(engine) as session, session.begin():
+            session.add(
+                Kline(
+                    source="simulated",
+                    symbol=symbol,
+                    interval="1h",
+                    open_time=opened,
+                    close_time=opened,
+                    open=one,
+                    high=one,
+                    low=one,
+                    close=one,
+                    volume=one,
+                    quote_volume=one,
+                    fetched_at=opened,
+                )
+            )
+    finally:
+        engine.dispose()
+
+
+def test_an_unknown_database_symbol_is_a_usage_error_with_no_run_recorded(database_url: str, tmp_path: Path) -> None:
+    _store_one_bar(database_url, "BTCUSDT")
+    result = _run(
+        [
+            "--output-dir",
+            str(tmp_path / "a"),
+            "--source",
+            "database",
+            "--interval",
+            "1h",
+            "--symbols",
+            "BTCUSDT,FOOUSDT",
+        ],
+        database_url,
+        QT_MARKET_DATA_SOURCE="simulated",
+    )
+    assert result.returncode == 2
+    assert "argument --symbols: the klines table (source simulated, interval 1h) has no symbol FOOUSDT" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert _runs(database_url) == 0
+
+
+def test_an_unknown_binance_symbol_is_a_usage_error_with_no_run_recorded(database_url: str, tmp_path: Path) -> None:
+    from backend.market.sources.simulated import SimulatedMarket
+    from backend.tests.fakes.binance_server import running_fake_binance
+
+    with running_fake_binance(SimulatedMarket(seed=7)) as server:
+        url = server.url
+        result = _run(
+            ["--output-dir", str(tmp_path / "a"), "--source", "binance", "--symbols", "FOOUSDT"],
+            database_url,
+            QT_BINANCE_API_URL=url,
+        )
+    assert result.returncode == 2
+    assert f"argument --symbols: binance ({url}) has no symbol FOOUSDT" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert _runs(database_url) == 0
