@@ -122,7 +122,7 @@ async def component(ctx: AppContext) -> AsyncIterator[None]:
         JobSpec(
             job_id=retrain_jobs.RETRAIN_JOB_ID,
             func=functools.partial(retrain_jobs.retrain, retrain),
-            description="Train a challenger on the latest data in a worker process when one is due (QT_MODEL_RETRAIN_HOURS)",
+            description="Train a challenger on the latest data in a worker process when due (QT_MODEL_RETRAIN_HOURS)",
             seconds=_cycle_seconds,
         )
     )
