@@ -25,4 +25,5 @@ def plan_params_for(s: Settings) -> PlanParams:
         cost_margin_bps=ex.paper_fee_bps + slippage,
         order_style=ex.order_style,
         max_slippage_bps=ex.max_slippage_bps,
+        keep_assets=frozenset(ex.keep_assets),
     )
