@@ -48,6 +48,9 @@ class PlanParams:
     order_style: str = "market"  # QT_EXECUTION_ORDER_STYLE (backend/execution/styles.py)
     max_slippage_bps: Decimal = Decimal(25)  # QT_EXECUTION_MAX_SLIPPAGE_BPS, for limit_ioc
     keep_assets: frozenset[str] = frozenset()  # QT_EXECUTION_KEEP_ASSETS + fee assets: never traded
+    maker_timeout_seconds: float = 60.0  # QT_EXECUTION_MAKER_TIMEOUT_SECONDS, for maker_first
+    maker_reprices: int = 2  # QT_EXECUTION_MAKER_REPRICES, for maker_first
+    slice_notional: Decimal = ZERO  # QT_EXECUTION_SLICE_NOTIONAL; 0: orders go whole
 
 
 @dataclass(frozen=True, slots=True)
