@@ -105,6 +105,7 @@ BAD_VALUES: dict[str, str] = {
     "QT_ADMIN_AUTH_DISABLED": "perhaps",
     "QT_LIMIT_CONCURRENCY": "0",
     "QT_BACKLOG": "0",
+    "QT_HEADER_READ_TIMEOUT_SECONDS": "0",
     "QT_MAX_SYMBOLS": "0",
     "QT_ADMIN_AUDIT_MAX_BYTES": "10",
     "QT_ADMIN_AUDIT_BACKUPS": "0",
