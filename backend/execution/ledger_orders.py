@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, cast
 
-from sqlalchemy import Table, func, insert, select, update
+from sqlalchemy import Table, func, insert, or_, select, update
 
 from backend.exchanges.base import OrderResult, OrderSide, OrderStatus
 from backend.execution.ledger_records import FAILED, OPEN_STATES, PENDING, SENDING, ZERO, LedgerBase, OpenOrder
@@ -54,6 +54,7 @@ class LedgerOrders(LedgerBase):
                 "next_lookup_at": None,
                 "lookups": 0,
                 "quote_order_qty": o.get("quote_order_qty"),
+                "parent_client_order_id": o.get("parent_client_order_id"),
             }
             for o in orders
         ]
@@ -155,10 +156,16 @@ class LedgerOrders(LedgerBase):
 
     def open_orders(self) -> list[OpenOrder]:
         """Orders whose outcome is not final: persisted-unsent, unknown, or still working."""
+        return self._orders(Order.status.in_(OPEN_STATES))
+
+    def order_chain(self, root: str) -> list[OpenOrder]:
+        """A planned order and every child working it (re-priced maker orders, the taker finish,
+        slices), oldest first, whatever their state."""
+        return self._orders(or_(Order.client_order_id == root, Order.parent_client_order_id == root))
+
+    def _orders(self, condition: Any) -> list[OpenOrder]:
         with self._sessions() as session:
-            rows = session.scalars(
-                select(Order).where(Order.exchange == self.exchange, Order.status.in_(OPEN_STATES)).order_by(Order.id)
-            )
+            rows = session.scalars(select(Order).where(Order.exchange == self.exchange, condition).order_by(Order.id))
             return [
                 OpenOrder(
                     o.client_order_id,
@@ -172,6 +179,10 @@ class LedgerOrders(LedgerBase):
                     lookups=o.lookups or 0,
                     leader_epoch=o.leader_epoch,
                     quote_order_qty=o.quote_order_qty,
+                    order_type=o.order_type,
+                    parent_client_order_id=o.parent_client_order_id,
+                    executed_quantity=o.executed_quantity,
+                    reference_price=o.reference_price,
                 )
                 for o in rows
             ]
