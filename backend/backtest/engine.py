@@ -154,11 +154,12 @@ def run_backtest(
     progress: Callable[[int, int], None] | None = None,
 ) -> BacktestResult:
     """Run a backtest to the end (blocking). ``predictor`` None trades the liquidity-only blend."""
-    return asyncio.run(
-        run_backtest_async(
-            config, data, clock, predictor=predictor, settings=settings, trades_dir=trades_dir, progress=progress
+    with asyncio.Runner(loop_factory=InlineLoop) as runner:
+        return runner.run(
+            run_backtest_async(
+                config, data, clock, predictor=predictor, settings=settings, trades_dir=trades_dir, progress=progress
+            )
         )
-    )
 
 
 class InlineExecutor(ThreadPoolExecutor):
@@ -174,6 +175,22 @@ class InlineExecutor(ThreadPoolExecutor):
         try:
             future.set_result(fn(*args, **kwargs))
         except BaseException as exc:
+            future.set_exception(exc)
+        return future
+
+
+class InlineLoop(asyncio.SelectorEventLoop):
+    """The event loop of a blocking run: ``asyncio.to_thread`` work runs at once and its future is
+    already done, so awaiting it does not even pass through the loop (a backtest makes thousands of
+    such calls per simulated day; each would otherwise cost a wake-up of the loop)."""
+
+    def run_in_executor(self, executor: Any, func: Callable[..., Any], *args: Any) -> asyncio.Future[Any]:
+        if executor is not None:
+            return super().run_in_executor(executor, func, *args)
+        future = self.create_future()
+        try:
+            future.set_result(func(*args))
+        except Exception as exc:
             future.set_exception(exc)
         return future
 

@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from decimal import Decimal
 
+from backend.components.send_hold import hold_before_send
 from backend.context import AppContext
 from backend.exchanges.factory import build_exchange
 from backend.execution.ledger import Ledger
@@ -118,6 +119,7 @@ async def component(ctx: AppContext) -> AsyncIterator[None]:
         unknown_grace=lambda: ctx.settings.current.execution.unknown_grace_seconds,
         epoch=ctx.runner.leader_epoch,
         still_leads=ctx.runner.still_leads,
+        before_send=hold_before_send(),  # a test hook, None unless QT_TEST_HOLD_BEFORE_SEND_DIR is set
     )
     ctx.services["execution"] = service
     marks = PortfolioMarks(ctx.sessions, exchange=adapter.name, clock=ctx.clock)

@@ -89,6 +89,8 @@ class Order(Base):
     next_lookup_at: Mapped[datetime | None]  # the next lookup of an unknown outcome (backoff)
     lookups: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     quote_order_qty: Mapped[Decimal | None] = mapped_column(Dec)  # a buy sent by quote amount
+    # a child order (a re-priced maker order, the taker finish, a slice): the planned order it works
+    parent_client_order_id: Mapped[str | None] = mapped_column(String(64), index=True)
 
 
 class Installation(Base):
@@ -179,6 +181,12 @@ class PaperOrder(Base):
     executed_quantity: Mapped[Decimal] = mapped_column(Dec)
     quote_quantity: Mapped[Decimal] = mapped_column(Dec)
     created_at: Mapped[datetime]
+    # resting orders (LIMIT GTC, LIMIT_MAKER): the limit price, the time in force, when the order
+    # last changed, and up to when the market's bars have been matched against it
+    price: Mapped[Decimal | None] = mapped_column(Dec)
+    time_in_force: Mapped[str | None] = mapped_column(String(8))
+    updated_at: Mapped[datetime | None]
+    matched_until: Mapped[datetime | None]
 
 
 class PaperTrade(Base):

@@ -20,9 +20,9 @@ import csv
 import itertools
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from decimal import Decimal, InvalidOperation
+from decimal import Context, Decimal, InvalidOperation
 from pathlib import Path
 
 from backend.market.errors import MarketDataError, ReplayFileError, UnknownSymbolError
@@ -36,6 +36,10 @@ MIN_NOTIONAL = {"BTC": Decimal("0.0001"), "ETH": Decimal("0.001"), "BNB": Decima
 _INTERVAL_BY_MS = {seconds * 1000: name for name, seconds in INTERVAL_SECONDS.items()}
 
 
+_BLOCK = 32  # bars per block of the precomputed highs and lows (see _Series.window_range)
+_EXACT = Context(prec=80)  # running sums of the files' values are exact at this precision
+
+
 @dataclass(frozen=True, slots=True)
 class _Series:
     symbol: str
@@ -43,6 +47,41 @@ class _Series:
     bars: list[Kline]
     price_decimals: int
     qty_decimals: int
+    # for 24h windows at any cursor: running sums (exact) and per-block highs and lows
+    volume_sums: list[Decimal] = field(default_factory=list)
+    quote_sums: list[Decimal] = field(default_factory=list)
+    trade_sums: list[int] = field(default_factory=list)
+    block_highs: list[Decimal] = field(default_factory=list)
+    block_lows: list[Decimal] = field(default_factory=list)
+
+    @classmethod
+    def build(cls, symbol: str, times: list[int], bars: list[Kline], price_dp: int, qty_dp: int) -> _Series:
+        volume_sums, quote_sums, trade_sums = [Decimal(0)], [Decimal(0)], [0]
+        for k in bars:
+            volume_sums.append(_EXACT.add(volume_sums[-1], k.volume))
+            quote_sums.append(_EXACT.add(quote_sums[-1], k.quote_volume))
+            trade_sums.append(trade_sums[-1] + k.trade_count)
+        blocks = range(0, len(bars), _BLOCK)
+        highs = [max(k.high for k in bars[i : i + _BLOCK]) for i in blocks]
+        lows = [min(k.low for k in bars[i : i + _BLOCK]) for i in blocks]
+        return cls(symbol, times, bars, price_dp, qty_dp, volume_sums, quote_sums, trade_sums, highs, lows)
+
+    def extremes(self, lo: int, hi: int) -> tuple[Decimal, Decimal]:
+        """(highest high, lowest low) of bars[lo:hi] (hi > lo), whole blocks from the precomputed ones."""
+        first_block, last_block = -(-lo // _BLOCK), hi // _BLOCK
+        if first_block >= last_block:
+            window = self.bars[lo:hi]
+            return max(k.high for k in window), min(k.low for k in window)
+        edges = self.bars[lo : first_block * _BLOCK] + self.bars[last_block * _BLOCK : hi]
+        high = max(self.block_highs[first_block:last_block])
+        low = min(self.block_lows[first_block:last_block])
+        if edges:
+            high = max(high, max(k.high for k in edges))
+            low = min(low, min(k.low for k in edges))
+        return high, low
+
+
+_MAX_DP = 8  # tick and step sizes are at least 1e-8
 
 
 def _decimals(text: str) -> int:
@@ -79,14 +118,18 @@ def load_csv(path: Path) -> tuple[list[int], list[tuple[Decimal, ...]], int, int
                 open_time = int(cells[0])
             except ValueError:
                 raise ReplayFileError(path, line, f"open_time {cells[0]!r} is not an integer (ms)") from None
-            values: list[Decimal] = []
-            for name, text in zip(REQUIRED[1:], cells[1:], strict=True):
-                values.append(_number(path, line, name, text))
-            if qv_idx is not None:
-                values.append(_number(path, line, "quote_volume", record[qv_idx].strip()))
-            if times and open_time == times[-1]:
-                raise ReplayFileError(path, line, f"duplicate open_time {open_time}")
-            if times and open_time < times[-1]:
+            texts = cells[1:] if qv_idx is None else [*cells[1:], record[qv_idx].strip()]
+            try:
+                values = [Decimal(text) for text in texts]
+                valid = sum(values).is_finite() and min(values) >= 0  # a NaN or an infinity makes the sum so
+            except InvalidOperation:
+                valid = False
+            if not valid:  # name the first bad value
+                names = (*REQUIRED[1:], "quote_volume")
+                values = [_number(path, line, name, text) for name, text in zip(names, texts, strict=False)]
+            if times and open_time <= times[-1]:
+                if open_time == times[-1]:
+                    raise ReplayFileError(path, line, f"duplicate open_time {open_time}")
                 raise ReplayFileError(
                     path, line, f"open_time {open_time} is before the previous {times[-1]} (unsorted)"
                 )
@@ -95,11 +138,14 @@ def load_csv(path: Path) -> tuple[list[int], list[tuple[Decimal, ...]], int, int
                 raise ReplayFileError(path, line, "high/low do not contain open and close")
             times.append(open_time)
             rows.append(tuple(values))
-            price_dp = max(price_dp, *(_decimals(t) for t in cells[1:5]))
-            qty_dp = max(qty_dp, _decimals(cells[5]))
+            # decimals are capped at 8 below: once a column reached the cap, its texts need no look
+            if price_dp < _MAX_DP:
+                price_dp = max(price_dp, *(_decimals(t) for t in cells[1:5]))
+            if qty_dp < _MAX_DP:
+                qty_dp = max(qty_dp, _decimals(cells[5]))
     if not times:
         raise ReplayFileError(path, None, "no bars")
-    return times, rows, min(price_dp, 8), min(qty_dp, 8)
+    return times, rows, min(price_dp, _MAX_DP), min(qty_dp, _MAX_DP)
 
 
 def _number(path: Path, line: int, name: str, text: str) -> Decimal:
@@ -153,9 +199,10 @@ class ReplayMarketSource:
             raise ReplayFileError(directory, None, f"bar spacing {step_ms} ms is not a Binance interval")
         self.interval = interval
         self._step = timedelta(milliseconds=step_ms)
+        self._last_ms = self._step - timedelta(milliseconds=1)
         for symbol, (times, rows, price_dp, qty_dp) in loaded.items():
-            bars = [self._kline(symbol, t, r) for t, r in zip(times, rows, strict=True)]
-            self._series[symbol] = _Series(symbol, times, bars, price_dp, qty_dp)
+            bars = [self._kline(symbol, interval, t, r) for t, r in zip(times, rows, strict=True)]
+            self._series[symbol] = _Series.build(symbol, times, bars, price_dp, qty_dp)
         self._timeline = sorted({t for s in self._series.values() for t in s.times})
         first = self._timeline[0]
         start_at = first + 86_400_000 - step_ms  # a full day visible at the start when there is one
@@ -165,15 +212,15 @@ class ReplayMarketSource:
         self._clock = clock
         self._step_ms = step_ms
 
-    def _kline(self, symbol: str, open_ms: int, row: tuple[Decimal, ...]) -> Kline:
+    def _kline(self, symbol: str, interval: str, open_ms: int, row: tuple[Decimal, ...]) -> Kline:
         o, h, lo, c, v = row[:5]
         qv = row[5] if len(row) > 5 else v * c
         opened = from_ms(open_ms)
         return Kline(
             symbol=symbol,
-            interval=_INTERVAL_BY_MS[int(self._step.total_seconds() * 1000)],
+            interval=interval,
             open_time=opened,
-            close_time=opened + self._step - timedelta(milliseconds=1),
+            close_time=opened + self._last_ms,
             open=o,
             high=h,
             low=lo,
@@ -260,19 +307,21 @@ class ReplayMarketSource:
                 continue
             last = series.bars[end - 1]
             since_ms = int(last.close_time.timestamp() * 1000) - 86_400_000
-            window = series.bars[bisect.bisect_right(series.times, since_ms, 0, end) : end]
-            first = window[0]
+            start = bisect.bisect_right(series.times, since_ms, 0, end)
+            first = series.bars[start]
             change = (last.close / first.open - 1) * 100 if first.open > 0 else Decimal(0)
+            high, low = series.extremes(start, end)
             out[symbol] = Ticker24h(
                 symbol=symbol,
                 last_price=last.close,
                 open_price=first.open,
-                high_price=max(k.high for k in window),
-                low_price=min(k.low for k in window),
-                volume=sum((k.volume for k in window), Decimal(0)),
-                quote_volume=sum((k.quote_volume for k in window), Decimal(0)),
+                high_price=high,
+                low_price=low,
+                # the window's sums from the running sums (exact), rounded once to the context
+                volume=+_EXACT.subtract(series.volume_sums[end], series.volume_sums[start]),
+                quote_volume=+_EXACT.subtract(series.quote_sums[end], series.quote_sums[start]),
                 price_change_pct=change.quantize(Decimal("0.001")),
-                trade_count=sum(k.trade_count for k in window),
+                trade_count=series.trade_sums[end] - series.trade_sums[start],
                 close_time=last.close_time,
             )
         return out

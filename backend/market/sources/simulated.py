@@ -191,6 +191,7 @@ class SimulatedMarket:
         self._daily_logvol = np.zeros((0, n))
         self._daily_state: tuple[np.ndarray, np.ndarray] | None = None
         self._day_cache: OrderedDict[tuple[str, int], tuple[np.ndarray, ...]] = OrderedDict()
+        self._window_cache: dict[tuple[int, int, int], tuple[np.ndarray, ...]] = {}  # see _recent_minutes
         # callers run in worker threads (MarketService, the local Binance server): the backbone
         # and the day cache grow under this lock, so two threads never append the same block
         self._lock = threading.RLock()
@@ -397,39 +398,81 @@ class SimulatedMarket:
                 max_notional_applies_to_market=False,
                 spot_allowed=True,
                 listed_at=self.listed_at(spec.symbol),
+                # PERCENT_PRICE_BY_SIDE as Binance sets it on most spot pairs
+                bid_multiplier_up=Decimal(5),
+                bid_multiplier_down=Decimal("0.2"),
+                ask_multiplier_up=Decimal(5),
+                ask_multiplier_down=Decimal("0.2"),
             )
         return out
 
     def _recent_minutes(self) -> tuple[np.ndarray, ...]:
-        """Closed 1m bars of the last 24 hours (at most 1440), every symbol."""
+        """Closed 1m bars of the last 24 hours (at most 1440), every symbol (read-only views).
+
+        The same bars as ``history_arrays("1m", ...)`` over that window; the two days the window can
+        span are joined once per day pair and the window is a slice of them, so the tickers and the
+        book tops of each minute cost a few vectorised reductions (a backtest asks every bar)."""
         now = self._clock()
-        last_open = floor_time(now, "1m") - timedelta(minutes=1)
-        first_open = last_open - timedelta(minutes=1439)
-        bars = self.history_arrays("1m", first_open, last_open)
-        return (bars.open_time, bars.open, bars.high, bars.low, bars.close, bars.volume, bars.quote_volume)
+        last_open = int(floor_time(now, "1m").timestamp()) - 60
+        first_open = max(last_open - 1439 * 60, int(EPOCH.timestamp()))
+        if last_open < first_open:
+            empty = np.zeros((self._n, 0))
+            return (np.zeros(0, dtype=np.int64), *(empty,) * 6)
+        epoch = int(EPOCH.timestamp())
+        first, last = (first_open - epoch) // DAY, (last_open - epoch) // DAY
+        today = int(floor_time(now, "1d").timestamp())
+        key = (first, last, today)  # a fresh listing's NaN bars move with the clock's day
+        with self._lock:
+            joined = self._window_cache.get(key)
+            if joined is None:
+                joined = self._joined_minutes(first, last)
+                self._window_cache = {key: joined}
+        lo = (first_open - int(joined[0][0])) // 60
+        hi = (last_open - int(joined[0][0])) // 60 + 1
+        return tuple(a[..., lo:hi] for a in joined)
+
+    def _joined_minutes(self, first: int, last: int) -> tuple[np.ndarray, ...]:
+        times, *arrays = self._days("1m", first, last)
+        arrays = [a.copy() for a in arrays]
+        for i, spec in enumerate(self._symbols):
+            listed = self.listed_at(spec.symbol).timestamp()
+            if listed > EPOCH.timestamp():
+                before = times < listed
+                for a in arrays:
+                    a[i, before] = np.nan
+        for a in arrays:
+            a.flags.writeable = False
+        return (times.astype(np.int64), *arrays)
 
     def tickers_24h(self) -> dict[str, Ticker24h]:
         times, o, h, lo, c, v, qv = self._recent_minutes()
         if times.size == 0:
             return {}
         close_time = datetime.fromtimestamp(int(times[-1]) + 60, UTC) - timedelta(milliseconds=1)
+        valid = ~np.isnan(c)
+        present = valid.any(axis=1)
+        first = np.argmax(valid, axis=1)
+        opened_all = o[np.arange(self._n), first]
+        volumes = np.nansum(v, axis=1)
+        quotes = np.nansum(qv, axis=1)
+        with np.errstate(all="ignore"):
+            highs = np.nanmax(np.where(present[:, None], h, 0.0), axis=1)
+            lows = np.nanmin(np.where(present[:, None], lo, 0.0), axis=1)
         out: dict[str, Ticker24h] = {}
         for i, spec in enumerate(self._symbols):
-            valid = ~np.isnan(c[i])
-            if not valid.any():
+            if not present[i]:
                 continue
             dp = self._tick_dp[i]
-            first = int(np.argmax(valid))
-            opened, last = o[i, first], c[i, -1]
+            opened, last = float(opened_all[i]), float(c[i, -1])
             halted = spec.status == SymbolStatus.HALT
-            volume = 0.0 if halted else float(np.nansum(v[i]))
-            quote = 0.0 if halted else float(np.nansum(qv[i]))
+            volume = 0.0 if halted else float(volumes[i])
+            quote = 0.0 if halted else float(quotes[i])
             out[spec.symbol] = Ticker24h(
                 symbol=spec.symbol,
                 last_price=_fmt(last, dp),
                 open_price=_fmt(opened, dp),
-                high_price=_fmt(float(np.nanmax(h[i])), dp),
-                low_price=_fmt(float(np.nanmin(lo[i])), dp),
+                high_price=_fmt(float(highs[i]), dp),
+                low_price=_fmt(float(lows[i]), dp),
                 volume=_fmt(volume, self._step_dp[i]),
                 quote_volume=_fmt(quote, 2),
                 price_change_pct=_fmt((last / opened - 1) * 100, 3),
@@ -438,14 +481,17 @@ class SimulatedMarket:
             )
         return out
 
-    def _top(self, i: int, times: np.ndarray, c: np.ndarray, qv: np.ndarray) -> BookTop | None:
+    def _top(
+        self, i: int, times: np.ndarray, c: np.ndarray, qv: np.ndarray, recent: float | None = None
+    ) -> BookTop | None:
         spec = self._symbols[i]
-        valid = ~np.isnan(c[i])
-        if not valid.any():
-            return None
         mid = float(c[i, -1])
+        if math.isnan(mid) and not (~np.isnan(c[i])).any():
+            return None
         expected_hour = spec.quote_volume / 24
-        recent = float(np.nansum(qv[i, -60:])) or 1e-9
+        if recent is None:
+            recent = float(np.nansum(qv[i, -60:]))
+        recent = recent or 1e-9
         # spreads widen as recent volume falls (square-root law), never below one tick
         base_bps = max(0.25 * math.sqrt(1e9 / max(spec.quote_volume, 1.0)), spec.spread_floor_bps, 0.1)
         spread_bps = base_bps * math.sqrt(max(expected_hour / recent, 0.25))
@@ -471,9 +517,10 @@ class SimulatedMarket:
         times, _o, _h, _l, c, _v, qv = self._recent_minutes()
         if times.size == 0:
             return {}
+        recent = np.nansum(qv[:, -60:], axis=1)
         out: dict[str, BookTop] = {}
         for i, spec in enumerate(self._symbols):
-            top = self._top(i, times, c, qv)
+            top = self._top(i, times, c, qv, float(recent[i]))
             if top is not None:
                 out[spec.symbol] = top
         return out
@@ -560,3 +607,4 @@ class SimulatedMarket:
     def close(self) -> None:
         with self._lock:
             self._day_cache.clear()
+            self._window_cache = {}

@@ -3,14 +3,20 @@
 ``install(server, engine)`` adds, with Binance's shapes, weights and error codes:
 POST/GET/DELETE /api/v3/order, GET /api/v3/openOrders, GET /api/v3/myTrades, GET /api/v3/account and
 GET /api/v3/account/commission. Market orders walk the simulated book (taker fee in the asset
-received, as Binance charges without BNB). Like Binance, a client order id is refused only while an
-order with it is open, so a blind resubmission of a filled market order *would* trade twice: the
-adapter must look orders up instead.
+received, as Binance charges without BNB). LIMIT IOC takes what is inside its price and expires the
+rest; LIMIT GTC rests what does not cross and LIMIT_MAKER rests whole (-2010 "Order would
+immediately match and take." when it would cross), their funds locked; resting orders fill only when
+a test trades through them (``engine.trade(server, symbol, price, qty)``: partial fills by
+quantity, at the order's price, as maker) and DELETE /api/v3/order cancels them. Like Binance, a
+client order id is refused only while an order with it is open, so a blind resubmission of a filled
+market order *would* trade twice: the adapter must look orders up instead.
 
 State (balances, orders, trades) can live in a JSON file, so a server process killed mid-request
 and started again still knows what it accepted. Faults specific to orders:
 ``engine.stall_after_accept`` (accept and persist the order, then hold the answer until the
-client times out) and ``engine.die_after_accept`` (accept and persist, then end the process).
+client times out), ``engine.die_after_accept`` (accept and persist, then end the process), and
+those of backend/tests/fakes/binance_order_faults.py: ``engine.answer_late(...)`` (a stalled order
+that executes only after N lookups) and ``engine.fill_away(pct)`` (fills away from the book).
 """
 
 from __future__ import annotations
@@ -23,8 +29,10 @@ from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
 
-from backend.exchanges.base import OrderType
-from backend.exchanges.filters import filter_failure
+from backend.exchanges.base import OrderSide, OrderType
+from backend.exchanges.filters import filter_failure, percent_price_failure
+from backend.tests.fakes.binance_order_faults import OrderFaults, shifted
+from backend.tests.fakes.binance_resting import cancel_order, trade_through
 from backend.tests.fakes.binance_server import BinanceAPIError, FakeBinance, FakeRequest
 
 FEE_RATE = Decimal("0.001")
@@ -36,8 +44,10 @@ def _s(value: Decimal) -> str:
 
 
 @dataclass
-class MatchingEngine:
+class MatchingEngine(OrderFaults):
     balances: dict[str, Decimal] = field(default_factory=lambda: {"USDT": Decimal(10000)})
+    locked: dict[str, Decimal] = field(default_factory=dict)  # held by resting orders
+    maker_fee_rate: Decimal = FEE_RATE
     state_path: Path | None = None
     stall_after_accept: int = 0
     die_after_accept: int = 0
@@ -47,6 +57,16 @@ class MatchingEngine:
     next_trade_id: int = 1
     lock: threading.RLock = field(default_factory=threading.RLock)
     release: threading.Event = field(default_factory=threading.Event)
+    # answer_late: requests received and not executed yet, by client id -> (request, lookups left)
+    late_orders: int = 0
+    late_after_lookups: int = 1
+    late_hold_seconds: float = 0.0
+    late_after_seconds: float | None = None
+    in_flight: dict[str, tuple[FakeRequest, int, float | None]] = field(default_factory=dict)
+    # fill_away: the next N orders fill this many percent away from the book
+    away_orders: int = 0
+    away_pct: Decimal = Decimal(0)
+    away_filled: dict[int, Decimal] = field(default_factory=dict)  # order id -> percent it was moved
 
     # persistence ------------------------------------------------------------------------------
     @classmethod
@@ -57,6 +77,7 @@ class MatchingEngine:
         if path.exists():
             data = json.loads(path.read_text())
             engine.balances = {k: Decimal(v) for k, v in data["balances"].items()}
+            engine.locked = {k: Decimal(v) for k, v in data.get("locked", {}).items()}
             engine.orders = data["orders"]
             engine.trades = data["trades"]
             engine.next_order_id = data["next_order_id"]
@@ -68,6 +89,7 @@ class MatchingEngine:
             return
         data = {
             "balances": {k: str(v) for k, v in self.balances.items()},
+            "locked": {k: str(v) for k, v in self.locked.items()},
             "orders": self.orders,
             "trades": self.trades,
             "next_order_id": self.next_order_id,
@@ -82,6 +104,12 @@ class MatchingEngine:
 
     # matching ---------------------------------------------------------------------------------
     def new_order(self, server: FakeBinance, request: FakeRequest) -> dict[str, Any]:
+        self._looked_up(server)
+        if self._arrive_late(request):
+            self._stall_then_unknown()
+        return self._place(server, request)
+
+    def _place(self, server: FakeBinance, request: FakeRequest) -> dict[str, Any]:
         symbol = request.require("symbol")
         side = request.require("side")
         order_type = request.require("type")
@@ -90,14 +118,18 @@ class MatchingEngine:
             raise BinanceAPIError(400, -1121, "Invalid symbol.")
         if side not in ("BUY", "SELL"):
             raise BinanceAPIError(400, -1117, "Invalid side.")
-        if order_type not in ("MARKET", "LIMIT"):
+        if order_type not in ("MARKET", "LIMIT", "LIMIT_MAKER"):
             raise BinanceAPIError(400, -1116, "Invalid orderType.")
         limit_price: Decimal | None = None
+        tif = "GTC"
         if order_type == "LIMIT":
-            # LIMIT IOC only (this fake does not rest orders): price and timeInForce are mandatory
+            # price and timeInForce are mandatory; IOC expires what does not fill, GTC rests it
             tif = request.require("timeInForce")
-            if tif != "IOC":
+            if tif not in ("IOC", "GTC"):
                 raise BinanceAPIError(400, -1014, "Unsupported order combination")
+        elif order_type == "LIMIT_MAKER" and "timeInForce" in request.params:
+            raise BinanceAPIError(400, -1106, "Parameter 'timeInForce' sent when not required.")
+        if order_type != "MARKET":
             try:
                 limit_price = Decimal(request.require("price"))
             except ArithmeticError:
@@ -108,6 +140,9 @@ class MatchingEngine:
         book = server.market.order_book(symbol, 100)
         top = book.asks[0].price if side == "BUY" else book.bids[0].price
         levels = book.asks if side == "BUY" else book.bids
+        away = self._take_away(side)
+        if away is not None:
+            levels = shifted(levels, away, rules.tick_size)
         quote_qty = request.params.get("quoteOrderQty")
         if quote_qty is not None and "quantity" not in request.params:
             # MARKET by quote amount: the quantity follows from the book (floored to the step)
@@ -121,16 +156,21 @@ class MatchingEngine:
             failure = filter_failure(rules, quantity, top, OrderType.MARKET)
         else:
             failure = filter_failure(rules, quantity, limit_price, OrderType.LIMIT) or _percent_price_by_side(
-                side, limit_price, book
+                rules, side, limit_price, book
             )
         if failure:
             raise BinanceAPIError(400, -1013, f"Filter failure: {failure}")
+        if order_type == "LIMIT_MAKER" and limit_price is not None and levels:
+            top_price = levels[0].price
+            if (side == "BUY" and top_price <= limit_price) or (side == "SELL" and top_price >= limit_price):
+                raise BinanceAPIError(400, -2010, "Order would immediately match and take.")
+        resting = order_type == "LIMIT_MAKER" or (order_type == "LIMIT" and tif == "GTC")
         with self.lock:
             if any(o["clientOrderId"] == client_id and o["status"] in ("NEW", "PARTIALLY_FILLED") for o in self.orders):
                 raise BinanceAPIError(400, -2010, "Duplicate order sent.")
             matches: list[tuple[Decimal, Decimal]] = []
             remaining = quantity
-            for level in levels:
+            for level in () if order_type == "LIMIT_MAKER" else levels:
                 if remaining <= 0:
                     break
                 if limit_price is not None and (
@@ -143,45 +183,25 @@ class MatchingEngine:
             executed = quantity - remaining
             cost = sum((p * q for p, q in matches), Decimal(0))
             base, quote = rules.base_asset, rules.quote_asset
-            pay, needed = (quote, cost) if side == "BUY" else (base, quantity)
+            lock = (remaining * limit_price if side == "BUY" else remaining) if resting and limit_price else Decimal(0)
+            pay, needed = (quote, cost + lock) if side == "BUY" else (base, quantity)
             if self.balances.get(pay, Decimal(0)) < needed:
                 raise BinanceAPIError(400, -2010, "Account has insufficient balance for requested action.")
             now_ms = server.server_time_ms()
             order_id = self.next_order_id
+            if away is not None:
+                self.away_filled[order_id] = away
             self.next_order_id += 1
-            fills = []
-            for price, qty in matches:
-                gross = qty if side == "BUY" else price * qty
-                fee = (gross * FEE_RATE).quantize(FEE_QUANTUM, rounding=ROUND_HALF_UP)
-                receive = base if side == "BUY" else quote
-                self.balances[receive] = self.balances.get(receive, Decimal(0)) + gross - fee
-                trade = {
-                    "symbol": symbol,
-                    "id": self.next_trade_id,
-                    "orderId": order_id,
-                    "orderListId": -1,
-                    "price": _s(price),
-                    "qty": _s(qty),
-                    "quoteQty": _s(price * qty),
-                    "commission": _s(fee),
-                    "commissionAsset": receive,
-                    "time": now_ms,
-                    "isBuyer": side == "BUY",
-                    "isMaker": False,
-                    "isBestMatch": True,
-                }
-                self.next_trade_id += 1
-                self.trades.append(trade)
-                fills.append(
-                    {
-                        "price": trade["price"],
-                        "qty": trade["qty"],
-                        "commission": trade["commission"],
-                        "commissionAsset": receive,
-                        "tradeId": trade["id"],
-                    }
-                )
-            self.balances[pay] -= cost if side == "BUY" else executed
+            fills = [
+                self._trade(symbol, order_id, side, price, qty, (base, quote), now_ms, maker=False)
+                for price, qty in matches
+            ]
+            self.balances[pay] -= (cost if side == "BUY" else executed) + lock
+            self.locked[pay] = self.locked.get(pay, Decimal(0)) + lock
+            if resting:
+                status = "FILLED" if remaining <= 0 else "PARTIALLY_FILLED" if executed > 0 else "NEW"
+            else:
+                status = "FILLED" if executed == quantity else "EXPIRED"
             order = {
                 "symbol": symbol,
                 "orderId": order_id,
@@ -191,8 +211,8 @@ class MatchingEngine:
                 "origQty": _s(quantity),
                 "executedQty": _s(executed),
                 "cummulativeQuoteQty": _s(cost),
-                "status": "FILLED" if executed == quantity else "EXPIRED",
-                "timeInForce": "IOC" if limit_price is not None else "GTC",
+                "status": status,
+                "timeInForce": tif,
                 "type": order_type,
                 "side": side,
                 "time": now_ms,
@@ -216,6 +236,53 @@ class MatchingEngine:
         answer["fills"] = fills
         return answer
 
+    def _trade(
+        self,
+        symbol: str,
+        order_id: int,
+        side: str,
+        price: Decimal,
+        qty: Decimal,
+        assets: tuple[str, str],
+        now_ms: int,
+        *,
+        maker: bool,
+    ) -> dict[str, Any]:
+        """Book one trade of an order: the fee in the asset received, that asset credited."""
+        base, quote = assets
+        gross = qty if side == "BUY" else price * qty
+        fee = (gross * (self.maker_fee_rate if maker else FEE_RATE)).quantize(FEE_QUANTUM, rounding=ROUND_HALF_UP)
+        receive = base if side == "BUY" else quote
+        self.balances[receive] = self.balances.get(receive, Decimal(0)) + gross - fee
+        trade = {
+            "symbol": symbol,
+            "id": self.next_trade_id,
+            "orderId": order_id,
+            "orderListId": -1,
+            "price": _s(price),
+            "qty": _s(qty),
+            "quoteQty": _s(price * qty),
+            "commission": _s(fee),
+            "commissionAsset": receive,
+            "time": now_ms,
+            "isBuyer": side == "BUY",
+            "isMaker": maker,
+            "isBestMatch": True,
+        }
+        self.next_trade_id += 1
+        self.trades.append(trade)
+        return {
+            "price": trade["price"],
+            "qty": trade["qty"],
+            "commission": trade["commission"],
+            "commissionAsset": receive,
+            "tradeId": trade["id"],
+        }
+
+    def trade(self, server: FakeBinance, symbol: str, price: Decimal, quantity: Decimal) -> Decimal:
+        """The market trades `quantity` at `price` through the resting orders (see binance_resting)."""
+        return trade_through(self, server, symbol, price, quantity)
+
     @staticmethod
     def _quantity_for_quote(quote: Decimal, levels: Any, rules: Any) -> Decimal:
         step = rules.market_step_size if rules.market_step_size > 0 else rules.step_size
@@ -230,10 +297,11 @@ class MatchingEngine:
                 break
         return quantity
 
-    def _find(self, request: FakeRequest) -> dict[str, Any]:
+    def _find(self, server: FakeBinance, request: FakeRequest) -> dict[str, Any]:
         symbol = request.require("symbol")
         order_id = request.params.get("orderId")
         client_id = request.params.get("origClientOrderId")
+        self._looked_up(server, symbol, client_id or "")
         if not order_id and not client_id:
             raise BinanceAPIError(
                 400, -1102, "Param 'origClientOrderId' or 'orderId' must be sent, but both were empty/null!"
@@ -249,16 +317,14 @@ class MatchingEngine:
         raise BinanceAPIError(400, -2013, "Order does not exist.")
 
     def query(self, server: FakeBinance, request: FakeRequest) -> dict[str, Any]:
-        return self._find(request)
+        return self._find(server, request)
 
     def cancel(self, server: FakeBinance, request: FakeRequest) -> dict[str, Any]:
-        order = self._find(request)
-        if order["status"] not in ("NEW", "PARTIALLY_FILLED"):
-            raise BinanceAPIError(400, -2011, "Unknown order sent.")
-        return order  # pragma: no cover - market orders are never open here
+        return cancel_order(self, server, request)
 
     def open_orders(self, server: FakeBinance, request: FakeRequest) -> list[dict[str, Any]]:
         symbol = request.params.get("symbol")
+        self._looked_up(server)
         with self.lock:
             return [
                 o
@@ -269,11 +335,13 @@ class MatchingEngine:
     def all_orders(self, server: FakeBinance, request: FakeRequest) -> list[dict[str, Any]]:
         symbol = request.require("symbol")
         start = int(request.params["startTime"]) if "startTime" in request.params else None
+        self._looked_up(server, symbol, None)
         with self.lock:
             return [dict(o) for o in self.orders if o["symbol"] == symbol and (start is None or o["time"] >= start)]
 
     def my_trades(self, server: FakeBinance, request: FakeRequest) -> list[dict[str, Any]]:
         symbol = request.require("symbol")
+        self._looked_up(server)
         limit = int(request.params.get("limit", "500"))
         start = int(request.params["startTime"]) if "startTime" in request.params else None
         with self.lock:
@@ -282,11 +350,12 @@ class MatchingEngine:
 
     def account(self, server: FakeBinance, request: FakeRequest) -> dict[str, Any]:
         omit = request.params.get("omitZeroBalances") == "true"
+        self._looked_up(server)
         with self.lock:
             balances = [
-                {"asset": a, "free": _s(v), "locked": "0.00000000"}
+                {"asset": a, "free": _s(v), "locked": _s(self.locked.get(a, Decimal(0)))}
                 for a, v in sorted(self.balances.items())
-                if v or not omit
+                if v or self.locked.get(a) or not omit
             ]
         return {
             "makerCommission": 10,
@@ -335,16 +404,10 @@ def install(server: FakeBinance, engine: MatchingEngine) -> MatchingEngine:
     return engine
 
 
-# PERCENT_PRICE_BY_SIDE as the local server's exchange information declares it (binance_server.py):
-# a buy's price within [0.2, 5] × the average price, a sale's likewise (the book mid stands for it)
-PERCENT_PRICE_BY_SIDE = {"BUY": (Decimal("0.2"), Decimal(5)), "SELL": (Decimal("0.2"), Decimal(5))}
-
-
-def _percent_price_by_side(side: str, price: Decimal, book: Any) -> str | None:
+def _percent_price_by_side(rules: Any, side: str, price: Decimal, book: Any) -> str | None:
+    """PERCENT_PRICE_BY_SIDE with the multipliers the exchange information declares (the book's
+    mid stands for the average price)."""
     if not book.bids or not book.asks:
         return None
     average = (book.bids[0].price + book.asks[0].price) / 2
-    down, up = PERCENT_PRICE_BY_SIDE[side]
-    if price > average * up or price < average * down:
-        return "PERCENT_PRICE_BY_SIDE"
-    return None
+    return percent_price_failure(rules, OrderSide(side), price, average)
