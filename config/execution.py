@@ -9,7 +9,7 @@ from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator
 
-from config.base import Section, tunable
+from config.base import Section, SymbolList, tunable
 
 
 class ExchangeKind(StrEnum):
@@ -109,6 +109,12 @@ class ExecutionSettings(Section):
         description="How long an order whose outcome is unknown stays unknown (looked up on a backoff, "
         "nothing new sent) before the account's orders are searched and it is declared never placed.",
         json_schema_extra=tunable(),
+    )
+    keep_assets: SymbolList = Field(
+        default_factory=list,
+        alias="QT_EXECUTION_KEEP_ASSETS",
+        description="Comma-separated assets the planner never sells nor buys (the account needs them, e.g. BNB "
+        "for fees); an asset that has paid a fee in the ledger is kept without being listed.",
     )
     binance_testnet: bool = Field(
         False,

@@ -15,6 +15,7 @@ import asyncio
 import inspect
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -106,6 +107,7 @@ class ExecutionService:
         self._conversion_cache: dict[str, Decimal] | None = None
         self._base_cache: dict[str, str] | None = None
         self._exposure_cache: dict[str, Decimal] | None = None
+        self.fee_assets: set[str] = set()  # assets that paid fees: kept by the planner (start-up, then fills)
 
     # helpers ----------------------------------------------------------------------------------
     async def _db(self, func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
@@ -235,6 +237,8 @@ class ExecutionService:
             await self._value(report)
             return
         params = self._params()
+        if not self.fee_assets <= params.keep_assets:
+            params = replace(params, keep_assets=params.keep_assets | self.fee_assets)
         plan = plan_orders(
             cycle_id=str(report.run_id),
             weights=weights,
