@@ -53,6 +53,7 @@ _TRADES = cast(Table, PaperTrade.__table__)
 _SEL_BALANCES = select(_BALANCES.c.asset, _BALANCES.c.free).where(
     _BALANCES.c.asset.in_(bindparam("x_assets", expanding=True))
 )
+_SEL_ALL_BALANCES = select(_BALANCES.c.asset, _BALANCES.c.free, _BALANCES.c.locked)
 _UPD_BALANCE = (
     update(_BALANCES)
     .where(_BALANCES.c.asset == bindparam("x_asset"))
@@ -155,7 +156,7 @@ class PaperExchange:
     def _account(self) -> AccountSnapshot:
         self.open_account()
         with self._sessions() as session:
-            rows = session.scalars(select(PaperBalance)).all()
+            rows = session.connection().execute(_SEL_ALL_BALANCES)
             balances = {b.asset: Balance(b.asset, b.free, b.locked) for b in rows}
         fee = self._config().fee_bps
         return AccountSnapshot(balances=balances, taken_at=self._clock(), fees_bps={"taker": fee, "maker": fee})
