@@ -134,10 +134,14 @@ load: $(DEV_VENV)/.installed
 	$(DEV_PY) -m scripts.load --seconds $(LOAD_SECONDS) --clients $(LOAD_CLIENTS)
 
 # SIGKILL the real service mid-cycle CRASH_ROUNDS times per exchange (paper, local Binance), checking
-# after every restart that exchange, ledger and risk records agree.
+# after every restart that exchange, ledger and risk records agree; then FAILOVER_ROUNDS leader
+# takeovers between save and send with two service processes (needs QT_TEST_DATABASE_URL: PostgreSQL;
+# skipped, with the reason printed, without it).
 CRASH_ROUNDS ?= 20
+FAILOVER_ROUNDS ?= 6
 crash: $(DEV_VENV)/.installed
-	QT_CRASH_ROUNDS=$(CRASH_ROUNDS) $(DEV_PY) -m pytest backend/tests/proving/test_crash_consistency.py -q
+	QT_CRASH_ROUNDS=$(CRASH_ROUNDS) QT_FAILOVER_ROUNDS=$(FAILOVER_ROUNDS) $(DEV_PY) -m pytest -q -rs \
+		backend/tests/proving/test_crash_consistency.py backend/tests/proving/test_failover_fencing.py
 
 # A PNG of every page of the operator page (desktop and narrow) in artifacts/ui/; needs Debian's chromium.
 screenshots: $(DEV_VENV)/.installed

@@ -114,6 +114,27 @@ class ExecutionSettings(Section):
         le=1000,
         description="Paper exchange taker fee in basis points.",
     )
+    paper_maker_fee_bps: Decimal = Field(
+        Decimal("10"),
+        alias="QT_PAPER_MAKER_FEE_BPS",
+        ge=0,
+        le=1000,
+        description="Paper exchange maker fee in basis points (resting limit orders filled later).",
+    )
+    paper_fill_volume_share: Decimal = Field(
+        Decimal("0.1"),
+        alias="QT_PAPER_FILL_VOLUME_SHARE",
+        gt=0,
+        le=1,
+        description="Share of a bar's volume that may fill a resting paper order the bar traded through.",
+    )
+    paper_order_ttl_seconds: float = Field(
+        0.0,
+        alias="QT_PAPER_ORDER_TTL_SECONDS",
+        ge=0,
+        le=30 * 86400,
+        description="A resting paper order expires after this many seconds; 0 keeps it until filled or cancelled.",
+    )
     paper_max_slippage_bps: Decimal = Field(
         Decimal("50"),
         alias="QT_PAPER_MAX_SLIPPAGE_BPS",

@@ -21,6 +21,7 @@ class OrderSide(StrEnum):
 class OrderType(StrEnum):
     MARKET = "MARKET"
     LIMIT = "LIMIT"
+    LIMIT_MAKER = "LIMIT_MAKER"  # a LIMIT order refused (-2010) if it would take liquidity at once
 
 
 class OrderStatus(StrEnum):
@@ -34,6 +35,11 @@ class OrderStatus(StrEnum):
     EXPIRED = "EXPIRED"
     EXPIRED_IN_MATCH = "EXPIRED_IN_MATCH"
     UNKNOWN = "UNKNOWN"
+
+    @property
+    def is_open(self) -> bool:
+        """Resting on the book (some quantity may still fill)."""
+        return self in {OrderStatus.NEW, OrderStatus.PARTIALLY_FILLED}
 
     @property
     def is_final(self) -> bool:
@@ -88,6 +94,13 @@ class OrderResult:
     time: datetime | None = None
     error_code: int | None = None
     error_message: str | None = None
+    price: Decimal | None = None  # the limit price of a limit order
+    order_type: OrderType | None = None  # None when the answer did not say
+
+    @property
+    def open_quantity(self) -> Decimal:
+        """What may still fill: the unfilled rest of an open order, zero once the order is final."""
+        return self.requested_quantity - self.executed_quantity if self.status.is_open else Decimal(0)
 
     @property
     def average_price(self) -> Decimal | None:
@@ -133,3 +146,18 @@ class Exchange(Protocol):
     async def trades(self, symbol: str, since: datetime | None = None) -> list[Fill]: ...
 
     async def close(self) -> None: ...
+
+
+@runtime_checkable
+class RestingOrders(Protocol):
+    """Adapters whose orders can rest on the book across cycles (LIMIT GTC, LIMIT_MAKER)."""
+
+    async def cancel_order(self, symbol: str, client_order_id: str) -> OrderResult | None:
+        """Cancel the order if it is still open and return its state afterwards: an order that had
+        already filled, expired or been cancelled comes back as it is; None when the exchange never
+        saw it. Raises TemporaryExchangeError when unsure (query again later)."""
+        ...
+
+    async def open_orders(self, symbol: str | None = None) -> list[OrderResult]:
+        """The account's open orders (NEW or PARTIALLY_FILLED), of one symbol or of all."""
+        ...

@@ -9,7 +9,9 @@
   UnknownOutcomeError; the caller then looks the order up by that id before anything is resent.
 - HTTP 429/418 (and -1003/-1015) raise RateLimitedError and block every call until Retry-After has
   passed, without touching the network.
-- Each documented error code is mapped to what to do next (see `classify`).
+- Each documented error code is mapped to what to do next (see `binance_codes.classify`).
+- Resting orders (LIMIT GTC, LIMIT_MAKER): `cancel_order` by client id (an order no longer open comes
+  back as the exchange has it), `open_orders` for one symbol or the account.
 """
 
 from __future__ import annotations
@@ -27,7 +29,17 @@ import requests
 from binance.client import BaseClient, Client
 from binance.exceptions import BinanceAPIException, BinanceRequestException
 
-from backend.exchanges.base import AccountSnapshot, Balance, Fill, OrderRequest, OrderResult, OrderSide, OrderStatus
+from backend.exchanges.base import (
+    AccountSnapshot,
+    Balance,
+    Fill,
+    OrderRequest,
+    OrderResult,
+    OrderSide,
+    OrderStatus,
+    OrderType,
+)
+from backend.exchanges.binance_codes import CANCEL_REJECTED, NO_SUCH_ORDER, classify
 from backend.exchanges.errors import (
     ExchangeConfigError,
     ExchangeError,
@@ -45,52 +57,6 @@ LIVE_API_URL = "https://api.binance.com/api"
 TESTNET_API_URL = "https://testnet.binance.vision/api"
 DEFAULT_RETRY_AFTER = 60.0
 MY_TRADES_LIMIT = 1000
-
-# Binance error codes by what the caller should do next (spot REST "Error codes" documentation).
-CONFIG_CODES = {-1002, -1022, -2014, -2015}  # unauthorized, bad signature, bad key, key/IP/permission
-RATE_CODES = {-1003, -1015}  # too many requests, too many new orders
-UNKNOWN_CODES = {-1000, -1001, -1006, -1007}  # unknown, disconnected, unexpected response, timeout
-RETRY_CODES = {-1008, -1021}  # server busy, timestamp outside recvWindow
-REJECT_CODES = {
-    -1013,  # filter failure / market closed
-    -1100,
-    -1101,
-    -1102,
-    -1103,
-    -1104,
-    -1105,
-    -1106,  # parameter problems
-    -1111,  # precision
-    -1112,
-    -1114,
-    -1115,
-    -1116,
-    -1117,
-    -1118,
-    -1119,  # order field problems
-    -1121,  # invalid symbol
-    -1125,
-    -1127,
-    -1128,
-    -1130,
-    -2010,  # new order rejected (insufficient balance, duplicate, ...)
-    -2011,  # cancel rejected
-    -2026,  # order archived
-}
-NO_SUCH_ORDER = -2013
-
-
-def classify(code: int | None, http_status: int | None) -> str:
-    """'config' | 'rate' | 'unknown' | 'retry' | 'reject' for an error answer."""
-    if http_status in (418, 429) or code in RATE_CODES:
-        return "rate"
-    if code in CONFIG_CODES or http_status in (401, 403):
-        return "config"
-    if code in UNKNOWN_CODES or (http_status is not None and http_status >= 500):
-        return "unknown"
-    if code in RETRY_CODES:
-        return "retry"
-    return "reject"
 
 
 def api_url(base_url: str | None, testnet: bool) -> str:
@@ -290,7 +256,8 @@ class BinanceExchange:
             params["quoteOrderQty"] = _quantity(request.quote_quantity)
         if request.price is not None:
             params["price"] = _quantity(request.price)
-            params["timeInForce"] = request.time_in_force or "GTC"
+            if request.order_type is not OrderType.LIMIT_MAKER:  # LIMIT_MAKER takes no timeInForce
+                params["timeInForce"] = request.time_in_force or "GTC"
         data = self._call("new_order", lambda: self._client.create_order(**params), new_order=True)
         return self._result(data)
 
@@ -307,6 +274,30 @@ class BinanceExchange:
                 return None
             raise
         return self._result(data)
+
+    async def cancel_order(self, symbol: str, client_order_id: str) -> OrderResult | None:
+        return await asyncio.to_thread(self._cancel, symbol, client_order_id)
+
+    def _cancel(self, symbol: str, client_order_id: str) -> OrderResult | None:
+        try:
+            data = self._call(
+                "cancel_order",
+                lambda: self._client.cancel_order(symbol=symbol, origClientOrderId=client_order_id),
+            )
+        except OrderRejectedError as exc:
+            if exc.code in (CANCEL_REJECTED, NO_SUCH_ORDER):
+                # not open any more (filled, expired, cancelled before) or never seen: say which
+                return self._query(symbol, client_order_id)
+            raise
+        return self._result(data)
+
+    async def open_orders(self, symbol: str | None = None) -> list[OrderResult]:
+        return await asyncio.to_thread(self._open_orders, symbol)
+
+    def _open_orders(self, symbol: str | None) -> list[OrderResult]:
+        params: dict[str, Any] = {} if symbol is None else {"symbol": symbol}
+        data = self._call("open_orders", lambda: self._client.get_open_orders(**params))
+        return [self._result(o) for o in data]
 
     async def orders(self, symbol: str, since: datetime | None = None) -> list[OrderResult]:
         return await asyncio.to_thread(self._orders, symbol, since)
@@ -362,9 +353,12 @@ class BinanceExchange:
             )
             for f in data.get("fills") or ()
         )
+        price = _d(data.get("price") or "0")
+        kind = data.get("type")
         return OrderResult(
             symbol=symbol,
-            client_order_id=data["clientOrderId"],
+            # a cancel's answer names the cancel request clientOrderId and the order origClientOrderId
+            client_order_id=data.get("origClientOrderId") or data["clientOrderId"],
             exchange_order_id=order_id,
             status=OrderStatus(data["status"]) if data["status"] in OrderStatus.__members__ else OrderStatus.UNKNOWN,
             side=side,
@@ -373,4 +367,6 @@ class BinanceExchange:
             quote_quantity=_d(data["cummulativeQuoteQty"]),
             fills=fills,
             time=when,
+            price=price if price > 0 else None,
+            order_type=OrderType(kind) if kind in OrderType.__members__ else None,
         )

@@ -21,6 +21,9 @@ def paper_config(settings: Settings) -> PaperConfig:
         starting_cash=ex.paper_starting_cash,
         fee_bps=ex.paper_fee_bps,
         max_slippage_bps=ex.paper_max_slippage_bps,
+        maker_fee_bps=ex.paper_maker_fee_bps,
+        fill_volume_share=ex.paper_fill_volume_share,
+        order_ttl_seconds=ex.paper_order_ttl_seconds,
     )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from decimal import ROUND_DOWN, Decimal
 
-from backend.exchanges.base import OrderType
+from backend.exchanges.base import OrderSide, OrderType
 from backend.market.types import SymbolRules
 
 ZERO = Decimal(0)
@@ -90,4 +90,18 @@ def filter_failure(
         and notional > rules.max_notional
     ):
         return "NOTIONAL"
+    return None
+
+
+def percent_price_failure(rules: SymbolRules, side: OrderSide, price: Decimal, average: Decimal) -> str | None:
+    """ "PERCENT_PRICE_BY_SIDE" when a limit price lies outside the side's band around the average
+    price (Binance: the average over avgPriceMins; a caller without it passes the book's mid)."""
+    if average <= 0:
+        return None
+    if side is OrderSide.BUY:
+        up, down = rules.bid_multiplier_up, rules.bid_multiplier_down
+    else:
+        up, down = rules.ask_multiplier_up, rules.ask_multiplier_down
+    if (up > 0 and price > average * up) or (down > 0 and price < average * down):
+        return "PERCENT_PRICE_BY_SIDE"
     return None

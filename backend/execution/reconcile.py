@@ -12,29 +12,30 @@ by its client order id, on a backoff. What it finds decides:
   the symbol are searched by client order id before it is declared FAILED.
 
 Resolved either way, the risk reservation is released at once.
+Fencing: immediately before a send the sender proves it still leads and claims the order
+(``PENDING → SENDING`` for its epoch, untouched) in one statement. Start-up reconciliation (open
+orders, missing fills, the risk guard's records, balances) is ``backend/execution/startup.py``.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from backend.exchanges.base import AccountSnapshot, OrderRequest, OrderResult
+from backend.exchanges.base import OrderRequest, OrderResult, OrderStatus
 from backend.exchanges.errors import ExchangeError
-from backend.execution.ledger import FAILED, PENDING, OpenOrder, PositionView, RecordedFill
+from backend.execution.ledger_records import FAILED, PENDING, OpenOrder, RecordedFill
+from backend.execution.startup import ReconcileReport, reconcile_at_startup
 
 if TYPE_CHECKING:
+    from backend.execution.planner import PlannedOrder
+    from backend.execution.reports import CycleReport
     from backend.execution.service import ExecutionService
 
 log = logging.getLogger(__name__)
 ZERO = Decimal(0)
-# How far back reconciliation looks for executions the risk guard missed: the daily-loss rule
-# reads the current UTC day, so two days always cover it.
-RISK_RESTORE_WINDOW = timedelta(days=2)
 MAX_BACKOFF_SECONDS = 30.0
 NOT_FOUND = "looked up after an unknown outcome: the exchange has no such order"
 
@@ -42,18 +43,6 @@ NOT_FOUND = "looked up after an unknown outcome: the exchange has no such order"
 def backoff(lookups: int) -> timedelta:
     """1, 2, 4, ... seconds between lookups of an unknown order, at most MAX_BACKOFF_SECONDS."""
     return timedelta(seconds=min(2.0 ** max(lookups, 0), MAX_BACKOFF_SECONDS))
-
-
-@dataclass
-class ReconcileReport:
-    run_id: int | None
-    resolved_orders: list[dict[str, Any]] = field(default_factory=list)
-    fills_recovered: int = 0
-    differences: list[dict[str, Any]] = field(default_factory=list)
-    seeded: bool = False
-    error: str | None = None
-    unresolved: list[str] = field(default_factory=list)
-    risk_records_restored: int = 0
 
 
 class Reconciler:
@@ -131,113 +120,62 @@ class Reconciler:
         recorded: list[RecordedFill] = []
 
         async def apply(res: OrderResult) -> Decimal:
-            recorded.extend(await s._apply_result(coid, res))
+            recorded.extend(await s.recorder.apply_result(coid, res))
             return sum((r.realised_pnl for r in recorded), ZERO)
 
         if result.executed_quantity > 0:
             await s.exchange.record_reconciled(request, result, now=s._clock(), realised_pnl=apply)
         else:
-            await s._apply_result(coid, result)
+            await s.recorder.apply_result(coid, result)
             if result.status.is_final:
                 s.guard.release(coid)
         return recorded
 
-    # start-up ---------------------------------------------------------------------------------
+    # fencing and a lost answer ------------------------------------------------------------------
+    async def fence(self, coid: str, quote_quantity: Decimal | None) -> str | None:
+        """Immediately before sending: prove this process still leads, then claim the order
+        (``PENDING → SENDING`` for this epoch, untouched). Returns why it must not be sent, or None."""
+        s = self.s
+        if s._before_send is not None:
+            await s._before_send(coid)
+        if s._still_leads is not None and not await s._still_leads():
+            return "fenced: this process no longer holds the leader lock; the order is left to the leader"
+        if not await s._db(s.ledger.claim_for_sending, coid, s._epoch(), quote_quantity):
+            return "fenced: the order was resolved by another leader (or changed) before it was sent"
+        return None
+
+    async def after_unknown(self, report: CycleReport, order: PlannedOrder, exc: ExchangeError) -> str | None:
+        """The send's answer was lost: UNKNOWN, looked up at once; returns a reason to stop the cycle."""
+        s = self.s
+        coid = order.client_order_id
+        await s._db(s.ledger.mark_unknown, coid, str(exc))
+        s._log.write(s._clock(), "order_unknown", client_order_id=coid, symbol=order.symbol, message=str(exc))
+        s._order_metric(order.side, "unknown")
+        now = s._clock()
+        resolved, unresolved = await self.resolve_open(
+            [OpenOrder(coid, order.symbol, order.side, OrderStatus.UNKNOWN.value, order.quantity, now, now)]
+        )
+        if unresolved:
+            report.unresolved.extend(unresolved)
+            report.status = "degraded"
+            report.failed += 1
+            report.errors[coid] = f"unknown outcome: {exc}"
+            return "an order's outcome is unknown; nothing more is sent until it is resolved"
+        if resolved and resolved[0]["status"] == FAILED:
+            # the exchange never saw it: nothing was placed
+            report.failed += 1
+            report.errors[coid] = f"not placed (looked up after: {exc})"
+            s._order_metric(order.side, "failed")
+            return None
+        report.submitted += 1
+        report.filled += int(resolved[0].get("fills_recorded", 0)) if resolved else 0
+        s._order_metric(order.side, "submitted")
+        return None
+
+    # start-up (backend/execution/startup.py) ------------------------------------------------------
     async def reconcile(self) -> ReconcileReport:
         """Resolve open orders, recover missing fills, restore the guard, compare balances."""
-        s = self.s
-        report = ReconcileReport(run_id=None)
-        try:
-            run_id: int = await s._db(s.ledger.start_run, "reconcile")
-            report.run_id = run_id
-            await s._refresh_market()
-            open_orders = await s._db(s.ledger.open_orders)
-            report.resolved_orders, report.unresolved = await self.resolve_open(open_orders)
-            positions: dict[str, PositionView] = await s._db(s.ledger.positions)
-            for symbol in sorted(positions):
-                since = await s._db(s.ledger.latest_fill_time, symbol)
-                try:
-                    trades = await s.exchange.trades(symbol, since=since)
-                    s._count("my_trades", "ok")
-                except ExchangeError as exc:
-                    s._count("my_trades", type(exc).__name__)
-                    report.differences.append({"symbol": symbol, "error": f"trades not read: {exc}"})
-                    continue
-                report.fills_recovered += len(await s._record(trades, None))
-            report.risk_records_restored = await self.restore_risk_records()
-            account = await s.exchange.account()
-            s._count("account", "ok")
-            s._account = account
-            report.differences.extend(await self.compare_balances(account, report))
-            status = "degraded" if report.differences or report.unresolved else "ok"
-            await s._db(
-                s.ledger.finish_run,
-                run_id,
-                status=status,
-                details={
-                    "resolved_orders": report.resolved_orders,
-                    "fills_recovered": report.fills_recovered,
-                    "differences": report.differences,
-                    "seeded": report.seeded,
-                    "risk_records_restored": report.risk_records_restored,
-                    "unresolved_orders": report.unresolved,
-                },
-            )
-            for diff in report.differences:
-                log.warning("reconciliation difference", extra={k: str(v) for k, v in diff.items()})
-        except Exception as exc:
-            report.error = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
-            log.error("reconciliation failed", extra={"error": report.error})
-            if report.run_id is not None:
-                try:
-                    await s._db(s.ledger.finish_run, report.run_id, status="failed", error=report.error)
-                except Exception:
-                    log.exception("failed reconciliation not recorded")
-        s.last_reconcile = report
-        return report
+        return await reconcile_at_startup(self.s)
 
-    async def restore_risk_records(self) -> int:
-        """Make the risk guard's recent executions agree with the ledger's (one truth for daily loss)."""
-        s = self.s
-        records = await s._db(s.ledger.executions_since, s._clock() - RISK_RESTORE_WINDOW)
-        return await asyncio.to_thread(s.guard.restore_trades_sync, records)
 
-    async def compare_balances(self, account: AccountSnapshot, report: ReconcileReport) -> list[dict[str, Any]]:
-        s = self.s
-        quote = s.ledger.quote
-        differences: list[dict[str, Any]] = []
-        exchange_cash = account.balances[quote].total if quote in account.balances else ZERO
-        if not await s._db(s.ledger.is_seeded):
-            await s._db(s.ledger.seed, exchange_cash)
-            report.seeded = True
-        else:
-            ledger_cash: Decimal = await s._db(s.ledger.cash)
-            if ledger_cash != exchange_cash:
-                differences.append(
-                    {"asset": quote, "ledger": format(ledger_cash, "f"), "exchange": format(exchange_cash, "f")}
-                )
-                await s._db(s.ledger.adjust_cash, exchange_cash)
-        positions: dict[str, PositionView] = await s._db(s.ledger.positions)
-        by_base = {p.base_asset: p for p in positions.values()}
-        symbols_by_base = {
-            r.base_asset: sym for sym, r in s._rules.items() if r.quote_asset == quote and r.base_asset != quote
-        }
-        for asset in sorted(set(by_base) | set(account.balances)):
-            if asset == quote:
-                continue
-            held = account.balances[asset].total if asset in account.balances else ZERO
-            pos = by_base.get(asset)
-            symbol = pos.symbol if pos is not None else symbols_by_base.get(asset)
-            if symbol is None:
-                continue  # not tradable against our quote asset: not part of the portfolio
-            ledger_qty = pos.quantity if pos is not None else ZERO
-            if ledger_qty == held:
-                continue
-            mark = s._marks.get(symbol)
-            price = mark.price if mark is not None else (pos.average_cost if pos is not None else ZERO)
-            if not report.seeded:
-                differences.append(
-                    {"asset": asset, "symbol": symbol, "ledger": format(ledger_qty, "f"), "exchange": format(held, "f")}
-                )
-            await s._db(s.ledger.adjust_position, symbol, asset, held, price)
-        return differences
+__all__ = ["MAX_BACKOFF_SECONDS", "NOT_FOUND", "ReconcileReport", "Reconciler", "backoff"]

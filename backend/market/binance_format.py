@@ -1,9 +1,10 @@
 """Parsers from Binance's spot REST JSON (exchangeInfo, ticker/24hr, bookTicker, klines, depth) to market types.
 
 Filters read: PRICE_FILTER, LOT_SIZE, MARKET_LOT_SIZE, MIN_NOTIONAL (legacy) and NOTIONAL (which
-wins when both are present). A bound Binance sends as zero means "not enforced" and stays zero; a
-zero MARKET_LOT_SIZE step means "same as LOT_SIZE". A symbol whose entry is malformed is skipped
-and reported, so one odd listing never hides the others.
+wins when both are present), PERCENT_PRICE_BY_SIDE (or the legacy PERCENT_PRICE for both sides). A
+bound Binance sends as zero means "not enforced" and stays zero; a zero MARKET_LOT_SIZE step means
+"same as LOT_SIZE". A symbol whose entry is malformed is skipped and reported, so one odd listing
+never hides the others.
 """
 
 from __future__ import annotations
@@ -60,6 +61,16 @@ def parse_symbol(entry: Mapping[str, Any]) -> SymbolRules:
         else:
             min_notional = max_notional = ZERO
             min_to_market, max_to_market = True, False
+        by_side = filters.get("PERCENT_PRICE_BY_SIDE")
+        both = filters.get("PERCENT_PRICE") or {}
+        if by_side is not None:
+            multipliers = [
+                _d(by_side.get(k, "0"))
+                for k in ("bidMultiplierUp", "bidMultiplierDown", "askMultiplierUp", "askMultiplierDown")
+            ]
+        else:
+            up, down = _d(both.get("multiplierUp", "0")), _d(both.get("multiplierDown", "0"))
+            multipliers = [up, down, up, down]
         return SymbolRules(
             symbol=symbol,
             status=str(entry["status"]),
@@ -80,6 +91,10 @@ def parse_symbol(entry: Mapping[str, Any]) -> SymbolRules:
             max_notional_applies_to_market=max_to_market,
             spot_allowed=bool(entry.get("isSpotTradingAllowed", True)),
             listed_at=None,
+            bid_multiplier_up=multipliers[0],
+            bid_multiplier_down=multipliers[1],
+            ask_multiplier_up=multipliers[2],
+            ask_multiplier_down=multipliers[3],
         )
     except BinanceFormatError as exc:
         raise BinanceFormatError(f"{symbol}: {exc}") from None

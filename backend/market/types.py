@@ -41,6 +41,12 @@ class SymbolRules:
     max_notional_applies_to_market: bool = False
     spot_allowed: bool = True
     listed_at: datetime | None = None
+    # PERCENT_PRICE_BY_SIDE (or the older PERCENT_PRICE, both sides alike): a limit buy's price must
+    # lie within [bid_down, bid_up] × the average price, a sale's within [ask_down, ask_up]; 0 = off
+    bid_multiplier_up: Decimal = Decimal(0)
+    bid_multiplier_down: Decimal = Decimal(0)
+    ask_multiplier_up: Decimal = Decimal(0)
+    ask_multiplier_down: Decimal = Decimal(0)
 
     @property
     def is_trading(self) -> bool:

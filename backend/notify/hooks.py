@@ -19,7 +19,7 @@ from backend.notify.outbox import Outbox
 from backend.risk.models import KillSwitchState
 from backend.scheduler.runner import JobRun, RunStatus
 
-# trades-log events that end an order's story (see ExecutionService._apply_result and reconciliation)
+# trades-log events that end an order's story (see backend/execution/recorder.py and reconciliation)
 FINAL_ORDER_EVENTS = {
     "order_filled",
     "order_canceled",

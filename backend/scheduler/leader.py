@@ -25,7 +25,7 @@ class LeaderLock:
         self._conn: Connection | None = None
         self._lock = threading.Lock()
         # the leadership term: a new value every time the lock is (re)acquired; every order saved
-        # in this term carries it (fencing, see backend/execution/service.py)
+        # in this term carries it (fencing, see backend/execution/reconcile.py)
         self.epoch: int | None = None
 
     @property

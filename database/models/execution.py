@@ -179,6 +179,12 @@ class PaperOrder(Base):
     executed_quantity: Mapped[Decimal] = mapped_column(Dec)
     quote_quantity: Mapped[Decimal] = mapped_column(Dec)
     created_at: Mapped[datetime]
+    # resting orders (LIMIT GTC, LIMIT_MAKER): the limit price, the time in force, when the order
+    # last changed, and up to when the market's bars have been matched against it
+    price: Mapped[Decimal | None] = mapped_column(Dec)
+    time_in_force: Mapped[str | None] = mapped_column(String(8))
+    updated_at: Mapped[datetime | None]
+    matched_until: Mapped[datetime | None]
 
 
 class PaperTrade(Base):

@@ -398,6 +398,11 @@ class SimulatedMarket:
                 max_notional_applies_to_market=False,
                 spot_allowed=True,
                 listed_at=self.listed_at(spec.symbol),
+                # PERCENT_PRICE_BY_SIDE as Binance sets it on most spot pairs
+                bid_multiplier_up=Decimal(5),
+                bid_multiplier_down=Decimal("0.2"),
+                ask_multiplier_up=Decimal(5),
+                ask_multiplier_down=Decimal("0.2"),
             )
         return out
 

@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 from backend.exchanges.base import OrderRequest, OrderSide, OrderStatus
-from backend.exchanges.binance import BinanceExchange, api_url, classify
+from backend.exchanges.binance import BinanceExchange, api_url
+from backend.exchanges.binance_codes import classify
 from backend.exchanges.errors import (
     ExchangeConfigError,
     OrderRejectedError,

@@ -1,5 +1,5 @@
 """QT_EXECUTION_ORDER_STYLE=limit_ioc: the bound price on the tick grid, LIMIT IOC on the paper
-exchange (never past its price, the rest expires, PRICE_FILTER applied, other limit forms refused),
+exchange (never past its price, the rest expires, PRICE_FILTER applied, FOK refused),
 and a whole cycle sent as LIMIT IOC whose fills stay inside the slippage bound."""
 
 from __future__ import annotations
@@ -82,9 +82,11 @@ async def test_limit_orders_the_paper_exchange_does_not_take_are_refused(session
     with pytest.raises(OrderRejectedError, match="Filter failure: PRICE_FILTER") as caught:
         await ex.submit_order(off_tick)
     assert caught.value.code == -1013
-    gtc = OrderRequest("ETHUSDT", OrderSide.BUY, D(1), "g1", order_type=OrderType.LIMIT, price=D(1000))
+    fok = OrderRequest(
+        "ETHUSDT", OrderSide.BUY, D(1), "g1", order_type=OrderType.LIMIT, price=D(1000), time_in_force="FOK"
+    )
     with pytest.raises(OrderRejectedError) as refused:
-        await ex.submit_order(gtc)
+        await ex.submit_order(fok)
     assert refused.value.code == -1014
     no_price = OrderRequest("ETHUSDT", OrderSide.BUY, D(1), "n1", order_type=OrderType.LIMIT, time_in_force="IOC")
     with pytest.raises(OrderRejectedError) as missing:

@@ -3,9 +3,13 @@
 ``install(server, engine)`` adds, with Binance's shapes, weights and error codes:
 POST/GET/DELETE /api/v3/order, GET /api/v3/openOrders, GET /api/v3/myTrades, GET /api/v3/account and
 GET /api/v3/account/commission. Market orders walk the simulated book (taker fee in the asset
-received, as Binance charges without BNB). Like Binance, a client order id is refused only while an
-order with it is open, so a blind resubmission of a filled market order *would* trade twice: the
-adapter must look orders up instead.
+received, as Binance charges without BNB). LIMIT IOC takes what is inside its price and expires the
+rest; LIMIT GTC rests what does not cross and LIMIT_MAKER rests whole (-2010 "Order would
+immediately match and take." when it would cross), their funds locked; resting orders fill only when
+a test trades through them (``engine.trade(server, symbol, price, qty)``: partial fills by
+quantity, at the order's price, as maker) and DELETE /api/v3/order cancels them. Like Binance, a
+client order id is refused only while an order with it is open, so a blind resubmission of a filled
+market order *would* trade twice: the adapter must look orders up instead.
 
 State (balances, orders, trades) can live in a JSON file, so a server process killed mid-request
 and started again still knows what it accepted. Faults specific to orders:
@@ -25,9 +29,10 @@ from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
 
-from backend.exchanges.base import OrderType
-from backend.exchanges.filters import filter_failure
+from backend.exchanges.base import OrderSide, OrderType
+from backend.exchanges.filters import filter_failure, percent_price_failure
 from backend.tests.fakes.binance_order_faults import OrderFaults, shifted
+from backend.tests.fakes.binance_resting import cancel_order, trade_through
 from backend.tests.fakes.binance_server import BinanceAPIError, FakeBinance, FakeRequest
 
 FEE_RATE = Decimal("0.001")
@@ -41,6 +46,8 @@ def _s(value: Decimal) -> str:
 @dataclass
 class MatchingEngine(OrderFaults):
     balances: dict[str, Decimal] = field(default_factory=lambda: {"USDT": Decimal(10000)})
+    locked: dict[str, Decimal] = field(default_factory=dict)  # held by resting orders
+    maker_fee_rate: Decimal = FEE_RATE
     state_path: Path | None = None
     stall_after_accept: int = 0
     die_after_accept: int = 0
@@ -68,6 +75,7 @@ class MatchingEngine(OrderFaults):
         if path.exists():
             data = json.loads(path.read_text())
             engine.balances = {k: Decimal(v) for k, v in data["balances"].items()}
+            engine.locked = {k: Decimal(v) for k, v in data.get("locked", {}).items()}
             engine.orders = data["orders"]
             engine.trades = data["trades"]
             engine.next_order_id = data["next_order_id"]
@@ -79,6 +87,7 @@ class MatchingEngine(OrderFaults):
             return
         data = {
             "balances": {k: str(v) for k, v in self.balances.items()},
+            "locked": {k: str(v) for k, v in self.locked.items()},
             "orders": self.orders,
             "trades": self.trades,
             "next_order_id": self.next_order_id,
@@ -106,14 +115,18 @@ class MatchingEngine(OrderFaults):
             raise BinanceAPIError(400, -1121, "Invalid symbol.")
         if side not in ("BUY", "SELL"):
             raise BinanceAPIError(400, -1117, "Invalid side.")
-        if order_type not in ("MARKET", "LIMIT"):
+        if order_type not in ("MARKET", "LIMIT", "LIMIT_MAKER"):
             raise BinanceAPIError(400, -1116, "Invalid orderType.")
         limit_price: Decimal | None = None
+        tif = "GTC"
         if order_type == "LIMIT":
-            # LIMIT IOC only (this fake does not rest orders): price and timeInForce are mandatory
+            # price and timeInForce are mandatory; IOC expires what does not fill, GTC rests it
             tif = request.require("timeInForce")
-            if tif != "IOC":
+            if tif not in ("IOC", "GTC"):
                 raise BinanceAPIError(400, -1014, "Unsupported order combination")
+        elif order_type == "LIMIT_MAKER" and "timeInForce" in request.params:
+            raise BinanceAPIError(400, -1106, "Parameter 'timeInForce' sent when not required.")
+        if order_type != "MARKET":
             try:
                 limit_price = Decimal(request.require("price"))
             except ArithmeticError:
@@ -139,16 +152,21 @@ class MatchingEngine(OrderFaults):
             failure = filter_failure(rules, quantity, top, OrderType.MARKET)
         else:
             failure = filter_failure(rules, quantity, limit_price, OrderType.LIMIT) or _percent_price_by_side(
-                side, limit_price, book
+                rules, side, limit_price, book
             )
         if failure:
             raise BinanceAPIError(400, -1013, f"Filter failure: {failure}")
+        if order_type == "LIMIT_MAKER" and limit_price is not None and levels:
+            top_price = levels[0].price
+            if (side == "BUY" and top_price <= limit_price) or (side == "SELL" and top_price >= limit_price):
+                raise BinanceAPIError(400, -2010, "Order would immediately match and take.")
+        resting = order_type == "LIMIT_MAKER" or (order_type == "LIMIT" and tif == "GTC")
         with self.lock:
             if any(o["clientOrderId"] == client_id and o["status"] in ("NEW", "PARTIALLY_FILLED") for o in self.orders):
                 raise BinanceAPIError(400, -2010, "Duplicate order sent.")
             matches: list[tuple[Decimal, Decimal]] = []
             remaining = quantity
-            for level in levels:
+            for level in () if order_type == "LIMIT_MAKER" else levels:
                 if remaining <= 0:
                     break
                 if limit_price is not None and (
@@ -161,45 +179,23 @@ class MatchingEngine(OrderFaults):
             executed = quantity - remaining
             cost = sum((p * q for p, q in matches), Decimal(0))
             base, quote = rules.base_asset, rules.quote_asset
-            pay, needed = (quote, cost) if side == "BUY" else (base, quantity)
+            lock = (remaining * limit_price if side == "BUY" else remaining) if resting and limit_price else Decimal(0)
+            pay, needed = (quote, cost + lock) if side == "BUY" else (base, quantity)
             if self.balances.get(pay, Decimal(0)) < needed:
                 raise BinanceAPIError(400, -2010, "Account has insufficient balance for requested action.")
             now_ms = server.server_time_ms()
             order_id = self.next_order_id
             self.next_order_id += 1
-            fills = []
-            for price, qty in matches:
-                gross = qty if side == "BUY" else price * qty
-                fee = (gross * FEE_RATE).quantize(FEE_QUANTUM, rounding=ROUND_HALF_UP)
-                receive = base if side == "BUY" else quote
-                self.balances[receive] = self.balances.get(receive, Decimal(0)) + gross - fee
-                trade = {
-                    "symbol": symbol,
-                    "id": self.next_trade_id,
-                    "orderId": order_id,
-                    "orderListId": -1,
-                    "price": _s(price),
-                    "qty": _s(qty),
-                    "quoteQty": _s(price * qty),
-                    "commission": _s(fee),
-                    "commissionAsset": receive,
-                    "time": now_ms,
-                    "isBuyer": side == "BUY",
-                    "isMaker": False,
-                    "isBestMatch": True,
-                }
-                self.next_trade_id += 1
-                self.trades.append(trade)
-                fills.append(
-                    {
-                        "price": trade["price"],
-                        "qty": trade["qty"],
-                        "commission": trade["commission"],
-                        "commissionAsset": receive,
-                        "tradeId": trade["id"],
-                    }
-                )
-            self.balances[pay] -= cost if side == "BUY" else executed
+            fills = [
+                self._trade(symbol, order_id, side, price, qty, (base, quote), now_ms, maker=False)
+                for price, qty in matches
+            ]
+            self.balances[pay] -= (cost if side == "BUY" else executed) + lock
+            self.locked[pay] = self.locked.get(pay, Decimal(0)) + lock
+            if resting:
+                status = "FILLED" if remaining <= 0 else "PARTIALLY_FILLED" if executed > 0 else "NEW"
+            else:
+                status = "FILLED" if executed == quantity else "EXPIRED"
             order = {
                 "symbol": symbol,
                 "orderId": order_id,
@@ -209,8 +205,8 @@ class MatchingEngine(OrderFaults):
                 "origQty": _s(quantity),
                 "executedQty": _s(executed),
                 "cummulativeQuoteQty": _s(cost),
-                "status": "FILLED" if executed == quantity else "EXPIRED",
-                "timeInForce": "IOC" if limit_price is not None else "GTC",
+                "status": status,
+                "timeInForce": tif,
                 "type": order_type,
                 "side": side,
                 "time": now_ms,
@@ -233,6 +229,53 @@ class MatchingEngine(OrderFaults):
         answer["transactTime"] = now_ms
         answer["fills"] = fills
         return answer
+
+    def _trade(
+        self,
+        symbol: str,
+        order_id: int,
+        side: str,
+        price: Decimal,
+        qty: Decimal,
+        assets: tuple[str, str],
+        now_ms: int,
+        *,
+        maker: bool,
+    ) -> dict[str, Any]:
+        """Book one trade of an order: the fee in the asset received, that asset credited."""
+        base, quote = assets
+        gross = qty if side == "BUY" else price * qty
+        fee = (gross * (self.maker_fee_rate if maker else FEE_RATE)).quantize(FEE_QUANTUM, rounding=ROUND_HALF_UP)
+        receive = base if side == "BUY" else quote
+        self.balances[receive] = self.balances.get(receive, Decimal(0)) + gross - fee
+        trade = {
+            "symbol": symbol,
+            "id": self.next_trade_id,
+            "orderId": order_id,
+            "orderListId": -1,
+            "price": _s(price),
+            "qty": _s(qty),
+            "quoteQty": _s(price * qty),
+            "commission": _s(fee),
+            "commissionAsset": receive,
+            "time": now_ms,
+            "isBuyer": side == "BUY",
+            "isMaker": maker,
+            "isBestMatch": True,
+        }
+        self.next_trade_id += 1
+        self.trades.append(trade)
+        return {
+            "price": trade["price"],
+            "qty": trade["qty"],
+            "commission": trade["commission"],
+            "commissionAsset": receive,
+            "tradeId": trade["id"],
+        }
+
+    def trade(self, server: FakeBinance, symbol: str, price: Decimal, quantity: Decimal) -> Decimal:
+        """The market trades `quantity` at `price` through the resting orders (see binance_resting)."""
+        return trade_through(self, server, symbol, price, quantity)
 
     @staticmethod
     def _quantity_for_quote(quote: Decimal, levels: Any, rules: Any) -> Decimal:
@@ -271,10 +314,7 @@ class MatchingEngine(OrderFaults):
         return self._find(server, request)
 
     def cancel(self, server: FakeBinance, request: FakeRequest) -> dict[str, Any]:
-        order = self._find(server, request)
-        if order["status"] not in ("NEW", "PARTIALLY_FILLED"):
-            raise BinanceAPIError(400, -2011, "Unknown order sent.")
-        return order  # pragma: no cover - market orders are never open here
+        return cancel_order(self, server, request)
 
     def open_orders(self, server: FakeBinance, request: FakeRequest) -> list[dict[str, Any]]:
         symbol = request.params.get("symbol")
@@ -304,9 +344,9 @@ class MatchingEngine(OrderFaults):
         omit = request.params.get("omitZeroBalances") == "true"
         with self.lock:
             balances = [
-                {"asset": a, "free": _s(v), "locked": "0.00000000"}
+                {"asset": a, "free": _s(v), "locked": _s(self.locked.get(a, Decimal(0)))}
                 for a, v in sorted(self.balances.items())
-                if v or not omit
+                if v or self.locked.get(a) or not omit
             ]
         return {
             "makerCommission": 10,
@@ -355,16 +395,10 @@ def install(server: FakeBinance, engine: MatchingEngine) -> MatchingEngine:
     return engine
 
 
-# PERCENT_PRICE_BY_SIDE as the local server's exchange information declares it (binance_server.py):
-# a buy's price within [0.2, 5] × the average price, a sale's likewise (the book mid stands for it)
-PERCENT_PRICE_BY_SIDE = {"BUY": (Decimal("0.2"), Decimal(5)), "SELL": (Decimal("0.2"), Decimal(5))}
-
-
-def _percent_price_by_side(side: str, price: Decimal, book: Any) -> str | None:
+def _percent_price_by_side(rules: Any, side: str, price: Decimal, book: Any) -> str | None:
+    """PERCENT_PRICE_BY_SIDE with the multipliers the exchange information declares (the book's
+    mid stands for the average price)."""
     if not book.bids or not book.asks:
         return None
     average = (book.bids[0].price + book.asks[0].price) / 2
-    down, up = PERCENT_PRICE_BY_SIDE[side]
-    if price > average * up or price < average * down:
-        return "PERCENT_PRICE_BY_SIDE"
-    return None
+    return percent_price_failure(rules, OrderSide(side), price, average)

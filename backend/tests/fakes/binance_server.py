@@ -189,10 +189,10 @@ def symbol_json(rules: SymbolRules) -> dict[str, Any]:
             {"filterType": "TRAILING_DELTA", "minTrailingAboveDelta": 10, "maxTrailingAboveDelta": 2000},
             {
                 "filterType": "PERCENT_PRICE_BY_SIDE",
-                "bidMultiplierUp": "5",
-                "bidMultiplierDown": "0.2",
-                "askMultiplierUp": "5",
-                "askMultiplierDown": "0.2",
+                "bidMultiplierUp": str(rules.bid_multiplier_up),
+                "bidMultiplierDown": str(rules.bid_multiplier_down),
+                "askMultiplierUp": str(rules.ask_multiplier_up),
+                "askMultiplierDown": str(rules.ask_multiplier_down),
                 "avgPriceMins": 5,
             },
             {

@@ -1,0 +1,236 @@
+"""The ledger's orders: saved before they are sent, claimed for sending (fencing), resolved after.
+
+Orders are written before they are sent and updated after, so an order whose answer was lost is
+still known (status UNKNOWN) and is looked up by its client order id before anything is
+resubmitted. Every state change that races another writer (a new leader, a late answer) is one
+conditional UPDATE whose row count says who won.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any, cast
+
+from sqlalchemy import Table, func, insert, select, update
+
+from backend.exchanges.base import OrderResult, OrderSide, OrderStatus
+from backend.execution.ledger_records import FAILED, OPEN_STATES, PENDING, SENDING, ZERO, LedgerBase, OpenOrder
+from backend.risk.models import TradeRecord
+from database.models.execution import FillRecord, Order
+
+_ORD = cast(Table, Order.__table__)
+_INS_ORDER = insert(_ORD)
+
+
+class LedgerOrders(LedgerBase):
+    def save_orders(self, run_id: int | None, orders: Sequence[dict[str, Any]]) -> None:
+        """Persist orders before they are sent (status PENDING), in one transaction."""
+        if not orders:
+            return
+        now = self._clock()
+        rows = [
+            {
+                "run_id": run_id,
+                "exchange": self.exchange,
+                "client_order_id": o["client_order_id"],
+                "exchange_order_id": None,
+                "symbol": o["symbol"],
+                "side": o["side"],
+                "order_type": o.get("order_type", "MARKET"),
+                "requested_quantity": o["quantity"],
+                "executed_quantity": ZERO,
+                "quote_quantity": ZERO,
+                "reference_price": o.get("price"),
+                "status": PENDING,
+                "error_code": None,
+                "error_message": None,
+                "note": o.get("note"),
+                "created_at": now,
+                "updated_at": now,
+                "leader_epoch": o.get("leader_epoch"),
+                "unknown_since": None,
+                "next_lookup_at": None,
+                "lookups": 0,
+                "quote_order_qty": o.get("quote_order_qty"),
+            }
+            for o in orders
+        ]
+        with self._sessions.begin() as session:
+            session.connection().execute(_INS_ORDER, rows)
+
+    def update_order(
+        self,
+        client_order_id: str,
+        *,
+        status: str,
+        result: OrderResult | None = None,
+        error_code: int | None = None,
+        error_message: str | None = None,
+    ) -> None:
+        with self._sessions.begin() as session:
+            order = session.scalar(select(Order).where(Order.client_order_id == client_order_id))
+            if order is None:
+                return
+            self._update(order, status=status, result=result, error_code=error_code, error_message=error_message)
+
+    def _update(
+        self,
+        order: Order,
+        *,
+        status: str,
+        result: OrderResult | None = None,
+        error_code: int | None = None,
+        error_message: str | None = None,
+    ) -> None:
+        order.status = status
+        if result is not None:
+            order.exchange_order_id = result.exchange_order_id
+            order.executed_quantity = result.executed_quantity
+            order.quote_quantity = result.quote_quantity
+        if error_code is not None:
+            order.error_code = error_code
+        if error_message is not None:
+            order.error_message = error_message[:2000]
+        order.updated_at = self._clock()
+
+    def resize_order(self, client_order_id: str, quantity: Decimal, note: str | None) -> None:
+        """A PENDING order cut before sending (cash after sells): record what is actually sent."""
+        with self._sessions.begin() as session:
+            order = session.scalar(select(Order).where(Order.client_order_id == client_order_id))
+            if order is not None and order.status == PENDING:
+                order.requested_quantity = quantity
+                order.note = note
+                order.updated_at = self._clock()
+
+    def executions_since(self, since: datetime) -> list[TradeRecord]:
+        """Each order that executed something, with its fills' realised PnL, last fill after `since`."""
+        with self._sessions() as session:
+            rows = session.execute(
+                select(
+                    Order.client_order_id,
+                    Order.symbol,
+                    Order.side,
+                    Order.executed_quantity,
+                    Order.quote_quantity,
+                    func.max(FillRecord.time),
+                )
+                .join(FillRecord, FillRecord.client_order_id == Order.client_order_id)
+                .where(Order.exchange == self.exchange)
+                .group_by(Order.id)
+                .having(func.max(FillRecord.time) >= since)
+            ).all()
+            pnl_rows = session.execute(
+                select(FillRecord.client_order_id, FillRecord.realised_pnl).where(
+                    FillRecord.exchange == self.exchange, FillRecord.time >= since
+                )
+            ).all()
+        pnl: dict[str, Decimal] = {}
+        for coid, value in pnl_rows:
+            pnl[coid] = pnl.get(coid, Decimal(0)) + value
+        return [
+            TradeRecord(
+                client_order_id=coid,
+                symbol=symbol,
+                side=OrderSide(side),
+                quantity=qty,
+                notional=quote,
+                realised_pnl=pnl.get(coid, Decimal(0)),
+                time=last if last.tzinfo is not None else last.replace(tzinfo=UTC),
+            )
+            for coid, symbol, side, qty, quote, last in rows
+            if qty > 0
+        ]
+
+    def realised_pnl_between(self, start: datetime, end: datetime) -> Decimal:
+        """Realised PnL of the fills in [start, end) (the daily-loss figure the guard must agree with)."""
+        with self._sessions() as session:
+            values = session.scalars(  # summed here: SQLite's SUM would go through a float
+                select(FillRecord.realised_pnl).where(
+                    FillRecord.exchange == self.exchange, FillRecord.time >= start, FillRecord.time < end
+                )
+            )
+            return sum(values, ZERO)
+
+    def open_orders(self) -> list[OpenOrder]:
+        """Orders whose outcome is not final: persisted-unsent, unknown, or still working."""
+        with self._sessions() as session:
+            rows = session.scalars(
+                select(Order).where(Order.exchange == self.exchange, Order.status.in_(OPEN_STATES)).order_by(Order.id)
+            )
+            return [
+                OpenOrder(
+                    o.client_order_id,
+                    o.symbol,
+                    OrderSide(o.side),
+                    o.status,
+                    o.requested_quantity,
+                    created_at=o.created_at,
+                    unknown_since=o.unknown_since,
+                    next_lookup_at=o.next_lookup_at,
+                    lookups=o.lookups or 0,
+                    leader_epoch=o.leader_epoch,
+                    quote_order_qty=o.quote_order_qty,
+                )
+                for o in rows
+            ]
+
+    # unknown outcomes and fencing ----------------------------------------------------------------
+    def claim_for_sending(self, client_order_id: str, epoch: int | None, quote_quantity: Decimal | None = None) -> bool:
+        """``PENDING → SENDING`` in one statement, only for the epoch that planned it and only if no
+        one touched the row since (a new leader that failed it wins): True when this caller may send."""
+        now = self._clock()
+        epoch_match = _ORD.c.leader_epoch.is_(None) if epoch is None else _ORD.c.leader_epoch == epoch
+        with self._sessions.begin() as session:
+            result = session.connection().execute(
+                update(_ORD)
+                .where(_ORD.c.client_order_id == client_order_id, _ORD.c.status == PENDING, epoch_match)
+                .values(
+                    status=SENDING,
+                    unknown_since=now,
+                    next_lookup_at=now,
+                    updated_at=now,
+                    quote_order_qty=quote_quantity,
+                )
+            )
+            return bool(result.rowcount == 1)
+
+    def mark_unknown(self, client_order_id: str, message: str) -> None:
+        """The answer was lost: UNKNOWN, keeping the time the outcome first became unknown."""
+        now = self._clock()
+        with self._sessions.begin() as session:
+            session.connection().execute(
+                update(_ORD)
+                .where(_ORD.c.client_order_id == client_order_id)
+                .values(
+                    status=OrderStatus.UNKNOWN.value,
+                    unknown_since=func.coalesce(_ORD.c.unknown_since, now),
+                    next_lookup_at=now,
+                    error_message=message[:2000],
+                    updated_at=now,
+                )
+            )
+
+    def schedule_lookup(self, client_order_id: str, at: datetime) -> None:
+        with self._sessions.begin() as session:
+            session.connection().execute(
+                update(_ORD)
+                .where(_ORD.c.client_order_id == client_order_id)
+                .values(next_lookup_at=at, lookups=_ORD.c.lookups + 1)
+            )
+
+    def fail_if_status(self, client_order_id: str, status: str, message: str) -> bool:
+        """Mark FAILED only if the order is still in ``status`` (a concurrent claim or answer wins)."""
+        now = self._clock()
+        with self._sessions.begin() as session:
+            result = session.connection().execute(
+                update(_ORD)
+                .where(_ORD.c.client_order_id == client_order_id, _ORD.c.status == status)
+                .values(status=FAILED, error_message=message[:2000], updated_at=now, next_lookup_at=None)
+            )
+            return bool(result.rowcount == 1)
+
+    def client_order_ids(self) -> list[str]:
+        with self._sessions() as session:
+            return list(session.scalars(select(Order.client_order_id).order_by(Order.id)))

@@ -1,0 +1,90 @@
+"""The ledger's records: order states and the values its reads and writes return.
+
+Kept apart from the ledger's statements so the reconciler, the service and the tests can name an
+order state or a position view without importing the database code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from backend.exchanges.base import Fill, OrderSide, OrderStatus
+
+ZERO = Decimal(0)
+PENDING = "PENDING"  # persisted, not yet sent
+REFUSED = "REFUSED"  # the risk guard said no; never sent
+FAILED = "FAILED"  # sending failed in a way that proves nothing was placed
+SKIPPED = "SKIPPED"  # planned and persisted, then not sent (cash after sells, cycle stopped)
+SENDING = "SENDING"  # claimed by its leader for sending (fenced): from here the outcome may be unknown
+OPEN_STATES = (
+    PENDING,
+    SENDING,
+    OrderStatus.UNKNOWN.value,
+    OrderStatus.NEW.value,
+    OrderStatus.PARTIALLY_FILLED.value,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedFill:
+    fill: Fill
+    realised_pnl: Decimal
+    fee_quote: Decimal
+    client_order_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Applied:
+    """What one transaction changed: the fills it recorded, the holdings and cash after it."""
+
+    fills: list[RecordedFill]
+    quantities: dict[str, Decimal]  # symbol -> position quantity after, for the symbols touched
+    cash: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class PositionView:
+    symbol: str
+    base_asset: str
+    quantity: Decimal
+    average_cost: Decimal
+    realised_pnl: Decimal
+    fees_paid: Decimal
+    last_price: Decimal | None
+
+
+@dataclass(frozen=True, slots=True)
+class OpenOrder:
+    client_order_id: str
+    symbol: str
+    side: OrderSide
+    status: str
+    requested_quantity: Decimal
+    created_at: datetime | None = None
+    unknown_since: datetime | None = None
+    next_lookup_at: datetime | None = None
+    lookups: int = 0
+    leader_epoch: int | None = None
+    quote_order_qty: Decimal | None = None
+
+
+class LedgerBase:
+    """What every part of the ledger shares: the session factory, the exchange, the quote asset, the clock."""
+
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        *,
+        exchange: str,
+        quote_asset: str,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self._sessions = sessions
+        self.exchange = exchange
+        self.quote = quote_asset
+        self._clock = clock
