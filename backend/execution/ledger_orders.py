@@ -13,15 +13,34 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, cast
 
-from sqlalchemy import Table, func, insert, select, update
+from sqlalchemy import Table, bindparam, func, insert, select, update
 
 from backend.exchanges.base import OrderResult, OrderSide, OrderStatus
 from backend.execution.ledger_records import FAILED, OPEN_STATES, PENDING, SENDING, ZERO, LedgerBase, OpenOrder
 from backend.risk.models import TradeRecord
 from database.models.execution import FillRecord, Order
+from database.session import connection_scope
 
 _ORD = cast(Table, Order.__table__)
 _INS_ORDER = insert(_ORD)
+# a Core read of the open orders (every cycle starts with it)
+_SEL_OPEN = (
+    select(
+        _ORD.c.client_order_id,
+        _ORD.c.symbol,
+        _ORD.c.side,
+        _ORD.c.status,
+        _ORD.c.requested_quantity,
+        _ORD.c.created_at,
+        _ORD.c.unknown_since,
+        _ORD.c.next_lookup_at,
+        _ORD.c.lookups,
+        _ORD.c.leader_epoch,
+        _ORD.c.quote_order_qty,
+    )
+    .where(_ORD.c.exchange == bindparam("x_exchange"), _ORD.c.status.in_(OPEN_STATES))
+    .order_by(_ORD.c.id)
+)
 
 
 class LedgerOrders(LedgerBase):
@@ -57,8 +76,8 @@ class LedgerOrders(LedgerBase):
             }
             for o in orders
         ]
-        with self._sessions.begin() as session:
-            session.connection().execute(_INS_ORDER, rows)
+        with connection_scope(self._sessions, write=True) as conn:
+            conn.execute(_INS_ORDER, rows)
 
     def update_order(
         self,
@@ -155,26 +174,24 @@ class LedgerOrders(LedgerBase):
 
     def open_orders(self) -> list[OpenOrder]:
         """Orders whose outcome is not final: persisted-unsent, unknown, or still working."""
-        with self._sessions() as session:
-            rows = session.scalars(
-                select(Order).where(Order.exchange == self.exchange, Order.status.in_(OPEN_STATES)).order_by(Order.id)
+        with connection_scope(self._sessions) as conn:
+            rows = conn.execute(_SEL_OPEN, {"x_exchange": self.exchange}).all()
+        return [
+            OpenOrder(
+                o.client_order_id,
+                o.symbol,
+                OrderSide(o.side),
+                o.status,
+                o.requested_quantity,
+                created_at=o.created_at,
+                unknown_since=o.unknown_since,
+                next_lookup_at=o.next_lookup_at,
+                lookups=o.lookups or 0,
+                leader_epoch=o.leader_epoch,
+                quote_order_qty=o.quote_order_qty,
             )
-            return [
-                OpenOrder(
-                    o.client_order_id,
-                    o.symbol,
-                    OrderSide(o.side),
-                    o.status,
-                    o.requested_quantity,
-                    created_at=o.created_at,
-                    unknown_since=o.unknown_since,
-                    next_lookup_at=o.next_lookup_at,
-                    lookups=o.lookups or 0,
-                    leader_epoch=o.leader_epoch,
-                    quote_order_qty=o.quote_order_qty,
-                )
-                for o in rows
-            ]
+            for o in rows
+        ]
 
     # unknown outcomes and fencing ----------------------------------------------------------------
     def claim_for_sending(self, client_order_id: str, epoch: int | None, quote_quantity: Decimal | None = None) -> bool:
@@ -182,8 +199,8 @@ class LedgerOrders(LedgerBase):
         one touched the row since (a new leader that failed it wins): True when this caller may send."""
         now = self._clock()
         epoch_match = _ORD.c.leader_epoch.is_(None) if epoch is None else _ORD.c.leader_epoch == epoch
-        with self._sessions.begin() as session:
-            result = session.connection().execute(
+        with connection_scope(self._sessions, write=True) as conn:
+            result = conn.execute(
                 update(_ORD)
                 .where(_ORD.c.client_order_id == client_order_id, _ORD.c.status == PENDING, epoch_match)
                 .values(
@@ -199,8 +216,8 @@ class LedgerOrders(LedgerBase):
     def mark_unknown(self, client_order_id: str, message: str) -> None:
         """The answer was lost: UNKNOWN, keeping the time the outcome first became unknown."""
         now = self._clock()
-        with self._sessions.begin() as session:
-            session.connection().execute(
+        with connection_scope(self._sessions, write=True) as conn:
+            conn.execute(
                 update(_ORD)
                 .where(_ORD.c.client_order_id == client_order_id)
                 .values(
@@ -213,8 +230,8 @@ class LedgerOrders(LedgerBase):
             )
 
     def schedule_lookup(self, client_order_id: str, at: datetime) -> None:
-        with self._sessions.begin() as session:
-            session.connection().execute(
+        with connection_scope(self._sessions, write=True) as conn:
+            conn.execute(
                 update(_ORD)
                 .where(_ORD.c.client_order_id == client_order_id)
                 .values(next_lookup_at=at, lookups=_ORD.c.lookups + 1)
@@ -223,8 +240,8 @@ class LedgerOrders(LedgerBase):
     def fail_if_status(self, client_order_id: str, status: str, message: str) -> bool:
         """Mark FAILED only if the order is still in ``status`` (a concurrent claim or answer wins)."""
         now = self._clock()
-        with self._sessions.begin() as session:
-            result = session.connection().execute(
+        with connection_scope(self._sessions, write=True) as conn:
+            result = conn.execute(
                 update(_ORD)
                 .where(_ORD.c.client_order_id == client_order_id, _ORD.c.status == status)
                 .values(status=FAILED, error_message=message[:2000], updated_at=now, next_lookup_at=None)
