@@ -9,7 +9,7 @@ from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator
 
-from config.base import Section, tunable
+from config.base import Section, SymbolList, tunable
 
 
 class ExchangeKind(StrEnum):
@@ -50,13 +50,41 @@ class ExecutionSettings(Section):
         description="Cash reserved from equity before computing targets.",
         json_schema_extra=tunable(),
     )
-    order_style: Literal["market", "limit_ioc"] = Field(
+    order_style: Literal["market", "limit_ioc", "maker_first"] = Field(
         "market",
         alias="QT_EXECUTION_ORDER_STYLE",
         description=(
             "market: MARKET orders; limit_ioc: LIMIT IOC at the arrival mark ± QT_EXECUTION_MAX_SLIPPAGE_BPS "
-            "(never fills worse than the bound; what does not fill at once expires)."
+            "(never fills worse than the bound; what does not fill at once expires); maker_first: LIMIT_MAKER "
+            "at the best bid/ask, re-priced up to QT_EXECUTION_MAKER_REPRICES times, the rest finished with "
+            "limit_ioc after QT_EXECUTION_MAKER_TIMEOUT_SECONDS."
         ),
+        json_schema_extra=tunable(),
+    )
+    maker_timeout_seconds: float = Field(
+        60.0,
+        alias="QT_EXECUTION_MAKER_TIMEOUT_SECONDS",
+        ge=0,
+        le=86400,
+        description="maker_first: how long a maker order may rest before it is cancelled and finished with "
+        "limit_ioc (checked each cycle and each QT_EXECUTION_RESTING_CHECK_SECONDS).",
+        json_schema_extra=tunable(),
+    )
+    maker_reprices: int = Field(
+        2,
+        alias="QT_EXECUTION_MAKER_REPRICES",
+        ge=0,
+        le=20,
+        description="maker_first: how often a resting maker order left behind by the book is moved to the "
+        "new best bid/ask before the timeout.",
+        json_schema_extra=tunable(),
+    )
+    slice_notional: Decimal = Field(
+        Decimal(0),
+        alias="QT_EXECUTION_SLICE_NOTIONAL",
+        ge=0,
+        description="Orders above this notional (quote asset) are split into child orders of at most this size, "
+        "sent one per check over the cycle (TWAP); 0 sends every order whole.",
         json_schema_extra=tunable(),
     )
     max_slippage_bps: Decimal = Field(
@@ -81,6 +109,12 @@ class ExecutionSettings(Section):
         description="How long an order whose outcome is unknown stays unknown (looked up on a backoff, "
         "nothing new sent) before the account's orders are searched and it is declared never placed.",
         json_schema_extra=tunable(),
+    )
+    keep_assets: SymbolList = Field(
+        default_factory=list,
+        alias="QT_EXECUTION_KEEP_ASSETS",
+        description="Comma-separated assets the planner never sells nor buys (the account needs them, e.g. BNB "
+        "for fees); an asset that has paid a fee in the ledger is kept without being listed.",
     )
     binance_testnet: bool = Field(
         False,

@@ -52,6 +52,11 @@ class RiskSettings(Section):
         alias="QT_KILL_SWITCH",
         description="Kill switch default; an override set through the API wins until reset.",
     )
+    kill_switch_cancels_open: bool = Field(
+        True,
+        alias="QT_KILL_SWITCH_CANCELS_OPEN",
+        description="Turning the kill switch on cancels every open (resting) order of the service.",
+    )
     max_notional_per_trade: Decimal = Field(
         Decimal("1000"),
         alias="QT_MAX_NOTIONAL_PER_TRADE",

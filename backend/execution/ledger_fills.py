@@ -257,3 +257,14 @@ class LedgerFills(LedgerBase):
                     FillRecord.exchange == self.exchange, FillRecord.symbol == symbol
                 )
             )
+
+    def fee_assets(self) -> set[str]:
+        """Assets that paid a fee on another asset's trade (BNB when fees are paid in BNB): the
+        account needs them, so the planner keeps them."""
+        with self._sessions() as session:
+            rows = session.execute(
+                select(_FILL.c.fee_asset, _FILL.c.symbol)
+                .where(_FILL.c.exchange == self.exchange, _FILL.c.fee_asset != self.quote)
+                .distinct()
+            ).all()
+        return {asset for asset, symbol in rows if asset and base_asset_of(symbol, self.quote) != asset}

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, func, insert, select, update
+from sqlalchemy import Table, func, insert, or_, select, update
 
 from backend.exchanges.base import OrderResult, OrderSide, OrderStatus
 from backend.execution.ledger_records import FAILED, OPEN_STATES, PENDING, SENDING, ZERO, LedgerBase, OpenOrder
@@ -23,23 +23,22 @@ from database.session import connection_scope
 
 _ORD = cast(Table, Order.__table__)
 _INS_ORDER = insert(_ORD)
-# a Core read of the open orders (every cycle starts with it)
-_SEL_OPEN = (
-    select(
-        _ORD.c.client_order_id,
-        _ORD.c.symbol,
-        _ORD.c.side,
-        _ORD.c.status,
-        _ORD.c.requested_quantity,
-        _ORD.c.created_at,
-        _ORD.c.unknown_since,
-        _ORD.c.next_lookup_at,
-        _ORD.c.lookups,
-        _ORD.c.leader_epoch,
-        _ORD.c.quote_order_qty,
-    )
-    .where(_ORD.c.exchange == bindparam("x_exchange"), _ORD.c.status.in_(OPEN_STATES))
-    .order_by(_ORD.c.id)
+_OPEN_COLUMNS = (
+    "client_order_id",
+    "symbol",
+    "side",
+    "status",
+    "requested_quantity",
+    "created_at",
+    "unknown_since",
+    "next_lookup_at",
+    "lookups",
+    "leader_epoch",
+    "quote_order_qty",
+    "order_type",
+    "parent_client_order_id",
+    "executed_quantity",
+    "reference_price",
 )
 
 
@@ -73,6 +72,7 @@ class LedgerOrders(LedgerBase):
                 "next_lookup_at": None,
                 "lookups": 0,
                 "quote_order_qty": o.get("quote_order_qty"),
+                "parent_client_order_id": o.get("parent_client_order_id"),
             }
             for o in orders
         ]
@@ -174,8 +174,18 @@ class LedgerOrders(LedgerBase):
 
     def open_orders(self) -> list[OpenOrder]:
         """Orders whose outcome is not final: persisted-unsent, unknown, or still working."""
+        return self._orders(_ORD.c.status.in_(OPEN_STATES))
+
+    def order_chain(self, root: str) -> list[OpenOrder]:
+        """A planned order and every child working it (re-priced maker orders, the taker finish,
+        slices), oldest first, whatever their state."""
+        return self._orders(or_(_ORD.c.client_order_id == root, _ORD.c.parent_client_order_id == root))
+
+    def _orders(self, condition: Any) -> list[OpenOrder]:
+        # a Core read, not the ORM: every cycle starts with the open orders
+        query = select(*(_ORD.c[name] for name in _OPEN_COLUMNS)).where(_ORD.c.exchange == self.exchange, condition)
         with connection_scope(self._sessions) as conn:
-            rows = conn.execute(_SEL_OPEN, {"x_exchange": self.exchange}).all()
+            rows = conn.execute(query.order_by(_ORD.c.id)).all()
         return [
             OpenOrder(
                 o.client_order_id,
@@ -189,6 +199,10 @@ class LedgerOrders(LedgerBase):
                 lookups=o.lookups or 0,
                 leader_epoch=o.leader_epoch,
                 quote_order_qty=o.quote_order_qty,
+                order_type=o.order_type,
+                parent_client_order_id=o.parent_client_order_id,
+                executed_quantity=o.executed_quantity,
+                reference_price=o.reference_price,
             )
             for o in rows
         ]

@@ -71,6 +71,22 @@ class OpenOrder:
     lookups: int = 0
     leader_epoch: int | None = None
     quote_order_qty: Decimal | None = None
+    order_type: str = "MARKET"
+    parent_client_order_id: str | None = None  # the planned order this child works, if a child
+    executed_quantity: Decimal = ZERO
+    reference_price: Decimal | None = None  # the arrival mark of the planned order
+
+    @property
+    def rests(self) -> bool:
+        """A maker order the exchange holds on its book (it may rest across cycles)."""
+        return self.order_type == "LIMIT_MAKER" and self.status in (
+            OrderStatus.NEW.value,
+            OrderStatus.PARTIALLY_FILLED.value,
+        )
+
+    @property
+    def root(self) -> str:
+        return self.parent_client_order_id or self.client_order_id
 
 
 class LedgerBase:

@@ -24,7 +24,7 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from backend.exchanges.base import OrderRequest, OrderResult, OrderStatus
+from backend.exchanges.base import OrderRequest, OrderResult, OrderStatus, OrderType
 from backend.exchanges.errors import ExchangeError
 from backend.execution.ledger_records import FAILED, PENDING, OpenOrder, RecordedFill
 from backend.execution.startup import ReconcileReport, reconcile_at_startup
@@ -62,7 +62,9 @@ class Reconciler:
                 unresolved.append(order.client_order_id)
             else:
                 resolved.append(outcome)
-                if not outcome.get("final", True):  # found, still working on the exchange
+                # found, still working on the exchange: unresolved, unless it is a maker order
+                # resting on the book (tended by backend/execution/resting.py, state known)
+                if not outcome.get("final", True) and not outcome.get("resting", False):
                     unresolved.append(order.client_order_id)
         return resolved, unresolved
 
@@ -99,6 +101,8 @@ class Reconciler:
             "status": result.status.value,
             "fills_recorded": len(recorded),
             "final": result.status.is_final,
+            "resting": result.status.is_open
+            and OrderType.LIMIT_MAKER in (result.order_type, OrderType(order.order_type)),
         }
 
     async def _search_orders(self, order: OpenOrder) -> OrderResult | None:
@@ -116,7 +120,15 @@ class Reconciler:
         """A found order: its fills and state to the ledger, its execution to the guard."""
         s = self.s
         coid = order.client_order_id
-        request = OrderRequest(order.symbol, order.side, order.requested_quantity, coid)
+        request = OrderRequest(
+            order.symbol,
+            order.side,
+            order.requested_quantity,
+            coid,
+            order_type=OrderType(order.order_type),
+            price=result.price,
+            reference_price=order.reference_price,
+        )
         recorded: list[RecordedFill] = []
 
         async def apply(res: OrderResult) -> Decimal:
@@ -129,6 +141,8 @@ class Reconciler:
             await s.recorder.apply_result(coid, result)
             if result.status.is_final:
                 s.guard.release(coid)
+            elif result.status.is_open:  # resting (after a restart too): reserve what may still fill
+                s.guard.hold_open(request, result, now=s._clock())
         return recorded
 
     # fencing and a lost answer ------------------------------------------------------------------

@@ -15,6 +15,7 @@ import asyncio
 import inspect
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -28,7 +29,8 @@ from backend.execution.planner import PlanParams, SkippedOrder, plan_orders
 from backend.execution.reconcile import Reconciler, ReconcileReport
 from backend.execution.recorder import Recorder
 from backend.execution.reports import CENT, CycleReport
-from backend.execution.styles import LIMIT_IOC
+from backend.execution.resting import RestingOrders
+from backend.execution.styles import LIMIT_IOC, MAKER_FIRST
 from backend.execution.submit import Submitter, quote_amount
 from backend.execution.tradelog import TradesLog
 from backend.execution.valuation import (
@@ -46,6 +48,7 @@ from backend.risk.guarded import GuardedExchange
 log = logging.getLogger(__name__)
 ZERO = Decimal(0)
 DEFAULT_UNKNOWN_GRACE_SECONDS = 120.0
+ORDER_TYPES = {LIMIT_IOC: "LIMIT", MAKER_FIRST: "LIMIT_MAKER"}  # the ledger's order type per style
 
 SnapshotFn = Callable[[], Awaitable[MarketSnapshot]]
 SelectionFn = Callable[[], dict[str, Decimal] | Awaitable[dict[str, Decimal] | None] | None]
@@ -67,6 +70,7 @@ class ExecutionService:
         epoch: Callable[[], int | None] = lambda: None,
         still_leads: Callable[[], Awaitable[bool]] | None = None,
         before_send: Callable[[str], Awaitable[None]] | None = None,
+        cancels_open: Callable[[], bool] = lambda: True,
     ) -> None:
         self.ledger = ledger
         self.exchange = exchange
@@ -85,6 +89,8 @@ class ExecutionService:
         self.reconciler = Reconciler(self)
         self.submitter = Submitter(self)
         self.recorder = Recorder(self)
+        self.resting = RestingOrders(self)
+        self._cancels_open = cancels_open
         self.lock = asyncio.Lock()
         self.last_report: CycleReport | None = None
         self.last_portfolio: Portfolio | None = None  # the valuation at the end of the last cycle
@@ -93,6 +99,7 @@ class ExecutionService:
         self._marks: dict[str, Mark] = {}
         self._references: dict[str, Mark] = {}
         self._asks: dict[str, Decimal] = {}
+        self._tops: dict[str, tuple[Decimal, Decimal]] = {}  # best (bid, ask) a maker order joins
         self._marks_at: datetime | None = None
         self._rules: dict[str, SymbolRules] = {}
         # the ledger's holdings and cash as of the last write of this cycle (saves a read per order)
@@ -101,6 +108,7 @@ class ExecutionService:
         self._conversion_cache: dict[str, Decimal] | None = None
         self._base_cache: dict[str, str] | None = None
         self._exposure_cache: dict[str, Decimal] | None = None
+        self.fee_assets: set[str] = set()  # assets that paid fees: kept by the planner (start-up, then fills)
 
     # helpers ----------------------------------------------------------------------------------
     async def _db(self, func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
@@ -135,6 +143,11 @@ class ExecutionService:
         self._marks = marks_from_snapshot(snapshot)
         self._references = references_from_snapshot(snapshot)
         self._asks = {sym: top.ask_price for sym, top in snapshot.book_tops.items() if top.ask_price > 0}
+        self._tops = {
+            sym: (top.bid_price, top.ask_price)
+            for sym, top in snapshot.book_tops.items()
+            if top.bid_price > 0 and top.ask_price >= top.bid_price
+        }
         self._marks_at = snapshot.taken_at
         self._conversion_cache = None
         self._exposure_cache = None
@@ -179,9 +192,17 @@ class ExecutionService:
 
     async def _cycle_body(self, report: CycleReport) -> None:
         snapshot = await self._refresh_market()
-        open_orders = await self._db(self.ledger.open_orders)
-        if open_orders:
-            _resolved, report.unresolved = await self.reconciler.resolve_open(open_orders)
+        open_orders: list[OpenOrder] = await self._db(self.ledger.open_orders)
+        resting = [o for o in open_orders if o.rests]
+        busy: dict[str, str] = {}
+        if self._halt_reason() and self._cancels_open() and resting:
+            await self.resting.cancel_all("kill switch on")
+            resting = []
+        elif resting:
+            busy = await self.resting.tend(report, resting)
+        others = [o for o in open_orders if not o.rests]
+        if others:
+            _resolved, report.unresolved = await self.reconciler.resolve_open(others)
             if report.unresolved:
                 report.status = "degraded"
                 report.reason = "orders with unknown outcome could not be resolved; nothing new is sent"
@@ -217,6 +238,8 @@ class ExecutionService:
             await self._value(report)
             return
         params = self._params()
+        if not self.fee_assets <= params.keep_assets:
+            params = replace(params, keep_assets=params.keep_assets | self.fee_assets)
         plan = plan_orders(
             cycle_id=str(report.run_id),
             weights=weights,
@@ -226,9 +249,15 @@ class ExecutionService:
             rules=snapshot.rules,
             params=params,
         )
-        report.planned = len(plan.orders)
         for s in plan.skipped:
             self._skip(report, s.symbol, s.side, s.notional, s.reason)
+        if busy:
+            # one order at a time per symbol: a resting order is finished before anything new
+            for o in plan.orders:
+                if o.symbol in busy:
+                    self._skip(report, o.symbol, o.side.value, o.notional, f"order {busy[o.symbol]} rests on the book")
+            plan.orders[:] = [o for o in plan.orders if o.symbol not in busy]
+        report.planned = len(plan.orders)
         halt = self._halt_reason()
         if halt:
             for order in plan.orders:
@@ -260,13 +289,32 @@ class ExecutionService:
                     "price": o.price,
                     "note": o.note,
                     "leader_epoch": self._epoch(),
-                    "order_type": "LIMIT" if params.order_style == LIMIT_IOC else "MARKET",
+                    "order_type": ORDER_TYPES.get(params.order_style, "MARKET"),
                 }
                 for o in plan.orders
             ],
         )
         await self.submitter.submit_plan(report, plan)
         await self._value(report)
+
+    async def cancel_open(self, reason: str) -> list[str]:
+        """Cancel every open order of this service (the kill switch, QT_KILL_SWITCH_CANCELS_OPEN)."""
+        async with self.lock:
+            await self._refresh_market()
+            return await self.resting.cancel_all(reason)
+
+    async def tend_resting(self) -> dict[str, str]:
+        """Between cycles: look up, re-price or finish resting orders (the resting-order check)."""
+        async with self.lock:
+            await self._refresh_market()
+            orders = [o for o in await self._db(self.ledger.open_orders) if o.rests]
+            if not orders:
+                return {}
+            report = CycleReport(run_id=None, status="ok")
+            if self._halt_reason() and self._cancels_open():
+                await self.resting.cancel_all("kill switch on")
+                return {}
+            return await self.resting.tend(report, orders)
 
     def _halt_reason(self) -> str | None:
         if not self.guard.kill_switch_enabled():

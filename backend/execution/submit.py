@@ -19,10 +19,11 @@ from backend.exchanges.errors import (
     UnknownOutcomeError,
 )
 from backend.exchanges.filters import filter_failure, quantize_quantity
-from backend.execution.ledger_records import FAILED, REFUSED, SKIPPED, ZERO, RecordedFill
+from backend.execution.ledger_records import FAILED, REFUSED, SKIPPED, ZERO, OpenOrder, RecordedFill
 from backend.execution.planner import OrderPlan, PlannedOrder, PlanParams
+from backend.execution.resting import maker_request_ok
 from backend.execution.shortfall import shortfall_of
-from backend.execution.styles import style_fields
+from backend.execution.styles import LIMIT_IOC, style_fields
 from backend.risk.models import RiskContext, RiskRefused
 
 if TYPE_CHECKING:
@@ -56,6 +57,7 @@ class Submitter:
 
     def __init__(self, service: ExecutionService) -> None:
         self.s = service
+        self.last_result: OrderResult | None = None  # the answer to the last order sent
 
     async def submit_plan(self, report: CycleReport, plan: OrderPlan) -> None:
         s = self.s
@@ -96,9 +98,20 @@ class Submitter:
         note = "; ".join(x for x in (order.note, "cut to cash after sells") if x)
         return PlannedOrder(order.symbol, order.side, qty, order.price, order.client_order_id, note)
 
-    async def submit_one(self, report: CycleReport, order: PlannedOrder) -> str | None:
+    async def send(
+        self, report: CycleReport, order: PlannedOrder, *, style: str, parent: str | None = None
+    ) -> OrderResult | None:
+        """Send one saved order in this style (a child of `parent`); the exchange's answer, or None."""
+        self.last_result = None
+        await self.submit_one(report, order, style=style, parent=parent)
+        return self.last_result
+
+    async def submit_one(
+        self, report: CycleReport, order: PlannedOrder, *, style: str | None = None, parent: str | None = None
+    ) -> str | None:
         """Persist, submit, record. Returns a reason to stop the cycle, or None to go on."""
         s = self.s
+        self.last_result = None
         coid = order.client_order_id
         s._log.write(
             s._clock(),
@@ -111,6 +124,7 @@ class Submitter:
             note=order.note,
         )
         params = s._params()
+        style = style or params.order_style
         rules = s._rules.get(order.symbol)
         request = OrderRequest(
             symbol=order.symbol,
@@ -119,12 +133,13 @@ class Submitter:
             client_order_id=coid,
             reference_price=order.price,
             **style_fields(  # type: ignore[arg-type]
-                params.order_style,
+                style,
                 order.side,
                 order.price,
                 params.max_slippage_bps,
                 rules.tick_size if rules is not None else ZERO,
                 quote_amount(order, params, s._exposure().get(order.symbol, ZERO), s._asks.get(order.symbol)),
+                s._tops.get(order.symbol),
             ),
         )
         sequence = s.guard.fill_sequence  # read before the ledger (see RiskContext)
@@ -184,6 +199,21 @@ class Submitter:
                 error_message=str(exc),
             )
             s._log.write(s._clock(), "order_rejected", client_order_id=coid, code=exc.code, message=str(exc))
+            if maker_request_ok(request, exc.code):
+                # the book crossed the maker price meanwhile: finish it as a taker at once
+                report.failed -= 1
+                as_open = OpenOrder(
+                    coid,
+                    order.symbol,
+                    order.side,
+                    OrderStatus.REJECTED.value,
+                    order.quantity,
+                    order_type=OrderType.LIMIT_MAKER.value,
+                    parent_client_order_id=parent,
+                    reference_price=order.price,
+                )
+                await s.resting.child(report, as_open, order.quantity, LIMIT_IOC, "t")
+                return None
             report.errors[coid] = f"rejected {exc.code}: {exc}"
             return None
         except ExchangeConfigError as exc:
@@ -205,6 +235,7 @@ class Submitter:
             report.status = "degraded"
             report.errors[coid] = str(exc)
             return f"stopped after exchange error: {exc}"
+        self.last_result = result
         report.submitted += 1
         s._order_metric(order.side, "submitted")
         if result.executed_quantity <= 0:

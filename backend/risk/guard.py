@@ -436,12 +436,32 @@ class RiskGuard:
     async def record_fill(self, record: TradeRecord) -> bool:
         return await asyncio.to_thread(self.record_fill_sync, record)
 
+    def hold_open(self, order: OrderRequest, result: OrderResult, *, now: datetime) -> Decimal:
+        """An order resting on the book: its reservation becomes what it may still execute (the
+        open quantity at its limit price), not the original order; released once it is final.
+        Returns the notional held."""
+        open_qty = result.open_quantity
+        price = result.price or order.price or order.reference_price or ZERO
+        with self._lock:
+            if open_qty <= 0 or price <= 0:
+                self._reservations.pop(order.client_order_id, None)
+                return ZERO
+            notional = open_qty * price
+            self._reservations[order.client_order_id] = _Reservation(
+                symbol=order.symbol, delta=notional if order.side is OrderSide.BUY else -notional, created=now
+            )
+            return notional
+
     async def record_result(
         self, order: OrderRequest, result: OrderResult, *, realised_pnl: Decimal, now: datetime
     ) -> bool:
-        """Record what an order executed (nothing when it executed nothing) and release it."""
+        """Record what an order executed (nothing when it executed nothing) and release it; an order
+        still open keeps a reservation for its open quantity (``hold_open``)."""
         if result.executed_quantity <= 0:
-            self.release(order.client_order_id)
+            if result.status.is_open:
+                self.hold_open(order, result, now=now)
+            else:
+                self.release(order.client_order_id)
             return False
         # dated by the fill (the exchange's transaction time), not by the check
         filled_at = max((f.time for f in result.fills), default=None) or result.time or now
@@ -454,7 +474,10 @@ class RiskGuard:
             realised_pnl=realised_pnl,
             time=filled_at if filled_at.tzinfo is not None else filled_at.replace(tzinfo=UTC),
         )
-        return await self.record_fill(record)
+        added = await self.record_fill(record)
+        if result.status.is_open:
+            self.hold_open(order, result, now=now)
+        return added
 
     def _prune_days(self, newest: date) -> None:
         for day in [d for d in self._days if d < newest - timedelta(days=3)]:

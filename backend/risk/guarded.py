@@ -26,7 +26,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from decimal import Decimal
 
-from backend.exchanges.base import AccountSnapshot, Exchange, Fill, OrderRequest, OrderResult
+from backend.exchanges.base import AccountSnapshot, Exchange, Fill, OrderRequest, OrderResult, RestingOrders
 from backend.exchanges.errors import OrderRejectedError, UnknownOutcomeError
 from backend.risk.guard import RiskGuard
 from backend.risk.models import ZERO, RiskContext, RiskRefused
@@ -72,6 +72,18 @@ class GuardedExchange:
             return []
         found: list[OrderResult] = await lister(symbol, since)
         return found
+
+    async def cancel_order(self, symbol: str, client_order_id: str) -> OrderResult | None:
+        """Cancel a resting order (risk-reducing: no check); NotImplementedError when the adapter
+        has no resting orders."""
+        if not isinstance(self._exchange, RestingOrders):
+            raise NotImplementedError(f"{self._exchange.name} cannot cancel orders")
+        return await self._exchange.cancel_order(symbol, client_order_id)
+
+    async def open_orders(self, symbol: str | None = None) -> list[OrderResult]:
+        if not isinstance(self._exchange, RestingOrders):
+            return []
+        return await self._exchange.open_orders(symbol)
 
     async def close(self) -> None:
         await self._exchange.close()

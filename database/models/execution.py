@@ -89,6 +89,8 @@ class Order(Base):
     next_lookup_at: Mapped[datetime | None]  # the next lookup of an unknown outcome (backoff)
     lookups: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     quote_order_qty: Mapped[Decimal | None] = mapped_column(Dec)  # a buy sent by quote amount
+    # a child order (a re-priced maker order, the taker finish, a slice): the planned order it works
+    parent_client_order_id: Mapped[str | None] = mapped_column(String(64), index=True)
 
 
 class Installation(Base):

@@ -3,6 +3,7 @@ order that executes late, fills away from the book, and MARKET buys by quoteOrde
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from decimal import Decimal
 
@@ -88,6 +89,7 @@ async def test_fills_away_from_the_book_against_the_taker(
         assert price >= top * D("1.08")
     else:
         assert price <= top * D("0.92")
+    assert engine.away_filled == {1: D(8) if side is OrderSide.BUY else D(-8)}
     normal = await ex.submit_order(OrderRequest("ETHUSDT", side, D("0.1"), f"qt-5-ETHUSDT-{side.value[0]}"))
     assert abs(normal.quote_quantity / normal.executed_quantity / top - 1) < D("0.01")  # once only
     await ex.close()
@@ -105,4 +107,23 @@ async def test_a_buy_by_quote_amount_filled_away_still_spends_at_most_its_quote(
     ask = fake.market.order_book("BTCUSDT", 1).asks[0].price
     assert result.executed_quantity < D(1000) / ask  # fewer coins for the money
     assert engine.orders[0]["origQuoteOrderQty"] == "1000.00000000"
+    await ex.close()
+
+
+async def test_a_stalled_order_with_a_delay_executes_on_its_own_once_the_delay_has_passed(
+    server: tuple[FakeBinance, MatchingEngine],
+) -> None:
+    fake, engine = server
+    engine.answer_late(after_seconds=0.3)
+    ex = adapter(fake.url)
+    with pytest.raises(UnknownOutcomeError):
+        await ex.submit_order(OrderRequest("ETHUSDT", OrderSide.BUY, D("0.1"), "qt-8-ETHUSDT-B"))
+    assert await ex.query_order("ETHUSDT", "qt-8-ETHUSDT-B") is None  # lookups do not hurry it
+    assert await ex.query_order("ETHUSDT", "qt-8-ETHUSDT-B") is None
+    await asyncio.sleep(0.4)  # the exchange's delay, in wall-clock time
+    account = await ex.account()  # any account request after the delay: it has executed
+    assert account.balances["ETH"].free > 0
+    found = await ex.query_order("ETHUSDT", "qt-8-ETHUSDT-B")
+    assert found is not None
+    assert found.executed_quantity == D("0.1")
     await ex.close()

@@ -61,10 +61,12 @@ class MatchingEngine(OrderFaults):
     late_orders: int = 0
     late_after_lookups: int = 1
     late_hold_seconds: float = 0.0
-    in_flight: dict[str, tuple[FakeRequest, int]] = field(default_factory=dict)
+    late_after_seconds: float | None = None
+    in_flight: dict[str, tuple[FakeRequest, int, float | None]] = field(default_factory=dict)
     # fill_away: the next N orders fill this many percent away from the book
     away_orders: int = 0
     away_pct: Decimal = Decimal(0)
+    away_filled: dict[int, Decimal] = field(default_factory=dict)  # order id -> percent it was moved
 
     # persistence ------------------------------------------------------------------------------
     @classmethod
@@ -102,6 +104,7 @@ class MatchingEngine(OrderFaults):
 
     # matching ---------------------------------------------------------------------------------
     def new_order(self, server: FakeBinance, request: FakeRequest) -> dict[str, Any]:
+        self._looked_up(server)
         if self._arrive_late(request):
             self._stall_then_unknown()
         return self._place(server, request)
@@ -137,8 +140,9 @@ class MatchingEngine(OrderFaults):
         book = server.market.order_book(symbol, 100)
         top = book.asks[0].price if side == "BUY" else book.bids[0].price
         levels = book.asks if side == "BUY" else book.bids
-        if self._take_away():
-            levels = shifted(levels, self.away_pct if side == "BUY" else -self.away_pct, rules.tick_size)
+        away = self._take_away(side)
+        if away is not None:
+            levels = shifted(levels, away, rules.tick_size)
         quote_qty = request.params.get("quoteOrderQty")
         if quote_qty is not None and "quantity" not in request.params:
             # MARKET by quote amount: the quantity follows from the book (floored to the step)
@@ -185,6 +189,8 @@ class MatchingEngine(OrderFaults):
                 raise BinanceAPIError(400, -2010, "Account has insufficient balance for requested action.")
             now_ms = server.server_time_ms()
             order_id = self.next_order_id
+            if away is not None:
+                self.away_filled[order_id] = away
             self.next_order_id += 1
             fills = [
                 self._trade(symbol, order_id, side, price, qty, (base, quote), now_ms, maker=False)
@@ -318,6 +324,7 @@ class MatchingEngine(OrderFaults):
 
     def open_orders(self, server: FakeBinance, request: FakeRequest) -> list[dict[str, Any]]:
         symbol = request.params.get("symbol")
+        self._looked_up(server)
         with self.lock:
             return [
                 o
@@ -334,6 +341,7 @@ class MatchingEngine(OrderFaults):
 
     def my_trades(self, server: FakeBinance, request: FakeRequest) -> list[dict[str, Any]]:
         symbol = request.require("symbol")
+        self._looked_up(server)
         limit = int(request.params.get("limit", "500"))
         start = int(request.params["startTime"]) if "startTime" in request.params else None
         with self.lock:
@@ -342,6 +350,7 @@ class MatchingEngine(OrderFaults):
 
     def account(self, server: FakeBinance, request: FakeRequest) -> dict[str, Any]:
         omit = request.params.get("omitZeroBalances") == "true"
+        self._looked_up(server)
         with self.lock:
             balances = [
                 {"asset": a, "free": _s(v), "locked": _s(self.locked.get(a, Decimal(0)))}

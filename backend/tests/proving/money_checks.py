@@ -3,7 +3,8 @@ Binance server's own state (the exchange's truth, read in the test process).
 
 After every step: no client order id executed twice on the exchange; no executed order spent more
 than QT_MAX_NOTIONAL_PER_TRADE (and every MARKET buy was sent by quote amount); no position beyond
-QT_MAX_POSITION_PER_SYMBOL at the prices it was filled at. Once no order is left unresolved (none
+QT_MAX_POSITION_PER_SYMBOL at the prices it was filled at (a fill the exchange moved away from its
+book at the book's price: see `cost_basis`). Once no order is left unresolved (none
 open in the ledger, none in flight on the exchange): ledger == exchange (every fill, every position,
 cash) and the risk guard's daily realised PnL == the ledger's.
 """
@@ -34,6 +35,7 @@ class Exchange:
     trades: list[dict[str, Any]]
     balances: dict[str, Decimal]
     in_flight: int
+    away_filled: dict[int, Decimal]
 
     @classmethod
     def of(cls, engine: MatchingEngine) -> Exchange:
@@ -43,18 +45,27 @@ class Exchange:
                 [dict(t) for t in engine.trades],
                 dict(engine.balances),
                 len(engine.in_flight),
+                dict(engine.away_filled),
             )
 
     def executed(self) -> list[dict[str, Any]]:
         return [o for o in self.orders if D(o["executedQty"]) > 0]
 
 
-def cost_basis(trades: list[dict[str, Any]]) -> dict[str, Decimal]:
-    """Per symbol: the quantity held × its average fill price (sales take out at the average)."""
+def cost_basis(exchange: Exchange) -> dict[str, Decimal]:
+    """Per symbol: the quantity held × its average fill price (sales take out at the average).
+
+    A fill the exchange made away from its book (``fill_away``) counts at the book's price: the
+    service cannot know a bad price before the fill, and halts on it after; what it controls is
+    how much it buys, which the book's price measures.
+    """
     qty: dict[str, Decimal] = {}
     cost: dict[str, Decimal] = {}
-    for t in sorted(trades, key=lambda t: int(t["id"])):
+    for t in sorted(exchange.trades, key=lambda t: int(t["id"])):
         symbol, q, p = t["symbol"], D(t["qty"]), D(t["price"])
+        moved = exchange.away_filled.get(int(t["orderId"]))
+        if moved is not None:
+            p = p / (1 + moved / 100)
         held, paid = qty.get(symbol, D(0)), cost.get(symbol, D(0))
         if t["isBuyer"]:
             qty[symbol], cost[symbol] = held + q, paid + p * q
@@ -89,7 +100,7 @@ def check_money_invariants(
         assert spent <= max_trade, f"{where}: {o['clientOrderId']} spent {spent}"
         if o["side"] == "BUY" and o["type"] == "MARKET":
             assert D(o["origQuoteOrderQty"]) > 0, f"{where}: {o['clientOrderId']} was not sent by quote amount"
-    for symbol, cost in cost_basis(exchange.trades).items():
+    for symbol, cost in cost_basis(exchange).items():
         assert cost <= max_position * POSITION_TOLERANCE, f"{where}: {symbol} holds {cost} at its fill prices"
 
     history = _admin(server, "/trades?limit=500")
