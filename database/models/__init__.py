@@ -3,6 +3,7 @@
 from database.base import Base
 from database.models import (  # noqa: F401  (register their tables)
     backtest,
+    challenger,
     execution,
     liquidity,
     market,

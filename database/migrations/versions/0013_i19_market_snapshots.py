@@ -1,7 +1,7 @@
 """The market each live execution cycle traded on (market_snapshots), for the backtest's drift report.
 
-Revision ID: 0012_i19_market_snapshots
-Revises: 0011_i18_child_orders
+Revision ID: 0013_i19_market_snapshots
+Revises: 0012_i14_retrain_cycles
 Create Date: 2026-12-01
 """
 
@@ -12,8 +12,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0012_i19_market_snapshots"
-down_revision: str | None = "0011_i18_child_orders"
+revision: str = "0013_i19_market_snapshots"
+down_revision: str | None = "0012_i14_retrain_cycles"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
