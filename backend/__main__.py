@@ -15,6 +15,7 @@ import uvicorn
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
+from backend.http_protocol import protocol_class
 from backend.preflight import preflight
 from config.redaction import redact_text
 from config.settings import ConfigError, Settings, load_settings
@@ -92,6 +93,8 @@ def main(argv: list[str] | None = None) -> int:
         backlog=app.backlog,
         server_header=False,
         timeout_keep_alive=5,
+        # a request head not complete within QT_HEADER_READ_TIMEOUT_SECONDS gets 408 and is closed
+        http=protocol_class(app.header_read_timeout_seconds),
     )
     return 0
 

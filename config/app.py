@@ -76,6 +76,14 @@ class AppSettings(Section):
     backlog: int = Field(
         128, alias="QT_BACKLOG", ge=1, le=65_535, description="Pending TCP connections the socket queues."
     )
+    header_read_timeout_seconds: float = Field(
+        10.0,
+        alias="QT_HEADER_READ_TIMEOUT_SECONDS",
+        gt=0,
+        le=3600,
+        description="A connection whose request head (request line and headers) is not complete this long after "
+        "it opened or the head began is answered 408 and closed (slow-header clients).",
+    )
     max_symbols: int = Field(
         200,
         alias="QT_MAX_SYMBOLS",

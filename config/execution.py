@@ -9,7 +9,7 @@ from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator
 
-from config.base import Section, tunable
+from config.base import Section, SymbolList, tunable
 
 
 class ExchangeKind(StrEnum):
@@ -119,6 +119,12 @@ class ExecutionSettings(Section):
         "nothing new sent) before the account's orders are searched and it is declared never placed.",
         json_schema_extra=tunable(),
     )
+    keep_assets: SymbolList = Field(
+        default_factory=list,
+        alias="QT_EXECUTION_KEEP_ASSETS",
+        description="Comma-separated assets the planner never sells nor buys (the account needs them, e.g. BNB "
+        "for fees); an asset that has paid a fee in the ledger is kept without being listed.",
+    )
     binance_testnet: bool = Field(
         False,
         alias="QT_EXECUTION_BINANCE_TESTNET",
@@ -178,6 +184,16 @@ class ExecutionSettings(Section):
         gt=0,
         le=10_000,
         description="Paper market orders stop walking the book past this slippage.",
+    )
+    snapshot_retention_days: int = Field(
+        14,
+        alias="QT_SNAPSHOT_RETENTION_DAYS",
+        ge=0,
+        le=3650,
+        description=(
+            "Days the market each execution cycle traded on is kept (market_snapshots, for the backtest's "
+            "--compare-live drift report); 0 records nothing."
+        ),
     )
 
     @field_validator("quote_asset", mode="before")

@@ -11,8 +11,12 @@ import re
 from pathlib import PurePath
 from typing import Any
 
-_LEADING_CLASS = re.compile(r"^\((?:[\w.]+\.)?([A-Z]\w*)\)")
-_EXCEPTION = re.compile(r"\b([A-Z][A-Za-z0-9]*(?:Error|Exception|Timeout))\b")
+# an exception named at the start of a segment: "(psycopg.OperationalError) ...", "OperationalError: ..."
+_CLASS_SEGMENT = re.compile(
+    r"^\((?:[a-z_]\w*\.)+([A-Z]\w*)\)|^(?:[a-z_]\w*\.)*([A-Z]\w*(?:Error|Exception|Timeout|Warning))\b"
+)
+# a driver's marker inside a sentence, with its message up to the next parenthesis
+_INLINE_CLASS = re.compile(r"\((?:[a-z_][\w]*\.)+([A-Z]\w*)\)[^()]*")
 # what details look like in error texts: SQL and its parameters, URLs, paths, quoted names, addresses
 _SCRUB = [
     (re.compile(r"\s*\[(?:SQL|parameters):.*$", re.DOTALL), ""),
@@ -38,15 +42,20 @@ PUBLIC_EXECUTION_FIELDS = (
 
 
 def error_kind(text: Any) -> str:
-    """An error text as a public answer may show it: its first line, SQL, URLs, paths, quoted names
-    and addresses taken out; a driver error ``(psycopg.OperationalError) ...`` is its class only."""
+    """An error text as a public answer may show it: its first line up to the first exception class
+    it names (``failed: (sqlite3.OperationalError) no such table...`` is ``failed: OperationalError``),
+    otherwise with SQL, URLs, paths, quoted names and addresses taken out."""
     if text is None:
         return "error"
     value = str(text).strip()
-    leading = _LEADING_CLASS.match(value)
-    if leading:
-        return leading.group(1)
     value = value.splitlines()[0] if value else ""
+    segments = value.split(": ")
+    for index, segment in enumerate(segments):
+        named = _CLASS_SEGMENT.match(segment)
+        if named:
+            value = ": ".join([*segments[:index], named.group(1) or named.group(2)])
+            break
+    value = _INLINE_CLASS.sub(lambda m: m.group(1), value)
     for pattern, replacement in _SCRUB:
         value = pattern.sub(replacement, value)
     value = value.strip()
@@ -85,3 +94,42 @@ def public_artifact_path(path: str | None) -> str | None:
         return path
     pure = PurePath(path)
     return str(PurePath(pure.parent.name, pure.name))
+
+
+# detail keys that hold amounts (never public) and keys whose texts are errors (public as their kind)
+MONEY_KEYS = frozenset(
+    {"cash", "equity", "balance", "balances", "pnl", "realised_pnl", "unrealised_pnl", "market_value", "notional"}
+)
+ERROR_KEYS = frozenset({"error", "errors", "reason", "last_error", "sentiment_error"})
+_LOCATORS = _SCRUB[2:4]  # URLs and paths
+
+
+def public_text(text: str) -> str:
+    """A descriptive text (a data source, a symbol list) without the URLs and paths it names."""
+    for pattern, replacement in _LOCATORS:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+def public_data(value: Any, *, errors: bool = False) -> Any:
+    """Nested details as a public answer may show them: no amounts, error texts as their kinds,
+    other texts without URLs and paths."""
+    if isinstance(value, dict):
+        return {
+            key: public_data(item, errors=errors or key in ERROR_KEYS)
+            for key, item in value.items()
+            if key not in MONEY_KEYS
+        }
+    if isinstance(value, list | tuple):
+        return [public_data(item, errors=errors) for item in value]
+    if isinstance(value, str):
+        return error_kind(value) if errors else public_text(value)
+    return value
+
+
+def public_job_details(job_id: str, details: dict[str, Any]) -> dict[str, Any]:
+    """A job's details in /health/scheduler: the rebalance's safe fields, any other job's scrubbed."""
+    if job_id == "execution-rebalance":
+        return public_execution(details) or {}
+    scrubbed: dict[str, Any] = public_data(details)
+    return scrubbed

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from backend.exchanges.base import Fill, OrderResult
 from backend.exchanges.errors import ExchangeError
+from backend.execution.ledger_fills import base_asset_of
 from backend.execution.ledger_records import Applied, RecordedFill
 
 if TYPE_CHECKING:
@@ -56,6 +57,9 @@ class Recorder:
         recorded = applied.fills
         for item in recorded:
             f = item.fill
+            base = s._base_assets().get(f.symbol) or base_asset_of(f.symbol, s.ledger.quote)
+            if f.fee_asset and f.fee_asset not in (s.ledger.quote, base):
+                s.fee_assets.add(f.fee_asset)  # the account pays fees in it: the planner keeps it
             s._log.write(
                 s._clock(),
                 "fill",

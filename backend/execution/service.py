@@ -15,6 +15,7 @@ import asyncio
 import inspect
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -92,6 +93,7 @@ class ExecutionService:
         self.cancels_open = cancels_open
         self.lock = asyncio.Lock()
         self.last_report: CycleReport | None = None
+        self.last_portfolio: Portfolio | None = None  # the valuation at the end of the last cycle
         self.last_reconcile: ReconcileReport | None = None
         self._account: AccountSnapshot | None = None
         self._marks: dict[str, Mark] = {}
@@ -106,6 +108,7 @@ class ExecutionService:
         self._conversion_cache: dict[str, Decimal] | None = None
         self._base_cache: dict[str, str] | None = None
         self._exposure_cache: dict[str, Decimal] | None = None
+        self.fee_assets: set[str] = set()  # assets that paid fees: kept by the planner (start-up, then fills)
 
     # helpers ----------------------------------------------------------------------------------
     async def _db(self, func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
@@ -229,6 +232,8 @@ class ExecutionService:
             await self._value(report)
             return
         params = self._params()
+        if not self.fee_assets <= params.keep_assets:
+            params = replace(params, keep_assets=params.keep_assets | self.fee_assets)
         plan = plan_orders(
             cycle_id=str(report.run_id),
             weights=weights,
@@ -309,6 +314,7 @@ class ExecutionService:
 
     async def _value(self, report: CycleReport) -> None:
         portfolio = await self.portfolio(refresh=False)
+        self.last_portfolio = portfolio
         report.equity = portfolio.equity
         report.gross_exposure = portfolio.gross_exposure
         report.cash = portfolio.cash
@@ -389,8 +395,7 @@ class ExecutionService:
             except Exception as exc:  # show the last known marks rather than nothing
                 log.warning("marks not refreshed for the portfolio view", extra={"error": str(exc)})
         positions: dict[str, PositionView] = await self._db(self.ledger.positions)
-        cash: Decimal = await self._db(self.ledger.cash)
-        contributed: Decimal = await self._db(self.ledger.contributed)
+        cash, contributed = await self._db(self.ledger.cash_and_contributed)
         return value_portfolio(
             exchange=self.exchange.name,
             quote_asset=self.ledger.quote,

@@ -12,7 +12,8 @@ from ai_engine.registry import ActivationError, RunRecord
 from ai_engine.service import ModelInfo, TrainingBusyError
 from ai_engine.training import ActivationPolicy, TrainingRequest
 from backend.api.deps import AdminDep, CtxDep, ModelServiceDep, RecordId, WritableDep
-from backend.api.public import error_kind, public_artifact_path
+from backend.api.links import link, linked
+from backend.api.public import error_kind, public_artifact_path, public_data
 from backend.api.schemas.ai import (
     ActivateResponse,
     BaselineComparison,
@@ -64,24 +65,26 @@ def _summary_fields(run: RunRecord, *, detail: bool) -> dict[str, Any]:
     }
 
 
-def _detail(run: RunRecord) -> RunDetail:
+def _detail(run: RunRecord, challenger: dict[str, Any] | None) -> RunDetail:
     metrics = run.metrics or {}
     return RunDetail(
         **_summary_fields(run, detail=True),
         folds=list(metrics.get("folds") or []),
         oos=metrics.get("oos"),
         feature_importance=metrics.get("feature_importance"),
+        challenger=challenger,
     )
 
 
 def _no_active_reason(info: ModelInfo) -> str | None:
     """Without an active model, say which run is the latest and why it is not the active one."""
     run = info.latest_run
+    reason = error_kind(info.reason) if info.reason else None
     if run is None:
-        return info.reason
+        return reason
     activation = (run.metrics or {}).get("activation") or {}
-    why = activation.get("reason") or run.error or f"status {run.status}"
-    return f"{info.reason or 'no active model'}; the latest run is {run.version} ({run.status}): {why}"
+    why = activation.get("reason") or (error_kind(run.error) if run.error else f"status {run.status}")
+    return f"{reason or 'no active model'}; the latest run is {run.version} ({run.status}): {why}"
 
 
 def _info(info: ModelInfo) -> ModelInfoResponse:
@@ -93,6 +96,7 @@ def _info(info: ModelInfo) -> ModelInfoResponse:
             reason=_no_active_reason(info),
             training_in_progress=info.training_in_progress,
             latest_run=latest,
+            challenger=info.challenger,
         )
     oos: dict[str, Any] = ((active.metrics or {}).get("oos")) or {}
     summary = (active.metrics or {}).get("summary")
@@ -111,7 +115,7 @@ def _info(info: ModelInfo) -> ModelInfoResponse:
     failed = failed_gates(active.metrics)
     return ModelInfoResponse(
         status=info.status,
-        reason=info.reason,
+        reason=error_kind(info.reason) if info.reason else None,
         forced=bool(failed),
         failed_gates=failed or [],
         gates=(active.metrics or {}).get("gates"),
@@ -126,11 +130,12 @@ def _info(info: ModelInfo) -> ModelInfoResponse:
         features=list(meta.get("features") or []),
         classes=list(meta.get("classes") or []),
         library_versions=dict(meta.get("libraries") or {}),
-        data=meta.get("data") or active.dataset,
+        data=public_data(meta.get("data") or active.dataset),
         metrics_summary=summary,
         baseline_comparison=comparison,
         training_in_progress=info.training_in_progress,
         latest_run=latest,
+        challenger=info.challenger,
     )
 
 
@@ -140,7 +145,16 @@ def get_model_info(service: ModelServiceDep) -> ModelInfoResponse:
     return _info(service.model_info())
 
 
-@router.get("/runs", response_model=RunsResponse)
+@router.get(
+    "/runs",
+    response_model=RunsResponse,
+    responses={
+        200: linked(
+            "Runs, newest first.",
+            GetFirstRun=link("GET", "/ai/runs/{run_id}", "The first run in full.", run_id="$response.body#/items/0/id"),
+        )
+    },
+)
 def list_runs(
     service: ModelServiceDep,
     _caller: AdminDep,
@@ -158,7 +172,7 @@ def get_run(run_id: RecordId, service: ModelServiceDep, _caller: AdminDep) -> Ru
     run = service.run(run_id)
     if run is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no training run {run_id}")
-    return _detail(run)
+    return _detail(run, service.challenger_of(run.id))
 
 
 @router.post(
@@ -213,7 +227,16 @@ def _baseline_warning(run: RunRecord) -> str | None:
     "/train",
     response_model=TrainAcceptedResponse,
     status_code=status.HTTP_202_ACCEPTED,
-    responses={409: {"description": "A training run is in progress."}},
+    responses={
+        202: linked(
+            "The run started.",
+            GetRun=link("GET", "/ai/runs/{run_id}", "The run's record.", run_id="$response.body#/run_id"),
+            ActivateVersion=link(
+                "POST", "/ai/models/{version}/activate", "Activate the run's model.", version="$response.body#/version"
+            ),
+        ),
+        409: {"description": "A training run is in progress."},
+    },
 )
 def train_model(
     body: TrainRequest, request: Request, ctx: CtxDep, service: ModelServiceDep, caller: AdminDep, _w: WritableDep

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 from fastapi.responses import FileResponse
 
 from backend.api.deps import AdminDep, CtxDep, RecordId, WritableDep
+from backend.api.links import link, linked
 from backend.api.schemas.backtests import (
     BacktestCreate,
     BacktestDetail,
@@ -65,7 +66,16 @@ async def _view(service: BacktestService, run_id: int) -> RunView:
     return view
 
 
-@router.get("", response_model=BacktestList)
+@router.get(
+    "",
+    response_model=BacktestList,
+    responses={
+        200: linked(
+            "Recorded backtests.",
+            GetFirst=link("GET", "/backtests/{run_id}", "The first backtest.", run_id="$response.body#/items/0/id"),
+        )
+    },
+)
 async def list_backtests(
     service: BacktestsDep,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
@@ -135,7 +145,15 @@ async def get_report(run_id: RunId, service: BacktestsDep) -> FileResponse:
     "",
     response_model=BacktestSummary,
     status_code=status.HTTP_202_ACCEPTED,
-    responses={409: {"description": "A backtest is already queued or running."}},
+    responses={
+        202: linked(
+            "The backtest is queued.",
+            GetBacktest=link("GET", "/backtests/{run_id}", "The backtest's record.", run_id="$response.body#/id"),
+            GetEquity=link("GET", "/backtests/{run_id}/equity", "Its equity curves.", run_id="$response.body#/id"),
+            GetReport=link("GET", "/backtests/{run_id}/report", "Its report.", run_id="$response.body#/id"),
+        ),
+        409: {"description": "A backtest is already queued or running."},
+    },
 )
 async def start_backtest(
     body: BacktestCreate, request: Request, ctx: CtxDep, service: BacktestsDep, caller: AdminDep, _w: WritableDep

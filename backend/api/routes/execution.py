@@ -11,6 +11,7 @@ from fastapi import APIRouter, HTTPException, Query, status
 from pydantic import AwareDatetime
 
 from backend.api.deps import AdminDep, CtxDep, ExecutionServiceDep, RecordId
+from backend.api.links import link, linked
 from backend.api.schemas.execution import (
     DustOut,
     HistoryPoint,
@@ -82,7 +83,19 @@ def _shortfall(stored: object) -> ShortfallOut | None:
         return None
 
 
-@router.get("/execution/runs", response_model=RunsResponse, tags=["execution"])
+@router.get(
+    "/execution/runs",
+    response_model=RunsResponse,
+    tags=["execution"],
+    responses={
+        200: linked(
+            "Cycles and reconciliations, newest first.",
+            GetFirstRun=link(
+                "GET", "/execution/runs/{run_id}", "The first run in full.", run_id="$response.body#/runs/0/id"
+            ),
+        )
+    },
+)
 async def list_runs(
     ctx: CtxDep,
     _caller: AdminDep,

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Request, Response
 from backend import __version__
 from backend.api.deps import CtxDep
 from backend.api.lean import json_response, lean
-from backend.api.public import error_kind, public_errors, public_execution, public_reason
+from backend.api.public import error_kind, public_errors, public_execution, public_job_details, public_reason
 from backend.api.schemas.health import HealthResponse, SchedulerHealthResponse
 from backend.context import AppContext
 
@@ -31,6 +31,11 @@ def health_snapshot(ctx: AppContext) -> dict[str, Any]:
         reasons.append(f"job {job_id}: {problem}")
     describe = getattr(ctx.services.get("predictor"), "describe", None)
     model = describe() if callable(describe) else None
+    if model is not None and model.get("reason"):
+        model = {**model, "reason": error_kind(model["reason"])}
+    retrain = ctx.services.get("model_retrain")
+    if model is not None and retrain is not None:
+        model["challenger"] = retrain.health()  # in memory: /health stays one cheap answer
     guard = ctx.services.get("risk_guard")
     kill_switch = bool(guard.kill_switch_enabled()) if guard is not None else None
     probe = ctx.health
@@ -94,8 +99,8 @@ def scheduler_health(ctx: AppContext, *, public: bool = False) -> SchedulerHealt
 def _public_job(job_id: str, job: Any) -> Any:
     if not isinstance(job, dict):
         return job
-    if job_id == "execution-rebalance" and isinstance(job.get("details"), dict):
-        job = {**job, "details": public_execution(job["details"]) or {}}
+    if isinstance(job.get("details"), dict):
+        job = {**job, "details": public_job_details(job_id, job["details"])}
     last = job.get("last_run")
     if not isinstance(last, dict):
         return job

@@ -112,7 +112,7 @@ def test_failed_refresh_returns_the_failed_job_and_no_run(
     assert body["job"]["status"] == "failed"
     assert body["job"]["error"] == "ConnectionError: exchange down"
     assert body["run"] is None
-    assert client.get("/health/scheduler").json()["errors"][JOB] == "ConnectionError: exchange down"
+    assert client.get("/health/scheduler").json()["errors"][JOB] == "ConnectionError"  # public: the kind only
     status = client.get("/scheduler/status", headers=ADMIN_HEADERS).json()
     assert status["errors"][JOB] == "ConnectionError: exchange down"
 

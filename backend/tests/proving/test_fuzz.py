@@ -148,3 +148,57 @@ def test_every_operation_answers_without_5xx_and_within_its_schema(schema: Any, 
         else:
             assert not set(statuses) & {401, 403}, (label, statuses)
             assert any(200 <= code < 300 or code in (404, 409, 422) for code in statuses), (label, statuses)
+
+
+# --- stateful: sequences that follow the OpenAPI links (POST /ai/train -> GET /ai/runs/{run_id}...) --
+STATEFUL_STEPS = int(os.environ.get("QT_FUZZ_STATEFUL_STEPS", "6"))
+
+
+@pytest.mark.parametrize("caller", list(CALLERS))
+def test_linked_sequences_answer_without_5xx_and_within_their_schemas(schema: Any, caller: str) -> None:
+    """schemathesis' state machine over the links of the app's OpenAPI document: each step's
+    answer feeds the next request (a run id, a version), as the admin, anonymously and with a
+    wrong token; every answer is below 500 and matches its documented status, type and schema."""
+    headers = CALLERS[caller]
+    tally = Tally()
+    followed: Counter[str] = Counter()
+
+    class Sequences(schema.as_state_machine()):  # type: ignore[misc]
+        def step(self, input: Any) -> Any:
+            if input.transition is not None:
+                followed[f"{input.transition.id} -> {input.case.operation.label}"] += 1
+            return super().step(input)
+
+        def before_call(self, case: Any) -> None:
+            if case.headers:  # the caller under test decides the token
+                case.headers = {k: v for k, v in case.headers.items() if k.lower() != "x-admin-token"}
+
+        def get_call_kwargs(self, case: Any) -> dict[str, Any]:
+            return {"headers": headers}
+
+        def after_call(self, response: Any, case: Any) -> None:
+            tally.record(case.operation.label, response.status_code)
+
+        def validate_response(self, response: Any, case: Any, **kwargs: Any) -> None:
+            case.validate_response(response, checks=CHECKS, headers=headers)
+
+    Sequences.run(
+        settings=hypothesis.settings(
+            max_examples=EXAMPLES,
+            stateful_step_count=STATEFUL_STEPS,
+            deadline=None,
+            database=None,
+            derandomize=True,
+            suppress_health_check=list(HealthCheck),
+        )
+    )
+    links = sum(followed.values())
+    print(f"stateful fuzz {caller}: {tally.cases} calls in sequences, {links} through links: {dict(followed)}")
+    assert tally.cases >= EXAMPLES
+    if caller == "admin":
+        assert links > 0, tally.statuses
+    else:  # without a valid token only the public operations answer anything but a refusal
+        public = public_operations(schema.app)
+        for label, statuses in tally.statuses.items():
+            if label not in public:
+                assert set(statuses) <= {401, 403} | PRE_AUTH, (label, statuses)
