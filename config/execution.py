@@ -176,6 +176,16 @@ class ExecutionSettings(Section):
         le=10_000,
         description="Paper market orders stop walking the book past this slippage.",
     )
+    snapshot_retention_days: int = Field(
+        14,
+        alias="QT_SNAPSHOT_RETENTION_DAYS",
+        ge=0,
+        le=3650,
+        description=(
+            "Days the market each execution cycle traded on is kept (market_snapshots, for the backtest's "
+            "--compare-live drift report); 0 records nothing."
+        ),
+    )
 
     @field_validator("quote_asset", mode="before")
     @classmethod

@@ -22,6 +22,7 @@ from backend.execution.params import plan_params_for
 from backend.execution.planner import PlanParams
 from backend.execution.runs import RunsReader
 from backend.execution.service import ExecutionService
+from backend.execution.snapshots import PRUNE_JOB, PRUNE_SECONDS, SnapshotRecorder
 from backend.execution.tradelog import TradesLog
 from backend.market.types import MarketSnapshot, OrderBook, SymbolRules
 from backend.risk.guarded import GuardedExchange
@@ -29,7 +30,7 @@ from backend.scheduler.jobs.execution import JOB_ID, rebalance
 from backend.scheduler.jobs.liquidity import JOB_ID as LIQUIDITY_JOB
 from backend.scheduler.jobs.portfolio import JOB_ID as MARK_JOB
 from backend.scheduler.jobs.portfolio import mark_portfolio
-from backend.scheduler.runner import JobBusyError, JobSpec
+from backend.scheduler.runner import JobBusyError, JobResult, JobSpec, RunStatus
 
 log = logging.getLogger(__name__)
 SELECTION_WAIT_STEPS = 600
@@ -73,10 +74,17 @@ async def component(ctx: AppContext) -> AsyncIterator[None]:
         return result
 
     settings = ctx.settings.current
+    # what each cycle trades on, for the drift report (backend/execution/snapshots.py)
+    recorder = SnapshotRecorder(
+        ctx.sessions,
+        exchange=settings.execution.exchange.value,
+        retention_days=lambda: ctx.settings.current.execution.snapshot_retention_days,
+        clock=ctx.clock,
+    )
     adapter = build_exchange(
         lambda: ctx.settings.current,
         sessions=ctx.sessions,
-        book=book,
+        book=recorder.book_fn(book),
         rules=rules,
         metrics=ctx.metrics,
         clock=ctx.clock,
@@ -110,8 +118,8 @@ async def component(ctx: AppContext) -> AsyncIterator[None]:
     service = ExecutionService(
         ledger=Ledger(ctx.sessions, exchange=adapter.name, quote_asset=settings.execution.quote_asset, clock=ctx.clock),
         exchange=GuardedExchange(adapter, guard),
-        snapshot=snapshot,
-        selection=selection,
+        snapshot=recorder.snapshot_fn(snapshot),
+        selection=recorder.selection_fn(selection),
         params=functools.partial(plan_params, ctx),
         metrics=ctx.metrics,
         trades_log=trades_log,
@@ -136,10 +144,20 @@ async def component(ctx: AppContext) -> AsyncIterator[None]:
         # it has saved but not yet sent as failed. This replica reconciles before its first cycle,
         # should it become the leader (run_cycle reconciles when nothing has been reconciled yet).
         log.info("start-up reconciliation left to the leader replica")
+    ctx.services["market_snapshots"] = recorder
+
+    async def recorded_rebalance() -> JobResult:
+        result: JobResult = await recorder.around(service, functools.partial(rebalance, service, marks))
+        return result
+
+    async def prune_snapshots() -> JobResult:
+        removed = await asyncio.to_thread(recorder.prune)
+        return JobResult(status=RunStatus.OK, details={"removed": removed})
+
     ctx.runner.add(
         JobSpec(
             job_id=JOB_ID,
-            func=functools.partial(rebalance, service, marks),
+            func=recorded_rebalance,
             description="Rebalance the portfolio toward the liquidity selection",
             seconds=lambda s: s.scheduler.execution_seconds,
             enabled=lambda s: not s.scheduler.execution_disabled,
@@ -151,6 +169,14 @@ async def component(ctx: AppContext) -> AsyncIterator[None]:
             func=functools.partial(mark_portfolio, service, marks),
             description="Value the portfolio and store the mark (GET /portfolio/history)",
             seconds=lambda s: s.scheduler.portfolio_mark_seconds,
+        )
+    )
+    ctx.runner.add(
+        JobSpec(
+            job_id=PRUNE_JOB,
+            func=prune_snapshots,
+            description="Delete recorded market snapshots older than QT_SNAPSHOT_RETENTION_DAYS",
+            seconds=lambda _s: PRUNE_SECONDS,
         )
     )
     ctx.health_checks["execution"] = service.health_reasons

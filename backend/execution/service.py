@@ -93,6 +93,7 @@ class ExecutionService:
         self._cancels_open = cancels_open
         self.lock = asyncio.Lock()
         self.last_report: CycleReport | None = None
+        self.last_portfolio: Portfolio | None = None  # the valuation at the end of the last cycle
         self.last_reconcile: ReconcileReport | None = None
         self._account: AccountSnapshot | None = None
         self._marks: dict[str, Mark] = {}
@@ -328,6 +329,7 @@ class ExecutionService:
 
     async def _value(self, report: CycleReport) -> None:
         portfolio = await self.portfolio(refresh=False)
+        self.last_portfolio = portfolio
         report.equity = portfolio.equity
         report.gross_exposure = portfolio.gross_exposure
         report.cash = portfolio.cash
@@ -408,8 +410,7 @@ class ExecutionService:
             except Exception as exc:  # show the last known marks rather than nothing
                 log.warning("marks not refreshed for the portfolio view", extra={"error": str(exc)})
         positions: dict[str, PositionView] = await self._db(self.ledger.positions)
-        cash: Decimal = await self._db(self.ledger.cash)
-        contributed: Decimal = await self._db(self.ledger.contributed)
+        cash, contributed = await self._db(self.ledger.cash_and_contributed)
         return value_portfolio(
             exchange=self.exchange.name,
             quote_asset=self.ledger.quote,
