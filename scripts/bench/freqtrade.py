@@ -12,6 +12,7 @@ long only, on the same ten BTC-quoted 5-minute pairs. The figure is candles per 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import tempfile
 import threading
@@ -26,6 +27,7 @@ from backend.tests.fakes.binance_server import symbol_json
 ROOT = Path(__file__).resolve().parents[2]
 VENV = ROOT / ".venv-freqtrade"
 EXECUTABLE = VENV / "bin" / "freqtrade"
+LAST_CPU = [0.0]  # CPU seconds of the last run
 
 STRATEGY = """
 import talib.abstract as ta
@@ -148,20 +150,24 @@ def run(folder: Path) -> tuple[float, int, str]:
     (tmp / "config.json").write_text(json.dumps(config), encoding="utf-8")
     started = time.perf_counter()
     try:
-        done = subprocess.run(
-            [str(EXECUTABLE), "backtesting", "--config", str(tmp / "config.json"), "--strategy", "TwoEma"],
-            cwd=tmp,
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=600,
-        )
+        with tempfile.TemporaryFile("w+") as log:
+            proc = subprocess.Popen(
+                [str(EXECUTABLE), "backtesting", "--config", str(tmp / "config.json"), "--strategy", "TwoEma"],
+                cwd=tmp,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
+            _pid, status, usage = os.wait4(proc.pid, 0)
+            proc.returncode = os.waitstatus_to_exitcode(status)
+            log.seek(0)
+            output = log.read().strip()
     finally:
         server.shutdown()
     seconds = time.perf_counter() - started
-    output = (done.stdout + done.stderr).strip()
-    if done.returncode != 0:
-        raise RuntimeError(f"freqtrade backtesting failed ({done.returncode}): {output[-600:]}")
+    LAST_CPU[0] = usage.ru_utime + usage.ru_stime
+    if proc.returncode != 0:
+        raise RuntimeError(f"freqtrade backtesting failed ({proc.returncode}): {output[-600:]}")
     return seconds, candles, output
 
 
