@@ -96,6 +96,13 @@ class RetrainService:
     async def retrain(self) -> dict[str, Any]:
         """Start a challenger when no cycle is open and the last one started QT_MODEL_RETRAIN_HOURS ago."""
         hours = self._settings.current.model.retrain_hours
+        source = self._settings.current.market.source.value
+        if source == "replay":  # replay files train on their whole length, live bars included
+            return {
+                "action": "none",
+                "reason": "retraining needs a market whose history ends at the service clock "
+                "(simulated, binance): replay files would train the challenger on the bars it is to be shadowed on",
+            }
         open_cycle = await asyncio.to_thread(self.store.open_cycle)
         if open_cycle is not None:
             return {"action": "none", "reason": f"cycle {open_cycle.id} is {open_cycle.status}"}

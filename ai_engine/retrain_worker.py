@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import ValidationError
@@ -24,6 +24,7 @@ from ai_engine.cycles import FAILED, PROMOTED, REJECTED, SHADOWING, TRAINING, Cy
 from ai_engine.registry import ActivationError, ModelRegistry, RunRecord
 from ai_engine.training import ActivationPolicy, TrainingRequest, execute_run, start_run
 from backend.backtest.worker import decode_settings
+from backend.market.source import floor_time
 from config.settings import Settings
 from database.session import make_engine, make_session_factory
 
@@ -82,7 +83,10 @@ def run_cycle(cycle_id: int, now: datetime, settings: Settings) -> int:
         try:
             run, effective = start_run(TrainingRequest(activate=ActivationPolicy.NEVER), settings, registry)
             store.update(cycle_id, run_id=run.id, challenger_version=run.version)
-            outcome = execute_run(run, effective, settings, registry, now=now)
+            # the data ends with the last bar closed by the service clock: the bar still forming is
+            # neither trained on nor, later, mistaken for a live bar the challenger never saw
+            closed_end = floor_time(now, str(effective["interval"])) - timedelta(milliseconds=1)
+            outcome = execute_run(run, effective, settings, registry, now=closed_end)
             status = judge(outcome.run, registry, store, cycle_id, settings.model.shadow_bars)
         except Exception as exc:
             message = f"{type(exc).__name__}: {exc}".splitlines()[0]

@@ -25,11 +25,15 @@ from backend.execution.service import ExecutionService
 from backend.execution.snapshots import PRUNE_JOB, PRUNE_SECONDS, SnapshotRecorder
 from backend.execution.tradelog import TradesLog
 from backend.market.types import MarketSnapshot, OrderBook, SymbolRules
+from backend.risk.guard import RiskGuard
 from backend.risk.guarded import GuardedExchange
+from backend.risk.models import KillSwitchState
 from backend.scheduler.jobs.execution import JOB_ID, rebalance
 from backend.scheduler.jobs.liquidity import JOB_ID as LIQUIDITY_JOB
 from backend.scheduler.jobs.portfolio import JOB_ID as MARK_JOB
 from backend.scheduler.jobs.portfolio import mark_portfolio
+from backend.scheduler.jobs.resting import JOB_ID as RESTING_JOB
+from backend.scheduler.jobs.resting import tend_resting
 from backend.scheduler.runner import JobBusyError, JobResult, JobSpec, RunStatus
 
 log = logging.getLogger(__name__)
@@ -39,6 +43,27 @@ SELECTION_WAIT_STEP_SECONDS = 0.05
 
 class MarketUnavailableError(RuntimeError):
     pass
+
+
+def watch_kill_switch(
+    guard: RiskGuard, service: ExecutionService, loop: asyncio.AbstractEventLoop, *, read_only: bool
+) -> set[asyncio.Task[list[str]]]:
+    """Turning the kill switch on cancels the service's open orders at once (QT_KILL_SWITCH_CANCELS_OPEN;
+    the next cycle does it too, for a switch set by another replica). Returns the running cancels."""
+    tasks: set[asyncio.Task[list[str]]] = set()
+
+    def start() -> None:
+        task = loop.create_task(service.cancel_open("kill switch on"))
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+
+    def changed(before: KillSwitchState, after: KillSwitchState) -> None:
+        if read_only or before.enabled or not after.enabled or not service.cancels_open():
+            return
+        loop.call_soon_threadsafe(start)  # the switch may be set from a worker thread
+
+    guard.on_kill_switch(changed)
+    return tasks
 
 
 def plan_params(ctx: AppContext) -> PlanParams:
@@ -128,8 +153,10 @@ async def component(ctx: AppContext) -> AsyncIterator[None]:
         epoch=ctx.runner.leader_epoch,
         still_leads=ctx.runner.still_leads,
         before_send=hold_before_send(),  # a test hook, None unless QT_TEST_HOLD_BEFORE_SEND_DIR is set
+        cancels_open=lambda: ctx.settings.current.risk.kill_switch_cancels_open,
     )
     ctx.services["execution"] = service
+    watch_kill_switch(guard, service, asyncio.get_running_loop(), read_only=ctx.read_only)
     marks = PortfolioMarks(ctx.sessions, exchange=adapter.name, clock=ctx.clock)
     ctx.services["portfolio_marks"] = marks
     ctx.services["execution_runs"] = RunsReader(ctx.sessions, exchange=adapter.name)
@@ -160,6 +187,15 @@ async def component(ctx: AppContext) -> AsyncIterator[None]:
             func=recorded_rebalance,
             description="Rebalance the portfolio toward the liquidity selection",
             seconds=lambda s: s.scheduler.execution_seconds,
+            enabled=lambda s: not s.scheduler.execution_disabled,
+        )
+    )
+    ctx.runner.add(
+        JobSpec(
+            job_id=RESTING_JOB,
+            func=functools.partial(tend_resting, service),
+            description="Look up, re-price or finish resting maker orders between cycles",
+            seconds=lambda s: s.execution.resting_check_seconds if s.execution.order_style == "maker_first" else 0,
             enabled=lambda s: not s.scheduler.execution_disabled,
         )
     )

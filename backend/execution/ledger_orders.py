@@ -162,6 +162,16 @@ class LedgerOrders(LedgerBase):
             if qty > 0
         ]
 
+    def order_realised_pnl(self, client_order_id: str) -> Decimal:
+        """The realised PnL of every fill of one order so far (an order filled over several looks)."""
+        with self._sessions() as session:
+            values = session.scalars(
+                select(FillRecord.realised_pnl).where(
+                    FillRecord.exchange == self.exchange, FillRecord.client_order_id == client_order_id
+                )
+            )
+            return sum(values, ZERO)
+
     def realised_pnl_between(self, start: datetime, end: datetime) -> Decimal:
         """Realised PnL of the fills in [start, end) (the daily-loss figure the guard must agree with)."""
         with self._sessions() as session:

@@ -139,8 +139,8 @@ def shadow_until_decided(client: TestClient, clock: Clock) -> dict[str, Any]:
     assert health["challenger_version"] == cycle["challenger_version"]
     for hours in range(1, SHADOW_BARS + horizon_bars() + 2):
         clock.now += timedelta(hours=1)
-        # the bar that opened at the training data's end is the challenger's last; later ones close hourly
-        expected = min(hours - 1, SHADOW_BARS)
+        # the challenger trained on the bars closed at T0; a later one closes every hour
+        expected = min(hours, SHADOW_BARS)
         seen = wait_for(
             lambda expected=expected: (
                 (c := cycle_of(client)) and (c["bars_recorded"] >= expected or c["status"] != "shadowing") and c
@@ -207,7 +207,7 @@ def test_a_challenger_that_beats_the_champion_on_live_bars_is_promoted(
 ) -> None:
     settings = cycle_settings()
     # a champion trained for another label threshold: badly calibrated for the live labels
-    incumbent = champion(cycle_settings(QT_MODEL_LABEL_THRESHOLD=0.002))
+    incumbent = champion(cycle_settings(QT_MODEL_LABEL_THRESHOLD=0.0015))
     clock = Clock(T0)
     client = start_service(settings, clock)
     verdict = shadow_until_decided(client, clock)
@@ -229,3 +229,37 @@ def test_a_challenger_that_beats_the_champion_on_live_bars_is_promoted(
     assert len(promoted) == 1
     assert promoted[0]["before"] == {"active_version": incumbent.run.version}
     assert promoted[0]["after"] == {"active_version": verdict["challenger_version"]}
+
+
+async def test_a_replay_market_starts_no_challenger(make_settings: Callable[..., Settings], replay_dir: Path) -> None:
+    from ai_engine.cycles import CycleStore
+    from ai_engine.predictor import Predictor
+    from ai_engine.retrain import RetrainService
+    from config.runtime import SettingsHolder
+
+    # replay files train on their whole length: the challenger would have seen the bars it is shadowed on
+    settings = make_settings(
+        market={"QT_MARKET_DATA_SOURCE": "replay", "QT_REPLAY_DIR": str(replay_dir)},
+        model=fast_model_settings(QT_MODEL_RETRAIN_HOURS=1),
+    )
+    engine = make_engine(settings.database.effective_url)
+    try:
+        sessions = make_session_factory(engine)
+        registry = ModelRegistry(settings.model.artifacts_dir, sessions)
+        holder = SettingsHolder(settings)
+        service = RetrainService(
+            registry,
+            Predictor(registry, holder),
+            CycleStore(sessions, lambda: T0),
+            holder,
+            klines=lambda *_a: None,  # type: ignore[arg-type,return-value]
+            audit=lambda *_a: None,
+            clock=lambda: T0,
+            encode_settings=lambda: b"",
+        )
+        details = await service.retrain()
+        assert details["action"] == "none"
+        assert "replay" in details["reason"]
+        assert service.store.latest() is None
+    finally:
+        engine.dispose()
