@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
@@ -48,6 +48,8 @@ class Applied:
     fills: list[RecordedFill]
     quantities: dict[str, Decimal]  # symbol -> position quantity after, for the symbols touched
     cash: Decimal
+    # symbol -> the position at the prices it was bought at (quantity x average cost), same symbols
+    costs: dict[str, Decimal] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
