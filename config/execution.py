@@ -9,7 +9,7 @@ from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator
 
-from config.base import Section, tunable
+from config.base import Section, SymbolList, tunable
 
 
 class ExchangeKind(StrEnum):
@@ -70,6 +70,15 @@ class ExecutionSettings(Section):
         "limit_ioc (checked each cycle and each QT_EXECUTION_RESTING_CHECK_SECONDS).",
         json_schema_extra=tunable(),
     )
+    resting_check_seconds: int = Field(
+        15,
+        alias="QT_EXECUTION_RESTING_CHECK_SECONDS",
+        ge=0,
+        le=3600,
+        description="How often resting maker orders are looked up, re-priced or finished between cycles; "
+        "0 = only in the cycle.",
+        json_schema_extra=tunable(),
+    )
     maker_reprices: int = Field(
         2,
         alias="QT_EXECUTION_MAKER_REPRICES",
@@ -109,6 +118,12 @@ class ExecutionSettings(Section):
         description="How long an order whose outcome is unknown stays unknown (looked up on a backoff, "
         "nothing new sent) before the account's orders are searched and it is declared never placed.",
         json_schema_extra=tunable(),
+    )
+    keep_assets: SymbolList = Field(
+        default_factory=list,
+        alias="QT_EXECUTION_KEEP_ASSETS",
+        description="Comma-separated assets the planner never sells nor buys (the account needs them, e.g. BNB "
+        "for fees); an asset that has paid a fee in the ledger is kept without being listed.",
     )
     binance_testnet: bool = Field(
         False,
@@ -169,6 +184,16 @@ class ExecutionSettings(Section):
         gt=0,
         le=10_000,
         description="Paper market orders stop walking the book past this slippage.",
+    )
+    snapshot_retention_days: int = Field(
+        14,
+        alias="QT_SNAPSHOT_RETENTION_DAYS",
+        ge=0,
+        le=3650,
+        description=(
+            "Days the market each execution cycle traded on is kept (market_snapshots, for the backtest's "
+            "--compare-live drift report); 0 records nothing."
+        ),
     )
 
     @field_validator("quote_asset", mode="before")

@@ -18,6 +18,7 @@ from backend.exchanges.base import Fill, OrderResult
 from backend.execution.accounting import PositionState, apply_fee_asset_sale, apply_fill
 from backend.execution.ledger_records import ZERO, Applied, LedgerBase, RecordedFill
 from database.models.execution import FillRecord, LedgerBalance, Order, Position
+from database.session import connection_scope
 
 # Prepared statements of the trading path (built once; executed with parameters).
 _BAL = cast(Table, LedgerBalance.__table__)
@@ -113,8 +114,8 @@ class LedgerFills(LedgerBase):
         now = self._clock()
         recorded: list[RecordedFill] = []
         quantities: dict[str, Decimal] = {}
-        with self._sessions.begin() as session:
-            conn = session.connection()
+        costs: dict[str, Decimal] = {}
+        with connection_scope(self._sessions, write=True) as conn:
             bal = conn.execute(_SEL_BALANCE, {"x_exchange": self.exchange, "x_asset": self.quote}).first()
             if bal is None:
                 bal_id = conn.execute(
@@ -232,6 +233,7 @@ class LedgerFills(LedgerBase):
                         },
                     )
                 quantities[symbol] = state.quantity
+                costs[symbol] = state.quantity * state.average_cost
             if updates:
                 conn.execute(_UPD_POSITION, updates)
             if fill_rows:
@@ -244,7 +246,7 @@ class LedgerFills(LedgerBase):
                 else:
                     order_t = cast(Table, Order.__table__)
                     conn.execute(update(order_t).where(order_t.c.id == order_id).values(**values))
-        return Applied(recorded, quantities, cash)
+        return Applied(recorded, quantities, cash, costs)
 
     def fill_count(self) -> int:
         with self._sessions() as session:
@@ -257,3 +259,14 @@ class LedgerFills(LedgerBase):
                     FillRecord.exchange == self.exchange, FillRecord.symbol == symbol
                 )
             )
+
+    def fee_assets(self) -> set[str]:
+        """Assets that paid a fee on another asset's trade (BNB when fees are paid in BNB): the
+        account needs them, so the planner keeps them."""
+        with self._sessions() as session:
+            rows = session.execute(
+                select(_FILL.c.fee_asset, _FILL.c.symbol)
+                .where(_FILL.c.exchange == self.exchange, _FILL.c.fee_asset != self.quote)
+                .distinct()
+            ).all()
+        return {asset for asset, symbol in rows if asset and base_asset_of(symbol, self.quote) != asset}

@@ -25,7 +25,9 @@ def plan_params_for(s: Settings) -> PlanParams:
         cost_margin_bps=ex.paper_fee_bps + slippage,
         order_style=ex.order_style,
         max_slippage_bps=ex.max_slippage_bps,
+        keep_assets=frozenset(ex.keep_assets),
         maker_timeout_seconds=ex.maker_timeout_seconds,
         maker_reprices=ex.maker_reprices,
         slice_notional=ex.slice_notional,
+        slice_window_seconds=float(s.scheduler.execution_seconds or 1800),
     )

@@ -4,6 +4,11 @@ target = weight × (equity − cash buffer); deltas are taken at mark; sells com
 are cut to the risk limits, capped in number (largest first), floored to the exchange's steps and
 checked against its filters; buys never spend more than the cash left plus what the sells free.
 Everything dropped or cut is listed with a reason, so a run record explains itself.
+
+Two kinds of holding are left alone: a kept asset (``keep_assets``: QT_EXECUTION_KEEP_ASSETS and
+the assets that paid fees, BNB when fees are paid in BNB) is never sold nor bought and is not part
+of the equity the weights share out; dust (below the exchange's minimum order, see dust.py) is
+never planned as a sell, as it cannot be sold alone — the cycle lists it as dust instead.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from decimal import Decimal
 
 from backend.exchanges.base import OrderSide, OrderType
 from backend.exchanges.filters import filter_failure, floor_to_step, quantity_step, quantize_quantity
+from backend.execution.dust import dust_reason
 from backend.market.types import SymbolRules
 
 ZERO = Decimal(0)
@@ -41,9 +47,11 @@ class PlanParams:
     cost_margin_bps: Decimal = Decimal(60)  # fee + slippage reserved on buys, deducted from sells
     order_style: str = "market"  # QT_EXECUTION_ORDER_STYLE (backend/execution/styles.py)
     max_slippage_bps: Decimal = Decimal(25)  # QT_EXECUTION_MAX_SLIPPAGE_BPS, for limit_ioc
+    keep_assets: frozenset[str] = frozenset()  # QT_EXECUTION_KEEP_ASSETS + fee assets: never traded
     maker_timeout_seconds: float = 60.0  # QT_EXECUTION_MAKER_TIMEOUT_SECONDS, for maker_first
     maker_reprices: int = 2  # QT_EXECUTION_MAKER_REPRICES, for maker_first
     slice_notional: Decimal = ZERO  # QT_EXECUTION_SLICE_NOTIONAL; 0: orders go whole
+    slice_window_seconds: float = 1800.0  # slices are spread over this (the rebalance interval)
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,20 +116,32 @@ def plan_orders(
     marks: dict[str, Decimal],
     rules: dict[str, SymbolRules],
     params: PlanParams,
+    costs: dict[str, Decimal] | None = None,
 ) -> OrderPlan:
-    """Plan market orders moving `positions` toward `weights` of the investable equity."""
+    """Plan market orders moving `positions` toward `weights` of the investable equity.
+
+    `costs` (symbol -> the holding at the prices paid): the per-symbol limit is measured on the
+    larger of that and the holding at the mark, as the risk guard measures it."""
     skipped: list[SkippedOrder] = []
     cash = max(cash, ZERO)
     equity = cash
+    kept_symbols = {
+        s for s in set(positions) | set(weights) if s in rules and rules[s].base_asset in params.keep_assets
+    }
     for symbol, qty in positions.items():
+        if symbol in kept_symbols:
+            continue  # the account's, not the strategy's: not shared out by the weights
         mark = marks.get(symbol)
         if qty > 0 and mark is not None and mark > 0:
             equity += qty * mark
     investable = max(equity - params.cash_buffer, ZERO)
-    targets = {s: w * investable for s, w in weights.items() if w > 0}
+    targets = {s: w * investable for s, w in weights.items() if w > 0 and s not in kept_symbols}
+    for symbol in sorted(kept_symbols & {s for s, w in weights.items() if w > 0}):
+        reason = f"{rules[symbol].base_asset} is a kept asset (QT_EXECUTION_KEEP_ASSETS or a fee asset): never traded"
+        skipped.append(SkippedOrder(symbol, "BUY", ZERO, reason))
 
     drafts: list[_Draft] = []
-    for symbol in sorted(set(targets) | {s for s, q in positions.items() if q > 0}):
+    for symbol in sorted(set(targets) | {s for s, q in positions.items() if q > 0 and s not in kept_symbols}):
         target = targets.get(symbol, ZERO)
         held = positions.get(symbol, ZERO)
         mark = marks.get(symbol)
@@ -137,6 +157,8 @@ def plan_orders(
             skipped.append(SkippedOrder(symbol, side, ZERO, f"symbol status {symbol_rules.status}"))
             continue
         delta = target - held * mark
+        if delta < 0 and dust_reason(symbol_rules, held, mark) is not None:
+            continue  # dust: the exchange would refuse any sell of it; the cycle lists it as dust
         if delta < 0:
             qty = -delta / mark
             draft = _Draft(symbol, OrderSide.SELL, qty, mark)
@@ -160,7 +182,7 @@ def plan_orders(
     # the risk guard's limits: cut rather than refuse, so a rebalance converges over cycles
     kept: list[_Draft] = []
     for d in drafts:
-        held_value = positions.get(d.symbol, ZERO) * d.price
+        held_value = max(positions.get(d.symbol, ZERO) * d.price, (costs or {}).get(d.symbol, ZERO))
         if d.side is OrderSide.BUY and params.max_position_per_symbol is not None:
             room = params.max_position_per_symbol - held_value
             if room < d.notional:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from backend.exchanges.base import Fill, OrderResult
 from backend.exchanges.errors import ExchangeError
+from backend.execution.ledger_fills import base_asset_of
 from backend.execution.ledger_records import Applied, RecordedFill
 
 if TYPE_CHECKING:
@@ -45,17 +46,21 @@ class Recorder:
             order_update=order_update,
         )
         s._held.update(applied.quantities)
+        s._costs.update(applied.costs)
         s._cash = applied.cash
         if s._exposure_cache is not None:
             for symbol, qty in applied.quantities.items():
-                mark = s._marks.get(symbol)
-                if qty > 0 and mark is not None:
-                    s._exposure_cache[symbol] = qty * mark.price
+                value = s._exposure_of(symbol, qty)
+                if value is not None:
+                    s._exposure_cache[symbol] = value
                 else:
                     s._exposure_cache.pop(symbol, None)
         recorded = applied.fills
         for item in recorded:
             f = item.fill
+            base = s._base_assets().get(f.symbol) or base_asset_of(f.symbol, s.ledger.quote)
+            if f.fee_asset and f.fee_asset not in (s.ledger.quote, base):
+                s.fee_assets.add(f.fee_asset)  # the account pays fees in it: the planner keeps it
             s._log.write(
                 s._clock(),
                 "fill",

@@ -63,6 +63,7 @@ async def reconcile_at_startup(s: ExecutionService) -> ReconcileReport:
                 continue
             report.fills_recovered += len(await s.recorder.record(trades, None))
         report.risk_records_restored = await restore_risk_records(s)
+        s.fee_assets |= await s._db(s.ledger.fee_assets)
         account = await s.exchange.account()
         s._count("account", "ok")
         s._account = account

@@ -133,10 +133,7 @@ async def test_cycle_and_hourly_job_record_marks_and_the_run_names_dust(harness:
     detail = reader.detail(second.details["last_run_id"])
     assert detail is not None
     assert [d["symbol"] for d in detail.run.details["dust"]] == ["BTCUSDT"]
-    btc = [s for s in skipped_of(detail.run.details) if s.symbol == "BTCUSDT"]
-    assert len(btc) == 1
-    assert btc[0].dust
-    assert btc[0].kind == "dust"
-    assert btc[0].side == "SELL"
-    assert btc[0].reason.startswith("exchange filter NOTIONAL")
+    # shown as dust, not planned: no sell of it is drafted (and skipped) cycle after cycle
+    assert [s for s in skipped_of(detail.run.details) if s.symbol == "BTCUSDT"] == []
+    assert [o.symbol for o in detail.orders if o.symbol == "BTCUSDT"] == []
     assert harness.service.dust_of("BTCUSDT", harness.service.ledger.positions()["BTCUSDT"].quantity, D(50000))
