@@ -51,6 +51,7 @@ class PlanParams:
     maker_timeout_seconds: float = 60.0  # QT_EXECUTION_MAKER_TIMEOUT_SECONDS, for maker_first
     maker_reprices: int = 2  # QT_EXECUTION_MAKER_REPRICES, for maker_first
     slice_notional: Decimal = ZERO  # QT_EXECUTION_SLICE_NOTIONAL; 0: orders go whole
+    slice_window_seconds: float = 1800.0  # slices are spread over this (the rebalance interval)
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,8 +116,12 @@ def plan_orders(
     marks: dict[str, Decimal],
     rules: dict[str, SymbolRules],
     params: PlanParams,
+    costs: dict[str, Decimal] | None = None,
 ) -> OrderPlan:
-    """Plan market orders moving `positions` toward `weights` of the investable equity."""
+    """Plan market orders moving `positions` toward `weights` of the investable equity.
+
+    `costs` (symbol -> the holding at the prices paid): the per-symbol limit is measured on the
+    larger of that and the holding at the mark, as the risk guard measures it."""
     skipped: list[SkippedOrder] = []
     cash = max(cash, ZERO)
     equity = cash
@@ -177,7 +182,7 @@ def plan_orders(
     # the risk guard's limits: cut rather than refuse, so a rebalance converges over cycles
     kept: list[_Draft] = []
     for d in drafts:
-        held_value = positions.get(d.symbol, ZERO) * d.price
+        held_value = max(positions.get(d.symbol, ZERO) * d.price, (costs or {}).get(d.symbol, ZERO))
         if d.side is OrderSide.BUY and params.max_position_per_symbol is not None:
             room = params.max_position_per_symbol - held_value
             if room < d.notional:

@@ -30,6 +30,7 @@ from backend.execution.reconcile import Reconciler, ReconcileReport
 from backend.execution.recorder import Recorder
 from backend.execution.reports import CENT, CycleReport
 from backend.execution.resting import RestingOrders
+from backend.execution.slicing import Slicer
 from backend.execution.styles import LIMIT_IOC, MAKER_FIRST
 from backend.execution.submit import Submitter, quote_amount
 from backend.execution.tradelog import TradesLog
@@ -90,6 +91,7 @@ class ExecutionService:
         self.submitter = Submitter(self)
         self.recorder = Recorder(self)
         self.resting = RestingOrders(self)
+        self.slicer = Slicer(self)
         self.cancels_open = cancels_open
         self.lock = asyncio.Lock()
         self.last_report: CycleReport | None = None
@@ -104,6 +106,9 @@ class ExecutionService:
         self._rules: dict[str, SymbolRules] = {}
         # the ledger's holdings and cash as of the last write of this cycle (saves a read per order)
         self._held: dict[str, Decimal] = {}
+        # symbol -> the holding at the prices paid (quantity x average cost): the risk guard's
+        # positions are the larger of this and the holding at the mark (see _exposure)
+        self._costs: dict[str, Decimal] = {}
         self._cash: Decimal = ZERO
         self._conversion_cache: dict[str, Decimal] | None = None
         self._base_cache: dict[str, str] | None = None
@@ -194,6 +199,7 @@ class ExecutionService:
         snapshot = await self._refresh_market()
         open_orders: list[OpenOrder] = await self._db(self.ledger.open_orders)
         busy = await self.resting.check(report, open_orders)
+        busy.update(await self.slicer.tend(report, open_orders))
         others = [o for o in open_orders if not o.rests]
         if others:
             _resolved, report.unresolved = await self.reconciler.resolve_open(others)
@@ -215,6 +221,7 @@ class ExecutionService:
         ledger_cash: Decimal = await self._db(self.ledger.cash)
         self._cash = ledger_cash
         self._held = {symbol: pos.quantity for symbol, pos in positions.items()}
+        self._costs = {symbol: pos.quantity * pos.average_cost for symbol, pos in positions.items()}
         self._exposure_cache = None
         quote = self.ledger.quote
         exchange_cash = account.balances[quote].free if quote in account.balances else ZERO
@@ -242,10 +249,12 @@ class ExecutionService:
             marks={s: m.price for s, m in self._marks.items()},
             rules=snapshot.rules,
             params=params,
+            costs=self._costs,
         )
         for s in plan.skipped:
             self._skip(report, s.symbol, s.side, s.notional, s.reason)
         self.resting.skip_busy(report, plan, busy)
+        await self.slicer.slice_plan(report, plan, params)
         report.planned = len(plan.orders)
         halt = self._halt_reason()
         if halt:
@@ -279,6 +288,7 @@ class ExecutionService:
                     "note": o.note,
                     "leader_epoch": self._epoch(),
                     "order_type": ORDER_TYPES.get(params.order_style, "MARKET"),
+                    "parent_client_order_id": self.slicer.parent_of(o.client_order_id),
                 }
                 for o in plan.orders
             ],
@@ -293,13 +303,16 @@ class ExecutionService:
             return await self.resting.cancel_all(reason)
 
     async def tend_resting(self) -> dict[str, str]:
-        """Between cycles: look up, re-price or finish resting orders (the resting-order check)."""
+        """Between cycles: look up, re-price or finish resting orders, send due slices."""
         async with self.lock:
             orders = await self._db(self.ledger.open_orders)
-            if not any(o.rests for o in orders):
+            if not any(o.rests for o in orders) and not await self._db(self.ledger.working_orders):
                 return {}
             await self._refresh_market()
-            return await self.resting.check(CycleReport(run_id=None, status="ok"), orders)
+            report = CycleReport(run_id=None, status="ok")
+            busy = await self.resting.check(report, orders)
+            busy.update(await self.slicer.tend(report, await self._db(self.ledger.open_orders)))
+            return busy
 
     def _halt_reason(self) -> str | None:
         if not self.guard.kill_switch_enabled():
@@ -367,15 +380,25 @@ class ExecutionService:
         return None if rules is None else dust_reason(rules, quantity, price)
 
     def _exposure(self) -> dict[str, Decimal]:
-        """Notional per symbol from this cycle's holdings at the latest marks (kept up to date by _record)."""
+        """Notional per symbol the risk guard measures its limits on: this cycle's holdings at the
+        latest mark or at the prices paid for them, whichever is larger (kept up to date by the
+        recorder). The prices paid count because a fill away from the book (halted, but filled)
+        must not leave headroom that the mark alone would show: no position exceeds
+        QT_MAX_POSITION_PER_SYMBOL at its fill prices either."""
         if self._exposure_cache is None:
             out: dict[str, Decimal] = {}
             for symbol, qty in self._held.items():
-                mark = self._marks.get(symbol)
-                if qty > 0 and mark is not None:
-                    out[symbol] = qty * mark.price
+                value = self._exposure_of(symbol, qty)
+                if value is not None:
+                    out[symbol] = value
             self._exposure_cache = out
         return dict(self._exposure_cache)
+
+    def _exposure_of(self, symbol: str, qty: Decimal) -> Decimal | None:
+        mark = self._marks.get(symbol)
+        if qty <= 0 or mark is None:
+            return None
+        return max(qty * mark.price, self._costs.get(symbol, ZERO))
 
     def exposure_by_symbol(self) -> dict[str, Decimal]:
         """Notional per symbol at the latest marks (the risk guard's `positions`)."""
