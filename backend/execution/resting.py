@@ -64,7 +64,13 @@ class RestingOrders:
         """One order at a time per symbol: a resting order is finished before anything new is sent."""
         for o in plan.orders:
             if o.symbol in busy:
-                self.s._skip(report, o.symbol, o.side.value, o.notional, f"order {busy[o.symbol]} rests on the book")
+                self.s._skip(
+                    report,
+                    o.symbol,
+                    o.side.value,
+                    o.notional,
+                    f"order {busy[o.symbol]} is still working on this symbol",
+                )
         plan.orders[:] = [o for o in plan.orders if o.symbol not in busy]
 
     async def tend(self, report: CycleReport, orders: list[OpenOrder]) -> dict[str, str]:
@@ -181,7 +187,7 @@ class RestingOrders:
             ],
         )
         planned = PlannedOrder(parent.symbol, parent.side, qty, mark.price, coid)
-        return await s.submitter.send(report, planned, style=style)
+        return await s.submitter.send(report, planned, style=style, parent=parent.root)
 
     async def cancel_all(self, reason: str) -> list[str]:
         """The kill switch: cancel every order of this service still open on the exchange (the

@@ -30,6 +30,7 @@ from backend.execution.reconcile import Reconciler, ReconcileReport
 from backend.execution.recorder import Recorder
 from backend.execution.reports import CENT, CycleReport
 from backend.execution.resting import RestingOrders
+from backend.execution.slicing import Slicer
 from backend.execution.styles import LIMIT_IOC, MAKER_FIRST
 from backend.execution.submit import Submitter, quote_amount
 from backend.execution.tradelog import TradesLog
@@ -90,6 +91,7 @@ class ExecutionService:
         self.submitter = Submitter(self)
         self.recorder = Recorder(self)
         self.resting = RestingOrders(self)
+        self.slicer = Slicer(self)
         self.cancels_open = cancels_open
         self.lock = asyncio.Lock()
         self.last_report: CycleReport | None = None
@@ -197,6 +199,7 @@ class ExecutionService:
         snapshot = await self._refresh_market()
         open_orders: list[OpenOrder] = await self._db(self.ledger.open_orders)
         busy = await self.resting.check(report, open_orders)
+        busy.update(await self.slicer.tend(report, open_orders))
         others = [o for o in open_orders if not o.rests]
         if others:
             _resolved, report.unresolved = await self.reconciler.resolve_open(others)
@@ -251,6 +254,7 @@ class ExecutionService:
         for s in plan.skipped:
             self._skip(report, s.symbol, s.side, s.notional, s.reason)
         self.resting.skip_busy(report, plan, busy)
+        await self.slicer.slice_plan(report, plan, params)
         report.planned = len(plan.orders)
         halt = self._halt_reason()
         if halt:
@@ -284,6 +288,7 @@ class ExecutionService:
                     "note": o.note,
                     "leader_epoch": self._epoch(),
                     "order_type": ORDER_TYPES.get(params.order_style, "MARKET"),
+                    "parent_client_order_id": self.slicer.parent_of(o.client_order_id),
                 }
                 for o in plan.orders
             ],
@@ -298,13 +303,16 @@ class ExecutionService:
             return await self.resting.cancel_all(reason)
 
     async def tend_resting(self) -> dict[str, str]:
-        """Between cycles: look up, re-price or finish resting orders (the resting-order check)."""
+        """Between cycles: look up, re-price or finish resting orders, send due slices."""
         async with self.lock:
             orders = await self._db(self.ledger.open_orders)
-            if not any(o.rests for o in orders):
+            if not any(o.rests for o in orders) and not await self._db(self.ledger.working_orders):
                 return {}
             await self._refresh_market()
-            return await self.resting.check(CycleReport(run_id=None, status="ok"), orders)
+            report = CycleReport(run_id=None, status="ok")
+            busy = await self.resting.check(report, orders)
+            busy.update(await self.slicer.tend(report, await self._db(self.ledger.open_orders)))
+            return busy
 
     def _halt_reason(self) -> str | None:
         if not self.guard.kill_switch_enabled():

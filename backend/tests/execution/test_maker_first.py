@@ -66,7 +66,7 @@ async def test_a_maker_order_that_never_fills_rests_then_falls_back_to_limit_ioc
         clock.advance(30)  # inside the timeout: it rests, nothing new is planned on ETH
         second = await h.service.run_cycle()
         assert second.submitted == 0
-        assert any("rests on the book" in s["reason"] for s in second.skipped_orders), second.skipped_orders
+        assert any("still working on this symbol" in s["reason"] for s in second.skipped_orders), second.skipped_orders
         assert [o.status for o in orders(h)] == ["NEW"]
 
         clock.advance(31)  # past the timeout: cancelled, the rest sent as limit_ioc
