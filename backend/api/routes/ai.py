@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query, Request, status
+from fastapi import APIRouter, HTTPException, Path, Query, Request, status
 
 from ai_engine.gates import failed_gates
 from ai_engine.registry import ActivationError, RunRecord
@@ -29,6 +29,10 @@ from backend.api.security import Audited, audit_or_503
 log = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/ai", tags=["ai"])
+
+# a version names a directory under the artifacts dir; a NUL or a control character is refused
+# before it reaches a database (PostgreSQL text cannot hold NUL: a 500 found by the hostile fuzz)
+ModelVersion = Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:+-]{0,99}$", description="A model version.")]
 
 
 def _summary(run: RunRecord, *, detail: bool = False) -> RunSummary:
@@ -181,7 +185,7 @@ def get_run(run_id: RecordId, service: ModelServiceDep, _caller: AdminDep) -> Ru
     responses={404: {"description": "Unknown version."}, 409: {"description": "The version cannot be activated."}},
 )
 def activate_model(
-    version: str, request: Request, ctx: CtxDep, service: ModelServiceDep, caller: AdminDep, _w: WritableDep
+    version: ModelVersion, request: Request, ctx: CtxDep, service: ModelServiceDep, caller: AdminDep, _w: WritableDep
 ) -> ActivateResponse:
     """Activate a completed model version (also a rollback); its artifact is verified first."""
     previous = service.active_version()

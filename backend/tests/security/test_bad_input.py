@@ -132,3 +132,16 @@ def test_trades_with_extreme_but_representable_dates_answer(client: TestClient) 
         "/trades?since=0001-01-01T00:00:00%2B00:00&until=9999-12-31T23:59:59%2B00:00", headers=ADMIN_HEADERS
     )
     assert response.status_code == 200, response.text
+
+
+@pytest.mark.parametrize("version", ["%00", "a%00b", "%0A", "x" * 101])
+def test_activating_a_version_with_a_nul_or_control_character_is_a_422(
+    client: TestClient, tmp_path: Path, version: str
+) -> None:
+    """PostgreSQL text cannot hold NUL: this was a 500 on PostgreSQL (found by the hostile fuzz)."""
+    response = client.post(f"/ai/models/{version}/activate", headers=ADMIN_HEADERS)
+    assert response.status_code == 422, response.text
+    assert_encodes(response.content)
+    assert client.get("/ai/model-info").json()["status"] == "none"
+    line = audit_lines(tmp_path / "audit.log")[-1]
+    assert (line["action"].split("/")[1], line["outcome"]) == ("ai", "refused: 422")
