@@ -24,6 +24,7 @@ from backend.amounts import decimal_text
 from backend.exchanges.base import AccountSnapshot, OrderSide
 from backend.exchanges.errors import ExchangeError
 from backend.execution.dust import dust_holdings, dust_reason
+from backend.execution.installation import DEFAULT_PREFIX
 from backend.execution.ledger import Ledger, OpenOrder, PositionView
 from backend.execution.planner import PlanParams, SkippedOrder, plan_orders
 from backend.execution.reconcile import Reconciler, ReconcileReport
@@ -71,8 +72,10 @@ class ExecutionService:
         still_leads: Callable[[], Awaitable[bool]] | None = None,
         before_send: Callable[[str], Awaitable[None]] | None = None,
         cancels_open: Callable[[], bool] = lambda: True,
+        id_prefix: str = DEFAULT_PREFIX,  # this installation's (backend/execution/installation.py)
     ) -> None:
         self.ledger = ledger
+        self.id_prefix = id_prefix
         self.exchange = exchange
         self.guard = exchange.guard
         self._snapshot = snapshot
@@ -241,6 +244,7 @@ class ExecutionService:
             params = replace(params, keep_assets=params.keep_assets | self.fee_assets)
         plan = plan_orders(
             cycle_id=str(report.run_id),
+            id_prefix=self.id_prefix,
             weights=weights,
             positions=held,
             cash=cash,
