@@ -16,7 +16,7 @@ from decimal import Decimal
 from backend.components.send_hold import hold_before_send
 from backend.context import AppContext
 from backend.exchanges.factory import build_exchange
-from backend.execution.installation import DEFAULT_PREFIX, installation_prefix, read_prefix
+from backend.execution.installation import installation_prefix
 from backend.execution.ledger import Ledger
 from backend.execution.marks import PortfolioMarks
 from backend.execution.params import plan_params_for
@@ -108,11 +108,6 @@ async def component(ctx: AppContext) -> AsyncIterator[None]:
     notify = ctx.services.get("notify")
     if notify is not None:  # order rejected / unknown / resolved late, start-up reconciliation included
         trades_log.subscribe(notify.on_order_event)
-    # client order ids unique across deployments on one account (a read-only replica sends nothing)
-    if ctx.read_only:
-        id_prefix = await asyncio.to_thread(read_prefix, ctx.sessions) or DEFAULT_PREFIX
-    else:
-        id_prefix = await asyncio.to_thread(installation_prefix, ctx.sessions, clock=ctx.clock)
     service = ExecutionService(
         ledger=Ledger(ctx.sessions, exchange=adapter.name, quote_asset=settings.execution.quote_asset, clock=ctx.clock),
         exchange=GuardedExchange(adapter, guard),
@@ -126,7 +121,9 @@ async def component(ctx: AppContext) -> AsyncIterator[None]:
         epoch=ctx.runner.leader_epoch,
         still_leads=ctx.runner.still_leads,
         before_send=hold_before_send(),  # a test hook, None unless QT_TEST_HOLD_BEFORE_SEND_DIR is set
-        id_prefix=id_prefix,
+        # client order ids unique across deployments on one account: the prefix is read (drawn on
+        # first use) by start-up reconciliation, before anything is sent; a read-only replica sends nothing
+        installation=None if ctx.read_only else functools.partial(installation_prefix, ctx.sessions, clock=ctx.clock),
     )
     ctx.services["execution"] = service
     marks = PortfolioMarks(ctx.sessions, exchange=adapter.name, clock=ctx.clock)

@@ -72,10 +72,11 @@ class ExecutionService:
         still_leads: Callable[[], Awaitable[bool]] | None = None,
         before_send: Callable[[str], Awaitable[None]] | None = None,
         cancels_open: Callable[[], bool] = lambda: True,
-        id_prefix: str = DEFAULT_PREFIX,  # this installation's (backend/execution/installation.py)
+        installation: Callable[[], str] | None = None,  # this installation's id prefix (installation.py)
     ) -> None:
         self.ledger = ledger
-        self.id_prefix = id_prefix
+        self.id_prefix = DEFAULT_PREFIX  # replaced by the installation's at start-up reconciliation
+        self._installation = installation
         self.exchange = exchange
         self.guard = exchange.guard
         self._snapshot = snapshot

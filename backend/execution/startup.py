@@ -46,6 +46,8 @@ async def reconcile_at_startup(s: ExecutionService) -> ReconcileReport:
     """Resolve open orders, recover missing fills, restore the guard, compare balances."""
     report = ReconcileReport(run_id=None)
     try:
+        if s._installation is not None:  # before anything can be sent (backend/execution/installation.py)
+            s.id_prefix = await s._db(s._installation)
         run_id: int = await s._db(s.ledger.start_run, "reconcile")
         report.run_id = run_id
         await s._refresh_market()

@@ -5,6 +5,7 @@ QT_TEST_DATABASE_URL), the real ledger, risk guard and paper exchange.
 
 from __future__ import annotations
 
+import functools
 import re
 from decimal import Decimal
 from pathlib import Path
@@ -40,14 +41,13 @@ def _reset(url: str) -> None:
 
 
 async def _ids_of_a_deployment(url: str, tmp_path: Path, name: str) -> tuple[str, list[str]]:
-    engine = make_engine(url)
-    prefix = installation_prefix(make_session_factory(engine), clock=lambda: NOW)
-    engine.dispose()
     market = FakeMarket({"BTCUSDT": D(50000), "ETHUSDT": D(3000)})
     h = build(url, tmp_path, market, weights={"BTCUSDT": D("0.4"), "ETHUSDT": D("0.4")}, state_name=f"{name}.db")
-    h.service.id_prefix = prefix
+    h.service._installation = functools.partial(installation_prefix, h.sessions, clock=lambda: NOW)
     try:
-        await h.service.reconcile()
+        await h.service.reconcile()  # reads the prefix (drawn on first use) before anything is sent
+        prefix = h.service.id_prefix
+        assert prefix != DEFAULT_PREFIX
         for weights in ({"BTCUSDT": D("0.4"), "ETHUSDT": D("0.4")}, {"ETHUSDT": D("0.9")}):
             h.weights = weights
             assert (await h.service.run_cycle()).submitted > 0
