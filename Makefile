@@ -75,8 +75,11 @@ run: $(VENV)/.installed
 	$(PY) -m backend.bootstrap
 	$(PY) -m backend
 
+# The suite on every core (pytest-xdist; each worker has its own databases and ports);
+# `make test PYTEST_WORKERS=` runs it in one process.
+PYTEST_WORKERS ?= -n auto --dist worksteal
 test: $(DEV_VENV)/.installed
-	$(DEV_PY) -m pytest $(PYTEST_ARGS)
+	$(DEV_PY) -m pytest $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 migrate: $(VENV)/.installed
 	$(VENV)/bin/alembic upgrade head

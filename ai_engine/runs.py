@@ -45,7 +45,7 @@ def jsonable(value: Any) -> Any:
     return value
 
 
-def _alive(pid: object) -> bool:
+def process_alive(pid: object) -> bool:
     """Whether a process with this id exists on this host (signal 0 checks without signalling)."""
     if not isinstance(pid, int) or pid <= 0:
         return False
@@ -202,7 +202,7 @@ class RunStore:
                 runner = (row.params or {}).get("runner") or {}
                 seen = row.heartbeat_at or row.started_at
                 silent = now - seen
-                if runner.get("host") in (None, host) and not _alive(runner.get("pid")):
+                if runner.get("host") in (None, host) and not process_alive(runner.get("pid")):
                     why = f"the process running it ({runner.get('pid')}) stopped mid-run"
                 elif silent > STALE_AFTER:
                     why = (

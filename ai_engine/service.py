@@ -41,6 +41,7 @@ class ModelInfo:
     metadata: dict[str, Any] | None
     latest_run: RunRecord | None  # when it differs from the active one
     training_in_progress: bool
+    challenger: dict[str, Any] | None = None  # the latest retraining cycle (ai_engine.retrain.cycle_view)
 
 
 class ModelService:
@@ -61,6 +62,8 @@ class ModelService:
         self._cancel = threading.Event()
         self.last_outcome: TrainingOutcome | None = None
         self.last_error: str | None = None
+        # Set by the model component: reads retraining cycles (champion and challenger).
+        self.cycles: Callable[[int | None], dict[str, Any] | None] = lambda _run_id: None
 
     # reading ------------------------------------------------------------------------------------
     def model_info(self) -> ModelInfo:
@@ -75,7 +78,13 @@ class ModelService:
         latest = self.registry.latest_run()
         if latest is not None and active is not None and latest.id == active.id:
             latest = None
-        return ModelInfo(state.status, state.reason, active, metadata, latest, self.training_in_progress)
+        return ModelInfo(
+            state.status, state.reason, active, metadata, latest, self.training_in_progress, self.cycles(None)
+        )
+
+    def challenger_of(self, run_id: int) -> dict[str, Any] | None:
+        """The retraining cycle a run was the challenger of (None for a run trained otherwise)."""
+        return self.cycles(run_id)
 
     def runs(self, *, limit: int, offset: int) -> tuple[int, list[RunRecord]]:
         return self.registry.list_runs(limit=limit, offset=offset)

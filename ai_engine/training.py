@@ -26,7 +26,7 @@ from ai_engine.dataset import DataError, build_dataset
 from ai_engine.economic import FoldModel, economic_gate
 from ai_engine.evaluation import EvaluationReport, classification_metrics, walk_forward
 from ai_engine.features import FEATURE_NAMES, FEATURE_VERSION, WARMUP_BARS, Bars, interval_delta
-from ai_engine.gates import Activation, decide, gate_report, statistical_gates
+from ai_engine.gates import Activation, Gate, decide, gate_report, statistical_gates
 from ai_engine.registry import ModelRegistry, RunRecord
 from ai_engine.signal import CLASSES
 from ai_engine.sources import load_training_data
@@ -142,6 +142,9 @@ def _gates(
     gates = statistical_gates(report)
     if not settings.model.economic_gate:
         return gate_report(gates, {"economic": "QT_MODEL_ECONOMIC_GATE=0"})
+    if len(bars.symbols) < 2:
+        gates.append(single_symbol_gate(bars.symbols))
+        return gate_report(gates)
     failed = [g.name for g in gates if not g.passed]
     if failed:  # a backtest per fold is costly: only a model that passed the rest is traded
         return gate_report(gates, {"economic": f"not evaluated: the {', '.join(failed)} gate failed first"})
@@ -161,6 +164,21 @@ def _gates(
         economic_gate(folds, bars, str(effective["source"]), settings, horizon=effective["horizon"], progress=say)
     )
     return gate_report(gates)
+
+
+def single_symbol_gate(symbols: tuple[str, ...]) -> Gate:
+    """The economic gate cannot judge a one-symbol universe: the blend then holds that symbol at weight 1
+    whatever the model says (a confident SELL falls back to it too), so the model's book and
+    liquidity-only's are the same portfolio and no backtest could show an edge. Not applicable is
+    not passed: auto activation needs evidence, and this training data cannot give it."""
+    return Gate(
+        "economic",
+        False,
+        f"not applicable: a one-symbol universe ({', '.join(symbols) or 'none'}) trades the same portfolio with "
+        "and without the model, so there is no evidence it earns anything; train on two or more symbols, or "
+        "activate with --activate force (recorded as forced) or QT_MODEL_ECONOMIC_GATE=0",
+        details={"applicable": False, "symbols": list(symbols)},
+    )
 
 
 def start_run(

@@ -70,6 +70,15 @@ class ExecutionSettings(Section):
         "limit_ioc (checked each cycle and each QT_EXECUTION_RESTING_CHECK_SECONDS).",
         json_schema_extra=tunable(),
     )
+    resting_check_seconds: int = Field(
+        15,
+        alias="QT_EXECUTION_RESTING_CHECK_SECONDS",
+        ge=0,
+        le=3600,
+        description="How often resting maker orders are looked up, re-priced or finished between cycles; "
+        "0 = only in the cycle.",
+        json_schema_extra=tunable(),
+    )
     maker_reprices: int = Field(
         2,
         alias="QT_EXECUTION_MAKER_REPRICES",
@@ -175,6 +184,16 @@ class ExecutionSettings(Section):
         gt=0,
         le=10_000,
         description="Paper market orders stop walking the book past this slippage.",
+    )
+    snapshot_retention_days: int = Field(
+        14,
+        alias="QT_SNAPSHOT_RETENTION_DAYS",
+        ge=0,
+        le=3650,
+        description=(
+            "Days the market each execution cycle traded on is kept (market_snapshots, for the backtest's "
+            "--compare-live drift report); 0 records nothing."
+        ),
     )
 
     @field_validator("quote_asset", mode="before")

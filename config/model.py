@@ -106,6 +106,37 @@ class ModelSettings(Section):
             "auto-activates only a model whose blend beats liquidity-only net of costs; 0 skips that gate."
         ),
     )
+    retrain_hours: float = Field(
+        0.0,
+        alias="QT_MODEL_RETRAIN_HOURS",
+        ge=0,
+        le=8760,
+        description=(
+            "Every this many hours the model-retrain job trains a challenger on the latest data in a worker "
+            "process; 0 = no scheduled retraining."
+        ),
+        json_schema_extra=tunable(),
+    )
+    shadow_bars: int = Field(
+        48,
+        alias="QT_MODEL_SHADOW_BARS",
+        ge=1,
+        le=10_000,
+        description=(
+            "Live bars a challenger that passed every gate is shadowed for (predictions recorded, not traded) "
+            "before it is compared with the champion."
+        ),
+    )
+    cycle_check_seconds: int = Field(
+        300,
+        alias="QT_MODEL_CYCLE_CHECK_SECONDS",
+        ge=1,
+        le=86_400,
+        description=(
+            "With retraining on, how often the model-retrain job checks whether a challenger is due and the "
+            "model-shadow job records a shadowing challenger's predictions on the bars that closed."
+        ),
+    )
     auto_train: bool = Field(
         True,
         alias="QT_MODEL_AUTO_TRAIN",

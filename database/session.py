@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -78,3 +78,17 @@ def session_scope(factory: sessionmaker[Session]) -> Iterator[Session]:
         raise
     finally:
         session.close()
+
+
+@contextmanager
+def connection_scope(factory: sessionmaker[Session], *, write: bool = False) -> Iterator[Connection]:
+    """A Core connection of the factory's engine, without an ORM session: committed at the end when
+    ``write`` (rolled back on error), else a read. For statements on hot paths (the execution cycle
+    runs several per order), where building and closing a Session costs more than the statement."""
+    bind = factory.kw.get("bind")
+    if isinstance(bind, Engine):
+        with bind.begin() if write else bind.connect() as conn:
+            yield conn
+        return
+    with factory.begin() if write else factory() as session:
+        yield session.connection()

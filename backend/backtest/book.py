@@ -65,8 +65,13 @@ class Book:
         now = self.clock()
         for item in report.skipped_orders:
             self.skipped.append({"time": now, **item})
-        self.holdings = {s: p.quantity for s, p in self.service.ledger.positions().items() if p.quantity != 0}
-        self.cash = self.service.ledger.cash()
+        portfolio = self.service.last_portfolio  # the cycle's own valuation (no second read of the ledger)
+        if portfolio is None or report.status == "failed":
+            self.holdings = {s: p.quantity for s, p in self.service.ledger.positions().items() if p.quantity != 0}
+            self.cash = self.service.ledger.cash()
+        else:
+            self.holdings = {p.symbol: p.quantity for p in portfolio.positions if p.quantity != 0}
+            self.cash = portfolio.cash
         return report
 
     def equity(self, marks: dict[str, Decimal]) -> tuple[Decimal, Decimal]:

@@ -67,6 +67,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--out", type=Path, default=None, help="write metrics.json, equity.csv, orders.csv, fills.csv, report.html"
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--compare-live",
+        action="store_true",
+        help="drift report: replay the market snapshots the live service recorded in --start..--end (DATABASE_URL) "
+        "and diff the orders, fills, slippage and PnL against the ledger",
+    )
     return p
 
 
@@ -107,6 +113,33 @@ def _database(args: argparse.Namespace, settings: Any, clock: Any, symbols: tupl
     return open_database(make_session_factory(engine), clock, folder, label=label, interval=interval, symbols=symbols)
 
 
+def _compare_live(args: argparse.Namespace, settings: Any) -> int:
+    """--compare-live: the drift report over --start..--end of DATABASE_URL's recorded cycles."""
+    import json
+
+    from backend.backtest.drift import compare_live, format_report
+    from database.session import make_engine, make_session_factory
+
+    if args.start is None or args.end is None:
+        return _fail("--compare-live needs --start and --end", 2)
+    if args.end <= args.start:
+        return _fail(f"empty range: --end {args.end.isoformat()} is not after --start {args.start.isoformat()}", 2)
+    engine = make_engine(settings.database.effective_url)
+    try:
+        report = compare_live(settings, make_session_factory(engine), args.start, args.end)
+    except Exception as exc:
+        return _fail(f"failed: {type(exc).__name__}: {exc}", 1)
+    finally:
+        engine.dispose()
+    if report.cycles == 0:
+        return _fail(f"no market snapshots recorded between {args.start.isoformat()} and {args.end.isoformat()}", 2)
+    print(format_report(report))
+    if args.out is not None:
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / "drift.json").write_text(json.dumps(report.as_dict(), indent=2) + "\n", encoding="utf-8")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
 
@@ -124,6 +157,8 @@ def main(argv: list[str] | None = None) -> int:
         for problem in exc.problems:
             print(f"configuration error: {problem}", file=sys.stderr)
         return 2
+    if args.compare_live:
+        return _compare_live(args, settings)
     if args.retrain_days < 1:
         return _fail("--retrain-days must be at least 1", 2)
     if args.interval is not None:

@@ -23,14 +23,19 @@ from backend.execution.params import plan_params_for
 from backend.execution.planner import PlanParams
 from backend.execution.runs import RunsReader
 from backend.execution.service import ExecutionService
+from backend.execution.snapshots import PRUNE_JOB, PRUNE_SECONDS, SnapshotRecorder
 from backend.execution.tradelog import TradesLog
 from backend.market.types import MarketSnapshot, OrderBook, SymbolRules
+from backend.risk.guard import RiskGuard
 from backend.risk.guarded import GuardedExchange
+from backend.risk.models import KillSwitchState
 from backend.scheduler.jobs.execution import JOB_ID, rebalance
 from backend.scheduler.jobs.liquidity import JOB_ID as LIQUIDITY_JOB
 from backend.scheduler.jobs.portfolio import JOB_ID as MARK_JOB
 from backend.scheduler.jobs.portfolio import mark_portfolio
-from backend.scheduler.runner import JobBusyError, JobSpec
+from backend.scheduler.jobs.resting import JOB_ID as RESTING_JOB
+from backend.scheduler.jobs.resting import tend_resting
+from backend.scheduler.runner import JobBusyError, JobResult, JobSpec, RunStatus
 
 log = logging.getLogger(__name__)
 SELECTION_WAIT_STEPS = 600
@@ -39,6 +44,27 @@ SELECTION_WAIT_STEP_SECONDS = 0.05
 
 class MarketUnavailableError(RuntimeError):
     pass
+
+
+def watch_kill_switch(
+    guard: RiskGuard, service: ExecutionService, loop: asyncio.AbstractEventLoop, *, read_only: bool
+) -> set[asyncio.Task[list[str]]]:
+    """Turning the kill switch on cancels the service's open orders at once (QT_KILL_SWITCH_CANCELS_OPEN;
+    the next cycle does it too, for a switch set by another replica). Returns the running cancels."""
+    tasks: set[asyncio.Task[list[str]]] = set()
+
+    def start() -> None:
+        task = loop.create_task(service.cancel_open("kill switch on"))
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+
+    def changed(before: KillSwitchState, after: KillSwitchState) -> None:
+        if read_only or before.enabled or not after.enabled or not service.cancels_open():
+            return
+        loop.call_soon_threadsafe(start)  # the switch may be set from a worker thread
+
+    guard.on_kill_switch(changed)
+    return tasks
 
 
 def plan_params(ctx: AppContext) -> PlanParams:
@@ -74,10 +100,17 @@ async def component(ctx: AppContext) -> AsyncIterator[None]:
         return result
 
     settings = ctx.settings.current
+    # what each cycle trades on, for the drift report (backend/execution/snapshots.py)
+    recorder = SnapshotRecorder(
+        ctx.sessions,
+        exchange=settings.execution.exchange.value,
+        retention_days=lambda: ctx.settings.current.execution.snapshot_retention_days,
+        clock=ctx.clock,
+    )
     adapter = build_exchange(
         lambda: ctx.settings.current,
         sessions=ctx.sessions,
-        book=book,
+        book=recorder.book_fn(book),
         rules=rules,
         metrics=ctx.metrics,
         clock=ctx.clock,
@@ -111,8 +144,8 @@ async def component(ctx: AppContext) -> AsyncIterator[None]:
     service = ExecutionService(
         ledger=Ledger(ctx.sessions, exchange=adapter.name, quote_asset=settings.execution.quote_asset, clock=ctx.clock),
         exchange=GuardedExchange(adapter, guard),
-        snapshot=snapshot,
-        selection=selection,
+        snapshot=recorder.snapshot_fn(snapshot),
+        selection=recorder.selection_fn(selection),
         params=functools.partial(plan_params, ctx),
         metrics=ctx.metrics,
         trades_log=trades_log,
@@ -124,8 +157,10 @@ async def component(ctx: AppContext) -> AsyncIterator[None]:
         # client order ids unique across deployments on one account: the prefix is read (drawn on
         # first use) by start-up reconciliation, before anything is sent; a read-only replica sends nothing
         installation=None if ctx.read_only else functools.partial(installation_prefix, ctx.sessions, clock=ctx.clock),
+        cancels_open=lambda: ctx.settings.current.risk.kill_switch_cancels_open,
     )
     ctx.services["execution"] = service
+    watch_kill_switch(guard, service, asyncio.get_running_loop(), read_only=ctx.read_only)
     marks = PortfolioMarks(ctx.sessions, exchange=adapter.name, clock=ctx.clock)
     ctx.services["portfolio_marks"] = marks
     ctx.services["execution_runs"] = RunsReader(ctx.sessions, exchange=adapter.name)
@@ -140,12 +175,31 @@ async def component(ctx: AppContext) -> AsyncIterator[None]:
         # it has saved but not yet sent as failed. This replica reconciles before its first cycle,
         # should it become the leader (run_cycle reconciles when nothing has been reconciled yet).
         log.info("start-up reconciliation left to the leader replica")
+    ctx.services["market_snapshots"] = recorder
+
+    async def recorded_rebalance() -> JobResult:
+        result: JobResult = await recorder.around(service, functools.partial(rebalance, service, marks))
+        return result
+
+    async def prune_snapshots() -> JobResult:
+        removed = await asyncio.to_thread(recorder.prune)
+        return JobResult(status=RunStatus.OK, details={"removed": removed})
+
     ctx.runner.add(
         JobSpec(
             job_id=JOB_ID,
-            func=functools.partial(rebalance, service, marks),
+            func=recorded_rebalance,
             description="Rebalance the portfolio toward the liquidity selection",
             seconds=lambda s: s.scheduler.execution_seconds,
+            enabled=lambda s: not s.scheduler.execution_disabled,
+        )
+    )
+    ctx.runner.add(
+        JobSpec(
+            job_id=RESTING_JOB,
+            func=functools.partial(tend_resting, service),
+            description="Look up, re-price or finish resting maker orders between cycles",
+            seconds=lambda s: s.execution.resting_check_seconds if s.execution.order_style == "maker_first" else 0,
             enabled=lambda s: not s.scheduler.execution_disabled,
         )
     )
@@ -155,6 +209,14 @@ async def component(ctx: AppContext) -> AsyncIterator[None]:
             func=functools.partial(mark_portfolio, service, marks),
             description="Value the portfolio and store the mark (GET /portfolio/history)",
             seconds=lambda s: s.scheduler.portfolio_mark_seconds,
+        )
+    )
+    ctx.runner.add(
+        JobSpec(
+            job_id=PRUNE_JOB,
+            func=prune_snapshots,
+            description="Delete recorded market snapshots older than QT_SNAPSHOT_RETENTION_DAYS",
+            seconds=lambda _s: PRUNE_SECONDS,
         )
     )
     ctx.health_checks["execution"] = service.health_reasons

@@ -6,17 +6,25 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
+from typing import Any
 
 import pandas as pd
 
+from ai_engine.cycles import CycleStore
 from ai_engine.predictor import Predictor
 from ai_engine.registry import ModelRegistry
+from ai_engine.retrain import RetrainService
 from ai_engine.service import ModelService
+from backend.backtest.worker import encode_settings
 from backend.context import AppContext
+from backend.market.types import Kline
+from backend.observability.audit import AuditWriteError
+from backend.scheduler.jobs import retrain as retrain_jobs
 from backend.scheduler.jobs.model import JOB_ID, refresh_model
 from backend.scheduler.runner import JobSpec
+from config.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +44,40 @@ def _sentiment(ctx: AppContext) -> pd.Series | None:
     return pd.Series([reading.value / 100], index=pd.DatetimeIndex([reading.as_of]), dtype=float)
 
 
+def _retrain_service(ctx: AppContext, registry: ModelRegistry, predictor: Predictor) -> RetrainService:
+    async def klines(symbols: Sequence[str], interval: str, limit: int) -> Mapping[str, Sequence[Kline]]:
+        market = ctx.services.get("market")
+        if market is None:
+            return {}
+        got: Mapping[str, Sequence[Kline]] = await market.klines(symbols, interval, limit)
+        return got
+
+    def audit(action: str, outcome: str, before: Any, after: Any, detail: Any) -> None:
+        try:
+            ctx.audit.write(action, outcome, client=None, before=before, after=after, detail=detail)
+        except AuditWriteError:
+            ctx.metrics.audit_write_failures.inc()
+            raise
+
+    return RetrainService(
+        registry,
+        predictor,
+        CycleStore(ctx.sessions, ctx.clock),
+        ctx.settings,
+        klines=klines,
+        audit=audit,
+        clock=ctx.clock,
+        encode_settings=lambda: encode_settings(ctx.settings.current),
+    )
+
+
+def _cycle_seconds(settings: Settings) -> int:
+    """Both jobs look at the cycle every QT_MODEL_CYCLE_CHECK_SECONDS while retraining is on: whether a
+    challenger is due is decided by the service clock against the last cycle's start, so a restart
+    neither skips nor repeats one."""
+    return settings.model.cycle_check_seconds if settings.model.retrain_hours > 0 else 0
+
+
 @asynccontextmanager
 async def component(ctx: AppContext) -> AsyncIterator[None]:
     settings = ctx.settings.current
@@ -46,12 +88,17 @@ async def component(ctx: AppContext) -> AsyncIterator[None]:
         registry, ctx.settings, metrics=ctx.metrics, clock=ctx.clock, sentiment=lambda: _sentiment(ctx)
     )
     service = ModelService(registry, predictor, ctx.settings, clock=ctx.clock)
+    retrain = _retrain_service(ctx, registry, predictor)
     try:
         if not ctx.read_only:
             await asyncio.to_thread(registry.sweep_temporary)
             failed = await asyncio.to_thread(registry.fail_interrupted_runs)
             if failed:
                 log.warning("training runs interrupted by a restart marked failed", extra={"runs": failed})
+            cycles = await asyncio.to_thread(retrain.fail_interrupted)
+            if cycles:
+                log.warning("retraining cycles interrupted by a restart marked failed", extra={"cycles": cycles})
+        await asyncio.to_thread(retrain.refresh_health)
         state = await asyncio.to_thread(predictor.reload)
         log.info("model state", extra={"status": state.status, "version": state.version, "reason": state.reason})
     except Exception as exc:  # the database may be down at start-up; /health reports that
@@ -59,6 +106,8 @@ async def component(ctx: AppContext) -> AsyncIterator[None]:
     ctx.services["predictor"] = predictor
     ctx.services["model_registry"] = registry
     ctx.services["model"] = service
+    ctx.services["model_retrain"] = retrain
+    service.cycles = lambda run_id: retrain.latest_view() if run_id is None else retrain.view_for_run(run_id)
     ctx.health_checks["model"] = predictor.health_reasons
     ctx.runner.add(
         JobSpec(
@@ -69,9 +118,26 @@ async def component(ctx: AppContext) -> AsyncIterator[None]:
             writes=False,
         )
     )
+    ctx.runner.add(
+        JobSpec(
+            job_id=retrain_jobs.RETRAIN_JOB_ID,
+            func=functools.partial(retrain_jobs.retrain, retrain),
+            description="Train a challenger on the latest data in a worker process when due (QT_MODEL_RETRAIN_HOURS)",
+            seconds=_cycle_seconds,
+        )
+    )
+    ctx.runner.add(
+        JobSpec(
+            job_id=retrain_jobs.SHADOW_JOB_ID,
+            func=functools.partial(retrain_jobs.shadow, retrain),
+            description="Record a shadowing challenger's predictions on live bars; promote it if it beat the champion",
+            seconds=_cycle_seconds,
+        )
+    )
     try:
         yield
     finally:
+        await retrain.close()
         if service.training_in_progress:
             stopped = await asyncio.to_thread(service.stop, STOP_TIMEOUT_SECONDS)
             if not stopped:

@@ -42,6 +42,7 @@ from backend.exchanges.paper_book import Match, walk_book, walk_book_quote, woul
 from backend.exchanges.paper_resting import RestingBook, fill_of, order_result
 from backend.market.types import Kline, OrderBook, SymbolRules
 from database.models.execution import PaperBalance, PaperOrder, PaperTrade
+from database.session import connection_scope
 
 ZERO = Decimal(0)
 BPS = Decimal(10_000)
@@ -61,6 +62,7 @@ _TRADES = cast(Table, PaperTrade.__table__)
 _SEL_BALANCES = select(_BALANCES.c.asset, _BALANCES.c.free, _BALANCES.c.locked).where(
     _BALANCES.c.asset.in_(bindparam("x_assets", expanding=True))
 )
+_SEL_ALL_BALANCES = select(_BALANCES.c.asset, _BALANCES.c.free, _BALANCES.c.locked)
 _UPD_BALANCE = (
     update(_BALANCES)
     .where(_BALANCES.c.asset == bindparam("x_asset"))
@@ -137,9 +139,8 @@ class PaperExchange:
 
     def _account(self) -> AccountSnapshot:
         self.open_account()
-        with self._sessions() as session:
-            rows = session.scalars(select(PaperBalance)).all()
-            balances = {b.asset: Balance(b.asset, b.free, b.locked) for b in rows}
+        with connection_scope(self._sessions) as conn:
+            balances = {b.asset: Balance(b.asset, b.free, b.locked) for b in conn.execute(_SEL_ALL_BALANCES)}
         cfg = self._config()
         return AccountSnapshot(
             balances=balances, taken_at=self._clock(), fees_bps={"taker": cfg.fee_bps, "maker": cfg.maker_fee_bps}
@@ -285,8 +286,7 @@ class PaperExchange:
         pay_asset, recv_asset = (quote, base) if buy else (base, quote)
         try:
             # prepared Core statements: this runs once per order on the trading path
-            with self._sessions.begin() as session:
-                conn = session.connection()
+            with connection_scope(self._sessions, write=True) as conn:
                 held = {
                     row.asset: (row.free, row.locked)
                     for row in conn.execute(_SEL_BALANCES, {"x_assets": [base, quote]})

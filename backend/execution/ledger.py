@@ -12,7 +12,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, func, select, update
+from sqlalchemy import Table, bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from backend.execution.ledger_fills import LedgerFills, base_asset_of
@@ -31,8 +31,29 @@ from backend.execution.ledger_records import (
     RecordedFill,
 )
 from database.models.execution import ExecutionRun, FillRecord, LedgerBalance, Order, Position
+from database.session import connection_scope
 
 _POS = cast(Table, Position.__table__)
+_BAL = cast(Table, LedgerBalance.__table__)
+_RUN = cast(Table, ExecutionRun.__table__)
+_SEL_AMOUNTS = select(_BAL.c.amount, _BAL.c.contributed).where(
+    _BAL.c.exchange == bindparam("x_exchange"), _BAL.c.asset == bindparam("x_asset")
+)
+# the columns in PositionView's order
+_SEL_ALL_POSITIONS = (
+    select(
+        _POS.c.symbol,
+        _POS.c.base_asset,
+        _POS.c.quantity,
+        _POS.c.average_cost,
+        _POS.c.realised_pnl,
+        _POS.c.fees_paid,
+        _POS.c.last_price,
+    )
+    .where(_POS.c.exchange == bindparam("x_exchange"))
+    .order_by(_POS.c.symbol)
+)
+_INS_RUN = insert(_RUN).returning(_RUN.c.id)
 _UPD_MARK = (
     update(_POS)
     .where(_POS.c.exchange == bindparam("x_exchange"), _POS.c.symbol == bindparam("x_symbol"))
@@ -65,15 +86,20 @@ class Ledger(LedgerFills, LedgerOrders):
                     )
                 )
 
+    def _amounts(self) -> tuple[Decimal, Decimal]:
+        with connection_scope(self._sessions) as conn:
+            row = conn.execute(_SEL_AMOUNTS, {"x_exchange": self.exchange, "x_asset": self.quote}).first()
+        return (row.amount, row.contributed) if row is not None else (ZERO, ZERO)
+
     def cash(self) -> Decimal:
-        with self._sessions() as session:
-            row = self._balance(session)
-            return row.amount if row else ZERO
+        return self._amounts()[0]
 
     def contributed(self) -> Decimal:
-        with self._sessions() as session:
-            row = self._balance(session)
-            return row.contributed if row else ZERO
+        return self._amounts()[1]
+
+    def cash_and_contributed(self) -> tuple[Decimal, Decimal]:
+        """Both figures in one read (the portfolio view needs both)."""
+        return self._amounts()
 
     def adjust_cash(self, amount: Decimal) -> Decimal:
         """Set cash to the exchange's figure (reconciliation); the difference counts as contributed."""
@@ -139,24 +165,13 @@ class Ledger(LedgerFills, LedgerOrders):
         return pos
 
     def positions(self) -> dict[str, PositionView]:
-        with self._sessions() as session:
-            rows = session.scalars(select(Position).where(Position.exchange == self.exchange).order_by(Position.symbol))
-            return {
-                p.symbol: PositionView(
-                    symbol=p.symbol,
-                    base_asset=p.base_asset,
-                    quantity=p.quantity,
-                    average_cost=p.average_cost,
-                    realised_pnl=p.realised_pnl,
-                    fees_paid=p.fees_paid,
-                    last_price=p.last_price,
-                )
-                for p in rows
-            }
+        # a Core read, not the ORM: every cycle reads the positions
+        with connection_scope(self._sessions) as conn:
+            rows = conn.execute(_SEL_ALL_POSITIONS, {"x_exchange": self.exchange}).all()
+        return {row.symbol: PositionView(*row) for row in rows}
 
     def set_marks(self, marks: dict[str, Decimal]) -> None:
-        with self._sessions.begin() as session:
-            conn = session.connection()
+        with connection_scope(self._sessions, write=True) as conn:
             rows = [
                 {"x_exchange": self.exchange, "x_symbol": row.symbol, "v_last_price": marks[row.symbol]}
                 for row in conn.execute(
@@ -203,30 +218,27 @@ class Ledger(LedgerFills, LedgerOrders):
 
     # runs ---------------------------------------------------------------------------------------
     def start_run(self, kind: str) -> int:
-        with self._sessions.begin() as session:
-            run = ExecutionRun(
-                kind=kind,
-                exchange=self.exchange,
-                status="running",
-                started_at=self._clock(),
-                orders_planned=0,
-                orders_submitted=0,
-                orders_skipped=0,
-                orders_failed=0,
-            )
-            session.add(run)
-            session.flush()
-            return run.id
+        with connection_scope(self._sessions, write=True) as conn:
+            row = {
+                "kind": kind,
+                "exchange": self.exchange,
+                "status": "running",
+                "started_at": self._clock(),
+                "orders_planned": 0,
+                "orders_submitted": 0,
+                "orders_skipped": 0,
+                "orders_failed": 0,
+            }
+            return int(conn.execute(_INS_RUN, row).scalar_one())
 
     def finish_run(self, run_id: int, *, status: str, **values: Any) -> None:
-        with self._sessions.begin() as session:
-            run = session.get(ExecutionRun, run_id)
-            if run is None:
-                return
-            run.status = status
-            run.finished_at = self._clock()
-            for key, value in values.items():
-                setattr(run, key, value)
+        unknown = set(values) - set(_RUN.c.keys())
+        if unknown:
+            raise TypeError(f"execution_runs has no column {', '.join(sorted(unknown))}")
+        with connection_scope(self._sessions, write=True) as conn:
+            conn.execute(
+                update(_RUN).where(_RUN.c.id == run_id).values(status=status, finished_at=self._clock(), **values)
+            )
 
 
 __all__ = [

@@ -18,6 +18,7 @@ from backend.exchanges.base import Fill, OrderResult
 from backend.execution.accounting import PositionState, apply_fee_asset_sale, apply_fill
 from backend.execution.ledger_records import ZERO, Applied, LedgerBase, RecordedFill
 from database.models.execution import FillRecord, LedgerBalance, Order, Position
+from database.session import connection_scope
 
 # Prepared statements of the trading path (built once; executed with parameters).
 _BAL = cast(Table, LedgerBalance.__table__)
@@ -113,8 +114,7 @@ class LedgerFills(LedgerBase):
         now = self._clock()
         recorded: list[RecordedFill] = []
         quantities: dict[str, Decimal] = {}
-        with self._sessions.begin() as session:
-            conn = session.connection()
+        with connection_scope(self._sessions, write=True) as conn:
             bal = conn.execute(_SEL_BALANCE, {"x_exchange": self.exchange, "x_asset": self.quote}).first()
             if bal is None:
                 bal_id = conn.execute(

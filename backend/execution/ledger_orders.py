@@ -19,9 +19,27 @@ from backend.exchanges.base import OrderResult, OrderSide, OrderStatus
 from backend.execution.ledger_records import FAILED, OPEN_STATES, PENDING, SENDING, ZERO, LedgerBase, OpenOrder
 from backend.risk.models import TradeRecord
 from database.models.execution import FillRecord, Order
+from database.session import connection_scope
 
 _ORD = cast(Table, Order.__table__)
 _INS_ORDER = insert(_ORD)
+_OPEN_COLUMNS = (
+    "client_order_id",
+    "symbol",
+    "side",
+    "status",
+    "requested_quantity",
+    "created_at",
+    "unknown_since",
+    "next_lookup_at",
+    "lookups",
+    "leader_epoch",
+    "quote_order_qty",
+    "order_type",
+    "parent_client_order_id",
+    "executed_quantity",
+    "reference_price",
+)
 
 
 class LedgerOrders(LedgerBase):
@@ -58,8 +76,8 @@ class LedgerOrders(LedgerBase):
             }
             for o in orders
         ]
-        with self._sessions.begin() as session:
-            session.connection().execute(_INS_ORDER, rows)
+        with connection_scope(self._sessions, write=True) as conn:
+            conn.execute(_INS_ORDER, rows)
 
     def update_order(
         self,
@@ -144,6 +162,16 @@ class LedgerOrders(LedgerBase):
             if qty > 0
         ]
 
+    def order_realised_pnl(self, client_order_id: str) -> Decimal:
+        """The realised PnL of every fill of one order so far (an order filled over several looks)."""
+        with self._sessions() as session:
+            values = session.scalars(
+                select(FillRecord.realised_pnl).where(
+                    FillRecord.exchange == self.exchange, FillRecord.client_order_id == client_order_id
+                )
+            )
+            return sum(values, ZERO)
+
     def realised_pnl_between(self, start: datetime, end: datetime) -> Decimal:
         """Realised PnL of the fills in [start, end) (the daily-loss figure the guard must agree with)."""
         with self._sessions() as session:
@@ -156,36 +184,38 @@ class LedgerOrders(LedgerBase):
 
     def open_orders(self) -> list[OpenOrder]:
         """Orders whose outcome is not final: persisted-unsent, unknown, or still working."""
-        return self._orders(Order.status.in_(OPEN_STATES))
+        return self._orders(_ORD.c.status.in_(OPEN_STATES))
 
     def order_chain(self, root: str) -> list[OpenOrder]:
         """A planned order and every child working it (re-priced maker orders, the taker finish,
         slices), oldest first, whatever their state."""
-        return self._orders(or_(Order.client_order_id == root, Order.parent_client_order_id == root))
+        return self._orders(or_(_ORD.c.client_order_id == root, _ORD.c.parent_client_order_id == root))
 
     def _orders(self, condition: Any) -> list[OpenOrder]:
-        with self._sessions() as session:
-            rows = session.scalars(select(Order).where(Order.exchange == self.exchange, condition).order_by(Order.id))
-            return [
-                OpenOrder(
-                    o.client_order_id,
-                    o.symbol,
-                    OrderSide(o.side),
-                    o.status,
-                    o.requested_quantity,
-                    created_at=o.created_at,
-                    unknown_since=o.unknown_since,
-                    next_lookup_at=o.next_lookup_at,
-                    lookups=o.lookups or 0,
-                    leader_epoch=o.leader_epoch,
-                    quote_order_qty=o.quote_order_qty,
-                    order_type=o.order_type,
-                    parent_client_order_id=o.parent_client_order_id,
-                    executed_quantity=o.executed_quantity,
-                    reference_price=o.reference_price,
-                )
-                for o in rows
-            ]
+        # a Core read, not the ORM: every cycle starts with the open orders
+        query = select(*(_ORD.c[name] for name in _OPEN_COLUMNS)).where(_ORD.c.exchange == self.exchange, condition)
+        with connection_scope(self._sessions) as conn:
+            rows = conn.execute(query.order_by(_ORD.c.id)).all()
+        return [
+            OpenOrder(
+                o.client_order_id,
+                o.symbol,
+                OrderSide(o.side),
+                o.status,
+                o.requested_quantity,
+                created_at=o.created_at,
+                unknown_since=o.unknown_since,
+                next_lookup_at=o.next_lookup_at,
+                lookups=o.lookups or 0,
+                leader_epoch=o.leader_epoch,
+                quote_order_qty=o.quote_order_qty,
+                order_type=o.order_type,
+                parent_client_order_id=o.parent_client_order_id,
+                executed_quantity=o.executed_quantity,
+                reference_price=o.reference_price,
+            )
+            for o in rows
+        ]
 
     # unknown outcomes and fencing ----------------------------------------------------------------
     def claim_for_sending(self, client_order_id: str, epoch: int | None, quote_quantity: Decimal | None = None) -> bool:
@@ -193,8 +223,8 @@ class LedgerOrders(LedgerBase):
         one touched the row since (a new leader that failed it wins): True when this caller may send."""
         now = self._clock()
         epoch_match = _ORD.c.leader_epoch.is_(None) if epoch is None else _ORD.c.leader_epoch == epoch
-        with self._sessions.begin() as session:
-            result = session.connection().execute(
+        with connection_scope(self._sessions, write=True) as conn:
+            result = conn.execute(
                 update(_ORD)
                 .where(_ORD.c.client_order_id == client_order_id, _ORD.c.status == PENDING, epoch_match)
                 .values(
@@ -210,8 +240,8 @@ class LedgerOrders(LedgerBase):
     def mark_unknown(self, client_order_id: str, message: str) -> None:
         """The answer was lost: UNKNOWN, keeping the time the outcome first became unknown."""
         now = self._clock()
-        with self._sessions.begin() as session:
-            session.connection().execute(
+        with connection_scope(self._sessions, write=True) as conn:
+            conn.execute(
                 update(_ORD)
                 .where(_ORD.c.client_order_id == client_order_id)
                 .values(
@@ -224,8 +254,8 @@ class LedgerOrders(LedgerBase):
             )
 
     def schedule_lookup(self, client_order_id: str, at: datetime) -> None:
-        with self._sessions.begin() as session:
-            session.connection().execute(
+        with connection_scope(self._sessions, write=True) as conn:
+            conn.execute(
                 update(_ORD)
                 .where(_ORD.c.client_order_id == client_order_id)
                 .values(next_lookup_at=at, lookups=_ORD.c.lookups + 1)
@@ -234,8 +264,8 @@ class LedgerOrders(LedgerBase):
     def fail_if_status(self, client_order_id: str, status: str, message: str) -> bool:
         """Mark FAILED only if the order is still in ``status`` (a concurrent claim or answer wins)."""
         now = self._clock()
-        with self._sessions.begin() as session:
-            result = session.connection().execute(
+        with connection_scope(self._sessions, write=True) as conn:
+            result = conn.execute(
                 update(_ORD)
                 .where(_ORD.c.client_order_id == client_order_id, _ORD.c.status == status)
                 .values(status=FAILED, error_message=message[:2000], updated_at=now, next_lookup_at=None)

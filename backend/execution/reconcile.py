@@ -133,7 +133,10 @@ class Reconciler:
 
         async def apply(res: OrderResult) -> Decimal:
             recorded.extend(await s.recorder.apply_result(coid, res))
-            return sum((r.realised_pnl for r in recorded), ZERO)
+            # the order's whole realised PnL: the guard's record of it replaces the one it had, and
+            # a resting order is found again and again, a few fills at a time
+            pnl: Decimal = await s._db(s.ledger.order_realised_pnl, coid)
+            return pnl
 
         if result.executed_quantity > 0:
             await s.exchange.record_reconciled(request, result, now=s._clock(), realised_pnl=apply)

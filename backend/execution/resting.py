@@ -24,9 +24,9 @@ from typing import TYPE_CHECKING
 
 from backend.exchanges.base import OrderRequest, OrderResult, OrderSide, OrderStatus, OrderType
 from backend.exchanges.errors import ExchangeError
-from backend.exchanges.filters import filter_failure, quantize_quantity
+from backend.exchanges.filters import filter_failure, quantize_price, quantize_quantity
 from backend.execution.ledger_records import ZERO, OpenOrder
-from backend.execution.planner import PlannedOrder
+from backend.execution.planner import OrderPlan, PlannedOrder
 from backend.execution.styles import LIMIT_IOC, MAKER_FIRST, child_order_id
 
 if TYPE_CHECKING:
@@ -47,6 +47,25 @@ class RestingOrders:
 
     def __init__(self, service: ExecutionService) -> None:
         self.s = service
+
+    async def check(self, report: CycleReport, open_orders: list[OpenOrder]) -> dict[str, str]:
+        """The resting orders among the ledger's open orders: cancelled when the kill switch is on
+        (and QT_KILL_SWITCH_CANCELS_OPEN), tended otherwise; returns the symbols still busy."""
+        s = self.s
+        resting = [o for o in open_orders if o.rests]
+        if not resting:
+            return {}
+        if s._halt_reason() and s.cancels_open():
+            await self.cancel_all("kill switch on")
+            return {}
+        return await self.tend(report, resting)
+
+    def skip_busy(self, report: CycleReport, plan: OrderPlan, busy: dict[str, str]) -> None:
+        """One order at a time per symbol: a resting order is finished before anything new is sent."""
+        for o in plan.orders:
+            if o.symbol in busy:
+                self.s._skip(report, o.symbol, o.side.value, o.notional, f"order {busy[o.symbol]} rests on the book")
+        plan.orders[:] = [o for o in plan.orders if o.symbol not in busy]
 
     async def tend(self, report: CycleReport, orders: list[OpenOrder]) -> dict[str, str]:
         """Look up, re-price or finish each resting order; returns symbol -> the client id of the
@@ -138,7 +157,7 @@ class RestingOrders:
             return None
         kind = OrderType.LIMIT_MAKER if style == MAKER_FIRST else OrderType.LIMIT
         qty = quantize_quantity(rules, rest, kind)
-        if qty <= 0 or filter_failure(rules, qty, mark.price, kind):
+        if qty <= 0 or filter_failure(rules, qty, quantize_price(rules, mark.price), kind):
             log.info("rest of a maker order too small to send", extra={"client_order_id": parent.client_order_id})
             return None
         if s._halt_reason() is not None:

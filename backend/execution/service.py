@@ -94,9 +94,10 @@ class ExecutionService:
         self.submitter = Submitter(self)
         self.recorder = Recorder(self)
         self.resting = RestingOrders(self)
-        self._cancels_open = cancels_open
+        self.cancels_open = cancels_open
         self.lock = asyncio.Lock()
         self.last_report: CycleReport | None = None
+        self.last_portfolio: Portfolio | None = None  # the valuation at the end of the last cycle
         self.last_reconcile: ReconcileReport | None = None
         self._account: AccountSnapshot | None = None
         self._marks: dict[str, Mark] = {}
@@ -196,13 +197,7 @@ class ExecutionService:
     async def _cycle_body(self, report: CycleReport) -> None:
         snapshot = await self._refresh_market()
         open_orders: list[OpenOrder] = await self._db(self.ledger.open_orders)
-        resting = [o for o in open_orders if o.rests]
-        busy: dict[str, str] = {}
-        if self._halt_reason() and self._cancels_open() and resting:
-            await self.resting.cancel_all("kill switch on")
-            resting = []
-        elif resting:
-            busy = await self.resting.tend(report, resting)
+        busy = await self.resting.check(report, open_orders)
         others = [o for o in open_orders if not o.rests]
         if others:
             _resolved, report.unresolved = await self.reconciler.resolve_open(others)
@@ -255,12 +250,7 @@ class ExecutionService:
         )
         for s in plan.skipped:
             self._skip(report, s.symbol, s.side, s.notional, s.reason)
-        if busy:
-            # one order at a time per symbol: a resting order is finished before anything new
-            for o in plan.orders:
-                if o.symbol in busy:
-                    self._skip(report, o.symbol, o.side.value, o.notional, f"order {busy[o.symbol]} rests on the book")
-            plan.orders[:] = [o for o in plan.orders if o.symbol not in busy]
+        self.resting.skip_busy(report, plan, busy)
         report.planned = len(plan.orders)
         halt = self._halt_reason()
         if halt:
@@ -310,15 +300,11 @@ class ExecutionService:
     async def tend_resting(self) -> dict[str, str]:
         """Between cycles: look up, re-price or finish resting orders (the resting-order check)."""
         async with self.lock:
+            orders = await self._db(self.ledger.open_orders)
+            if not any(o.rests for o in orders):
+                return {}
             await self._refresh_market()
-            orders = [o for o in await self._db(self.ledger.open_orders) if o.rests]
-            if not orders:
-                return {}
-            report = CycleReport(run_id=None, status="ok")
-            if self._halt_reason() and self._cancels_open():
-                await self.resting.cancel_all("kill switch on")
-                return {}
-            return await self.resting.tend(report, orders)
+            return await self.resting.check(CycleReport(run_id=None, status="ok"), orders)
 
     def _halt_reason(self) -> str | None:
         if not self.guard.kill_switch_enabled():
@@ -333,6 +319,7 @@ class ExecutionService:
 
     async def _value(self, report: CycleReport) -> None:
         portfolio = await self.portfolio(refresh=False)
+        self.last_portfolio = portfolio
         report.equity = portfolio.equity
         report.gross_exposure = portfolio.gross_exposure
         report.cash = portfolio.cash
@@ -413,8 +400,7 @@ class ExecutionService:
             except Exception as exc:  # show the last known marks rather than nothing
                 log.warning("marks not refreshed for the portfolio view", extra={"error": str(exc)})
         positions: dict[str, PositionView] = await self._db(self.ledger.positions)
-        cash: Decimal = await self._db(self.ledger.cash)
-        contributed: Decimal = await self._db(self.ledger.contributed)
+        cash, contributed = await self._db(self.ledger.cash_and_contributed)
         return value_portfolio(
             exchange=self.exchange.name,
             quote_asset=self.ledger.quote,

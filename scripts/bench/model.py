@@ -21,6 +21,7 @@ import xgboost as xgb
 
 from ai_engine.booster import BoosterParams, fit_booster
 from ai_engine.features import FEATURE_NAMES, FEATURE_VERSION, Bars, bars_from_klines, compute_features, latest_features
+from ai_engine.kline_cache import KlineArrays
 from ai_engine.predictor import Predictor
 from ai_engine.registry import ModelRegistry
 from ai_engine.training import library_versions
@@ -153,11 +154,16 @@ def run() -> list[dict[str, Any]]:
     predictor = _predictor_with(booster, train_frame, labels)
     if len(predictor.predict_features(frame)) != len(frame):
         raise RuntimeError("the predictor did not score every symbol")
-    # interleaved, so both see the same load from whatever else runs on the machine
+    # The raw reference runs on one thread, as the predictor scores any batch under 2,048 rows: timed
+    # against the training nthread=2, the ratio measured the thread count (2.1 on an idle machine, where
+    # two threads are faster for 500 rows), not the predictor's overhead. Interleaved, so both see the
+    # same load from whatever else runs on the machine.
+    one_thread = booster.copy()
+    one_thread.set_param({"nthread": 1})
     raw_samples, our_samples = [], []
     for _ in range(400):
         t0 = time.perf_counter()
-        booster.inplace_predict(matrix, validate_features=False)
+        one_thread.inplace_predict(matrix, validate_features=False)
         t1 = time.perf_counter()
         predictor.predict_features(frame)
         t2 = time.perf_counter()
@@ -167,17 +173,25 @@ def run() -> list[dict[str, Any]]:
     ratio = ours / raw
     rows.append(
         {
-            "name": "inference 500 symbols (predictor vs raw inplace_predict)",
+            "name": "inference 500 feature rows (predict_features vs raw inplace_predict, both 1 thread)",
             "value": round(ours * 1000, 3),
             "unit": "ms",
-            "target": "ratio <= 1.5",
+            "target": "ratio <= 1.5 (this module's own bound; the issue's target is the hot-path row)",
             "reference": round(raw * 1000, 3),
             "ratio": round(ratio, 3),
             "ok": ratio <= 1.5,
         }
     )
     klines = _klines(scoring_bars)
-    end_to_end = _timed(lambda: predictor.predict(klines), repeat=5)
+
+    def cold_predict() -> None:
+        # end to end means a new bar for every symbol: without this, calls 2..5 are served by the
+        # predictor's per-(symbol, bar) caches and the row timed dictionary lookups (0.4 ms)
+        predictor._signals.clear()
+        predictor._arrays = KlineArrays()
+        predictor.predict(klines)
+
+    end_to_end = _timed(cold_predict, repeat=5)
     convert = _timed(lambda: bars_from_klines(klines), repeat=5)
     rows.append(
         {

@@ -20,7 +20,19 @@ STYLES: tuple[tuple[str, dict[str, str]], ...] = (
     ("market", {"QT_EXECUTION_ORDER_STYLE": "market"}),
     ("limit_ioc 25 bps", {"QT_EXECUTION_ORDER_STYLE": "limit_ioc", "QT_EXECUTION_MAX_SLIPPAGE_BPS": "25"}),
     ("limit_ioc 2 bps", {"QT_EXECUTION_ORDER_STYLE": "limit_ioc", "QT_EXECUTION_MAX_SLIPPAGE_BPS": "2"}),
+    # maker_first: a LIMIT_MAKER at the best bid/ask; what the next bars do not fill within one
+    # 5-minute bar is cancelled and finished with limit_ioc at the default bound
+    (
+        "maker_first 300 s",
+        {
+            "QT_EXECUTION_ORDER_STYLE": "maker_first",
+            "QT_EXECUTION_MAKER_TIMEOUT_SECONDS": "300",
+            "QT_EXECUTION_MAKER_REPRICES": "0",
+            "QT_EXECUTION_MAX_SLIPPAGE_BPS": "25",
+        },
+    ),
 )
+ONLY = os.environ.get("BENCH_STYLES_ONLY")  # run just the styles whose label starts with this
 
 
 def _strategy_metrics(out: Path) -> dict[str, Any]:
@@ -37,6 +49,8 @@ def run() -> list[dict[str, Any]]:
     end = f"2018-01-{10 + 1 + DAYS:02d}"
     rows: list[dict[str, Any]] = []
     for style, settings in STYLES:
+        if ONLY and not style.startswith(ONLY):
+            continue
         out = Path(tempfile.mkdtemp(prefix="qt-bench-style-"))
         args = [f"--source=replay:{REAL_5M}", "--end", end, "--cash", "1", "--baselines", "none", "--out", str(out)]
         _process(args, {**BTC_QUOTED, **settings})

@@ -65,13 +65,14 @@ def _summary_fields(run: RunRecord, *, detail: bool) -> dict[str, Any]:
     }
 
 
-def _detail(run: RunRecord) -> RunDetail:
+def _detail(run: RunRecord, challenger: dict[str, Any] | None) -> RunDetail:
     metrics = run.metrics or {}
     return RunDetail(
         **_summary_fields(run, detail=True),
         folds=list(metrics.get("folds") or []),
         oos=metrics.get("oos"),
         feature_importance=metrics.get("feature_importance"),
+        challenger=challenger,
     )
 
 
@@ -95,6 +96,7 @@ def _info(info: ModelInfo) -> ModelInfoResponse:
             reason=_no_active_reason(info),
             training_in_progress=info.training_in_progress,
             latest_run=latest,
+            challenger=info.challenger,
         )
     oos: dict[str, Any] = ((active.metrics or {}).get("oos")) or {}
     summary = (active.metrics or {}).get("summary")
@@ -133,6 +135,7 @@ def _info(info: ModelInfo) -> ModelInfoResponse:
         baseline_comparison=comparison,
         training_in_progress=info.training_in_progress,
         latest_run=latest,
+        challenger=info.challenger,
     )
 
 
@@ -169,7 +172,7 @@ def get_run(run_id: RecordId, service: ModelServiceDep, _caller: AdminDep) -> Ru
     run = service.run(run_id)
     if run is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no training run {run_id}")
-    return _detail(run)
+    return _detail(run, service.challenger_of(run.id))
 
 
 @router.post(

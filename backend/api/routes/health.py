@@ -33,6 +33,9 @@ def health_snapshot(ctx: AppContext) -> dict[str, Any]:
     model = describe() if callable(describe) else None
     if model is not None and model.get("reason"):
         model = {**model, "reason": error_kind(model["reason"])}
+    retrain = ctx.services.get("model_retrain")
+    if model is not None and retrain is not None:
+        model["challenger"] = retrain.health()  # in memory: /health stays one cheap answer
     guard = ctx.services.get("risk_guard")
     kill_switch = bool(guard.kill_switch_enabled()) if guard is not None else None
     probe = ctx.health

@@ -49,6 +49,26 @@ class RunSummary(BaseModel):
     )
 
 
+class ChallengerCycle(BaseModel):
+    """A retraining cycle: the challenger's way from training through its gates and shadowing to a verdict."""
+
+    cycle_id: int
+    status: Literal["training", "rejected", "failed", "shadowing", "promoted", "kept", "cancelled"]
+    challenger_version: str | None
+    champion_version: str | None = Field(description="The active model it was (or is) compared with.")
+    run_id: int | None
+    started_at: datetime
+    finished_at: datetime | None
+    shadow_after: datetime | None = Field(description="Bars opening after this (its training data's end) are shadowed.")
+    shadow_bars: int | None
+    bars_recorded: int | None = Field(description="Live bar times with both models' predictions recorded.")
+    reason: str | None
+    result: dict[str, Any] | None = Field(
+        None, description="The comparison on live bars: log loss, net return per bar, signals, for each model."
+    )
+    steps: list[dict[str, Any]] = Field(default_factory=list, description="Every transition: time, status, reason.")
+
+
 class RunDetail(RunSummary):
     """One run with everything recorded: per-fold metrics and the final model's feature importance."""
 
@@ -57,6 +77,7 @@ class RunDetail(RunSummary):
     feature_importance: dict[str, float] | None = Field(
         None, description="Total gain of each feature in the final model, largest first."
     )
+    challenger: ChallengerCycle | None = Field(None, description="Set when the run was a retrained challenger.")
 
 
 class BaselineComparison(BaseModel):
@@ -94,6 +115,9 @@ class ModelInfoResponse(BaseModel):
     baseline_comparison: BaselineComparison | None = None
     training_in_progress: bool = False
     latest_run: RunSummary | None = Field(None, description="The newest run, when it is not the active one.")
+    challenger: ChallengerCycle | None = Field(
+        None, description="The latest retraining cycle (QT_MODEL_RETRAIN_HOURS): training, shadowing or its verdict."
+    )
 
 
 class RunsResponse(BaseModel):

@@ -42,6 +42,17 @@ class SchedulerSummary(BaseModel):
     jobs: dict[str, str | None] = Field(description="job id -> status of its last run (null: not run yet)")
 
 
+class ChallengerHealth(BaseModel):
+    """A retrained challenger while it trains or shadows the champion (see /ai/model-info)."""
+
+    status: Literal["training", "shadowing"]
+    cycle_id: int
+    challenger_version: str | None
+    champion_version: str | None
+    bars_recorded: int = Field(description="Live bar times with both models' predictions recorded.")
+    shadow_bars: int | None = Field(description="Bar times to record and settle before the comparison.")
+
+
 class ModelHealth(BaseModel):
     status: Literal["none", "active", "stale", "refused", "mismatch"]
     version: str | None
@@ -50,6 +61,7 @@ class ModelHealth(BaseModel):
         False, description="The active model was activated although activation gates failed (--activate force)."
     )
     failed_gates: list[str] = Field(default_factory=list, description="The gates the active model failed.")
+    challenger: ChallengerHealth | None = Field(None, description="Set while a challenger trains or shadows.")
 
 
 class HealthResponse(BaseModel):

@@ -85,3 +85,34 @@ def test_the_costly_backtest_runs_only_for_a_model_that_passed_the_other_gates(
     assert "fold_classes" in gates["failed"]
     assert gates["skipped"]["economic"].startswith("not evaluated: the fold_classes")
     assert not outcome.activated
+
+
+def test_a_one_symbol_universe_makes_the_economic_gate_not_applicable_and_blocks_auto(
+    make_settings: Callable[..., Settings], registry: ModelRegistry, tmp_path: Path
+) -> None:
+    # with one symbol the blend holds it at weight 1 whatever the model says: the same portfolio as
+    # liquidity-only, so no backtest is run and auto activation has no evidence to go on
+    bars = random_walk_bars(n_symbols=1, n_bars=500, seed=11, momentum=0.3)
+    replay = write_replay_dir(tmp_path / "replay", bars)
+    settings = make_settings(model=fast_model_settings(QT_MODEL_ECONOMIC_GATE=1))
+    outcome = train(
+        TrainingRequest(source=f"replay:{replay / 'S000USDT.csv'}", days=15, activate=ActivationPolicy.AUTO),
+        settings,
+        registry,
+    )
+    gates = (outcome.run.metrics or {})["gates"]
+    economic = next(g for g in gates["gates"] if g["name"] == "economic")
+    assert economic["passed"] is False
+    assert economic["reason"].startswith("not applicable: a one-symbol universe (S000USDT)")
+    assert economic["details"] == {"applicable": False, "symbols": ["S000USDT"]}
+    assert "folds" not in economic["details"]  # no backtest was run
+    assert "economic" in gates["failed"]
+    assert not outcome.activated
+    forced = train(
+        TrainingRequest(source=f"replay:{replay / 'S000USDT.csv'}", days=15, activate=ActivationPolicy.FORCE),
+        settings,
+        registry,
+    )
+    activation = (forced.run.metrics or {})["activation"]
+    assert activation["forced"] is True
+    assert "economic" in activation["failed_gates"]

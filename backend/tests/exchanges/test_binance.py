@@ -7,7 +7,7 @@ import os
 import socket
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -34,7 +34,7 @@ from backend.observability.metrics import Metrics
 from backend.risk.guard import RiskGuard
 from backend.risk.guarded import GuardedExchange
 from backend.risk.store import RiskStateStore
-from backend.tests.fakes.binance_account import MatchingEngine, install
+from backend.tests.fakes.binance_account import MatchingEngine
 from backend.tests.fakes.binance_server import FakeBinance
 from config.risk import RiskSettings
 from database.session import make_engine, make_session_factory
@@ -42,21 +42,6 @@ from database.session import make_engine, make_session_factory
 D = Decimal
 REPO = Path(__file__).resolve().parents[3]
 KEY, SECRET = "fake-api-key", "fake-api-secret"
-
-
-@pytest.fixture(scope="module")
-def market() -> SimulatedMarket:
-    return SimulatedMarket(42)
-
-
-@pytest.fixture
-def server(market: SimulatedMarket) -> Iterator[tuple[FakeBinance, MatchingEngine]]:
-    fake = FakeBinance(market)
-    engine = install(fake, MatchingEngine())
-    fake.start()
-    yield fake, engine
-    engine.release.set()
-    fake.stop()
 
 
 def adapter(url: str, *, timeout: float = 5.0, key: str = KEY) -> BinanceExchange:

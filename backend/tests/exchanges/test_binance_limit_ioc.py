@@ -4,7 +4,6 @@ PERCENT_PRICE_BY_SIDE refusals come back as -1013 with the filter's name."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from decimal import Decimal
 
 import pytest
@@ -14,25 +13,10 @@ from backend.exchanges.binance import BinanceExchange
 from backend.exchanges.errors import OrderRejectedError
 from backend.execution.styles import bound_price
 from backend.market.sources.simulated import SimulatedMarket
-from backend.tests.fakes.binance_account import MatchingEngine, install
+from backend.tests.fakes.binance_account import MatchingEngine
 from backend.tests.fakes.binance_server import FakeBinance
 
 D = Decimal
-
-
-@pytest.fixture(scope="module")
-def market() -> SimulatedMarket:
-    return SimulatedMarket(42)
-
-
-@pytest.fixture
-def server(market: SimulatedMarket) -> Iterator[tuple[FakeBinance, MatchingEngine]]:
-    fake = FakeBinance(market)
-    engine = install(fake, MatchingEngine())
-    fake.start()
-    yield fake, engine
-    engine.release.set()
-    fake.stop()
 
 
 def limit_ioc(side: OrderSide, qty: Decimal, price: Decimal, coid: str) -> OrderRequest:

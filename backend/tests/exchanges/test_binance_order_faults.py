@@ -4,7 +4,6 @@ order that executes late, fills away from the book, and MARKET buys by quoteOrde
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from decimal import Decimal
 
 import pytest
@@ -12,21 +11,10 @@ import pytest
 from backend.exchanges.base import OrderRequest, OrderSide, OrderStatus
 from backend.exchanges.binance import BinanceExchange
 from backend.exchanges.errors import UnknownOutcomeError
-from backend.market.sources.simulated import SimulatedMarket
-from backend.tests.fakes.binance_account import MatchingEngine, install
+from backend.tests.fakes.binance_account import MatchingEngine
 from backend.tests.fakes.binance_server import FakeBinance
 
 D = Decimal
-
-
-@pytest.fixture
-def server() -> Iterator[tuple[FakeBinance, MatchingEngine]]:
-    fake = FakeBinance(SimulatedMarket(42))
-    engine = install(fake, MatchingEngine())
-    fake.start()
-    yield fake, engine
-    engine.release.set()
-    fake.stop()
 
 
 def adapter(url: str, timeout: float = 5.0) -> BinanceExchange:

@@ -11,6 +11,12 @@ service and guard on the same database and risk store), price jumps. After every
 - no client order id reached the exchange twice, and no order was sent on a symbol while an
   earlier one was still unknown.
 
+The second property runs maker_first (orders resting across steps, small moves through and away
+from them, lost answers, restarts, the kill switch on and off) and adds: at most one open order
+per symbol, the guard reserving exactly the open orders' open quantity, no open order while the
+kill switch is on, at most QT_EXECUTION_MAKER_REPRICES re-prices per planned order, and nothing
+left open once time has passed.
+
 `QT_FAULT_EXAMPLES` (default 6) and `QT_FAULT_STEPS` (default 8) size the run; `make fuzz` style
 long runs: `QT_FAULT_EXAMPLES=200 QT_FAULT_STEPS=20 pytest backend/tests/execution/test_fault_property.py`.
 SQLite only: each example needs a fresh database (a copy of the migrated template).
@@ -35,6 +41,7 @@ from sqlalchemy.exc import OperationalError
 from backend.exchanges.base import AccountSnapshot, Exchange, Fill, OrderRequest, OrderResult
 from backend.exchanges.errors import UnknownOutcomeError
 from backend.execution.ledger import OPEN_STATES
+from backend.execution.planner import PlanParams
 from backend.tests.execution.fakes import Clock, FakeMarket
 from backend.tests.execution.harness import Harness, build
 from config.risk import RiskSettings
@@ -102,6 +109,14 @@ class FaultyExchange:
         assert self.inner is not None
         return await self.inner.account()
 
+    async def cancel_order(self, symbol: str, client_order_id: str) -> OrderResult | None:
+        assert self.inner is not None
+        return await self.inner.cancel_order(symbol, client_order_id)  # type: ignore[attr-defined,no-any-return]
+
+    async def open_orders(self, symbol: str | None = None) -> list[OrderResult]:
+        assert self.inner is not None
+        return await self.inner.open_orders(symbol)  # type: ignore[attr-defined,no-any-return]
+
     async def trades(self, symbol: str, since: datetime | None = None) -> list[Fill]:
         assert self.inner is not None
         return await self.inner.trades(symbol, since)
@@ -133,9 +148,9 @@ async def check_invariants(h: Harness, faulty: FaultyExchange, now: datetime, se
     if open_order_count(h) or faulty.late:
         COUNTS["checks_deferred_unresolved"] = COUNTS.get("checks_deferred_unresolved", 0) + 1
         return
-    assert h.service.ledger.cash() == account.balances["USDT"].free
+    assert h.service.ledger.cash() == account.balances["USDT"].total  # locked by resting orders included
     for p in h.service.ledger.positions().values():
-        held = account.balances[p.base_asset].free if p.base_asset in account.balances else D(0)
+        held = account.balances[p.base_asset].total if p.base_asset in account.balances else D(0)
         assert p.quantity == held, (p.symbol, p.quantity, held)
     start = datetime.combine(now.date(), time.min, tzinfo=UTC)
     ledger_pnl = h.service.ledger.realised_pnl_between(start, start + timedelta(days=1))
@@ -221,6 +236,126 @@ async def _run(template: Path, tmp: Path, steps: list[tuple[str, dict[str, int],
             clock.advance(40)
             await h.service.run_cycle()
         assert open_order_count(h) == 0
+        await check_invariants(h, faulty, clock(), seen)
+    finally:
+        h.close()
+
+
+# ----------------------------------------------------------------------------- resting orders
+# maker_first: orders rest across steps while the market moves a little either way (through them or
+# away), answers are lost, the process restarts and the kill switch goes on and off.
+RESTING_ACTIONS = ("none", "move", "restart", "kill", "timeout_after_accept", "never_arrived")
+REPRICES = 1
+resting_step_st = st.tuples(
+    st.sampled_from(RESTING_ACTIONS),
+    st.dictionaries(st.sampled_from(sorted(PRICES)), st.integers(min_value=0, max_value=4), max_size=2),
+    st.sampled_from([D("0.9985"), D("0.9995"), D("1.0005"), D("1.0015")]),
+)
+
+
+async def check_resting(h: Harness, faulty: FaultyExchange, *, halted: bool) -> None:
+    """At most one open order per symbol; the guard reserves exactly the open orders' open quantity;
+    no open order while the kill switch is on; each planned order re-priced at most REPRICES times."""
+    assert len(set(faulty.sent)) == len(faulty.sent), f"a client order id was sent twice: {faulty.sent}"
+    open_now = await faulty.open_orders()
+    symbols = [o.symbol for o in open_now]
+    assert len(symbols) == len(set(symbols)), f"two open orders on one symbol: {open_now}"
+    if halted:
+        assert open_now == [], open_now
+    with h.sessions() as session:
+        rows = session.scalars(select(Order)).all()
+    ledger_open = [o for o in rows if o.status in OPEN_STATES]
+    if all(o.status in ("NEW", "PARTIALLY_FILLED") for o in ledger_open):
+        held = sum((o.open_quantity * (o.price or D(0)) for o in open_now), D(0))
+        assert h.guard.snapshot().turnover_pending == held
+        assert {o.client_order_id for o in open_now} == {o.client_order_id for o in ledger_open}
+    COUNTS["resting_open_seen"] = COUNTS.get("resting_open_seen", 0) + len(open_now)
+    COUNTS["resting_maker_filled"] = sum(1 for o in rows if o.order_type == "LIMIT_MAKER" and o.executed_quantity > 0)
+    COUNTS["resting_children"] = sum(1 for o in rows if o.parent_client_order_id)
+    for root in {o.parent_client_order_id or o.client_order_id for o in rows}:
+        makers = [
+            o for o in rows if root in (o.client_order_id, o.parent_client_order_id) and o.order_type == "LIMIT_MAKER"
+        ]
+        assert len(makers) <= REPRICES + 1, [o.client_order_id for o in makers]
+
+
+@settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(steps=st.lists(resting_step_st, min_size=2, max_size=STEPS))
+def test_property_resting_orders_hold_under_random_faults(
+    sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory, steps: list[tuple[str, dict[str, int], Decimal]]
+) -> None:
+    asyncio.run(_run_resting(sqlite_template, tmp_path_factory.mktemp("resting"), steps))
+
+
+async def _run_resting(template: Path, tmp: Path, steps: list[tuple[str, dict[str, int], Decimal]]) -> None:
+    db = tmp / "qt.db"
+    shutil.copyfile(template, db)
+    url = f"sqlite:///{db}"
+    market = FakeMarket(dict(PRICES), spread_bps=D(4), depth=D("0.02"))  # thin: dips fill in part
+    clock = Clock(market=market)
+    faulty = FaultyExchange()
+    limits = RiskSettings(  # type: ignore[call-arg]
+        _env_file=None,
+        QT_MAX_NOTIONAL_PER_TRADE=str(LIMIT_TRADE),
+        QT_MAX_POSITION_PER_SYMBOL=str(LIMIT_POSITION),
+        QT_MAX_DAILY_LOSS="100000",
+    )
+    params = PlanParams(
+        cost_margin_bps=D(60),
+        max_notional_per_trade=LIMIT_TRADE,
+        max_position_per_symbol=LIMIT_POSITION,
+        order_style="maker_first",
+        maker_timeout_seconds=60.0,
+        maker_reprices=REPRICES,
+    )
+
+    def make() -> Harness:
+        h = build(url, tmp, market, weights=None, risk=limits, params=params, wrap=faulty.attach, clock=clock)
+        h.service._unknown_grace = lambda: 60.0
+        return h
+
+    h = make()
+    seen: set[str] = set()
+    halted = False
+    try:
+        await h.service.reconcile()
+        for action, raw_weights, move in steps:
+            COUNTS[f"resting_{action}"] = COUNTS.get(f"resting_{action}", 0) + 1
+            total = sum(raw_weights.values())
+            h.weights = {s: D(w) / D(total) for s, w in raw_weights.items() if w} if total else {}
+            if action == "move":
+                for symbol in market.prices:
+                    market.prices[symbol] = (market.prices[symbol] * move).quantize(D("0.01"))
+            elif action == "restart":
+                h.close()
+                h = make()
+                await h.service.reconcile()
+            elif action == "kill":
+                halted = not halted
+                await h.guard.set_kill_switch(halted, "property test", "test")
+                if halted:
+                    await h.service.cancel_open("kill switch on")
+            elif action != "none":
+                faulty.next_fault = action
+            await h.service.run_cycle()
+            clock.advance(30)
+            await h.service.tend_resting()
+            await check_resting(h, faulty, halted=halted)
+            await check_invariants(h, faulty, clock(), seen)
+        # settle: the kill switch off, time passes, nothing more wanted: every maker order finishes
+        if halted:
+            await h.guard.set_kill_switch(False, "property test", "test")
+        h.weights = {}
+        for _ in range(5):
+            clock.advance(70)
+            await h.service.run_cycle()
+        assert open_order_count(h) == 0
+        assert await faulty.open_orders() == []
+        await check_resting(h, faulty, halted=False)
         await check_invariants(h, faulty, clock(), seen)
     finally:
         h.close()

@@ -5,11 +5,13 @@ cancel; the kill switch cancelling it; a restart with it resting."""
 
 from __future__ import annotations
 
+import asyncio
 from decimal import Decimal
 from pathlib import Path
 
 from sqlalchemy import select
 
+from backend.components.execution import watch_kill_switch
 from backend.execution.planner import PlanParams
 from backend.tests.execution.fakes import NOW, Clock, FakeMarket
 from backend.tests.execution.harness import Harness, build
@@ -154,6 +156,26 @@ async def test_the_kill_switch_cancels_resting_orders(database_url: str, tmp_pat
         report = await h.service.run_cycle()
         assert report.status == "halted"
         assert len(orders(h)) == 1
+    finally:
+        h.close()
+
+
+async def test_turning_the_kill_switch_on_cancels_at_once(database_url: str, tmp_path: Path) -> None:
+    h, _market, _clock = setup(database_url, tmp_path)
+    try:
+        await h.service.reconcile()
+        await h.service.run_cycle()
+        tasks = watch_kill_switch(h.guard, h.service, asyncio.get_running_loop(), read_only=False)
+        # set from a worker thread, like the API: the listener hands the cancel to the loop before
+        # the worker's own answer arrives (both go through call_soon_threadsafe, in that order)
+        await h.guard.set_kill_switch(True, "drawdown", "test")
+        assert len(tasks) == 1
+        [cancelled] = [await t for t in list(tasks)]
+        [maker] = orders(h)
+        assert (cancelled, maker.status) == ([maker.client_order_id], "CANCELED")
+        await h.guard.set_kill_switch(False, "resume", "test")
+        await h.guard.set_kill_switch(True, "again", "test")  # nothing open: nothing cancelled
+        assert [await t for t in list(tasks)] == [[]]
     finally:
         h.close()
 

@@ -24,6 +24,8 @@ from __future__ import annotations
 import json
 import os
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
 from pathlib import Path
@@ -31,6 +33,7 @@ from typing import Any
 
 from backend.exchanges.base import OrderSide, OrderType
 from backend.exchanges.filters import filter_failure, percent_price_failure
+from backend.market.sources.simulated import SimulatedMarket
 from backend.tests.fakes.binance_order_faults import OrderFaults, shifted
 from backend.tests.fakes.binance_resting import cancel_order, trade_through
 from backend.tests.fakes.binance_server import BinanceAPIError, FakeBinance, FakeRequest
@@ -402,6 +405,20 @@ def install(server: FakeBinance, engine: MatchingEngine) -> MatchingEngine:
     server.add_route("GET", "/api/v3/account", engine.account, signed=True, weight=20)
     server.add_route("GET", "/api/v3/account/commission", engine.commission, signed=True, weight=20)
     return engine
+
+
+@contextmanager
+def running_account(market: SimulatedMarket) -> Iterator[tuple[FakeBinance, MatchingEngine]]:
+    """A local Binance server with these account endpoints on an ephemeral loopback port; held
+    answers released and the server stopped on exit."""
+    fake = FakeBinance(market)
+    engine = install(fake, MatchingEngine())
+    fake.start()
+    try:
+        yield fake, engine
+    finally:
+        engine.release.set()
+        fake.stop()
 
 
 def _percent_price_by_side(rules: Any, side: str, price: Decimal, book: Any) -> str | None:

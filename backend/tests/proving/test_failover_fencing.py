@@ -133,7 +133,14 @@ def takeover(url: str, engine: MatchingEngine, leader: ServerProcess, follower: 
     before = {o["clientOrderId"] for o in Exchange.of(engine).orders}
     (workdir / "hold").touch()
     answer: dict[str, Any] = {}
-    caller = threading.Thread(target=lambda: answer.update(run_cycle(leader)), daemon=True)
+
+    def call() -> None:
+        try:
+            answer.update(run_cycle(leader))
+        except BaseException as exc:  # reported by the assertions below, not as a thread warning
+            answer["error"] = repr(exc)
+
+    caller = threading.Thread(target=call, daemon=True)
     caller.start()
     held = wait_for(
         lambda: ((workdir / "held").exists() and (workdir / "held").read_text()) or (not caller.is_alive() and "-"),
@@ -148,7 +155,8 @@ def takeover(url: str, engine: MatchingEngine, leader: ServerProcess, follower: 
         holders = advisory_lock_holders(url)
         assert len(holders) == 1, holders
         rows(url, "SELECT pg_terminate_backend(:pid)", pid=next(iter(holders)))
-        wait_for(lambda: not advisory_lock_holders(url), "PostgreSQL to end the leader's lock session")
+        # the old session gone (the follower's background tasks may take the free lock at once)
+        wait_for(lambda: not advisory_lock_holders(url) & holders, "PostgreSQL to end the leader's lock session")
         taken = run_cycle(follower)
         assert taken["run"]["status"] != "follower", taken
         assert taken["details"]["orders_submitted"] >= 1, taken

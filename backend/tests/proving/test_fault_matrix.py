@@ -21,7 +21,7 @@ from sqlalchemy import create_engine, text
 
 from backend.market.sources.simulated import SimulatedMarket
 from backend.tests.conftest import ADMIN_HEADERS, SettingsFactory
-from backend.tests.fakes.binance_account import MatchingEngine, install
+from backend.tests.fakes.binance_account import MatchingEngine, running_account
 from backend.tests.fakes.binance_server import FakeBinance
 
 ORDER_PATH = "/api/v3/order"
@@ -30,12 +30,8 @@ MARKET_PATHS = ("/api/v3/exchangeInfo", "/api/v3/ticker/24hr", "/api/v3/ticker/b
 
 @pytest.fixture
 def fake_binance() -> Iterator[tuple[FakeBinance, MatchingEngine]]:
-    fake = FakeBinance(SimulatedMarket(42))
-    engine = install(fake, MatchingEngine())
-    fake.start()
-    yield fake, engine
-    engine.release.set()
-    fake.stop()
+    with running_account(SimulatedMarket(42)) as running:
+        yield running
 
 
 def _binance_settings(make_settings: SettingsFactory, url: str) -> Any:

@@ -22,7 +22,11 @@ def chromium() -> str:
     return path
 
 
-@pytest.fixture(scope="session")
+# Module scope, not session: Playwright's sync API leaves its event loop marked running in the main
+# thread while it is open, and under pytest-xdist a worker moves between modules, where a test that
+# calls asyncio.run (or an async test) would then refuse to start. pytest closes a module's fixtures
+# as soon as the worker's next test is in another module.
+@pytest.fixture(scope="module")
 def browser(chromium: str) -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 
