@@ -324,7 +324,6 @@ class ExecutionService:
         report.gross_exposure = portfolio.gross_exposure
         report.cash = portfolio.cash
         self._metrics.portfolio_equity.set(float(portfolio.equity))
-        self._metrics.execution_gross_exposure.set(float(portfolio.gross_exposure))
         await self._db(self.ledger.set_marks, {s: m.price for s, m in self._marks.items()})
 
     async def _finish(self, report: CycleReport) -> None:
@@ -399,9 +398,10 @@ class ExecutionService:
                 await self._refresh_market()
             except Exception as exc:  # show the last known marks rather than nothing
                 log.warning("marks not refreshed for the portfolio view", extra={"error": str(exc)})
+        sequence = self.guard.fill_sequence  # read before the ledger (see RiskContext)
         positions: dict[str, PositionView] = await self._db(self.ledger.positions)
         cash, contributed = await self._db(self.ledger.cash_and_contributed)
-        return value_portfolio(
+        portfolio = value_portfolio(
             exchange=self.exchange.name,
             quote_asset=self.ledger.quote,
             positions=positions,
@@ -411,6 +411,11 @@ class ExecutionService:
             account=self._account,
             marks_as_of=self._marks_at,
         )
+        # one figure for the exposure: the guard (/risk, risk_gross_exposure) sees what the ledger holds
+        exposure = {p.symbol: p.market_value for p in portfolio.positions if p.quantity > 0}
+        self.guard.observe_positions(exposure, now=self._clock(), fill_sequence=sequence)
+        self._metrics.execution_gross_exposure.set(float(portfolio.gross_exposure))
+        return portfolio
 
 
 __all__ = [

@@ -70,6 +70,7 @@ async def reconcile_at_startup(s: ExecutionService) -> ReconcileReport:
         s._count("account", "ok")
         s._account = account
         report.differences.extend(await compare_balances(s, account, report))
+        await s.portfolio(refresh=False)  # the guard's exposure re-derived from the ledger (/risk after a restart)
         status = "degraded" if report.differences or report.unresolved else "ok"
         await s._db(
             s.ledger.finish_run,
