@@ -31,7 +31,7 @@ install_locked = if [ -x "$(UV)" ] || { $(PYTHON) -m venv .venv-tools && \
 python-check:
 	@test -n "$(PYTHON)" || { echo "no Python >= 3.11 on the PATH (tried python3.11, python3.12, python3.13, python3.14, python3); install one or run make PYTHON=/path/to/python3.x" >&2; exit 2; }
 
-.PHONY: run test install install-dev lock migrate revision lint lint-venv typecheck bench check-dev-deps clean help fuzz load crash screenshots backtest
+.PHONY: run test install install-dev lock migrate revision lint lint-venv typecheck bench freqtrade-venv check-dev-deps clean help fuzz load crash screenshots backtest
 
 help:
 	@echo "make run        set up .venv, migrate, train a default model if none, serve on 127.0.0.1:8000"
@@ -118,6 +118,13 @@ typecheck: $(DEV_VENV)/.installed
 
 bench: $(DEV_VENV)/.installed
 	$(DEV_PY) -m scripts.bench
+
+# freqtrade from PyPI in a venv of its own, for the backtest benchmark's side-by-side row
+# (scripts/bench/freqtrade.py; BENCH_MEMORY_100=1 make bench adds the 1-year x 100-symbol memory row)
+freqtrade-venv: .venv-freqtrade/bin/freqtrade
+.venv-freqtrade/bin/freqtrade:
+	$(PYTHON) -m venv .venv-freqtrade
+	.venv-freqtrade/bin/pip install --quiet freqtrade
 
 # `make backtest ARGS="--source replay:DIR --out out/bt"`: see docs/backtest.md
 backtest: $(VENV)/.installed

@@ -1,12 +1,16 @@
 """Scratch databases for a backtest: in-memory SQLite copies of one migrated template.
 
-Alembic owns the schema here too: the template is migrated once per process (the same migrations
-as the service's database), and every book of a run gets its own in-memory copy of it through
-SQLite's backup API, so a run writes nothing to disk and books never share rows.
+Alembic owns the schema here too: the template is migrated with the same migrations as the
+service's database, once per set of migration files (kept in the temporary directory under a hash
+of their contents, so a later process reuses it and any change to a migration builds a new one),
+and every book of a run gets its own in-memory copy of it through SQLite's backup API, so a run
+writes nothing to disk besides the template and books never share rows.
 """
 
 from __future__ import annotations
 
+import hashlib
+import shutil
 import sqlite3
 import tempfile
 import threading
@@ -24,14 +28,29 @@ _lock = threading.Lock()
 _template: Path | None = None
 
 
+MIGRATIONS = Path(__file__).resolve().parents[2] / "database" / "migrations"
+
+
+def _migrations_key() -> str:
+    digest = hashlib.sha256()
+    for path in sorted(MIGRATIONS.rglob("*.py")):
+        digest.update(path.relative_to(MIGRATIONS).as_posix().encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
 def template() -> Path:
-    """The migrated template database file of this process (built on first use)."""
+    """The migrated template database file (built on first use, then reused by later processes)."""
     global _template
     with _lock:
         if _template is None or not _template.exists():
-            folder = Path(tempfile.mkdtemp(prefix="qt-backtest-"))
-            path = folder / "template.db"
-            upgrade(f"sqlite:///{path}")
+            path = Path(tempfile.gettempdir()) / f"qt-backtest-template-{_migrations_key()}.db"
+            if not path.exists():
+                folder = Path(tempfile.mkdtemp(prefix="qt-backtest-"))
+                building = folder / "template.db"
+                upgrade(f"sqlite:///{building}")
+                building.replace(path)  # atomic: a concurrent process sees no half-built file
+                shutil.rmtree(folder, ignore_errors=True)
             _template = path
         return _template
 

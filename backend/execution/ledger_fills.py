@@ -125,6 +125,7 @@ class LedgerFills(LedgerBase):
         now = self._clock()
         recorded: list[RecordedFill] = []
         quantities: dict[str, Decimal] = {}
+        costs: dict[str, Decimal] = {}
         with connection_scope(self._sessions, write=True) as conn:
             bal = conn.execute(_SEL_BALANCE, {"x_exchange": self.exchange, "x_asset": self.quote}).first()
             if bal is None:
@@ -243,6 +244,7 @@ class LedgerFills(LedgerBase):
                         },
                     )
                 quantities[symbol] = state.quantity
+                costs[symbol] = state.quantity * state.average_cost
             if updates:
                 conn.execute(_UPD_POSITION, updates)
             if fill_rows:
@@ -255,7 +257,7 @@ class LedgerFills(LedgerBase):
                 else:
                     order_t = cast(Table, Order.__table__)
                     conn.execute(update(order_t).where(order_t.c.id == order_id).values(**values))
-        return Applied(recorded, quantities, cash)
+        return Applied(recorded, quantities, cash, costs)
 
     def fill_count(self) -> int:
         with self._sessions() as session:

@@ -7,7 +7,7 @@ order state or a position view without importing the database code.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
@@ -45,6 +45,8 @@ class Applied:
     fills: list[RecordedFill]
     quantities: dict[str, Decimal]  # symbol -> position quantity after, for the symbols touched
     cash: Decimal
+    # symbol -> the position at the prices it was bought at (quantity x average cost), same symbols
+    costs: dict[str, Decimal] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

@@ -117,8 +117,12 @@ def plan_orders(
     rules: dict[str, SymbolRules],
     params: PlanParams,
     id_prefix: str = "qt",
+    costs: dict[str, Decimal] | None = None,
 ) -> OrderPlan:
-    """Plan market orders moving `positions` toward `weights` of the investable equity."""
+    """Plan market orders moving `positions` toward `weights` of the investable equity.
+
+    `costs` (symbol -> the holding at the prices paid): the per-symbol limit is measured on the
+    larger of that and the holding at the mark, as the risk guard measures it."""
     skipped: list[SkippedOrder] = []
     cash = max(cash, ZERO)
     equity = cash
@@ -179,7 +183,7 @@ def plan_orders(
     # the risk guard's limits: cut rather than refuse, so a rebalance converges over cycles
     kept: list[_Draft] = []
     for d in drafts:
-        held_value = positions.get(d.symbol, ZERO) * d.price
+        held_value = max(positions.get(d.symbol, ZERO) * d.price, (costs or {}).get(d.symbol, ZERO))
         if d.side is OrderSide.BUY and params.max_position_per_symbol is not None:
             room = params.max_position_per_symbol - held_value
             if room < d.notional:

@@ -46,12 +46,13 @@ class Recorder:
             order_update=order_update,
         )
         s._held.update(applied.quantities)
+        s._costs.update(applied.costs)
         s._cash = applied.cash
         if s._exposure_cache is not None:
             for symbol, qty in applied.quantities.items():
-                mark = s._marks.get(symbol)
-                if qty > 0 and mark is not None:
-                    s._exposure_cache[symbol] = qty * mark.price
+                value = s._exposure_of(symbol, qty)
+                if value is not None:
+                    s._exposure_cache[symbol] = value
                 else:
                     s._exposure_cache.pop(symbol, None)
         recorded = applied.fills

@@ -108,6 +108,9 @@ class ExecutionService:
         self._rules: dict[str, SymbolRules] = {}
         # the ledger's holdings and cash as of the last write of this cycle (saves a read per order)
         self._held: dict[str, Decimal] = {}
+        # symbol -> the holding at the prices paid (quantity x average cost): the risk guard's
+        # positions are the larger of this and the holding at the mark (see _exposure)
+        self._costs: dict[str, Decimal] = {}
         self._cash: Decimal = ZERO
         self._conversion_cache: dict[str, Decimal] | None = None
         self._base_cache: dict[str, str] | None = None
@@ -219,6 +222,7 @@ class ExecutionService:
         ledger_cash: Decimal = await self._db(self.ledger.cash)
         self._cash = ledger_cash
         self._held = {symbol: pos.quantity for symbol, pos in positions.items()}
+        self._costs = {symbol: pos.quantity * pos.average_cost for symbol, pos in positions.items()}
         self._exposure_cache = None
         quote = self.ledger.quote
         exchange_cash = account.balances[quote].free if quote in account.balances else ZERO
@@ -247,6 +251,7 @@ class ExecutionService:
             marks={s: m.price for s, m in self._marks.items()},
             rules=snapshot.rules,
             params=params,
+            costs=self._costs,
         )
         for s in plan.skipped:
             self._skip(report, s.symbol, s.side, s.notional, s.reason)
@@ -371,15 +376,25 @@ class ExecutionService:
         return None if rules is None else dust_reason(rules, quantity, price)
 
     def _exposure(self) -> dict[str, Decimal]:
-        """Notional per symbol from this cycle's holdings at the latest marks (kept up to date by _record)."""
+        """Notional per symbol the risk guard measures its limits on: this cycle's holdings at the
+        latest mark or at the prices paid for them, whichever is larger (kept up to date by the
+        recorder). The prices paid count because a fill away from the book (halted, but filled)
+        must not leave headroom that the mark alone would show: no position exceeds
+        QT_MAX_POSITION_PER_SYMBOL at its fill prices either."""
         if self._exposure_cache is None:
             out: dict[str, Decimal] = {}
             for symbol, qty in self._held.items():
-                mark = self._marks.get(symbol)
-                if qty > 0 and mark is not None:
-                    out[symbol] = qty * mark.price
+                value = self._exposure_of(symbol, qty)
+                if value is not None:
+                    out[symbol] = value
             self._exposure_cache = out
         return dict(self._exposure_cache)
+
+    def _exposure_of(self, symbol: str, qty: Decimal) -> Decimal | None:
+        mark = self._marks.get(symbol)
+        if qty <= 0 or mark is None:
+            return None
+        return max(qty * mark.price, self._costs.get(symbol, ZERO))
 
     def exposure_by_symbol(self) -> dict[str, Decimal]:
         """Notional per symbol at the latest marks (the risk guard's `positions`)."""

@@ -24,6 +24,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    bindparam,
     delete,
     event,
     func,
@@ -93,6 +94,19 @@ resets_table = Table(
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("at", UTCDateTime(), nullable=False),
+)
+
+
+# Prepared statements of the fill path (built once; executed with parameters).
+_TRADE_VALUES = ("symbol", "side", "quantity", "notional", "realised_pnl", "time")
+_SEL_TRADE_FOR_UPDATE = (
+    select(trades_table).where(trades_table.c.client_order_id == bindparam("x_coid")).with_for_update()
+)
+_INS_TRADE = insert(trades_table)
+_UPD_TRADE = (
+    update(trades_table)
+    .where(trades_table.c.id == bindparam("x_id"))
+    .values({k: bindparam(f"v_{k}", type_=trades_table.c[k].type) for k in _TRADE_VALUES})
 )
 
 
@@ -193,19 +207,16 @@ class RiskStateStore:
             "realised_pnl": record.realised_pnl,
             "time": record.time,
         }
-        t = trades_table
         for attempt in range(2):
             try:
                 with self.engine.begin() as conn:
-                    row = conn.execute(
-                        select(t).where(t.c.client_order_id == record.client_order_id).with_for_update()
-                    ).one_or_none()
+                    row = conn.execute(_SEL_TRADE_FOR_UPDATE, {"x_coid": record.client_order_id}).one_or_none()
                     if row is None:
-                        conn.execute(insert(t).values(client_order_id=record.client_order_id, **values))
+                        conn.execute(_INS_TRADE, {"client_order_id": record.client_order_id, **values})
                         return "added"
                     if all(getattr(row, k) == v for k, v in values.items()):
                         return "same"
-                    conn.execute(update(t).where(t.c.id == row.id).values(**values))
+                    conn.execute(_UPD_TRADE, {"x_id": row.id, **{f"v_{k}": v for k, v in values.items()}})
                     return "updated"
             except IntegrityError:
                 if attempt:  # another writer inserted it between our read and insert: read it again

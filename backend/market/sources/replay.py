@@ -37,34 +37,48 @@ _INTERVAL_BY_MS = {seconds * 1000: name for name, seconds in INTERVAL_SECONDS.it
 
 
 _BLOCK = 32  # bars per block of the precomputed highs and lows (see _Series.window_range)
-_EXACT = Context(prec=80)  # running sums of the files' values are exact at this precision
+_EXACT = Context(prec=80)  # window sums of the files' values are exact at this precision
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class _Series:
     symbol: str
     times: list[int]  # open times, ms
     bars: list[Kline]
     price_decimals: int
     qty_decimals: int
-    # for 24h windows at any cursor: running sums (exact) and per-block highs and lows
-    volume_sums: list[Decimal] = field(default_factory=list)
-    quote_sums: list[Decimal] = field(default_factory=list)
-    trade_sums: list[int] = field(default_factory=list)
+    # for 24h windows at any cursor: per-block highs and lows, and the sums of the last window asked
+    # for (moved bar by bar as a backtest's clock moves, exact at _EXACT's precision)
     block_highs: list[Decimal] = field(default_factory=list)
     block_lows: list[Decimal] = field(default_factory=list)
+    window: tuple[int, int, Decimal, Decimal, int] = (0, 0, Decimal(0), Decimal(0), 0)
 
     @classmethod
     def build(cls, symbol: str, times: list[int], bars: list[Kline], price_dp: int, qty_dp: int) -> _Series:
-        volume_sums, quote_sums, trade_sums = [Decimal(0)], [Decimal(0)], [0]
-        for k in bars:
-            volume_sums.append(_EXACT.add(volume_sums[-1], k.volume))
-            quote_sums.append(_EXACT.add(quote_sums[-1], k.quote_volume))
-            trade_sums.append(trade_sums[-1] + k.trade_count)
         blocks = range(0, len(bars), _BLOCK)
         highs = [max(k.high for k in bars[i : i + _BLOCK]) for i in blocks]
         lows = [min(k.low for k in bars[i : i + _BLOCK]) for i in blocks]
-        return cls(symbol, times, bars, price_dp, qty_dp, volume_sums, quote_sums, trade_sums, highs, lows)
+        return cls(symbol, times, bars, price_dp, qty_dp, highs, lows)
+
+    def sums(self, lo: int, hi: int) -> tuple[Decimal, Decimal, int]:
+        """(volume, quote volume, trades) of bars[lo:hi], exact, then rounded once to the context."""
+        start, end, volume, quote, trades = self.window
+        if start <= lo <= end <= hi and (lo - start) + (hi - end) < hi - lo:
+            added, removed = self.bars[end:hi], self.bars[start:lo]  # slide the last window
+        else:
+            added, removed, volume, quote, trades = self.bars[lo:hi], [], Decimal(0), Decimal(0), 0
+        for k in added:
+            volume, quote, trades = (
+                _EXACT.add(volume, k.volume),
+                _EXACT.add(quote, k.quote_volume),
+                trades + k.trade_count,
+            )
+        for k in removed:
+            volume = _EXACT.subtract(volume, k.volume)
+            quote = _EXACT.subtract(quote, k.quote_volume)
+            trades -= k.trade_count
+        self.window = (lo, hi, volume, quote, trades)
+        return +volume, +quote, trades
 
     def extremes(self, lo: int, hi: int) -> tuple[Decimal, Decimal]:
         """(highest high, lowest low) of bars[lo:hi] (hi > lo), whole blocks from the precomputed ones."""
@@ -107,6 +121,7 @@ def load_csv(path: Path) -> tuple[list[int], list[tuple[Decimal, ...]], int, int
         qv_idx = columns.index("quote_volume") if "quote_volume" in columns else None
         times: list[int] = []
         rows: list[tuple[Decimal, ...]] = []
+        known: dict[str, Decimal] = {}  # one Decimal per distinct text (a bar opens at the last close)
         price_dp = qty_dp = 0
         for line, record in enumerate(reader, start=2):
             if not record or all(not cell.strip() for cell in record):
@@ -120,7 +135,7 @@ def load_csv(path: Path) -> tuple[list[int], list[tuple[Decimal, ...]], int, int
                 raise ReplayFileError(path, line, f"open_time {cells[0]!r} is not an integer (ms)") from None
             texts = cells[1:] if qv_idx is None else [*cells[1:], record[qv_idx].strip()]
             try:
-                values = [Decimal(text) for text in texts]
+                values = [known[t] if t in known else known.setdefault(t, Decimal(t)) for t in texts]
                 valid = sum(values).is_finite() and min(values) >= 0  # a NaN or an infinity makes the sum so
             except InvalidOperation:
                 valid = False
@@ -179,8 +194,11 @@ class ReplayMarketSource:
             raise ReplayFileError(directory, None, "no SYMBOL.csv files")
         self._spread = Decimal(str(spread_bps)) / Decimal(10_000)
         self._series: dict[str, _Series] = {}
-        loaded: dict[str, tuple[list[int], list[tuple[Decimal, ...]], int, int]] = {}
         step_ms: int | None = None
+        pending: list[tuple[str, list[int], list[tuple[Decimal, ...]], int, int]] = []
+        # one datetime object per distinct time, shared by every symbol's bars (a year of 100
+        # symbols is ~900k bars: each holding its own two datetimes would cost ~90 MB)
+        times_of: dict[int, datetime] = {}
         for path in files:
             symbol = path.stem.upper()
             times, rows, price_dp, qty_dp = load_csv(path)
@@ -192,17 +210,19 @@ class ReplayMarketSource:
                     raise ReplayFileError(
                         path, None, f"bar spacing {file_step} ms differs from the other files' {step_ms} ms"
                     )
-            loaded[symbol] = (times, rows, price_dp, qty_dp)
+            pending.append((symbol, times, rows, price_dp, qty_dp))
+            if step_ms is not None:  # bars are built file by file: the parsed rows of one file at a time
+                for item in pending:
+                    self._add_series(item, step_ms, times_of)
+                pending = []
         step_ms = step_ms or 3_600_000
+        for item in pending:
+            self._add_series(item, step_ms, times_of)
         interval = _INTERVAL_BY_MS.get(step_ms)
         if interval is None:
             raise ReplayFileError(directory, None, f"bar spacing {step_ms} ms is not a Binance interval")
         self.interval = interval
         self._step = timedelta(milliseconds=step_ms)
-        self._last_ms = self._step - timedelta(milliseconds=1)
-        for symbol, (times, rows, price_dp, qty_dp) in loaded.items():
-            bars = [self._kline(symbol, interval, t, r) for t, r in zip(times, rows, strict=True)]
-            self._series[symbol] = _Series.build(symbol, times, bars, price_dp, qty_dp)
         self._timeline = sorted({t for s in self._series.values() for t in s.times})
         first = self._timeline[0]
         start_at = first + 86_400_000 - step_ms  # a full day visible at the start when there is one
@@ -212,22 +232,38 @@ class ReplayMarketSource:
         self._clock = clock
         self._step_ms = step_ms
 
-    def _kline(self, symbol: str, interval: str, open_ms: int, row: tuple[Decimal, ...]) -> Kline:
-        o, h, lo, c, v = row[:5]
-        qv = row[5] if len(row) > 5 else v * c
-        opened = from_ms(open_ms)
-        return Kline(
-            symbol=symbol,
-            interval=interval,
-            open_time=opened,
-            close_time=opened + self._last_ms,
-            open=o,
-            high=h,
-            low=lo,
-            close=c,
-            volume=v,
-            quote_volume=qv,
-        )
+    def _add_series(
+        self,
+        item: tuple[str, list[int], list[tuple[Decimal, ...]], int, int],
+        step_ms: int,
+        times_of: dict[int, datetime],
+    ) -> None:
+        symbol, times, rows, price_dp, qty_dp = item
+        interval = _INTERVAL_BY_MS.get(step_ms, "")  # not a Binance interval: refused once all files are read
+        bars = []
+        for open_ms, row in zip(times, rows, strict=True):
+            o, h, lo, c, v = row[:5]
+            opened = times_of.get(open_ms)
+            if opened is None:
+                opened = times_of[open_ms] = from_ms(open_ms)
+            closed = times_of.get(-open_ms)  # close times under the negated key
+            if closed is None:
+                closed = times_of[-open_ms] = opened + timedelta(milliseconds=step_ms - 1)
+            bars.append(
+                Kline(
+                    symbol=symbol,
+                    interval=interval,
+                    open_time=opened,
+                    close_time=closed,
+                    open=o,
+                    high=h,
+                    low=lo,
+                    close=c,
+                    volume=v,
+                    quote_volume=row[5] if len(row) > 5 else v * c,
+                )
+            )
+        self._series[symbol] = _Series.build(symbol, times, bars, price_dp, qty_dp)
 
     # ------------------------------------------------------------------------------ replay clock
     @property
@@ -311,17 +347,18 @@ class ReplayMarketSource:
             first = series.bars[start]
             change = (last.close / first.open - 1) * 100 if first.open > 0 else Decimal(0)
             high, low = series.extremes(start, end)
+            with self._lock:
+                volume, quote_volume, trades = series.sums(start, end)
             out[symbol] = Ticker24h(
                 symbol=symbol,
                 last_price=last.close,
                 open_price=first.open,
                 high_price=high,
                 low_price=low,
-                # the window's sums from the running sums (exact), rounded once to the context
-                volume=+_EXACT.subtract(series.volume_sums[end], series.volume_sums[start]),
-                quote_volume=+_EXACT.subtract(series.quote_sums[end], series.quote_sums[start]),
+                volume=volume,
+                quote_volume=quote_volume,
                 price_change_pct=change.quantize(Decimal("0.001")),
-                trade_count=series.trade_sums[end] - series.trade_sums[start],
+                trade_count=trades,
                 close_time=last.close_time,
             )
         return out

@@ -375,3 +375,39 @@ async def test_d4_a_process_that_no_longer_leads_sends_nothing(database_url: str
         assert await h.adapter.trades("BTCUSDT") == []
     finally:
         h.close()
+
+
+async def test_position_limit_holds_at_the_fill_prices_after_a_fill_away_from_the_book(
+    database_url: str, tmp_path: Path
+) -> None:
+    """A buy filled 8 % above the book halts trading but is held; once the operator resumes, the
+    per-symbol limit is measured on the larger of the holding at the mark and at the prices paid,
+    so the next buy cannot take the position past the limit at its fill prices (at the mark alone
+    it had 4,000 - 2,314 of headroom and ended at about 4,186 paid)."""
+    market = FakeMarket({"ETHUSDT": D(3000)}, depth_factor={"ETHUSDT": D("1.08")})
+    limits = risk(QT_MAX_NOTIONAL_PER_TRADE="2500", QT_MAX_POSITION_PER_SYMBOL="4000")
+    h = build(
+        database_url,
+        tmp_path,
+        market,
+        weights={"ETHUSDT": D("0.9")},
+        risk=limits,
+        paper=PaperConfig(max_slippage_bps=D(1000)),
+    )
+    try:
+        await h.service.reconcile()
+        first = await h.service.run_cycle()
+        assert first.submitted == 1
+        assert h.guard.kill_switch_enabled()  # the fill is outside the price bound
+        pos = h.service.ledger.positions()["ETHUSDT"]
+        assert pos.quantity * D(3000) < pos.quantity * pos.average_cost <= D(2500)
+        market.depth_factor.clear()  # the book is back where the ticker is
+        h.guard.set_kill_switch_sync(False, "fill checked", "operator")
+        second = await h.service.run_cycle()
+        assert second.failed == 0, second.errors
+        assert second.submitted == 1, second.skipped_orders
+        pos = h.service.ledger.positions()["ETHUSDT"]
+        assert pos.quantity * pos.average_cost <= D(4000), f"{pos.quantity * pos.average_cost} paid"
+        assert pos.quantity * pos.average_cost > D(3900)  # the headroom was used, not refused
+    finally:
+        h.close()
