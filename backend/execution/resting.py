@@ -27,10 +27,10 @@ from backend.exchanges.errors import ExchangeError
 from backend.exchanges.filters import filter_failure, quantize_price, quantize_quantity
 from backend.execution.ledger_records import ZERO, OpenOrder
 from backend.execution.planner import OrderPlan, PlannedOrder
+from backend.execution.reports import CycleReport
 from backend.execution.styles import LIMIT_IOC, MAKER_FIRST, child_order_id
 
 if TYPE_CHECKING:
-    from backend.execution.reports import CycleReport
     from backend.execution.service import ExecutionService
 
 log = logging.getLogger(__name__)
@@ -59,6 +59,19 @@ class RestingOrders:
             await self.cancel_all("kill switch on")
             return {}
         return await self.tend(report, resting)
+
+    async def between_cycles(self) -> dict[str, str]:
+        """The resting-order job's check (under the service's lock): resting orders tended, due
+        slices sent; a quick no-op while nothing rests and nothing is sliced."""
+        s = self.s
+        orders = await s._db(s.ledger.open_orders)
+        if not any(o.rests for o in orders) and not await s._db(s.ledger.working_orders):
+            return {}
+        await s._refresh_market()
+        report = CycleReport(run_id=None, status="ok")
+        busy = await self.check(report, orders)
+        busy.update(await s.slicer.tend(report, await s._db(s.ledger.open_orders)))
+        return busy
 
     def skip_busy(self, report: CycleReport, plan: OrderPlan, busy: dict[str, str]) -> None:
         """One order at a time per symbol: a resting order is finished before anything new is sent."""

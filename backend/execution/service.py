@@ -28,10 +28,9 @@ from backend.execution.ledger import Ledger, OpenOrder, PositionView
 from backend.execution.planner import PlanParams, SkippedOrder, plan_orders
 from backend.execution.reconcile import Reconciler, ReconcileReport
 from backend.execution.recorder import Recorder
-from backend.execution.reports import CENT, CycleReport
+from backend.execution.reports import CENT, CycleReport, health_reasons
 from backend.execution.resting import RestingOrders
 from backend.execution.slicing import Slicer
-from backend.execution.styles import LIMIT_IOC, MAKER_FIRST
 from backend.execution.submit import Submitter, quote_amount
 from backend.execution.tradelog import TradesLog
 from backend.execution.valuation import (
@@ -49,7 +48,6 @@ from backend.risk.guarded import GuardedExchange
 log = logging.getLogger(__name__)
 ZERO = Decimal(0)
 DEFAULT_UNKNOWN_GRACE_SECONDS = 120.0
-ORDER_TYPES = {LIMIT_IOC: "LIMIT", MAKER_FIRST: "LIMIT_MAKER"}  # the ledger's order type per style
 
 SnapshotFn = Callable[[], Awaitable[MarketSnapshot]]
 SelectionFn = Callable[[], dict[str, Decimal] | Awaitable[dict[str, Decimal] | None] | None]
@@ -274,25 +272,7 @@ class ExecutionService:
             report.reason = f"kill switch on: {halt}; nothing submitted"
             await self._value(report)
             return
-        # every planned order is persisted (PENDING) before the first one is sent
-        await self._db(
-            self.ledger.save_orders,
-            report.run_id,
-            [
-                {
-                    "client_order_id": o.client_order_id,
-                    "symbol": o.symbol,
-                    "side": o.side.value,
-                    "quantity": o.quantity,
-                    "price": o.price,
-                    "note": o.note,
-                    "leader_epoch": self._epoch(),
-                    "order_type": ORDER_TYPES.get(params.order_style, "MARKET"),
-                    "parent_client_order_id": self.slicer.parent_of(o.client_order_id),
-                }
-                for o in plan.orders
-            ],
-        )
+        await self.slicer.save_plan(report, plan, params)  # every order persisted before the first is sent
         await self.submitter.submit_plan(report, plan)
         await self._value(report)
 
@@ -305,14 +285,7 @@ class ExecutionService:
     async def tend_resting(self) -> dict[str, str]:
         """Between cycles: look up, re-price or finish resting orders, send due slices."""
         async with self.lock:
-            orders = await self._db(self.ledger.open_orders)
-            if not any(o.rests for o in orders) and not await self._db(self.ledger.working_orders):
-                return {}
-            await self._refresh_market()
-            report = CycleReport(run_id=None, status="ok")
-            busy = await self.resting.check(report, orders)
-            busy.update(await self.slicer.tend(report, await self._db(self.ledger.open_orders)))
-            return busy
+            return await self.resting.between_cycles()
 
     def _halt_reason(self) -> str | None:
         if not self.guard.kill_switch_enabled():
@@ -357,19 +330,7 @@ class ExecutionService:
         return result
 
     def health_reasons(self) -> list[str]:
-        reasons: list[str] = []
-        rec = self.last_reconcile
-        if rec is not None:
-            if rec.error:
-                reasons.append(f"start-up reconciliation failed: {rec.error}")
-            if rec.unresolved:
-                reasons.append(f"orders with unknown outcome: {', '.join(rec.unresolved)}")
-        last = self.last_report
-        if last is not None and last.status == "failed":
-            reasons.append(f"last cycle failed: {last.reason}")
-        if last is not None and last.unresolved:
-            reasons.append(f"orders with unknown outcome: {', '.join(last.unresolved)}")
-        return reasons
+        return health_reasons(self.last_reconcile, self.last_report)
 
     def mark(self, symbol: str) -> Mark | None:
         return self._marks.get(symbol)

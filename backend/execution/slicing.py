@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 SLICE = re.compile(r"-s\d+$")
-ORDER_TYPES = {"limit_ioc": "LIMIT", "maker_first": "LIMIT_MAKER"}
+ORDER_TYPES = {"limit_ioc": "LIMIT", "maker_first": "LIMIT_MAKER"}  # the ledger's order type per style
 
 
 def split(quantity: Decimal, price: Decimal, slice_notional: Decimal, rules: SymbolRules) -> list[Decimal]:
@@ -96,6 +96,28 @@ class Slicer:
         if parents:
             await s._db(s.ledger.save_orders, report.run_id, parents)
         plan.orders[:] = out
+
+    async def save_plan(self, report: CycleReport, plan: OrderPlan, params: PlanParams) -> None:
+        """Persist every planned order (PENDING; a first slice names its parent) before any is sent."""
+        s = self.s
+        await s._db(
+            s.ledger.save_orders,
+            report.run_id,
+            [
+                {
+                    "client_order_id": o.client_order_id,
+                    "symbol": o.symbol,
+                    "side": o.side.value,
+                    "quantity": o.quantity,
+                    "price": o.price,
+                    "note": o.note,
+                    "leader_epoch": s._epoch(),
+                    "order_type": ORDER_TYPES.get(params.order_style, "MARKET"),
+                    "parent_client_order_id": self.parent_of(o.client_order_id),
+                }
+                for o in plan.orders
+            ],
+        )
 
     async def tend(self, report: CycleReport, open_orders: list[OpenOrder]) -> dict[str, str]:
         """Send the slices that are due; returns symbol -> the parent still working there."""
