@@ -130,12 +130,14 @@ freqtrade-venv: .venv-freqtrade/bin/freqtrade
 backtest: $(VENV)/.installed
 	$(PY) -m backend.backtest $(ARGS)
 
-# API fuzzing with more examples per operation than `make test` (FUZZ_EXAMPLES, default 100);
-# with QT_TEST_DATABASE_URL set it runs on SQLite and PostgreSQL.
+# API fuzzing with more examples per operation than `make test` (FUZZ_EXAMPLES, default 100;
+# FUZZ_STATEFUL_STEPS calls per linked sequence, default 10); with QT_TEST_DATABASE_URL set it
+# runs on SQLite and PostgreSQL.
 FUZZ_EXAMPLES ?= 100
+FUZZ_STATEFUL_STEPS ?= 10
 fuzz: $(DEV_VENV)/.installed
-	QT_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(DEV_PY) -m pytest backend/tests/proving/test_fuzz.py \
-		backend/tests/security/test_hostile_fuzz.py -q
+	QT_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) QT_FUZZ_STATEFUL_STEPS=$(FUZZ_STATEFUL_STEPS) $(DEV_PY) -m pytest backend/tests/proving/test_fuzz.py \
+		backend/tests/security/test_hostile_fuzz.py -q --timeout 3600
 
 # The real service under concurrent clients while its jobs run (LOAD_SECONDS, LOAD_CLIENTS).
 LOAD_SECONDS ?= 60

@@ -30,7 +30,10 @@ from ai_engine.gates import Activation, Gate, decide, gate_report, statistical_g
 from ai_engine.registry import ModelRegistry, RunRecord
 from ai_engine.signal import CLASSES
 from ai_engine.sources import load_training_data
+from backend.market.source import floor_time
 from config.settings import Settings
+
+_MS = timedelta(milliseconds=1)
 
 log = logging.getLogger(__name__)
 
@@ -242,7 +245,10 @@ def _execute(
     interval = effective["interval"]
     horizon = effective["horizon"]
     say(f"run {run.version}: loading {interval} bars from {effective['source']}")
-    end = now or datetime.now(UTC)
+    # the data ends with the last bar that has closed: the one still forming has no close yet (a
+    # source may serve it, the simulated market and Binance do); idempotent for an end already
+    # just before a bar boundary, as the retrain worker passes
+    end = floor_time((now or datetime.now(UTC)) + _MS, interval) - _MS
     data = load_training_data(
         effective["source"],
         settings,

@@ -17,7 +17,6 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from backend.market.source import MarketDataSource, interval_delta, to_ms
 from backend.market.sources.replay import ReplayMarketSource
-from backend.market.sources.simulated import EPOCH, SimulatedMarket
 from backend.market.store import KlineStore
 from database.models.market import Kline as KlineRow
 
@@ -59,6 +58,9 @@ def open_replay(
 
 
 def open_simulated(clock: Callable[[], datetime], *, interval: str = "1h", seed: int = 42) -> BacktestData:
+    # imported here: the simulated market brings scipy (about a second of start-up) that replays do not need
+    from backend.market.sources.simulated import EPOCH, SimulatedMarket
+
     source = SimulatedMarket(seed, clock=clock)
     return BacktestData(
         source=source,

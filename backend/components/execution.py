@@ -198,8 +198,12 @@ async def component(ctx: AppContext) -> AsyncIterator[None]:
         JobSpec(
             job_id=RESTING_JOB,
             func=functools.partial(tend_resting, service),
-            description="Look up, re-price or finish resting maker orders between cycles",
-            seconds=lambda s: s.execution.resting_check_seconds if s.execution.order_style == "maker_first" else 0,
+            description="Between cycles: look up, re-price or finish resting maker orders, send due slices",
+            seconds=lambda s: (
+                s.execution.resting_check_seconds
+                if s.execution.order_style == "maker_first" or s.execution.slice_notional > 0
+                else 0
+            ),
             enabled=lambda s: not s.scheduler.execution_disabled,
         )
     )

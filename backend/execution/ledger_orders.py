@@ -16,7 +16,16 @@ from typing import Any, cast
 from sqlalchemy import Table, func, insert, or_, select, update
 
 from backend.exchanges.base import OrderResult, OrderSide, OrderStatus
-from backend.execution.ledger_records import FAILED, OPEN_STATES, PENDING, SENDING, ZERO, LedgerBase, OpenOrder
+from backend.execution.ledger_records import (
+    FAILED,
+    OPEN_STATES,
+    PENDING,
+    SENDING,
+    WORKING,
+    ZERO,
+    LedgerBase,
+    OpenOrder,
+)
 from backend.risk.models import TradeRecord
 from database.models.execution import FillRecord, Order
 from database.session import connection_scope
@@ -61,7 +70,7 @@ class LedgerOrders(LedgerBase):
                 "executed_quantity": ZERO,
                 "quote_quantity": ZERO,
                 "reference_price": o.get("price"),
-                "status": PENDING,
+                "status": o.get("status", PENDING),
                 "error_code": None,
                 "error_message": None,
                 "note": o.get("note"),
@@ -185,6 +194,10 @@ class LedgerOrders(LedgerBase):
     def open_orders(self) -> list[OpenOrder]:
         """Orders whose outcome is not final: persisted-unsent, unknown, or still working."""
         return self._orders(_ORD.c.status.in_(OPEN_STATES))
+
+    def working_orders(self) -> list[OpenOrder]:
+        """Sliced orders whose slices are still being sent (status WORKING)."""
+        return self._orders(_ORD.c.status == WORKING)
 
     def order_chain(self, root: str) -> list[OpenOrder]:
         """A planned order and every child working it (re-priced maker orders, the taker finish,

@@ -6,6 +6,7 @@ order state or a position view without importing the database code.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -16,6 +17,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from backend.exchanges.base import Fill, OrderSide, OrderStatus
 
 ZERO = Decimal(0)
+MAKER_CHILD = re.compile(r"-(t|m\d+)$")  # backend/execution/styles.py child_order_id suffixes
+WORKING = "WORKING"  # a sliced order: its slices are sent over the cycle; not itself on the exchange
 PENDING = "PENDING"  # persisted, not yet sent
 REFUSED = "REFUSED"  # the risk guard said no; never sent
 FAILED = "FAILED"  # sending failed in a way that proves nothing was placed
@@ -88,7 +91,12 @@ class OpenOrder:
 
     @property
     def root(self) -> str:
-        return self.parent_client_order_id or self.client_order_id
+        """The first maker order of its chain: a re-priced maker order (``-m1``...) or a taker
+        finish (``-t``) works its parent; anything else (a slice ``-s2`` included) is its own."""
+        parent = self.parent_client_order_id
+        if parent and MAKER_CHILD.search(self.client_order_id):
+            return parent
+        return self.client_order_id
 
 
 class LedgerBase:

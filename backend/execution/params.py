@@ -29,4 +29,5 @@ def plan_params_for(s: Settings) -> PlanParams:
         maker_timeout_seconds=ex.maker_timeout_seconds,
         maker_reprices=ex.maker_reprices,
         slice_notional=ex.slice_notional,
+        slice_window_seconds=float(s.scheduler.execution_seconds or 1800),
     )

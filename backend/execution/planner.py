@@ -52,6 +52,7 @@ class PlanParams:
     maker_timeout_seconds: float = 60.0  # QT_EXECUTION_MAKER_TIMEOUT_SECONDS, for maker_first
     maker_reprices: int = 2  # QT_EXECUTION_MAKER_REPRICES, for maker_first
     slice_notional: Decimal = ZERO  # QT_EXECUTION_SLICE_NOTIONAL; 0: orders go whole
+    slice_window_seconds: float = 1800.0  # slices are spread over this (the rebalance interval)
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from backend.amounts import decimal_text
 from backend.execution.shortfall import ShortfallSum
+
+if TYPE_CHECKING:
+    from backend.execution.startup import ReconcileReport
 
 ZERO = Decimal(0)
 CENT = Decimal("0.01")
@@ -69,3 +72,18 @@ class CycleReport:
             },
             "error": self.reason if self.status == "failed" else None,
         }
+
+
+def health_reasons(rec: ReconcileReport | None, last: CycleReport | None) -> list[str]:
+    """What /health says about execution: a failed start-up reconciliation or cycle, unknown orders."""
+    reasons: list[str] = []
+    if rec is not None:
+        if rec.error:
+            reasons.append(f"start-up reconciliation failed: {rec.error}")
+        if rec.unresolved:
+            reasons.append(f"orders with unknown outcome: {', '.join(rec.unresolved)}")
+    if last is not None and last.status == "failed":
+        reasons.append(f"last cycle failed: {last.reason}")
+    if last is not None and last.unresolved:
+        reasons.append(f"orders with unknown outcome: {', '.join(last.unresolved)}")
+    return reasons

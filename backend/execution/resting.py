@@ -27,10 +27,10 @@ from backend.exchanges.errors import ExchangeError
 from backend.exchanges.filters import filter_failure, quantize_price, quantize_quantity
 from backend.execution.ledger_records import ZERO, OpenOrder
 from backend.execution.planner import OrderPlan, PlannedOrder
+from backend.execution.reports import CycleReport
 from backend.execution.styles import LIMIT_IOC, MAKER_FIRST, child_order_id
 
 if TYPE_CHECKING:
-    from backend.execution.reports import CycleReport
     from backend.execution.service import ExecutionService
 
 log = logging.getLogger(__name__)
@@ -60,11 +60,30 @@ class RestingOrders:
             return {}
         return await self.tend(report, resting)
 
+    async def between_cycles(self) -> dict[str, str]:
+        """The resting-order job's check (under the service's lock): resting orders tended, due
+        slices sent; a quick no-op while nothing rests and nothing is sliced."""
+        s = self.s
+        orders = await s._db(s.ledger.open_orders)
+        if not any(o.rests for o in orders) and not await s._db(s.ledger.working_orders):
+            return {}
+        await s._refresh_market()
+        report = CycleReport(run_id=None, status="ok")
+        busy = await self.check(report, orders)
+        busy.update(await s.slicer.tend(report, await s._db(s.ledger.open_orders)))
+        return busy
+
     def skip_busy(self, report: CycleReport, plan: OrderPlan, busy: dict[str, str]) -> None:
         """One order at a time per symbol: a resting order is finished before anything new is sent."""
         for o in plan.orders:
             if o.symbol in busy:
-                self.s._skip(report, o.symbol, o.side.value, o.notional, f"order {busy[o.symbol]} rests on the book")
+                self.s._skip(
+                    report,
+                    o.symbol,
+                    o.side.value,
+                    o.notional,
+                    f"order {busy[o.symbol]} is still working on this symbol",
+                )
         plan.orders[:] = [o for o in plan.orders if o.symbol not in busy]
 
     async def tend(self, report: CycleReport, orders: list[OpenOrder]) -> dict[str, str]:
@@ -181,7 +200,7 @@ class RestingOrders:
             ],
         )
         planned = PlannedOrder(parent.symbol, parent.side, qty, mark.price, coid)
-        return await s.submitter.send(report, planned, style=style)
+        return await s.submitter.send(report, planned, style=style, parent=parent.root)
 
     async def cancel_all(self, reason: str) -> list[str]:
         """The kill switch: cancel every order of this service still open on the exchange (the

@@ -29,9 +29,9 @@ from backend.execution.ledger import Ledger, OpenOrder, PositionView
 from backend.execution.planner import PlanParams, SkippedOrder, plan_orders
 from backend.execution.reconcile import Reconciler, ReconcileReport
 from backend.execution.recorder import Recorder
-from backend.execution.reports import CENT, CycleReport
+from backend.execution.reports import CENT, CycleReport, health_reasons
 from backend.execution.resting import RestingOrders
-from backend.execution.styles import LIMIT_IOC, MAKER_FIRST
+from backend.execution.slicing import Slicer
 from backend.execution.submit import Submitter, quote_amount
 from backend.execution.tradelog import TradesLog
 from backend.execution.valuation import (
@@ -49,7 +49,6 @@ from backend.risk.guarded import GuardedExchange
 log = logging.getLogger(__name__)
 ZERO = Decimal(0)
 DEFAULT_UNKNOWN_GRACE_SECONDS = 120.0
-ORDER_TYPES = {LIMIT_IOC: "LIMIT", MAKER_FIRST: "LIMIT_MAKER"}  # the ledger's order type per style
 
 SnapshotFn = Callable[[], Awaitable[MarketSnapshot]]
 SelectionFn = Callable[[], dict[str, Decimal] | Awaitable[dict[str, Decimal] | None] | None]
@@ -94,6 +93,7 @@ class ExecutionService:
         self.submitter = Submitter(self)
         self.recorder = Recorder(self)
         self.resting = RestingOrders(self)
+        self.slicer = Slicer(self)
         self.cancels_open = cancels_open
         self.lock = asyncio.Lock()
         self.last_report: CycleReport | None = None
@@ -201,6 +201,7 @@ class ExecutionService:
         snapshot = await self._refresh_market()
         open_orders: list[OpenOrder] = await self._db(self.ledger.open_orders)
         busy = await self.resting.check(report, open_orders)
+        busy.update(await self.slicer.tend(report, open_orders))
         others = [o for o in open_orders if not o.rests]
         if others:
             _resolved, report.unresolved = await self.reconciler.resolve_open(others)
@@ -256,6 +257,7 @@ class ExecutionService:
         for s in plan.skipped:
             self._skip(report, s.symbol, s.side, s.notional, s.reason)
         self.resting.skip_busy(report, plan, busy)
+        await self.slicer.slice_plan(report, plan, params)
         report.planned = len(plan.orders)
         halt = self._halt_reason()
         if halt:
@@ -275,24 +277,7 @@ class ExecutionService:
             report.reason = f"kill switch on: {halt}; nothing submitted"
             await self._value(report)
             return
-        # every planned order is persisted (PENDING) before the first one is sent
-        await self._db(
-            self.ledger.save_orders,
-            report.run_id,
-            [
-                {
-                    "client_order_id": o.client_order_id,
-                    "symbol": o.symbol,
-                    "side": o.side.value,
-                    "quantity": o.quantity,
-                    "price": o.price,
-                    "note": o.note,
-                    "leader_epoch": self._epoch(),
-                    "order_type": ORDER_TYPES.get(params.order_style, "MARKET"),
-                }
-                for o in plan.orders
-            ],
-        )
+        await self.slicer.save_plan(report, plan, params)  # every order persisted before the first is sent
         await self.submitter.submit_plan(report, plan)
         await self._value(report)
 
@@ -303,13 +288,9 @@ class ExecutionService:
             return await self.resting.cancel_all(reason)
 
     async def tend_resting(self) -> dict[str, str]:
-        """Between cycles: look up, re-price or finish resting orders (the resting-order check)."""
+        """Between cycles: look up, re-price or finish resting orders, send due slices."""
         async with self.lock:
-            orders = await self._db(self.ledger.open_orders)
-            if not any(o.rests for o in orders):
-                return {}
-            await self._refresh_market()
-            return await self.resting.check(CycleReport(run_id=None, status="ok"), orders)
+            return await self.resting.between_cycles()
 
     def _halt_reason(self) -> str | None:
         if not self.guard.kill_switch_enabled():
@@ -353,19 +334,7 @@ class ExecutionService:
         return result
 
     def health_reasons(self) -> list[str]:
-        reasons: list[str] = []
-        rec = self.last_reconcile
-        if rec is not None:
-            if rec.error:
-                reasons.append(f"start-up reconciliation failed: {rec.error}")
-            if rec.unresolved:
-                reasons.append(f"orders with unknown outcome: {', '.join(rec.unresolved)}")
-        last = self.last_report
-        if last is not None and last.status == "failed":
-            reasons.append(f"last cycle failed: {last.reason}")
-        if last is not None and last.unresolved:
-            reasons.append(f"orders with unknown outcome: {', '.join(last.unresolved)}")
-        return reasons
+        return health_reasons(self.last_reconcile, self.last_report)
 
     def mark(self, symbol: str) -> Mark | None:
         return self._marks.get(symbol)

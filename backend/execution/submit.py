@@ -99,7 +99,7 @@ class Submitter:
         return PlannedOrder(order.symbol, order.side, qty, order.price, order.client_order_id, note)
 
     async def send(
-        self, report: CycleReport, order: PlannedOrder, *, style: str, parent: str | None = None
+        self, report: CycleReport, order: PlannedOrder, *, style: str | None, parent: str | None = None
     ) -> OrderResult | None:
         """Send one saved order in this style (a child of `parent`); the exchange's answer, or None."""
         self.last_result = None

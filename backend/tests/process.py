@@ -53,7 +53,9 @@ class ServerProcess:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, timeout: float = 60.0) -> ServerProcess:
+    def start(self, timeout: float = 120.0) -> ServerProcess:
+        # generous: a start-up takes seconds, but on a shared 2-core machine running the suite on
+        # every core, importing the app alone has taken most of a minute
         env = {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
             "HOME": os.environ.get("HOME", str(self.log_path.parent)),

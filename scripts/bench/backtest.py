@@ -192,7 +192,9 @@ def _freqtrade_rows(ours: tuple[float, float]) -> list[dict[str, Any]]:
                 "unit": "candles/s (stated in the issue)",
             }
         ]
-    seconds, candles, _output = freqtrade.run(REAL_5M)
+    seconds, candles, output = freqtrade.run(REAL_5M)
+    totals = [line for line in output.splitlines() if "Total/Daily" in line]  # "│ Total/Daily Avg Trades │ 1371 / 72 │"
+    trades = totals[0].split("│")[2].split("/")[0].strip() if totals else "?"
     rate, cpu = candles / seconds, freqtrade.LAST_CPU[0]
     ours_rate, ours_cpu = ours
     return [
@@ -203,6 +205,7 @@ def _freqtrade_rows(ours: tuple[float, float]) -> list[dict[str, Any]]:
             "cpu_seconds": round(cpu, 2),
             "wall_seconds": round(seconds, 2),
             "candles": candles,
+            "trades": trades,
         },
         {
             "name": "ours / freqtrade, candles per CPU-second (same run; wall figures move with the load)",

@@ -63,12 +63,23 @@ def available() -> bool:
 
 def _markets_server(folder: Path) -> ThreadingHTTPServer:
     rules = ReplayMarketSource(folder).symbol_rules()
+
+    def entry(r: Any) -> dict[str, Any]:
+        # the replay source infers no maxima (0); ccxt would read 0 as "at most 0" and freqtrade
+        # would size every stake to nothing
+        data = symbol_json(r)
+        for f in data["filters"]:
+            for key, value in f.items():
+                if key.startswith("max") and value == "0.00000000":
+                    f[key] = "9000000.00000000"
+        return {**data, "permissions": ["SPOT"], "permissionSets": [["SPOT"]]}
+
     info = {
         "timezone": "UTC",
         "serverTime": 0,
         "rateLimits": [],
         "exchangeFilters": [],
-        "symbols": [{**symbol_json(r), "permissions": ["SPOT"], "permissionSets": [["SPOT"]]} for r in rules.values()],
+        "symbols": [entry(r) for r in rules.values()],
     }
 
     class Handler(BaseHTTPRequestHandler):

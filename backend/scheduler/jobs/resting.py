@@ -13,5 +13,7 @@ JOB_ID = "execution-resting"
 async def tend_resting(service: ExecutionService) -> JobResult:
     busy = await service.tend_resting()
     if not busy:
-        return JobResult(status=RunStatus.SKIPPED, details={"reason": "no order rests on the book"})
+        return JobResult(
+            status=RunStatus.SKIPPED, details={"reason": "no order rests on the book and no sliced order is working"}
+        )
     return JobResult(details={"resting": dict(sorted(busy.items()))})

@@ -206,8 +206,10 @@ def test_a_challenger_that_beats_the_champion_on_live_bars_is_promoted(
     cycle_settings: Callable[..., Settings], start_service: Callable[[Settings, Clock], TestClient]
 ) -> None:
     settings = cycle_settings()
-    # a champion trained for another label threshold: badly calibrated for the live labels
-    incumbent = champion(cycle_settings(QT_MODEL_LABEL_THRESHOLD=0.0015))
+    # a champion trained for another label threshold: badly calibrated for the live labels (on this
+    # seeded market 0.0005 loses on both counts over the 6 live bars; a change to the features or
+    # the simulated market may need another value, and the verdict's own figures say why)
+    incumbent = champion(cycle_settings(QT_MODEL_LABEL_THRESHOLD=0.0005))
     clock = Clock(T0)
     client = start_service(settings, clock)
     verdict = shadow_until_decided(client, clock)

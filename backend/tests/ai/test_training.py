@@ -176,3 +176,21 @@ def test_boosting_stops_after_the_round_in_which_stop_was_asked() -> None:
     with pytest.raises(TrainingCancelledError):
         fit_booster(features, labels, BoosterParams(rounds=500, threads=1), stop=stop)
     assert len(rounds) == 4  # three rounds polled, then the check after training
+
+
+def test_a_run_trains_only_on_bars_that_have_closed(make_settings: object, registry: ModelRegistry) -> None:
+    """Trained at 12:40, a 1h model's data ends with the 11:00 bar: the 12:00 bar is still forming
+    (its close is not known yet), so no label or feature may read it."""
+    from datetime import UTC, datetime
+
+    import pandas as pd
+
+    from backend.tests.ai.factories import fast_model_settings
+
+    settings = make_settings(  # type: ignore[operator]
+        model=fast_model_settings(QT_MODEL_TRAIN_SYMBOLS="BTCUSDT,ETHUSDT", QT_MODEL_TRAIN_DAYS=10)
+    )
+    now = datetime(2026, 11, 20, 12, 40, tzinfo=UTC)
+    request = TrainingRequest(source="simulated", interval="1h", activate=ActivationPolicy.NEVER)
+    outcome = train(request, settings, registry, now=now)
+    assert pd.Timestamp(outcome.metadata["data"]["end"]) == pd.Timestamp("2026-11-20 11:00", tz="UTC")

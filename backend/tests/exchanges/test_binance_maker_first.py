@@ -1,7 +1,7 @@
 """maker_first through the real python-binance client against the local Binance server, whole
 cycles of the execution service: a maker order that never fills and falls back to limit_ioc, a
-partial fill then the kill switch's cancel, a restart with the order resting; the ledger equals the
-exchange's account after each."""
+partial fill then the kill switch's cancel, a restart with the order resting, and a sliced order;
+the ledger equals the exchange's account after each."""
 
 from __future__ import annotations
 
@@ -52,7 +52,15 @@ def server(market: SimulatedMarket) -> Iterator[tuple[FakeBinance, MatchingEngin
 class Stack:
     """The service on the real adapter, a real guard and a real database (one 'process')."""
 
-    def __init__(self, url: str, database_url: str, tmp_path: Path, market: SimulatedMarket, clock: Clock) -> None:
+    def __init__(
+        self,
+        url: str,
+        database_url: str,
+        tmp_path: Path,
+        market: SimulatedMarket,
+        clock: Clock,
+        params: PlanParams | None = None,
+    ) -> None:
         self.engine = make_engine(database_url)
         self.sessions = make_session_factory(self.engine)
         self.store = RiskStateStore(f"sqlite:///{tmp_path / 'risk.db'}")
@@ -71,7 +79,7 @@ class Stack:
                 book_tops=market.book_tops(),
             )
 
-        params = PlanParams(
+        params = params or PlanParams(
             max_notional_per_trade=D(100000),
             cost_margin_bps=D(60),
             order_style="maker_first",
@@ -202,3 +210,38 @@ async def test_a_restart_with_an_order_resting(
         await again.ledger_matches_exchange()
     finally:
         await again.close()
+
+
+async def test_a_sliced_order_through_python_binance(
+    server: tuple[FakeBinance, MatchingEngine], market: SimulatedMarket, database_url: str, tmp_path: Path
+) -> None:
+    """QT_EXECUTION_SLICE_NOTIONAL with limit_ioc: the slices reach the server one by one as they
+    fall due, each with its own client order id derived from the parent."""
+    fake, engine = server
+    clock = Clock(datetime.now(UTC))
+    params = PlanParams(
+        max_notional_per_trade=D(100000),
+        cost_margin_bps=D(60),
+        order_style="limit_ioc",
+        slice_notional=D(2000),
+        slice_window_seconds=300,
+    )
+    s = Stack(fake.url, database_url, tmp_path, market, clock, params)
+    try:
+        await s.service.reconcile()
+        await s.service.run_cycle()
+        parent, first = s.orders()
+        assert (parent.status, first.client_order_id) == ("WORKING", f"{parent.client_order_id}-s1")
+        for _ in range(4):
+            clock.advance(100)
+            await s.service.tend_resting()
+        parent, *slices = s.orders()
+        assert parent.status == "SLICED"
+        assert len(slices) == 3  # about 5 000 USDT in slices of at most 2 000
+        sent = [o["clientOrderId"] for o in engine.orders]
+        assert sent == [f"{parent.client_order_id}-s{k}" for k in (1, 2, 3)]
+        assert all(o["type"] == "LIMIT" and o["timeInForce"] == "IOC" for o in engine.orders)
+        assert all(D(o["origQty"]) * parent.reference_price <= D(2000) for o in engine.orders[:-1])
+        await s.ledger_matches_exchange()
+    finally:
+        await s.close()

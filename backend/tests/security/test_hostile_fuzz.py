@@ -18,7 +18,7 @@ import pytest
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
 from backend.tests.conftest import ADMIN_HEADERS, SettingsFactory
 
@@ -156,6 +156,12 @@ class AdminSequences(RuleBasedStateMachine):
         self.kill_switch: bool | None = None
         self.paused = False
         self.mutations = 0
+
+    @initialize()
+    def start_clean(self) -> None:
+        """Every sequence runs on the same app: start it from no override and a running scheduler."""
+        assert self._post("/risk/reset").status_code == 200
+        assert self._post("/scheduler/resume").status_code in (200, 409)
 
     def _post(self, path: str, body: bytes | None = None) -> Any:
         headers = {**ADMIN_HEADERS, "Content-Type": "application/json"}

@@ -13,7 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from backend.tests.conftest import ADMIN_HEADERS, SettingsFactory
-from backend.tests.security.helpers import JSON_HEADERS
+from backend.tests.security.helpers import JSON_HEADERS, audit_lines
 from config.settings import ConfigError, load_settings
 
 HEADERS = {**ADMIN_HEADERS, **JSON_HEADERS}
@@ -28,7 +28,7 @@ def open_client(client_for: Any, make_settings: SettingsFactory) -> TestClient:
 
 
 @pytest.mark.parametrize("path", ["/scheduler/pause", "/risk/reset"])
-def test_a_cross_site_form_post_is_refused(open_client: TestClient, path: str) -> None:
+def test_a_cross_site_form_post_is_refused(open_client: TestClient, path: str, tmp_path: Path) -> None:
     response = open_client.post(path, headers={"Origin": "https://evil.example", **FORM}, content=b"a=1")
     assert response.status_code in (403, 415)
     response = open_client.post(path, headers={"Origin": "https://evil.example"})
@@ -37,15 +37,23 @@ def test_a_cross_site_form_post_is_refused(open_client: TestClient, path: str) -
     response = open_client.post(path, headers={"Content-Type": "text/plain"}, content=b'{"enabled":true}')
     assert response.status_code == 415
     assert open_client.get("/scheduler/status").json()["paused"] is False
+    # each refusal is one audit line, and none says ok
+    lines = [line for line in audit_lines(tmp_path / "audit.log") if line["action"] == f"POST {path}"]
+    assert [line["outcome"] for line in lines][-3:] in (
+        ["refused: 403", "refused: 403", "refused: 415"],
+        ["refused: 415", "refused: 403", "refused: 415"],
+    ), lines
 
 
-def test_a_dns_rebinding_host_is_refused(open_client: TestClient) -> None:
+def test_a_dns_rebinding_host_is_refused(open_client: TestClient, tmp_path: Path) -> None:
     response = open_client.post(
         "/risk/kill-switch", headers={"Host": "rebind.attacker.example", **JSON_HEADERS}, json={"enabled": True}
     )
     assert response.status_code == 400
     assert "QT_ALLOWED_HOSTS" in response.json()["detail"]
     assert open_client.get("/risk").json()["kill_switch"]["enabled"] is False
+    [line] = [line for line in audit_lines(tmp_path / "audit.log") if line["action"] == "POST /risk/kill-switch"]
+    assert line["outcome"] == "refused: 400"
 
 
 @pytest.mark.parametrize("host", ["localhost:8000", "127.0.0.1:8000", "[::1]:8000", "localhost", "testserver"])

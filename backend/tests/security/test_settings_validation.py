@@ -211,3 +211,40 @@ def test_check_opens_both_databases(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "QT_RISK_STATE_DB: cannot open postgresql+psycopg://trader:***@127.0.0.1:1/qt" in result.stderr
     assert "psycopg2" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    "app",
+    [
+        {"QT_ENV": "staging", "QT_ADMIN_TOKEN": ""},
+        {"QT_ENV": "production", "QT_ADMIN_TOKEN": ""},
+        {"QT_HOST": "0.0.0.0", "QT_ADMIN_TOKEN": ""},  # noqa: S104 - the refused bind address
+        {"QT_ADMIN_TOKEN": "Zq7-xWm2_Lp9vRt4Kc8Nh1Bd6Fg3Js5Ya0"},
+    ],
+    ids=["staging", "production", "all-interfaces", "with-a-token"],
+)
+def test_the_guard_is_disabled_only_in_development_on_loopback_without_a_token(app: dict[str, str]) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings({"app": {**app, "QT_ADMIN_AUTH_DISABLED": "1"}}, env_file=False)
+    assert len(caught.value.problems) == 1
+    assert caught.value.problems[0].startswith("QT_ADMIN_AUTH_DISABLED=1 is accepted only with QT_ENV=development")
+    assert "Zq7-xWm2" not in caught.value.problems[0]
+    opened = load_settings({"app": {"QT_ADMIN_TOKEN": "", "QT_ADMIN_AUTH_DISABLED": "1"}}, env_file=False)
+    assert opened.app.admin_auth_enabled is False
+
+
+def test_log_lines_of_both_formats_and_audit_lines_never_carry_a_database_password(tmp_path: Path) -> None:
+    from backend.observability.audit import AuditLog
+    from backend.observability.logging import JsonFormatter, KeyValueFormatter
+
+    record = logging.LogRecord("qt", logging.ERROR, __file__, 1, "cannot open %s", (PG_URL,), None)
+    record.error = f"connection to {PG_URL.replace('postgresql', 'postgresql+psycopg')} failed"
+    for formatter in (KeyValueFormatter(), JsonFormatter()):
+        line = formatter.format(record)
+        assert "s3cr3t-pw" not in line, line
+        assert "trader:***@127.0.0.1" in line, line
+    audit = AuditLog(tmp_path / "audit.log")
+    audit.write("PUT /settings", "ok", client="c", before={"DATABASE_URL": PG_URL}, after={"note": f"was {PG_URL}"})
+    text = (tmp_path / "audit.log").read_text()
+    assert "s3cr3t-pw" not in text
+    assert "trader:***@127.0.0.1" in text
