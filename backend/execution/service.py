@@ -40,6 +40,7 @@ from backend.execution.valuation import (
     PositionValue,
     marks_from_snapshot,
     references_from_snapshot,
+    tradable_holdings,
     value_portfolio,
 )
 from backend.market.types import MarketSnapshot, SymbolRules
@@ -228,10 +229,7 @@ class ExecutionService:
         quote = self.ledger.quote
         exchange_cash = account.balances[quote].free if quote in account.balances else ZERO
         cash = min(ledger_cash, exchange_cash)
-        held: dict[str, Decimal] = {}
-        for symbol, pos in positions.items():
-            free = account.balances[pos.base_asset].free if pos.base_asset in account.balances else ZERO
-            held[symbol] = max(min(pos.quantity, free), ZERO)
+        held = tradable_holdings(positions, account)
         report.dust = dust_holdings(
             {s: p.quantity for s, p in positions.items()}, {s: m.price for s, m in self._marks.items()}, snapshot.rules
         )
@@ -261,20 +259,7 @@ class ExecutionService:
         report.planned = len(plan.orders)
         halt = self._halt_reason()
         if halt:
-            for order in plan.orders:
-                self._skip(report, order.symbol, order.side.value, order.notional, f"kill switch on: {halt}")
-                self._order_metric(order.side, "refused")
-                self._log.write(
-                    self._clock(),
-                    "order_refused",
-                    client_order_id=order.client_order_id,
-                    symbol=order.symbol,
-                    side=order.side.value,
-                    quantity=order.quantity,
-                    reason=f"kill switch on: {halt}",
-                )
-            report.status = "halted"
-            report.reason = f"kill switch on: {halt}; nothing submitted"
+            self.submitter.refuse_all(report, plan, halt)
             await self._value(report)
             return
         await self.slicer.save_plan(report, plan, params)  # every order persisted before the first is sent
