@@ -184,7 +184,7 @@ class InlineLoop(asyncio.SelectorEventLoop):
     already done, so awaiting it does not even pass through the loop (a backtest makes thousands of
     such calls per simulated day; each would otherwise cost a wake-up of the loop)."""
 
-    def run_in_executor(self, executor: Any, func: Callable[..., Any], *args: Any) -> asyncio.Future[Any]:
+    def run_in_executor(self, executor: Any, func: Callable[..., Any], *args: Any) -> asyncio.Future[Any]:  # type: ignore[override]
         if executor is not None:
             return super().run_in_executor(executor, func, *args)
         future = self.create_future()

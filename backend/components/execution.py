@@ -16,6 +16,7 @@ from decimal import Decimal
 from backend.components.send_hold import hold_before_send
 from backend.context import AppContext
 from backend.exchanges.factory import build_exchange
+from backend.execution.installation import installation_prefix
 from backend.execution.ledger import Ledger
 from backend.execution.marks import PortfolioMarks
 from backend.execution.params import plan_params_for
@@ -153,6 +154,9 @@ async def component(ctx: AppContext) -> AsyncIterator[None]:
         epoch=ctx.runner.leader_epoch,
         still_leads=ctx.runner.still_leads,
         before_send=hold_before_send(),  # a test hook, None unless QT_TEST_HOLD_BEFORE_SEND_DIR is set
+        # client order ids unique across deployments on one account: the prefix is read (drawn on
+        # first use) by start-up reconciliation, before anything is sent; a read-only replica sends nothing
+        installation=None if ctx.read_only else functools.partial(installation_prefix, ctx.sessions, clock=ctx.clock),
         cancels_open=lambda: ctx.settings.current.risk.kill_switch_cancels_open,
     )
     ctx.services["execution"] = service

@@ -22,7 +22,7 @@ from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import cast
 
-from sqlalchemy import Table, bindparam, insert, select, update
+from sqlalchemy import Connection, Table, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -59,8 +59,15 @@ BarsFn = Callable[[str, datetime, datetime], Awaitable[Sequence[Kline]]]
 _BALANCES = cast(Table, PaperBalance.__table__)
 _ORDERS = cast(Table, PaperOrder.__table__)
 _TRADES = cast(Table, PaperTrade.__table__)
-_SEL_BALANCES = select(_BALANCES.c.asset, _BALANCES.c.free, _BALANCES.c.locked).where(
-    _BALANCES.c.asset.in_(bindparam("x_assets", expanding=True))
+# Locked (FOR UPDATE, in asset order so two writers never deadlock) for the read-then-write of an
+# order: a second writer on PostgreSQL (a replica, a CLI) waits instead of losing an update.
+# Amounts are exact decimal strings, so `free = free + x` cannot be done in SQL. SQLite ignores
+# FOR UPDATE: it serialises writers itself.
+_SEL_BALANCES = (
+    select(_BALANCES.c.asset, _BALANCES.c.free, _BALANCES.c.locked)
+    .where(_BALANCES.c.asset.in_(bindparam("x_assets", expanding=True)))
+    .order_by(_BALANCES.c.asset)
+    .with_for_update()
 )
 _SEL_ALL_BALANCES = select(_BALANCES.c.asset, _BALANCES.c.free, _BALANCES.c.locked)
 _UPD_BALANCE = (
@@ -333,7 +340,7 @@ class PaperExchange:
                             {"x_asset": asset, "v_free": free + free_delta, "v_locked": locked + locked_delta},
                         )
                     else:
-                        conn.execute(_INS_BALANCE, {"asset": asset, "free": free_delta, "locked": locked_delta})
+                        _insert_or_add(conn, asset, free_delta, locked_delta)
         except IntegrityError as exc:  # this client order id was used before
             raise OrderRejectedError("Duplicate order sent.", code=-2010) from exc
         if status.is_open:
@@ -408,3 +415,19 @@ class PaperExchange:
 
     async def close(self) -> None:
         return None
+
+
+def _insert_or_add(conn: Connection, asset: str, free_delta: Decimal, locked_delta: Decimal) -> None:
+    """A balance row this order creates; if another writer created it meanwhile (PostgreSQL), lock
+    it and add to it instead of failing (the savepoint keeps the order's transaction alive)."""
+    if conn.dialect.name != "postgresql":  # SQLite: one writer at a time, the row cannot appear
+        conn.execute(_INS_BALANCE, {"asset": asset, "free": free_delta, "locked": locked_delta})
+        return
+    try:
+        with conn.begin_nested():
+            conn.execute(_INS_BALANCE, {"asset": asset, "free": free_delta, "locked": locked_delta})
+    except IntegrityError:
+        row = conn.execute(_SEL_BALANCES, {"x_assets": [asset]}).one()
+        conn.execute(
+            _UPD_BALANCE, {"x_asset": asset, "v_free": row.free + free_delta, "v_locked": row.locked + locked_delta}
+        )

@@ -63,10 +63,10 @@ _UPD_MARK = (
 
 class Ledger(LedgerFills, LedgerOrders):
     # cash ---------------------------------------------------------------------------------------
-    def _balance(self, session: Session) -> LedgerBalance | None:
-        return session.scalar(
-            select(LedgerBalance).where(LedgerBalance.exchange == self.exchange, LedgerBalance.asset == self.quote)
-        )
+    def _balance(self, session: Session, *, lock: bool = False) -> LedgerBalance | None:
+        """The cash row; ``lock``: FOR UPDATE, taken first by every read-then-write (see ledger_fills)."""
+        query = select(LedgerBalance).where(LedgerBalance.exchange == self.exchange, LedgerBalance.asset == self.quote)
+        return session.scalar(query.with_for_update() if lock else query)
 
     def is_seeded(self) -> bool:
         with self._sessions() as session:
@@ -75,7 +75,7 @@ class Ledger(LedgerFills, LedgerOrders):
     def seed(self, amount: Decimal) -> None:
         """Start the ledger's cash at what the exchange holds (first start only)."""
         with self._sessions.begin() as session:
-            if self._balance(session) is None:
+            if self._balance(session, lock=True) is None:
                 session.add(
                     LedgerBalance(
                         exchange=self.exchange,
@@ -104,7 +104,7 @@ class Ledger(LedgerFills, LedgerOrders):
     def adjust_cash(self, amount: Decimal) -> Decimal:
         """Set cash to the exchange's figure (reconciliation); the difference counts as contributed."""
         with self._sessions.begin() as session:
-            row = self._balance(session)
+            row = self._balance(session, lock=True)
             if row is None:
                 session.add(
                     LedgerBalance(
@@ -128,7 +128,8 @@ class Ledger(LedgerFills, LedgerOrders):
         The difference is booked as contributed value (not PnL): it came from outside the ledger.
         """
         with self._sessions.begin() as session:
-            pos = self._position(session, symbol, base_asset)
+            bal = self._balance(session, lock=True)  # the cash row first, then the position (no deadlock)
+            pos = self._position(session, symbol, base_asset, lock=True)
             diff = quantity - pos.quantity
             if diff == 0:
                 return diff
@@ -139,7 +140,6 @@ class Ledger(LedgerFills, LedgerOrders):
                 pos.average_cost = (pos.quantity * pos.average_cost + diff * price) / quantity
             pos.quantity = quantity
             pos.updated_at = self._clock()
-            bal = self._balance(session)
             if bal is not None:
                 # an addition comes in at `price`, a removal leaves at its average cost: either way
                 # cash + Σ quantity × mark == contributed + realised + unrealised still holds
@@ -147,8 +147,9 @@ class Ledger(LedgerFills, LedgerOrders):
             return diff
 
     # positions ----------------------------------------------------------------------------------
-    def _position(self, session: Session, symbol: str, base_asset: str) -> Position:
-        pos = session.scalar(select(Position).where(Position.exchange == self.exchange, Position.symbol == symbol))
+    def _position(self, session: Session, symbol: str, base_asset: str, *, lock: bool = False) -> Position:
+        query = select(Position).where(Position.exchange == self.exchange, Position.symbol == symbol)
+        pos = session.scalar(query.with_for_update() if lock else query)
         if pos is None:
             pos = Position(
                 exchange=self.exchange,

@@ -25,8 +25,14 @@ _BAL = cast(Table, LedgerBalance.__table__)
 _POS = cast(Table, Position.__table__)
 _FILL = cast(Table, FillRecord.__table__)
 _ORD = cast(Table, Order.__table__)
-_SEL_BALANCE = select(_BAL.c.id, _BAL.c.amount).where(
-    _BAL.c.exchange == bindparam("x_exchange"), _BAL.c.asset == bindparam("x_asset")
+# The cash row is locked first (FOR UPDATE) by every write that reads then writes the ledger, then
+# the positions: a second writer on PostgreSQL (a replica, a CLI) waits instead of losing an
+# update, and always in the same order, so two writers never deadlock. Amounts are exact decimal
+# strings: `amount = amount + x` cannot be done in SQL. SQLite ignores FOR UPDATE (one writer).
+_SEL_BALANCE = (
+    select(_BAL.c.id, _BAL.c.amount)
+    .where(_BAL.c.exchange == bindparam("x_exchange"), _BAL.c.asset == bindparam("x_asset"))
+    .with_for_update()
 )
 _INS_BALANCE = insert(_BAL).returning(_BAL.c.id)
 _UPD_BALANCE = (
@@ -43,9 +49,14 @@ _SEL_SEEN = select(_FILL.c.symbol, _FILL.c.trade_id).where(
     _FILL.c.symbol.in_(bindparam("x_symbols", expanding=True)),
     _FILL.c.trade_id.in_(bindparam("x_ids", expanding=True)),
 )
-_SEL_POSITIONS = select(
-    _POS.c.symbol, _POS.c.base_asset, _POS.c.quantity, _POS.c.average_cost, _POS.c.realised_pnl, _POS.c.fees_paid
-).where(_POS.c.exchange == bindparam("x_exchange"), _POS.c.symbol.in_(bindparam("x_symbols", expanding=True)))
+_SEL_POSITIONS = (
+    select(
+        _POS.c.symbol, _POS.c.base_asset, _POS.c.quantity, _POS.c.average_cost, _POS.c.realised_pnl, _POS.c.fees_paid
+    )
+    .where(_POS.c.exchange == bindparam("x_exchange"), _POS.c.symbol.in_(bindparam("x_symbols", expanding=True)))
+    .order_by(_POS.c.symbol)
+    .with_for_update()
+)
 _POSITION_VALUES = ("quantity", "average_cost", "realised_pnl", "fees_paid", "updated_at")
 _UPD_POSITION = (
     update(_POS)

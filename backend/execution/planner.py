@@ -28,12 +28,13 @@ CLIENT_ID_MAX = 36  # Binance: ^[.A-Z:/a-z0-9_-]{1,36}$
 BELOW_AFTER_STEP = "below QT_EXECUTION_MIN_NOTIONAL after flooring to the step size"
 
 
-def client_order_id(cycle_id: str, symbol: str, side: OrderSide) -> str:
-    """Deterministic per (cycle, symbol, side); short enough for Binance's 36 characters."""
-    raw = f"qt-{cycle_id}-{symbol}-{side.value[0]}"
+def client_order_id(cycle_id: str, symbol: str, side: OrderSide, prefix: str = "qt") -> str:
+    """Deterministic per (installation prefix, cycle, symbol, side); short enough for Binance's 36
+    characters (hashed, keeping the prefix, when too long). See backend/execution/installation.py."""
+    raw = f"{prefix}-{cycle_id}-{symbol}-{side.value[0]}"
     if len(raw) <= CLIENT_ID_MAX:
         return raw
-    return "qt-" + hashlib.sha256(raw.encode()).hexdigest()[: CLIENT_ID_MAX - 3]
+    return f"{prefix}-" + hashlib.sha256(raw.encode()).hexdigest()[: CLIENT_ID_MAX - len(prefix) - 1]
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +117,7 @@ def plan_orders(
     marks: dict[str, Decimal],
     rules: dict[str, SymbolRules],
     params: PlanParams,
+    id_prefix: str = "qt",
     costs: dict[str, Decimal] | None = None,
 ) -> OrderPlan:
     """Plan market orders moving `positions` toward `weights` of the investable equity.
@@ -227,7 +229,7 @@ def plan_orders(
             skipped.append(SkippedOrder(d.symbol, d.side.value, qty * d.price, f"exchange filter {failure}"))
             continue
         available += qty * d.price * (1 - margin)
-        orders.append(_planned(cycle_id, d, qty))
+        orders.append(_planned(cycle_id, d, qty, id_prefix))
     for d in buys:
         r = rules[d.symbol]
         qty = quantize_quantity(r, d.quantity, OrderType.MARKET)
@@ -246,16 +248,16 @@ def plan_orders(
             skipped.append(SkippedOrder(d.symbol, d.side.value, qty * d.price, f"exchange filter {failure}"))
             continue
         available -= qty * cost_per_unit
-        orders.append(_planned(cycle_id, d, qty))
+        orders.append(_planned(cycle_id, d, qty, id_prefix))
     return OrderPlan(equity=equity, investable=investable, cash=cash, targets=targets, orders=orders, skipped=skipped)
 
 
-def _planned(cycle_id: str, d: _Draft, qty: Decimal) -> PlannedOrder:
+def _planned(cycle_id: str, d: _Draft, qty: Decimal, id_prefix: str) -> PlannedOrder:
     return PlannedOrder(
         symbol=d.symbol,
         side=d.side,
         quantity=qty,
         price=d.price,
-        client_order_id=client_order_id(cycle_id, d.symbol, d.side),
+        client_order_id=client_order_id(cycle_id, d.symbol, d.side, id_prefix),
         note="; ".join(d.notes) or None,
     )

@@ -24,6 +24,7 @@ from backend.amounts import decimal_text
 from backend.exchanges.base import AccountSnapshot, OrderSide
 from backend.exchanges.errors import ExchangeError
 from backend.execution.dust import dust_holdings, dust_reason
+from backend.execution.installation import DEFAULT_PREFIX
 from backend.execution.ledger import Ledger, OpenOrder, PositionView
 from backend.execution.planner import PlanParams, SkippedOrder, plan_orders
 from backend.execution.reconcile import Reconciler, ReconcileReport
@@ -39,6 +40,7 @@ from backend.execution.valuation import (
     PositionValue,
     marks_from_snapshot,
     references_from_snapshot,
+    tradable_holdings,
     value_portfolio,
 )
 from backend.market.types import MarketSnapshot, SymbolRules
@@ -70,8 +72,11 @@ class ExecutionService:
         still_leads: Callable[[], Awaitable[bool]] | None = None,
         before_send: Callable[[str], Awaitable[None]] | None = None,
         cancels_open: Callable[[], bool] = lambda: True,
+        installation: Callable[[], str] | None = None,  # this installation's id prefix (installation.py)
     ) -> None:
         self.ledger = ledger
+        self.id_prefix = DEFAULT_PREFIX  # replaced by the installation's at start-up reconciliation
+        self._installation = installation
         self.exchange = exchange
         self.guard = exchange.guard
         self._snapshot = snapshot
@@ -224,10 +229,7 @@ class ExecutionService:
         quote = self.ledger.quote
         exchange_cash = account.balances[quote].free if quote in account.balances else ZERO
         cash = min(ledger_cash, exchange_cash)
-        held: dict[str, Decimal] = {}
-        for symbol, pos in positions.items():
-            free = account.balances[pos.base_asset].free if pos.base_asset in account.balances else ZERO
-            held[symbol] = max(min(pos.quantity, free), ZERO)
+        held = tradable_holdings(positions, account)
         report.dust = dust_holdings(
             {s: p.quantity for s, p in positions.items()}, {s: m.price for s, m in self._marks.items()}, snapshot.rules
         )
@@ -241,6 +243,7 @@ class ExecutionService:
             params = replace(params, keep_assets=params.keep_assets | self.fee_assets)
         plan = plan_orders(
             cycle_id=str(report.run_id),
+            id_prefix=self.id_prefix,
             weights=weights,
             positions=held,
             cash=cash,
@@ -256,20 +259,7 @@ class ExecutionService:
         report.planned = len(plan.orders)
         halt = self._halt_reason()
         if halt:
-            for order in plan.orders:
-                self._skip(report, order.symbol, order.side.value, order.notional, f"kill switch on: {halt}")
-                self._order_metric(order.side, "refused")
-                self._log.write(
-                    self._clock(),
-                    "order_refused",
-                    client_order_id=order.client_order_id,
-                    symbol=order.symbol,
-                    side=order.side.value,
-                    quantity=order.quantity,
-                    reason=f"kill switch on: {halt}",
-                )
-            report.status = "halted"
-            report.reason = f"kill switch on: {halt}; nothing submitted"
+            self.submitter.refuse_all(report, plan, halt)
             await self._value(report)
             return
         await self.slicer.save_plan(report, plan, params)  # every order persisted before the first is sent
@@ -305,7 +295,6 @@ class ExecutionService:
         report.gross_exposure = portfolio.gross_exposure
         report.cash = portfolio.cash
         self._metrics.portfolio_equity.set(float(portfolio.equity))
-        self._metrics.execution_gross_exposure.set(float(portfolio.gross_exposure))
         await self._db(self.ledger.set_marks, {s: m.price for s, m in self._marks.items()})
 
     async def _finish(self, report: CycleReport) -> None:
@@ -378,9 +367,10 @@ class ExecutionService:
                 await self._refresh_market()
             except Exception as exc:  # show the last known marks rather than nothing
                 log.warning("marks not refreshed for the portfolio view", extra={"error": str(exc)})
+        sequence = self.guard.fill_sequence  # read before the ledger (see RiskContext)
         positions: dict[str, PositionView] = await self._db(self.ledger.positions)
         cash, contributed = await self._db(self.ledger.cash_and_contributed)
-        return value_portfolio(
+        portfolio = value_portfolio(
             exchange=self.exchange.name,
             quote_asset=self.ledger.quote,
             positions=positions,
@@ -390,6 +380,11 @@ class ExecutionService:
             account=self._account,
             marks_as_of=self._marks_at,
         )
+        # one figure for the exposure: the guard (/risk, risk_gross_exposure) sees what the ledger holds
+        exposure = {p.symbol: p.market_value for p in portfolio.positions if p.quantity > 0}
+        self.guard.observe_positions(exposure, now=self._clock(), fill_sequence=sequence)
+        self._metrics.execution_gross_exposure.set(float(portfolio.gross_exposure))
+        return portfolio
 
 
 __all__ = [

@@ -8,7 +8,8 @@ the parent was planned, the window being the rebalance interval; the cycle sends
 resting-order job (or the next cycle) the others when due — nothing waits. A slice is sent only
 once the previous one is final (one order per symbol), and nothing new is planned on the symbol
 while the parent works. What a slice does not fill is not chased; once every slice is sent and
-final the parent becomes FILLED (all executed) or EXPIRED. The kill switch stops the remaining
+final the parent becomes SLICED (its error_message says how much its slices executed; it is never
+an exchange order, so the metrics count only its slices). The kill switch stops the remaining
 slices (parent CANCELED).
 """
 
@@ -21,6 +22,7 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
+from backend.amounts import decimal_text
 from backend.exchanges.base import OrderType
 from backend.exchanges.filters import filter_failure, floor_to_step, quantity_step, quantize_price
 from backend.execution.ledger_records import OPEN_STATES, WORKING, ZERO, OpenOrder
@@ -34,6 +36,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 SLICE = re.compile(r"-s\d+$")
+SLICED = "SLICED"  # a parent whose slices are all sent and final
 ORDER_TYPES = {"limit_ioc": "LIMIT", "maker_first": "LIMIT_MAKER"}  # the ledger's order type per style
 
 
@@ -182,9 +185,10 @@ class Slicer:
         executed = ZERO
         for sl in slices:  # a slice's own maker children (re-priced, taker finish) count too
             executed += sum((c.executed_quantity for c in await s._db(s.ledger.order_chain, sl.client_order_id)), ZERO)
-        status = "FILLED" if executed >= parent.requested_quantity else "EXPIRED"
-        await s._db(s.ledger.update_order, parent.client_order_id, status=status)
-        log.info("sliced order done", extra={"client_order_id": parent.client_order_id, "status": status})
+        # final, and never an exchange order itself: its slices carry the fills (and the metrics)
+        summary = f"slices executed {decimal_text(executed)} of {decimal_text(parent.requested_quantity)}"
+        await s._db(s.ledger.update_order, parent.client_order_id, status=SLICED, error_message=summary)
+        log.info("sliced order done", extra={"client_order_id": parent.client_order_id, "summary": summary})
 
 
 __all__ = ["Slicer", "split"]

@@ -46,6 +46,8 @@ async def reconcile_at_startup(s: ExecutionService) -> ReconcileReport:
     """Resolve open orders, recover missing fills, restore the guard, compare balances."""
     report = ReconcileReport(run_id=None)
     try:
+        if s._installation is not None:  # before anything can be sent (backend/execution/installation.py)
+            s.id_prefix = await s._db(s._installation)
         run_id: int = await s._db(s.ledger.start_run, "reconcile")
         report.run_id = run_id
         await s._refresh_market()
@@ -68,6 +70,7 @@ async def reconcile_at_startup(s: ExecutionService) -> ReconcileReport:
         s._count("account", "ok")
         s._account = account
         report.differences.extend(await compare_balances(s, account, report))
+        await s.portfolio(refresh=False)  # the guard's exposure re-derived from the ledger (/risk after a restart)
         status = "degraded" if report.differences or report.unresolved else "ok"
         await s._db(
             s.ledger.finish_run,

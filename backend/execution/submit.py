@@ -57,6 +57,24 @@ class Submitter:
 
     def __init__(self, service: ExecutionService) -> None:
         self.s = service
+
+    def refuse_all(self, report: CycleReport, plan: OrderPlan, halt: str) -> None:
+        """The kill switch is on: every planned order refused (skipped, counted, logged), none saved."""
+        s = self.s
+        for order in plan.orders:
+            s._skip(report, order.symbol, order.side.value, order.notional, f"kill switch on: {halt}")
+            s._order_metric(order.side, "refused")
+            s._log.write(
+                s._clock(),
+                "order_refused",
+                client_order_id=order.client_order_id,
+                symbol=order.symbol,
+                side=order.side.value,
+                quantity=order.quantity,
+                reason=f"kill switch on: {halt}",
+            )
+        report.status = "halted"
+        report.reason = f"kill switch on: {halt}; nothing submitted"
         self.last_result: OrderResult | None = None  # the answer to the last order sent
 
     async def submit_plan(self, report: CycleReport, plan: OrderPlan) -> None:

@@ -68,6 +68,15 @@ def references_from_snapshot(snapshot: MarketSnapshot) -> dict[str, Mark]:
     return {s: Mark(t.last_price, t.close_time) for s, t in snapshot.tickers.items() if t.last_price > 0}
 
 
+def tradable_holdings(positions: dict[str, PositionView], account: AccountSnapshot) -> dict[str, Decimal]:
+    """What the planner may sell per symbol: the ledger's quantity, at most what the account holds free."""
+    held: dict[str, Decimal] = {}
+    for symbol, pos in positions.items():
+        free = account.balances[pos.base_asset].free if pos.base_asset in account.balances else ZERO
+        held[symbol] = max(min(pos.quantity, free), ZERO)
+    return held
+
+
 def value_portfolio(
     *,
     exchange: str,

@@ -18,7 +18,7 @@ import asyncio
 import logging
 import threading
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
@@ -596,6 +596,22 @@ class RiskGuard:
             "realised_pnl_today": str(snapshot.realised_pnl_today),
             "consecutive_exchange_failures": snapshot.consecutive_exchange_failures,
         }
+
+    def observe_positions(
+        self, positions: Mapping[str, Decimal], *, now: datetime, fill_sequence: int | None = None
+    ) -> Decimal:
+        """The exposure per symbol the execution service derived from the ledger (start-up, every
+        cycle, every portfolio view): between orders, and after a restart before the first order,
+        /risk and risk_gross_exposure show it instead of the last check's (or 0). Pass the
+        ``fill_sequence`` read before the ledger, as for ``RiskContext``. Returns the gross exposure."""
+        with self._lock:
+            self._last_positions = {s: v for s, v in positions.items() if v != 0}
+            self._last_positions_at = now
+            self._last_seq = self._fill_seq if fill_sequence is None else fill_sequence
+        gross = self.snapshot(now).gross_exposure
+        if self._metrics is not None:
+            self._metrics.risk_gross_exposure.set(float(gross))
+        return gross
 
     def snapshot(self, now: datetime | None = None) -> RiskSnapshot:
         now = now or self._clock()

@@ -32,6 +32,11 @@ STYLES: tuple[tuple[str, dict[str, str]], ...] = (
         },
     ),
 )
+STYLES += (
+    # slicing: market orders above 0.03 BTC go out in slices over the rebalance interval (in the
+    # backtest one slice per cycle: it runs no job between cycles)
+    ("market sliced 0.03 BTC", {"QT_EXECUTION_ORDER_STYLE": "market", "QT_EXECUTION_SLICE_NOTIONAL": "0.03"}),
+)
 ONLY = os.environ.get("BENCH_STYLES_ONLY")  # run just the styles whose label starts with this
 
 

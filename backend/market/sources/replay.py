@@ -136,7 +136,7 @@ def load_csv(path: Path) -> tuple[list[int], list[tuple[Decimal, ...]], int, int
             texts = cells[1:] if qv_idx is None else [*cells[1:], record[qv_idx].strip()]
             try:
                 values = [known[t] if t in known else known.setdefault(t, Decimal(t)) for t in texts]
-                valid = sum(values).is_finite() and min(values) >= 0  # a NaN or an infinity makes the sum so
+                valid = sum(values, Decimal(0)).is_finite() and min(values) >= 0  # NaN or infinity: so is the sum
             except InvalidOperation:
                 valid = False
             if not valid:  # name the first bad value

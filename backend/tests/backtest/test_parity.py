@@ -26,12 +26,25 @@ BARS = 30
 LIQUIDITY_BARS, REBALANCE_BARS = 3, 2
 
 
+def decision(client_order_id: str | None) -> str | None:
+    """The id without its installation prefix (the live service draws one, the backtest uses "qt"):
+    what was decided, run by run, symbol by symbol, must be the same."""
+    return None if client_order_id is None else client_order_id.split("-", 1)[1]
+
+
 def order_key(o: Any) -> tuple[Any, ...]:
-    return (o["client_order_id"], o["symbol"], o["side"], o["status"], o["executed_quantity"], o["quote_quantity"])
+    return (
+        decision(o["client_order_id"]),
+        o["symbol"],
+        o["side"],
+        o["status"],
+        o["executed_quantity"],
+        o["quote_quantity"],
+    )
 
 
 def fill_key(f: Any) -> tuple[Any, ...]:
-    return (f["time"], f["client_order_id"], f["symbol"], f["side"], f["quantity"], f["price"], f["fee"])
+    return (f["time"], decision(f["client_order_id"]), f["symbol"], f["side"], f["quantity"], f["price"], f["fee"])
 
 
 def live_records(session: Session) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 from typing import Any
 
@@ -53,6 +54,10 @@ def test_manual_cycle_makes_the_portfolio_hold_the_selection(client_for: Any, ma
     trades = client.get("/trades", headers=ADMIN_HEADERS, params={"limit": 2}).json()
     assert trades["orders_total"] == details["orders_submitted"]
     assert len(trades["orders"]) == 2
+    # ids carry this installation's prefix, drawn at start-up and kept in the database
+    prefix = {o["client_order_id"].split("-")[0] for o in trades["orders"]}
+    assert len(prefix) == 1
+    assert re.fullmatch(r"qt[a-z0-9]{6}", prefix.pop())
     assert trades["fills_total"] >= details["orders_submitted"]
     one = next(iter(held))
     only = client.get("/trades", headers=ADMIN_HEADERS, params={"symbol": one}).json()

@@ -6,7 +6,10 @@ service and guard on the same database and risk store), price jumps. After every
 
 - ledger == exchange (cash and every position), once no order is left unresolved;
 - guard daily realised PnL == ledger daily realised PnL (same condition);
-- no executed order spent more than QT_MAX_NOTIONAL_PER_TRADE; no position beyond
+- no executed buy spent more than QT_MAX_NOTIONAL_PER_TRADE (buys go by quote amount); no sale
+  sold more than QT_MAX_NOTIONAL_PER_TRADE's worth at the price of the moment it was sent (a sale
+  goes by quantity: one the exchange executes late, after a price jump, *receives* more than the
+  limit for the same quantity, which adds no exposure); no position beyond
   QT_MAX_POSITION_PER_SYMBOL at its fill prices;
 - no client order id reached the exchange twice, and no order was sent on a symbol while an
   earlier one was still unknown.
@@ -66,6 +69,8 @@ class FaultyExchange:
         self.late: list[OrderRequest] = []
         self.sent: list[str] = []  # client ids that reached the exchange
         self.lookups_since_late = 0
+        self.price_of: dict[str, Decimal] = {}  # the market price when the service sent an order
+        self.market: FakeMarket | None = None
 
     def attach(self, inner: Exchange) -> Exchange:
         self.inner = inner
@@ -81,6 +86,8 @@ class FaultyExchange:
     async def submit_order(self, request: OrderRequest) -> OrderResult:
         assert self.inner is not None
         fault, self.next_fault = self.next_fault, "none"
+        if self.market is not None:
+            self.price_of[request.client_order_id] = self.market.prices[request.symbol]
         await self._deliver_late()
         if fault == "never_arrived":
             raise UnknownOutcomeError("connection reset")
@@ -135,7 +142,11 @@ async def check_invariants(h: Harness, faulty: FaultyExchange, now: datetime, se
         executed = session.scalars(select(PaperOrder)).all()
     bought: set[str] = set()
     for order in executed:
-        assert order.quote_quantity <= LIMIT_TRADE, f"{order.client_order_id} spent {order.quote_quantity}"
+        if order.side == "BUY":
+            assert order.quote_quantity <= LIMIT_TRADE, f"{order.client_order_id} spent {order.quote_quantity}"
+        else:
+            sold = order.executed_quantity * faulty.price_of[order.client_order_id]
+            assert sold <= LIMIT_TRADE, f"{order.client_order_id} sold {sold} at the price it was sent at"
         if order.client_order_id not in seen and order.side == "BUY" and order.executed_quantity > 0:
             bought.add(order.symbol)
         seen.add(order.client_order_id)
@@ -184,6 +195,7 @@ async def _run(template: Path, tmp: Path, steps: list[tuple[str, dict[str, int],
     market = FakeMarket(dict(PRICES))
     clock = Clock(market=market)
     faulty = FaultyExchange()
+    faulty.market = market
     limits = RiskSettings(  # type: ignore[call-arg]
         _env_file=None,
         QT_MAX_NOTIONAL_PER_TRADE=str(LIMIT_TRADE),
@@ -298,6 +310,7 @@ async def _run_resting(template: Path, tmp: Path, steps: list[tuple[str, dict[st
     market = FakeMarket(dict(PRICES), spread_bps=D(4), depth=D("0.02"))  # thin: dips fill in part
     clock = Clock(market=market)
     faulty = FaultyExchange()
+    faulty.market = market
     limits = RiskSettings(  # type: ignore[call-arg]
         _env_file=None,
         QT_MAX_NOTIONAL_PER_TRADE=str(LIMIT_TRADE),

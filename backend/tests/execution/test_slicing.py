@@ -10,6 +10,7 @@ from pathlib import Path
 
 from sqlalchemy import select
 
+from backend.amounts import decimal_text
 from backend.execution.planner import PlanParams
 from backend.execution.slicing import split
 from backend.tests.execution.fakes import NOW, Clock, FakeMarket, rules_for
@@ -59,7 +60,11 @@ async def test_a_large_order_goes_out_in_slices_over_the_window(database_url: st
             assert len(orders(h)) == k + 1
         await h.service.tend_resting()
         parent, *slices = orders(h)
-        assert parent.status == "FILLED"
+        total = decimal_text(parent.requested_quantity)
+        assert (parent.status, parent.error_message) == (
+            "SLICED",
+            f"slices executed {total} of {total}",
+        )
         assert [s.client_order_id for s in slices] == [f"{parent.client_order_id}-s{k}" for k in range(1, n + 1)]
         assert all(s.requested_quantity * D(1000) <= D(1000) for s in slices[:-1])
         assert sum(s.executed_quantity for s in slices) == parent.requested_quantity
