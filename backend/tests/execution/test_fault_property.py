@@ -14,6 +14,9 @@ service and guard on the same database and risk store), price jumps. After every
 - no client order id reached the exchange twice, and no order was sent on a symbol while an
   earlier one was still unknown.
 
+A failover step stalls the leader between saving an order and sending it, lets a new leader (the
+next epoch, same database) reconcile and trade, then resumes the old one: it must send nothing.
+
 The second property runs maker_first (orders resting across steps, small moves through and away
 from them, lost answers, restarts, the kill switch on and off) and adds: at most one open order
 per symbol, the guard reserving exactly the open orders' open quantity, no open order while the
@@ -30,6 +33,7 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+from collections.abc import Callable
 from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -56,7 +60,7 @@ EXAMPLES = int(os.environ.get("QT_FAULT_EXAMPLES", "6"))
 STEPS = int(os.environ.get("QT_FAULT_STEPS", "8"))
 PRICES = {"BTCUSDT": D(50000), "ETHUSDT": D(3000)}
 LIMIT_TRADE, LIMIT_POSITION = D(3000), D(5000)
-FAULTS = ("none", "timeout_after_accept", "never_arrived", "late", "ledger_fails", "restart", "jump")
+FAULTS = ("none", "timeout_after_accept", "never_arrived", "late", "ledger_fails", "restart", "jump", "failover")
 COUNTS: dict[str, int] = {}
 
 
@@ -173,6 +177,41 @@ async def check_invariants(h: Harness, faulty: FaultyExchange, now: datetime, se
     COUNTS["checks_full"] = COUNTS.get("checks_full", 0) + 1
 
 
+async def fail_over(
+    old: Harness, make: Callable[[], Harness], weights: dict[str, Decimal] | None, faulty: FaultyExchange
+) -> Harness:
+    """The leader stalls between saving an order and sending it (or finishes a cycle that sends
+    nothing); a new leader with the next epoch takes over, reconciles and trades; then the old one
+    resumes, and must send nothing (fencing). Returns the new leader."""
+    paused, resume = asyncio.Event(), asyncio.Event()
+
+    stalled: list[str] = []
+
+    async def stall(client_order_id: str) -> None:
+        stalled.append(client_order_id)
+        paused.set()
+        await resume.wait()
+
+    old.service._before_send = stall
+    cycle = asyncio.create_task(old.service.run_cycle())
+    waiting = asyncio.create_task(paused.wait())
+    await asyncio.wait({cycle, waiting}, return_when=asyncio.FIRST_COMPLETED)
+    COUNTS["failover_mid_send"] = COUNTS.get("failover_mid_send", 0) + int(paused.is_set())
+    new = make()
+    new.weights = weights
+    try:
+        await new.service.reconcile()
+        await new.service.run_cycle()
+    finally:
+        resume.set()
+        await cycle
+        waiting.cancel()
+        old.close()
+    # the order the old leader had saved and was about to send never reaches the exchange
+    assert not set(stalled) & set(faulty.sent), f"the old leader sent {stalled} after the failover"
+    return new
+
+
 step_st = st.tuples(
     st.sampled_from(FAULTS),
     st.dictionaries(st.sampled_from(sorted(PRICES)), st.integers(min_value=0, max_value=4), max_size=2),
@@ -207,9 +246,13 @@ async def _run(template: Path, tmp: Path, steps: list[tuple[str, dict[str, int],
         QT_MAX_DAILY_LOSS="100000",
     )
 
+    epochs = iter(range(1, 10_000))
+
     def make() -> Harness:
         h = build(url, tmp, market, weights=None, risk=limits, wrap=faulty.attach, clock=clock)
         h.service._unknown_grace = lambda: 60.0
+        epoch = next(epochs)  # each process that leads has its own leader epoch
+        h.service._epoch = lambda: epoch
         return h
 
     h = make()
@@ -229,6 +272,8 @@ async def _run(template: Path, tmp: Path, steps: list[tuple[str, dict[str, int],
                 h.close()
                 h = make()
                 await h.service.reconcile()
+            elif fault == "failover":
+                h = await fail_over(h, make, h.weights, faulty)
             elif fault == "ledger_fails":
                 real = h.service.ledger.apply
                 armed = [True]
