@@ -368,5 +368,5 @@ class BinanceExchange:
             fills=fills,
             time=when,
             price=price if price > 0 else None,
-            order_type=OrderType(kind) if kind in OrderType.__members__ else None,
+            order_type=OrderType(kind) if isinstance(kind, str) and kind in OrderType.__members__ else None,
         )
