@@ -22,16 +22,21 @@ from sqlalchemy.exc import DBAPIError
 
 from backend.api.routes import iter_api_routes
 from backend.api.security import require_writable
+from backend.execution.snapshots import PRUNE_JOB
 from backend.main import create_app
 from backend.scheduler.jobs.execution import JOB_ID as EXECUTION_JOB
 from backend.scheduler.jobs.liquidity import JOB_ID as LIQUIDITY_JOB
 from backend.scheduler.jobs.portfolio import JOB_ID as MARK_JOB
+from backend.scheduler.jobs.resting import JOB_ID as RESTING_JOB
+from backend.scheduler.jobs.retrain import RETRAIN_JOB_ID, SHADOW_JOB_ID
 from backend.scheduler.runner import RunStatus
 from backend.tests.conftest import ADMIN_HEADERS, SettingsFactory
 from config.database import DatabaseSettings
 
 READ_METHODS = {"GET", "HEAD", "OPTIONS"}
-WRITING_JOBS = (LIQUIDITY_JOB, EXECUTION_JOB, MARK_JOB)
+# the jobs that write and are always scheduled; the others that write are scheduled by their settings
+CORE_WRITING_JOBS = (LIQUIDITY_JOB, EXECUTION_JOB, MARK_JOB)
+WRITING_JOBS = (*CORE_WRITING_JOBS, RETRAIN_JOB_ID, SHADOW_JOB_ID, PRUNE_JOB, RESTING_JOB)
 ClientFor = Callable[[Any], TestClient]
 
 
@@ -72,7 +77,7 @@ def snapshot(make_settings: SettingsFactory, sqlite_url: str, tmp_path: Path) ->
     with _started(make_settings(database={"DATABASE_URL": sqlite_url})) as client:
         answer = client.put("/settings", json={"QT_MAX_DAILY_LOSS": "250"}, headers=ADMIN_HEADERS)
         assert answer.status_code == 200, answer.text
-        for job in WRITING_JOBS:
+        for job in CORE_WRITING_JOBS:
             client.post(f"/scheduler/jobs/{job}/run", headers=ADMIN_HEADERS)  # best effort: data to read back
     path = tmp_path / "snapshots" / "last-good.db"
     path.parent.mkdir()
@@ -136,7 +141,7 @@ def test_service_runs_read_only_on_a_snapshot_without_changing_it(
 
         # the jobs that write are not scheduled, and a direct run is skipped
         jobs = client.get("/health/scheduler").json()["jobs"]
-        for job in WRITING_JOBS:
+        for job in CORE_WRITING_JOBS:
             assert jobs[job]["trigger"] == "not scheduled"
         run = client.portal.call(client.app.state.ctx.runner.run_now, LIQUIDITY_JOB)  # type: ignore[union-attr]
         assert run.status is RunStatus.SKIPPED
@@ -199,7 +204,7 @@ def test_every_job_either_is_skipped_or_runs_without_writing(make_settings: Sett
     settings = make_settings(database={"DATABASE_URL": f"sqlite:///{snapshot}", "QT_DATABASE_READ_ONLY": True})
     with _started(settings) as client:
         runner = client.app.state.ctx.runner  # type: ignore[union-attr]
-        assert set(WRITING_JOBS) <= set(runner.job_ids())
+        assert set(CORE_WRITING_JOBS) <= set(runner.job_ids())
         for job in runner.job_ids():
             run = client.portal.call(runner.run_now, job)  # type: ignore[union-attr]
             if job in WRITING_JOBS:
