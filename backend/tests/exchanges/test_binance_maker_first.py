@@ -5,12 +5,10 @@ the ledger equals the exchange's account after each."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
-import pytest
 from sqlalchemy import select
 
 from backend.exchanges.binance import BinanceExchange
@@ -25,28 +23,13 @@ from backend.risk.guard import RiskGuard
 from backend.risk.guarded import GuardedExchange
 from backend.risk.store import RiskStateStore
 from backend.tests.execution.fakes import Clock
-from backend.tests.fakes.binance_account import MatchingEngine, install
+from backend.tests.fakes.binance_account import MatchingEngine
 from backend.tests.fakes.binance_server import FakeBinance
 from config.risk import RiskSettings
 from database.models.execution import Order
 from database.session import make_engine, make_session_factory
 
 D = Decimal
-
-
-@pytest.fixture(scope="module")
-def market() -> SimulatedMarket:
-    return SimulatedMarket(42)
-
-
-@pytest.fixture
-def server(market: SimulatedMarket) -> Iterator[tuple[FakeBinance, MatchingEngine]]:
-    fake = FakeBinance(market)
-    engine = install(fake, MatchingEngine())
-    fake.start()
-    yield fake, engine
-    engine.release.set()
-    fake.stop()
 
 
 class Stack:

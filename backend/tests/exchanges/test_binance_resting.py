@@ -5,7 +5,6 @@ the original client id), a second cancel answered with the order as it is, PERCE
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from decimal import Decimal
 
 import pytest
@@ -14,25 +13,10 @@ from backend.exchanges.base import OrderRequest, OrderSide, OrderStatus, OrderTy
 from backend.exchanges.binance import BinanceExchange
 from backend.exchanges.errors import OrderRejectedError
 from backend.market.sources.simulated import SimulatedMarket
-from backend.tests.fakes.binance_account import MatchingEngine, install
+from backend.tests.fakes.binance_account import MatchingEngine
 from backend.tests.fakes.binance_server import FakeBinance
 
 D = Decimal
-
-
-@pytest.fixture(scope="module")
-def market() -> SimulatedMarket:
-    return SimulatedMarket(42)
-
-
-@pytest.fixture
-def server(market: SimulatedMarket) -> Iterator[tuple[FakeBinance, MatchingEngine]]:
-    fake = FakeBinance(market)
-    engine = install(fake, MatchingEngine())
-    fake.start()
-    yield fake, engine
-    engine.release.set()
-    fake.stop()
 
 
 def maker(side: OrderSide, qty: Decimal, price: Decimal, coid: str) -> OrderRequest:
