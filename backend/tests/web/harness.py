@@ -117,7 +117,12 @@ class Watch:
     def attach(self, page: Any) -> Watch:
         page.on("console", lambda m: m.type in ("error", "warning") and self.console.append(f"{m.type}: {m.text}"))
         page.on("pageerror", lambda e: self.console.append(f"uncaught: {e}"))
-        page.on("requestfailed", lambda r: self.failed.append(f"{r.method} {r.url}: {r.failure}"))
+        # net::ERR_ABORTED is the page cancelling its own request: switching pages aborts the old
+        # page's fetches (app.js, AbortController), which is what it should do, not a failure
+        page.on(
+            "requestfailed",
+            lambda r: r.failure != "net::ERR_ABORTED" and self.failed.append(f"{r.method} {r.url}: {r.failure}"),
+        )
         page.on("response", lambda r: r.status >= 400 and self.failed.append(f"{r.request.method} {r.url}: {r.status}"))
         page.on("request", lambda r: self.requests.append(r))
         return self
