@@ -10,6 +10,7 @@ appended to ``steps`` with its time and reason.
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -188,7 +189,7 @@ class CycleStore:
                 )
         return len(rows)
 
-    def predictions(self, cycle_id: int, *, pending_only: bool = False) -> list[tuple[int, ShadowRow]]:
+    def predictions(self, cycle_id: int, *, pending_only: bool = False) -> builtins.list[tuple[int, ShadowRow]]:
         query = select(ModelShadowPrediction).where(ModelShadowPrediction.cycle_id == cycle_id)
         if pending_only:
             query = query.where(ModelShadowPrediction.forward_return.is_(None))

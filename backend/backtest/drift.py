@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from backend.backtest.book import Book, build_book
 from backend.backtest.clock import BacktestClock
-from backend.backtest.engine import InlineLoop
+from backend.backtest.inline import InlineLoop
 from backend.execution.ledger import Ledger
 from backend.execution.snapshots import decode_book, decode_snapshot, ledger_state, load_snapshots
 from backend.market.errors import MarketDataError

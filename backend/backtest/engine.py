@@ -18,9 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -29,118 +27,38 @@ from typing import Any
 from backend.backtest.book import Book, Weights, build_book
 from backend.backtest.clock import BacktestClock
 from backend.backtest.data import BacktestData, BacktestInputError
-from backend.backtest.stats import book_metrics
+from backend.backtest.inline import InlineExecutor, InlineLoop
+from backend.backtest.results import (
+    BASELINES,
+    STRATEGY,
+    ZERO,
+    BacktestConfig,
+    BacktestResult,
+    BookResult,
+    EquityPoint,
+    SelectionRecord,
+)
 from backend.execution.service import marks_from_snapshot
 from backend.liquidity.blend import quantize_weights
 from backend.liquidity.selection import Selection
 from backend.liquidity.service import LiquidityService, Predictor
 from backend.market.service import MarketService
-from backend.market.source import interval_delta
 from backend.observability.metrics import Metrics
 from config.runtime import SettingsHolder
 from config.settings import Settings, load_settings
 
 log = logging.getLogger(__name__)
-STRATEGY = "strategy"
-BASELINES = ("equal_weight", "liquidity_only", "hold_first")
-ZERO = Decimal(0)
 MAX_CACHE_TTL = 86_400
 
-
-@dataclass(frozen=True)
-class BacktestConfig:
-    """What to run. Times are the clock's visits (a bar's close); None = the data's whole range."""
-
-    start: datetime | None = None
-    end: datetime | None = None
-    symbols: tuple[str, ...] = ()  # empty: the universe the liquidity filters select
-    market_bars: int = 1
-    liquidity_bars: int = 4
-    rebalance_bars: int = 4
-    cash: Decimal | None = None  # None: QT_PAPER_STARTING_CASH
-    fee_bps: Decimal | None = None  # None: QT_PAPER_FEE_BPS
-    slippage_bps: Decimal | None = None  # None: walk the paper exchange's book
-    baselines: tuple[str, ...] = BASELINES
-    settings: Mapping[str, Any] = field(default_factory=dict)  # extra overrides by variable name
-
-    def check(self) -> None:
-        for name in ("market_bars", "liquidity_bars", "rebalance_bars"):
-            if getattr(self, name) < 1:
-                raise BacktestInputError(f"--{name.replace('_', '-')} must be at least 1 bar")
-        unknown = [b for b in self.baselines if b not in BASELINES]
-        if unknown:
-            raise BacktestInputError(f"unknown baseline {', '.join(unknown)} (known: {', '.join(BASELINES)})")
-        if self.cash is not None and self.cash <= 0:
-            raise BacktestInputError("--cash must be positive")
-
-
-@dataclass(frozen=True, slots=True)
-class EquityPoint:
-    time: datetime
-    equity: Decimal
-    cash: Decimal
-    gross_exposure: Decimal
-
-
-@dataclass
-class BookResult:
-    name: str
-    equity: list[EquityPoint]
-    orders: list[dict[str, Any]]
-    fills: list[dict[str, Any]]
-    skipped: list[dict[str, Any]]
-    cycles: int
-    holdings: dict[str, Decimal] = field(default_factory=dict)  # at the end
-    marks: dict[str, Decimal] = field(default_factory=dict)  # the last marks
-
-    def metrics(self, interval_seconds: int) -> dict[str, Any]:
-        return book_metrics(
-            self.equity,
-            self.fills,
-            self.orders,
-            interval_seconds=interval_seconds,
-            holdings=self.holdings,
-            marks=self.marks,
-        )
-
-    @property
-    def net_return(self) -> float:
-        if not self.equity or self.equity[0].equity == 0:
-            return 0.0
-        return float(self.equity[-1].equity / self.equity[0].equity - 1)
-
-
-@dataclass
-class SelectionRecord:
-    time: datetime
-    weights: dict[str, Decimal]
-    mode: str
-    model_version: str | None
-
-
-@dataclass
-class BacktestResult:
-    config: BacktestConfig
-    data: str
-    interval: str
-    start: datetime
-    end: datetime
-    bars: int
-    candles: int
-    starting_cash: Decimal
-    books: dict[str, BookResult]
-    selections: list[SelectionRecord]
-    settings: dict[str, Any]
-    model: str = "none"
-
-    def net_returns(self) -> dict[str, float]:
-        """Total return of the strategy and of each baseline, net of fees and slippage."""
-        return {name: book.net_return for name, book in self.books.items()}
-
-    def metrics(self) -> dict[str, dict[str, Any]]:
-        """metrics.json's figures for the strategy and each baseline."""
-        seconds = int(interval_delta(self.interval).total_seconds())
-        return {name: book.metrics(seconds) for name, book in self.books.items()}
+__all__ = [
+    "BASELINES",
+    "STRATEGY",
+    "BacktestConfig",
+    "BacktestResult",
+    "InlineLoop",
+    "run_backtest",
+    "run_backtest_async",
+]
 
 
 def run_backtest(
@@ -160,39 +78,6 @@ def run_backtest(
                 config, data, clock, predictor=predictor, settings=settings, trades_dir=trades_dir, progress=progress
             )
         )
-
-
-class InlineExecutor(ThreadPoolExecutor):
-    """The loop's default executor in a backtest: ``asyncio.to_thread`` work runs at once, in order.
-
-    The services hand blocking work (database, source reads) to threads so the live API never
-    stalls; a backtest has nothing else to serve, and running that work inline makes every run
-    deterministic and spares a thread hand-off per call.
-    """
-
-    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
-        future: Future[Any] = Future()
-        try:
-            future.set_result(fn(*args, **kwargs))
-        except BaseException as exc:
-            future.set_exception(exc)
-        return future
-
-
-class InlineLoop(asyncio.SelectorEventLoop):
-    """The event loop of a blocking run: ``asyncio.to_thread`` work runs at once and its future is
-    already done, so awaiting it does not even pass through the loop (a backtest makes thousands of
-    such calls per simulated day; each would otherwise cost a wake-up of the loop)."""
-
-    def run_in_executor(self, executor: Any, func: Callable[..., Any], *args: Any) -> asyncio.Future[Any]:  # type: ignore[override]
-        if executor is not None:
-            return super().run_in_executor(executor, func, *args)
-        future = self.create_future()
-        try:
-            future.set_result(func(*args))
-        except Exception as exc:
-            future.set_exception(exc)
-        return future
 
 
 def plan_times(config: BacktestConfig, data: BacktestData) -> list[datetime]:

@@ -1,160 +1,49 @@
 """A deterministic simulated spot market: ~40 USDT symbols plus the symbols a universe must reject.
 
-The model (see docs/market.md):
-- Days are the backbone. From EPOCH (2024-01-01 UTC) each symbol's daily log return is
-  ``beta * F_d + s * exp(h_d) * z_d``: a common market factor ``F_d`` (itself with stochastic
-  volatility) plus idiosyncratic noise; ``h_d`` is an AR(1) log-volatility (volatility clustering)
-  and ``z_d`` Student-t with 5 degrees of freedom scaled to unit variance (fat tails).
-- Bars inside a day (any interval up to 1d) are drawn from a per-day random stream with the same
-  factor structure and an intraday AR(1) volatility, then bridged so that they sum exactly to the
-  day's return: every interval agrees on the daily closes, and a bar never changes once generated.
-- Volume rises with the absolute return of the bar; spreads widen as recent volume falls.
-- Random streams are keyed by (seed, interval, day), so any window gives the same bars and new bars
-  appear only as the clock passes their close.
+The universe is in simulated_universe.py, the price process (a daily factor backbone with
+volatility clustering and fat tails, intraday bars bridged to the day's return) in
+simulated_bars.py; see docs/market.md. Here: the MarketDataSource on top of them, with bars up to
+the clock's time only, 24h tickers from the last 1440 minutes, and an order book whose spread
+widens as recent volume falls.
 """
 
 from __future__ import annotations
 
 import math
-import threading
-from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import numpy as np
-from scipy.signal import lfilter
 
 from backend.market.errors import UnknownSymbolError
-from backend.market.source import INTERVAL_SECONDS, floor_time, interval_seconds
+from backend.market.source import floor_time, interval_seconds
+from backend.market.sources.simulated_bars import BarArrays, BarModel
+from backend.market.sources.simulated_universe import (
+    ALL_SYMBOLS,
+    DAY,
+    EPOCH,
+    PLANTED_REJECT_KINDS,
+    PLANTED_REJECTS,
+    REGULAR_SYMBOLS,
+    SimSymbol,
+    _decimals,
+    _fmt,
+    _step_size,
+    _tick_size,
+)
 from backend.market.types import BookLevel, BookTop, Kline, OrderBook, SymbolRules, SymbolStatus, Ticker24h
 
-EPOCH = datetime(2024, 1, 1, tzinfo=UTC)
-DAY = 86_400
-_T_DF = 5.0
-_T_SCALE = math.sqrt((_T_DF - 2) / _T_DF)  # Student-t(5) scaled to unit variance
-_DAILY_BLOCK = 256  # days per random block of the daily backbone
-_FACTOR_DAILY_VOL = 0.022
-_VOL_PHI, _VOL_SD = 0.97, 0.55  # daily log-volatility: persistence and stationary sd
-_INTRADAY_PHI, _INTRADAY_SD = 0.9, 0.5
-
-
-@dataclass(frozen=True, slots=True)
-class SimSymbol:
-    """One simulated symbol: its level at EPOCH, liquidity, risk and rules."""
-
-    base: str
-    price: float  # at EPOCH
-    quote_volume: float  # typical 24h quote volume (USDT)
-    beta: float  # loading on the market factor
-    idio_vol: float  # daily idiosyncratic volatility
-    status: str = SymbolStatus.TRADING
-    spread_floor_bps: float = 0.0  # a minimum spread (illiquid symbols)
-    listed_days_ago: int | None = None  # a fresh listing: listed this many days before "today"
-    kind: str = "regular"  # regular | stablecoin | leveraged | halted | fresh_listing | illiquid
-
-    @property
-    def symbol(self) -> str:
-        return f"{self.base}USDT"
-
-
-def _regular(base: str, price: float, quote_volume: float, beta: float, idio: float) -> SimSymbol:
-    return SimSymbol(base, price, quote_volume, beta, idio)
-
-
-REGULAR_SYMBOLS: tuple[SimSymbol, ...] = (
-    _regular("BTC", 42_000.0, 1.6e9, 1.00, 0.008),
-    _regular("ETH", 2_300.0, 8.0e8, 1.10, 0.012),
-    _regular("SOL", 100.0, 4.0e8, 1.45, 0.025),
-    _regular("BNB", 310.0, 1.6e8, 0.80, 0.012),
-    _regular("XRP", 0.62, 2.0e8, 1.05, 0.020),
-    _regular("DOGE", 0.09, 2.5e8, 1.30, 0.030),
-    _regular("ADA", 0.59, 1.1e8, 1.15, 0.020),
-    _regular("TRX", 0.108, 6.0e7, 0.55, 0.012),
-    _regular("AVAX", 38.0, 1.2e8, 1.40, 0.028),
-    _regular("LINK", 15.0, 1.0e8, 1.25, 0.024),
-    _regular("DOT", 8.2, 6.5e7, 1.20, 0.020),
-    _regular("POL", 0.95, 5.5e7, 1.25, 0.024),
-    _regular("LTC", 72.0, 7.0e7, 0.95, 0.016),
-    _regular("BCH", 250.0, 5.0e7, 1.00, 0.020),
-    _regular("SHIB", 0.0000105, 6.0e7, 1.30, 0.030),
-    _regular("UNI", 6.4, 4.5e7, 1.20, 0.026),
-    _regular("ATOM", 10.5, 4.0e7, 1.15, 0.022),
-    _regular("XLM", 0.13, 2.5e7, 0.95, 0.018),
-    _regular("ETC", 24.0, 3.0e7, 1.00, 0.022),
-    _regular("FIL", 5.6, 3.5e7, 1.25, 0.026),
-    _regular("APT", 9.5, 4.0e7, 1.35, 0.030),
-    _regular("ARB", 1.85, 6.0e7, 1.35, 0.030),
-    _regular("OP", 3.6, 4.5e7, 1.40, 0.030),
-    _regular("NEAR", 3.4, 5.0e7, 1.35, 0.030),
-    _regular("INJ", 38.0, 5.5e7, 1.50, 0.036),
-    _regular("SUI", 0.75, 5.0e7, 1.50, 0.038),
-    _regular("TIA", 16.0, 4.5e7, 1.55, 0.040),
-    _regular("SEI", 0.68, 3.0e7, 1.55, 0.040),
-    _regular("AAVE", 105.0, 3.0e7, 1.20, 0.026),
-    _regular("MKR", 1_900.0, 1.5e7, 1.00, 0.026),
-    _regular("RENDER", 4.5, 3.5e7, 1.50, 0.036),
-    _regular("GRT", 0.17, 2.0e7, 1.30, 0.030),
-    _regular("ALGO", 0.19, 1.5e7, 1.10, 0.024),
-    _regular("ICP", 12.5, 2.5e7, 1.30, 0.032),
-    _regular("HBAR", 0.085, 2.0e7, 1.10, 0.026),
-    _regular("VET", 0.031, 1.5e7, 1.10, 0.024),
-    _regular("SAND", 0.58, 1.8e7, 1.25, 0.030),
-    _regular("MANA", 0.52, 1.2e7, 1.25, 0.030),
-    _regular("FET", 0.62, 3.0e7, 1.55, 0.040),
-    _regular("PEPE", 0.0000014, 1.5e8, 1.60, 0.045),
-)
-
-# Symbols the universe must reject, with the reason a filter should find.
-PLANTED_REJECTS: tuple[SimSymbol, ...] = (
-    SimSymbol("USDC", 1.0, 9.0e8, 0.0, 0.0004, kind="stablecoin"),
-    SimSymbol("FDUSD", 1.0, 1.2e9, 0.0, 0.0004, kind="stablecoin"),
-    SimSymbol("BTCUP", 12.0, 8.0e6, 3.0, 0.010, kind="leveraged"),
-    SimSymbol("ETHDOWN", 2.1, 6.0e6, -3.0, 0.012, kind="leveraged"),
-    SimSymbol("WAVES", 2.4, 9.0e6, 1.2, 0.030, status=SymbolStatus.HALT, kind="halted"),
-    SimSymbol("NOVA", 0.45, 4.0e7, 1.6, 0.050, listed_days_ago=2, kind="fresh_listing"),
-    SimSymbol("DUSK", 0.28, 2.5e4, 1.2, 0.035, spread_floor_bps=180.0, kind="illiquid"),
-)
-
-ALL_SYMBOLS: tuple[SimSymbol, ...] = REGULAR_SYMBOLS + PLANTED_REJECTS
-PLANTED_REJECT_KINDS: dict[str, str] = {s.symbol: s.kind for s in PLANTED_REJECTS}
-
-_INTERVAL_CODES = {name: i + 1 for i, name in enumerate(INTERVAL_SECONDS)}
-
-
-def _tick_size(price: float) -> Decimal:
-    exponent = math.floor(math.log10(price)) - 4
-    exponent = min(max(exponent, -8), -2)
-    return Decimal(1).scaleb(exponent)
-
-
-def _step_size(price: float) -> Decimal:
-    exponent = min(math.floor(-math.log10(price)), 0)
-    return Decimal(1).scaleb(max(exponent, -8))
-
-
-def _decimals(step: Decimal) -> int:
-    return max(-int(step.as_tuple().exponent), 0)
-
-
-def _fmt(value: float, decimals: int) -> Decimal:
-    return Decimal(f"{value:.{decimals}f}")
-
-
-@dataclass(frozen=True, slots=True)
-class BarArrays:
-    """Bars of many symbols as arrays of shape (symbols, bars); times in epoch seconds."""
-
-    symbols: tuple[str, ...]
-    interval: str
-    open_time: np.ndarray  # (bars,) int64 seconds
-    open: np.ndarray
-    high: np.ndarray
-    low: np.ndarray
-    close: np.ndarray
-    volume: np.ndarray  # base asset
-    quote_volume: np.ndarray
+__all__ = [
+    "ALL_SYMBOLS",
+    "EPOCH",
+    "PLANTED_REJECTS",
+    "PLANTED_REJECT_KINDS",
+    "REGULAR_SYMBOLS",
+    "BarArrays",
+    "SimSymbol",
+    "SimulatedMarket",
+]
 
 
 class SimulatedMarket:
@@ -176,25 +65,15 @@ class SimulatedMarket:
         self._clock = clock or (lambda: datetime.now(UTC))
         self._symbols = symbols
         self._index = {s.symbol: i for i, s in enumerate(symbols)}
-        n = len(symbols)
-        self._beta = np.array([s.beta for s in symbols])
-        self._idio = np.array([s.idio_vol for s in symbols])
-        self._log_p0 = np.log(np.array([s.price for s in symbols]))
-        self._qvol = np.array([s.quote_volume for s in symbols])
         self._ticks = [_tick_size(s.price) for s in symbols]
         self._steps = [_step_size(s.price) for s in symbols]
         self._tick_dp = [_decimals(t) for t in self._ticks]
         self._step_dp = [_decimals(s) for s in self._steps]
-        self._n = n
-        # the daily backbone, grown block by block: returns (days, n) and cumulative log closes
-        self._daily_ret = np.zeros((0, n))
-        self._daily_logvol = np.zeros((0, n))
-        self._daily_state: tuple[np.ndarray, np.ndarray] | None = None
-        self._day_cache: OrderedDict[tuple[str, int], tuple[np.ndarray, ...]] = OrderedDict()
+        self._n = len(symbols)
+        self._bars = BarModel(seed, symbols)
         self._window_cache: dict[tuple[int, int, int], tuple[np.ndarray, ...]] = {}  # see _recent_minutes
-        # callers run in worker threads (MarketService, the local Binance server): the backbone
-        # and the day cache grow under this lock, so two threads never append the same block
-        self._lock = threading.RLock()
+        # the bars' lock: the window cache grows under it too
+        self._lock = self._bars.lock
 
     # ------------------------------------------------------------------------------ metadata
     @property
@@ -223,123 +102,6 @@ class SimulatedMarket:
         except KeyError:
             raise UnknownSymbolError(symbol) from None
 
-    # ------------------------------------------------------------------------------ daily backbone
-    def _ensure_days(self, days: int) -> None:
-        """Generate the daily backbone up to (excluding) day index ``days``, block by block."""
-        if self._daily_ret.shape[0] >= days:
-            return
-        with self._lock:
-            self._grow_days(days)
-
-    def _grow_days(self, days: int) -> None:
-        while self._daily_ret.shape[0] < days:
-            block = self._daily_ret.shape[0] // _DAILY_BLOCK
-            rng = np.random.default_rng([self.seed, 0xDA11, block])
-            m = _DAILY_BLOCK
-            eta = rng.standard_normal((self._n + 1, m)) * (_VOL_SD * math.sqrt(1 - _VOL_PHI**2))
-            z = rng.standard_t(_T_DF, size=(self._n + 1, m)) * _T_SCALE
-            if self._daily_state is None:
-                zi = rng.standard_normal((self._n + 1, 1)) * _VOL_SD * _VOL_PHI
-            else:
-                zi = self._daily_state[0]
-            h, zf = lfilter([1.0], [1.0, -_VOL_PHI], eta, axis=1, zi=zi)
-            self._daily_state = (zf, np.zeros(1))
-            factor = _FACTOR_DAILY_VOL * np.exp(h[0] - _VOL_SD**2 / 2) * z[0]
-            idio = self._idio[:, None] * np.exp(h[1:] - _VOL_SD**2 / 2) * z[1:]
-            ret = self._beta[:, None] * factor[None, :] + idio
-            # volatility first: readers check the length of the returns, so both are ready by then
-            self._daily_logvol = np.concatenate([self._daily_logvol, h[1:].T])
-            self._daily_ret = np.concatenate([self._daily_ret, ret.T])
-
-    def _log_close_before(self, day: int) -> np.ndarray:
-        """Log close of every symbol at the start of ``day`` (n,)."""
-        self._ensure_days(day + 1)
-        return self._log_p0 + self._daily_ret[:day].sum(axis=0)
-
-    # ------------------------------------------------------------------------------ intraday bars
-    def _days(self, interval: str, first: int, last: int) -> tuple[np.ndarray, ...]:
-        """Bars of days [first, last] for every symbol: (open_time, o, h, l, c, vol, qvol), shapes (n, bars)."""
-        if last - first <= 1:
-            parts = [self._one_day(interval, d) for d in range(first, last + 1)]
-            return tuple(np.concatenate(items, axis=-1) for items in zip(*parts, strict=True))
-        return self._generate(interval, first, last)
-
-    def _one_day(self, interval: str, day: int) -> tuple[np.ndarray, ...]:
-        key = (interval, day)
-        with self._lock:
-            cached = self._day_cache.get(key)
-            if cached is not None:
-                self._day_cache.move_to_end(key)
-                return cached
-            arrays = self._generate(interval, day, day)
-            self._day_cache[key] = arrays
-            if len(self._day_cache) > 16:
-                self._day_cache.popitem(last=False)
-            return arrays
-
-    def _generate(self, interval: str, first: int, last: int) -> tuple[np.ndarray, ...]:
-        step = interval_seconds(interval)
-        per_day = DAY // step
-        n_days = last - first + 1
-        self._ensure_days(last + 1)
-        n = self._n
-        code = _INTERVAL_CODES[interval]
-        # one random stream per (seed, interval, day): any window yields the same bars
-        shocks = np.empty((n_days, 4 * n + 2, per_day))
-        for i, day in enumerate(range(first, last + 1)):
-            rng = np.random.default_rng([self.seed, code, day])
-            shocks[i, : 2 * n + 1] = rng.standard_t(_T_DF, size=(2 * n + 1, per_day)) * _T_SCALE
-            shocks[i, 2 * n + 1 :] = rng.standard_normal((2 * n + 1, per_day))
-        z_factor = shocks[:, 0]  # (D, k)
-        z_idio = shocks[:, 1 : n + 1]  # (D, n, k)
-        wick = np.abs(shocks[:, n + 1 : 2 * n + 1])  # (D, n, k)
-        eta = shocks[:, 2 * n + 1 : 3 * n + 1] * (_INTRADAY_SD * math.sqrt(1 - _INTRADAY_PHI**2))
-        vol_noise = shocks[:, 3 * n + 1 : 4 * n + 1]
-        wick2 = np.abs(shocks[:, 4 * n + 1])[:, None, :]
-        g, _ = lfilter([1.0], [1.0, -_INTRADAY_PHI], eta, axis=2, zi=np.zeros((n_days, n, 1)))  # intraday log-vol
-        daily_ret = self._daily_ret[first : last + 1]  # (D, n)
-        day_scale = np.exp(self._daily_logvol[first : last + 1] - _VOL_SD**2 / 2)  # (D, n)
-        bar_sigma = (
-            np.sqrt(self._beta[None, :] ** 2 * _FACTOR_DAILY_VOL**2 + (self._idio[None, :] * day_scale) ** 2)[..., None]
-            * np.exp(g - _INTRADAY_SD**2 / 2)
-            / math.sqrt(per_day)
-        )  # (D, n, k)
-        raw = (
-            self._beta[None, :, None] * _FACTOR_DAILY_VOL / math.sqrt(per_day) * z_factor[:, None, :]
-            + self._idio[None, :, None]
-            * day_scale[..., None]
-            * np.exp(g - _INTRADAY_SD**2 / 2)
-            / math.sqrt(per_day)
-            * z_idio
-        )
-        # bridge: spread the gap to the day's return in proportion to each bar's variance
-        weights = bar_sigma**2 / (bar_sigma**2).sum(axis=2, keepdims=True)
-        ret = raw + (daily_ret - raw.sum(axis=2))[..., None] * weights
-        start_log = self._log_close_before(first)  # (n,)
-        day_starts = start_log[None, :] + np.concatenate([np.zeros((1, n)), np.cumsum(daily_ret, axis=0)[:-1]])
-        log_close = day_starts[..., None] + np.cumsum(ret, axis=2)
-        log_open = log_close - ret
-        close = np.exp(log_close)
-        open_ = np.exp(log_open)
-        high = np.maximum(open_, close) * np.exp(0.5 * bar_sigma * wick)
-        low = np.minimum(open_, close) * np.exp(-0.5 * bar_sigma * wick2)
-        typical = (high + low + close) / 3
-        quote_volume = (
-            (self._qvol / per_day)[None, :, None]
-            * (0.55 + 0.45 * np.abs(ret) / bar_sigma)
-            * np.exp(0.25 * vol_noise - 0.25**2 / 2)
-        )
-        volume = quote_volume / typical
-        times = (
-            int(EPOCH.timestamp()) + (np.arange(first, last + 1)[:, None] * DAY + np.arange(per_day)[None, :] * step)
-        ).reshape(-1)
-
-        def flat(a: np.ndarray) -> np.ndarray:
-            return np.transpose(a, (1, 0, 2)).reshape(n, -1)
-
-        return (times, flat(open_), flat(high), flat(low), flat(close), flat(volume), flat(quote_volume))
-
-    # ------------------------------------------------------------------------------ public arrays
     def history_arrays(
         self, interval: str, start: datetime, end: datetime, symbols: list[str] | None = None
     ) -> BarArrays:
@@ -358,7 +120,7 @@ class SimulatedMarket:
             return BarArrays(names, interval, np.zeros(0, dtype=np.int64), *(empty,) * 6)
         first = int((start - EPOCH).total_seconds()) // DAY
         last = int((end - EPOCH).total_seconds()) // DAY
-        times, o, h, lo, c, v, qv = self._days(interval, first, last)
+        times, o, h, lo, c, v, qv = self._bars.days(interval, first, last)
         mask = (times >= start.timestamp()) & (times <= end.timestamp())
         idx = np.asarray(rows, dtype=np.intp)
         arrays = [a[idx][:, mask] for a in (o, h, lo, c, v, qv)]
@@ -432,7 +194,7 @@ class SimulatedMarket:
         return tuple(a[..., lo:hi] for a in joined)
 
     def _joined_minutes(self, first: int, last: int) -> tuple[np.ndarray, ...]:
-        times, *arrays = self._days("1m", first, last)
+        times, *arrays = self._bars.days("1m", first, last)
         arrays = [a.copy() for a in arrays]
         for i, spec in enumerate(self._symbols):
             listed = self.listed_at(spec.symbol).timestamp()
@@ -606,5 +368,5 @@ class SimulatedMarket:
 
     def close(self) -> None:
         with self._lock:
-            self._day_cache.clear()
+            self._bars.clear()
             self._window_cache = {}

@@ -1,0 +1,192 @@
+"""The simulated market's price process: the daily backbone and the intraday bars of every symbol.
+
+- Days are the backbone. From EPOCH (2024-01-01 UTC) each symbol's daily log return is
+  ``beta * F_d + s * exp(h_d) * z_d``: a common market factor ``F_d`` (itself with stochastic
+  volatility) plus idiosyncratic noise; ``h_d`` is an AR(1) log-volatility (volatility clustering)
+  and ``z_d`` Student-t with 5 degrees of freedom scaled to unit variance (fat tails).
+- Bars inside a day (any interval up to 1d) are drawn from a per-day random stream with the same
+  factor structure and an intraday AR(1) volatility, then bridged so that they sum exactly to the
+  day's return: every interval agrees on the daily closes, and a bar never changes once generated.
+- Volume rises with the absolute return of the bar.
+- Random streams are keyed by (seed, interval, day), so any window gives the same bars.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.signal import lfilter
+
+from backend.market.source import INTERVAL_SECONDS, interval_seconds
+from backend.market.sources.simulated_universe import DAY, EPOCH, SimSymbol
+
+_T_DF = 5.0
+_T_SCALE = math.sqrt((_T_DF - 2) / _T_DF)  # Student-t(5) scaled to unit variance
+_DAILY_BLOCK = 256  # days per random block of the daily backbone
+_FACTOR_DAILY_VOL = 0.022
+_VOL_PHI, _VOL_SD = 0.97, 0.55  # daily log-volatility: persistence and stationary sd
+_INTRADAY_PHI, _INTRADAY_SD = 0.9, 0.5
+
+_INTERVAL_CODES = {name: i + 1 for i, name in enumerate(INTERVAL_SECONDS)}
+
+
+@dataclass(frozen=True, slots=True)
+class BarArrays:
+    """Bars of many symbols as arrays of shape (symbols, bars); times in epoch seconds."""
+
+    symbols: tuple[str, ...]
+    interval: str
+    open_time: np.ndarray  # (bars,) int64 seconds
+    open: np.ndarray
+    high: np.ndarray
+    low: np.ndarray
+    close: np.ndarray
+    volume: np.ndarray  # base asset
+    quote_volume: np.ndarray
+
+
+class BarModel:
+    """Bars of every symbol of a universe for a seed: generated on demand, cached per day, the same
+    for any window. Thread-safe: callers run in worker threads (MarketService, the local Binance
+    server); the backbone and the day cache grow under ``lock``."""
+
+    def __init__(self, seed: int, symbols: tuple[SimSymbol, ...]) -> None:
+        self.seed = seed
+        n = len(symbols)
+        self._beta = np.array([s.beta for s in symbols])
+        self._idio = np.array([s.idio_vol for s in symbols])
+        self._log_p0 = np.log(np.array([s.price for s in symbols]))
+        self._qvol = np.array([s.quote_volume for s in symbols])
+        self._n = n
+        # the daily backbone, grown block by block: returns (days, n) and cumulative log closes
+        self._daily_ret = np.zeros((0, n))
+        self._daily_logvol = np.zeros((0, n))
+        self._daily_state: tuple[np.ndarray, np.ndarray] | None = None
+        self._day_cache: OrderedDict[tuple[str, int], tuple[np.ndarray, ...]] = OrderedDict()
+        self.lock = threading.RLock()
+
+    def clear(self) -> None:
+        with self.lock:
+            self._day_cache.clear()
+
+    # ------------------------------------------------------------------------------ daily backbone
+    def _ensure_days(self, days: int) -> None:
+        """Generate the daily backbone up to (excluding) day index ``days``, block by block."""
+        if self._daily_ret.shape[0] >= days:
+            return
+        with self.lock:
+            self._grow_days(days)
+
+    def _grow_days(self, days: int) -> None:
+        while self._daily_ret.shape[0] < days:
+            block = self._daily_ret.shape[0] // _DAILY_BLOCK
+            rng = np.random.default_rng([self.seed, 0xDA11, block])
+            m = _DAILY_BLOCK
+            eta = rng.standard_normal((self._n + 1, m)) * (_VOL_SD * math.sqrt(1 - _VOL_PHI**2))
+            z = rng.standard_t(_T_DF, size=(self._n + 1, m)) * _T_SCALE
+            if self._daily_state is None:
+                zi = rng.standard_normal((self._n + 1, 1)) * _VOL_SD * _VOL_PHI
+            else:
+                zi = self._daily_state[0]
+            h, zf = lfilter([1.0], [1.0, -_VOL_PHI], eta, axis=1, zi=zi)
+            self._daily_state = (zf, np.zeros(1))
+            factor = _FACTOR_DAILY_VOL * np.exp(h[0] - _VOL_SD**2 / 2) * z[0]
+            idio = self._idio[:, None] * np.exp(h[1:] - _VOL_SD**2 / 2) * z[1:]
+            ret = self._beta[:, None] * factor[None, :] + idio
+            # volatility first: readers check the length of the returns, so both are ready by then
+            self._daily_logvol = np.concatenate([self._daily_logvol, h[1:].T])
+            self._daily_ret = np.concatenate([self._daily_ret, ret.T])
+
+    def _log_close_before(self, day: int) -> np.ndarray:
+        """Log close of every symbol at the start of ``day`` (n,)."""
+        self._ensure_days(day + 1)
+        return self._log_p0 + self._daily_ret[:day].sum(axis=0)
+
+    # ------------------------------------------------------------------------------ intraday bars
+    def days(self, interval: str, first: int, last: int) -> tuple[np.ndarray, ...]:
+        """Bars of days [first, last] for every symbol: (open_time, o, h, l, c, vol, qvol), shapes (n, bars)."""
+        if last - first <= 1:
+            parts = [self._one_day(interval, d) for d in range(first, last + 1)]
+            return tuple(np.concatenate(items, axis=-1) for items in zip(*parts, strict=True))
+        return self._generate(interval, first, last)
+
+    def _one_day(self, interval: str, day: int) -> tuple[np.ndarray, ...]:
+        key = (interval, day)
+        with self.lock:
+            cached = self._day_cache.get(key)
+            if cached is not None:
+                self._day_cache.move_to_end(key)
+                return cached
+            arrays = self._generate(interval, day, day)
+            self._day_cache[key] = arrays
+            if len(self._day_cache) > 16:
+                self._day_cache.popitem(last=False)
+            return arrays
+
+    def _generate(self, interval: str, first: int, last: int) -> tuple[np.ndarray, ...]:
+        step = interval_seconds(interval)
+        per_day = DAY // step
+        n_days = last - first + 1
+        self._ensure_days(last + 1)
+        n = self._n
+        code = _INTERVAL_CODES[interval]
+        # one random stream per (seed, interval, day): any window yields the same bars
+        shocks = np.empty((n_days, 4 * n + 2, per_day))
+        for i, day in enumerate(range(first, last + 1)):
+            rng = np.random.default_rng([self.seed, code, day])
+            shocks[i, : 2 * n + 1] = rng.standard_t(_T_DF, size=(2 * n + 1, per_day)) * _T_SCALE
+            shocks[i, 2 * n + 1 :] = rng.standard_normal((2 * n + 1, per_day))
+        z_factor = shocks[:, 0]  # (D, k)
+        z_idio = shocks[:, 1 : n + 1]  # (D, n, k)
+        wick = np.abs(shocks[:, n + 1 : 2 * n + 1])  # (D, n, k)
+        eta = shocks[:, 2 * n + 1 : 3 * n + 1] * (_INTRADAY_SD * math.sqrt(1 - _INTRADAY_PHI**2))
+        vol_noise = shocks[:, 3 * n + 1 : 4 * n + 1]
+        wick2 = np.abs(shocks[:, 4 * n + 1])[:, None, :]
+        g, _ = lfilter([1.0], [1.0, -_INTRADAY_PHI], eta, axis=2, zi=np.zeros((n_days, n, 1)))  # intraday log-vol
+        daily_ret = self._daily_ret[first : last + 1]  # (D, n)
+        day_scale = np.exp(self._daily_logvol[first : last + 1] - _VOL_SD**2 / 2)  # (D, n)
+        bar_sigma = (
+            np.sqrt(self._beta[None, :] ** 2 * _FACTOR_DAILY_VOL**2 + (self._idio[None, :] * day_scale) ** 2)[..., None]
+            * np.exp(g - _INTRADAY_SD**2 / 2)
+            / math.sqrt(per_day)
+        )  # (D, n, k)
+        raw = (
+            self._beta[None, :, None] * _FACTOR_DAILY_VOL / math.sqrt(per_day) * z_factor[:, None, :]
+            + self._idio[None, :, None]
+            * day_scale[..., None]
+            * np.exp(g - _INTRADAY_SD**2 / 2)
+            / math.sqrt(per_day)
+            * z_idio
+        )
+        # bridge: spread the gap to the day's return in proportion to each bar's variance
+        weights = bar_sigma**2 / (bar_sigma**2).sum(axis=2, keepdims=True)
+        ret = raw + (daily_ret - raw.sum(axis=2))[..., None] * weights
+        start_log = self._log_close_before(first)  # (n,)
+        day_starts = start_log[None, :] + np.concatenate([np.zeros((1, n)), np.cumsum(daily_ret, axis=0)[:-1]])
+        log_close = day_starts[..., None] + np.cumsum(ret, axis=2)
+        log_open = log_close - ret
+        close = np.exp(log_close)
+        open_ = np.exp(log_open)
+        high = np.maximum(open_, close) * np.exp(0.5 * bar_sigma * wick)
+        low = np.minimum(open_, close) * np.exp(-0.5 * bar_sigma * wick2)
+        typical = (high + low + close) / 3
+        quote_volume = (
+            (self._qvol / per_day)[None, :, None]
+            * (0.55 + 0.45 * np.abs(ret) / bar_sigma)
+            * np.exp(0.25 * vol_noise - 0.25**2 / 2)
+        )
+        volume = quote_volume / typical
+        times = (
+            int(EPOCH.timestamp()) + (np.arange(first, last + 1)[:, None] * DAY + np.arange(per_day)[None, :] * step)
+        ).reshape(-1)
+
+        def flat(a: np.ndarray) -> np.ndarray:
+            return np.transpose(a, (1, 0, 2)).reshape(n, -1)
+
+        return (times, flat(open_), flat(high), flat(low), flat(close), flat(volume), flat(quote_volume))
+
+    # ------------------------------------------------------------------------------ public arrays
