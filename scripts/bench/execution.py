@@ -89,60 +89,65 @@ class _Market:
         return self.rules
 
 
+async def _round(round_: int, workdir: Path, riskdir: Path, max_orders: int) -> tuple[float, float, int, int]:
+    """One round: a fresh database, risk store and market; the two timed cycles (ms) and their orders."""
+    url = f"sqlite:///{workdir / f'bench{round_}.db'}"
+    upgrade(url)
+    engine = make_engine(url)
+    sessions = make_session_factory(engine)
+    market = _Market(random.Random(7 + round_))  # noqa: S311  (seeded test data)
+    paper = PaperConfig(starting_cash=Decimal(3_000_000))
+    store = RiskStateStore(f"sqlite:///{riskdir / f'risk{round_}.db'}")
+    store.create()
+    risk = RiskSettings(
+        _env_file=None, QT_MAX_NOTIONAL_PER_TRADE="1000000", QT_MAX_DAILY_LOSS="1000000", QT_MIN_PRICE="0.01"
+    )
+    guard = RiskGuard(store, lambda: risk, clock=lambda: NOW)
+    guard.load()
+    adapter = PaperExchange(
+        sessions,
+        book=market.order_book,
+        rules=market.symbol_rules,
+        config=lambda: paper,
+        clock=lambda: NOW,
+    )
+    weights = {s: Decimal(1) / SYMBOLS for s in market.prices}
+    params = PlanParams(max_orders=max_orders, max_notional_per_trade=Decimal(1_000_000), cost_margin_bps=Decimal(60))
+    service = ExecutionService(
+        ledger=Ledger(sessions, exchange="paper", quote_asset="USDT", clock=lambda: NOW),
+        exchange=GuardedExchange(adapter, guard, refresh_state=False),
+        snapshot=market.snapshot,
+        selection=lambda: weights,
+        params=lambda: params,
+        metrics=Metrics(),
+        trades_log=TradesLog(workdir / "trades.log"),
+        clock=lambda: NOW,
+    )
+    await service.reconcile()
+    t0 = time.perf_counter()
+    report = await service.run_cycle()
+    first = (time.perf_counter() - t0) * 1000
+    orders1 = report.submitted
+    rng = random.Random(99 + round_)  # noqa: S311
+    for s in market.prices:
+        market.prices[s] *= Decimal(f"{rng.uniform(0.9, 1.1):.4f}")
+    t0 = time.perf_counter()
+    report = await service.run_cycle()
+    second = (time.perf_counter() - t0) * 1000
+    service.close()
+    store.close()
+    engine.dispose()
+    return first, second, orders1, report.submitted
+
+
 async def _cycles(workdir: Path, riskdir: Path, max_orders: int = SYMBOLS) -> tuple[list[float], list[float], int, int]:
     first: list[float] = []
     second: list[float] = []
     orders1 = orders2 = 0
     for round_ in range(ROUNDS):
-        url = f"sqlite:///{workdir / f'bench{round_}.db'}"
-        upgrade(url)
-        engine = make_engine(url)
-        sessions = make_session_factory(engine)
-        market = _Market(random.Random(7 + round_))  # noqa: S311  (seeded test data)
-        paper = PaperConfig(starting_cash=Decimal(3_000_000))
-        store = RiskStateStore(f"sqlite:///{riskdir / f'risk{round_}.db'}")
-        store.create()
-        risk = RiskSettings(  # type: ignore[call-arg]
-            _env_file=None, QT_MAX_NOTIONAL_PER_TRADE="1000000", QT_MAX_DAILY_LOSS="1000000", QT_MIN_PRICE="0.01"
-        )
-        guard = RiskGuard(store, lambda risk=risk: risk, clock=lambda: NOW)
-        guard.load()
-        adapter = PaperExchange(
-            sessions,
-            book=market.order_book,
-            rules=market.symbol_rules,
-            config=lambda paper=paper: paper,
-            clock=lambda: NOW,
-        )
-        weights = {s: Decimal(1) / SYMBOLS for s in market.prices}
-        params = PlanParams(
-            max_orders=max_orders, max_notional_per_trade=Decimal(1_000_000), cost_margin_bps=Decimal(60)
-        )
-        service = ExecutionService(
-            ledger=Ledger(sessions, exchange="paper", quote_asset="USDT", clock=lambda: NOW),
-            exchange=GuardedExchange(adapter, guard, refresh_state=False),
-            snapshot=market.snapshot,
-            selection=lambda weights=weights: weights,
-            params=lambda params=params: params,
-            metrics=Metrics(),
-            trades_log=TradesLog(workdir / "trades.log"),
-            clock=lambda: NOW,
-        )
-        await service.reconcile()
-        t0 = time.perf_counter()
-        report = await service.run_cycle()
-        first.append((time.perf_counter() - t0) * 1000)
-        orders1 = report.submitted
-        rng = random.Random(99 + round_)  # noqa: S311
-        for s in market.prices:
-            market.prices[s] *= Decimal(f"{rng.uniform(0.9, 1.1):.4f}")
-        t0 = time.perf_counter()
-        report = await service.run_cycle()
-        second.append((time.perf_counter() - t0) * 1000)
-        orders2 = report.submitted
-        service.close()
-        store.close()
-        engine.dispose()
+        ms1, ms2, orders1, orders2 = await _round(round_, workdir, riskdir, max_orders)
+        first.append(ms1)
+        second.append(ms2)
     return first, second, orders1, orders2
 
 

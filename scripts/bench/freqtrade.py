@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from backend.market.sources.replay import ReplayMarketSource
-from backend.tests.fakes.binance_server import symbol_json
+from backend.tests.fakes.binance_shapes import symbol_json
 
 ROOT = Path(__file__).resolve().parents[2]
 VENV = ROOT / ".venv-freqtrade"

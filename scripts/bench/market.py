@@ -20,7 +20,7 @@ from typing import Any
 from backend.market.binance_format import parse_book_tickers, parse_exchange_info, parse_tickers
 from backend.market.sources.simulated import REGULAR_SYMBOLS, SimulatedMarket
 from backend.market.types import MarketSnapshot
-from backend.tests.fakes.binance_server import book_ticker_json, exchange_info_json, ticker_json
+from backend.tests.fakes.binance_shapes import book_ticker_json, exchange_info_json, ticker_json
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 SYMBOLS = 2000

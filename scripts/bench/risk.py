@@ -27,7 +27,7 @@ RECORDS = 400
 
 
 def _settings(state_db: Path) -> RiskSettings:
-    return RiskSettings(  # type: ignore[call-arg]
+    return RiskSettings(
         _env_file=None,
         QT_RISK_STATE_DB=str(state_db),
         QT_MAX_NOTIONAL_PER_TRADE="1000",

@@ -62,6 +62,8 @@ def _memory() -> dict[str, Any]:
     )
     server = ServerProcess(env, tmp / "server.log", extra_args=["--log-level", "warning"]).start()
     try:
+        if server.proc is None:
+            raise RuntimeError("the service process did not start")
         info = httpx.get(f"{server.url}/ai/model-info", timeout=10).json()
         time.sleep(3)  # let start-up allocations settle
         rss = _rss_mb(server.proc.pid)

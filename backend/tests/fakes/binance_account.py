@@ -17,6 +17,7 @@ and started again still knows what it accepted. Faults specific to orders:
 client times out), ``engine.die_after_accept`` (accept and persist, then end the process), and
 those of backend/tests/fakes/binance_order_faults.py: ``engine.answer_late(...)`` (a stalled order
 that executes only after N lookups) and ``engine.fill_away(pct)`` (fills away from the book).
+Placing an order (checks, matching, fees) is in binance_placement.py.
 """
 
 from __future__ import annotations
@@ -27,23 +28,16 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from backend.exchanges.base import OrderSide, OrderType
-from backend.exchanges.filters import filter_failure, percent_price_failure
 from backend.market.sources.simulated import SimulatedMarket
-from backend.tests.fakes.binance_order_faults import OrderFaults, shifted
+from backend.tests.fakes.binance_order_faults import OrderFaults
+from backend.tests.fakes.binance_placement import FEE_RATE, place_order
 from backend.tests.fakes.binance_resting import cancel_order, trade_through
 from backend.tests.fakes.binance_server import BinanceAPIError, FakeBinance, FakeRequest
-
-FEE_RATE = Decimal("0.001")
-FEE_QUANTUM = Decimal("0.00000001")
-
-
-def _s(value: Decimal) -> str:
-    return f"{value:.8f}"
+from backend.tests.fakes.binance_shapes import dec
 
 
 @dataclass
@@ -113,192 +107,11 @@ class MatchingEngine(OrderFaults):
         return self._place(server, request)
 
     def _place(self, server: FakeBinance, request: FakeRequest) -> dict[str, Any]:
-        symbol = request.require("symbol")
-        side = request.require("side")
-        order_type = request.require("type")
-        rules = server.market.symbol_rules().get(symbol)
-        if rules is None:
-            raise BinanceAPIError(400, -1121, "Invalid symbol.")
-        if side not in ("BUY", "SELL"):
-            raise BinanceAPIError(400, -1117, "Invalid side.")
-        if order_type not in ("MARKET", "LIMIT", "LIMIT_MAKER"):
-            raise BinanceAPIError(400, -1116, "Invalid orderType.")
-        limit_price: Decimal | None = None
-        tif = "GTC"
-        if order_type == "LIMIT":
-            # price and timeInForce are mandatory; IOC expires what does not fill, GTC rests it
-            tif = request.require("timeInForce")
-            if tif not in ("IOC", "GTC"):
-                raise BinanceAPIError(400, -1014, "Unsupported order combination")
-        elif order_type == "LIMIT_MAKER" and "timeInForce" in request.params:
-            raise BinanceAPIError(400, -1106, "Parameter 'timeInForce' sent when not required.")
-        if order_type != "MARKET":
-            try:
-                limit_price = Decimal(request.require("price"))
-            except ArithmeticError:
-                raise BinanceAPIError(400, -1100, "Illegal characters found in parameter 'price'.") from None
-        if not rules.is_trading:
-            raise BinanceAPIError(400, -1013, "Market is closed.")
-        client_id = request.params.get("newClientOrderId") or f"fake-{self.next_order_id}"
-        book = server.market.order_book(symbol, 100)
-        top = book.asks[0].price if side == "BUY" else book.bids[0].price
-        levels = book.asks if side == "BUY" else book.bids
-        away = self._take_away(side)
-        if away is not None:
-            levels = shifted(levels, away, rules.tick_size)
-        quote_qty = request.params.get("quoteOrderQty")
-        if quote_qty is not None and "quantity" not in request.params:
-            # MARKET by quote amount: the quantity follows from the book (floored to the step)
-            quantity = self._quantity_for_quote(Decimal(quote_qty), levels, rules)
-        else:
-            try:
-                quantity = Decimal(request.require("quantity"))
-            except ArithmeticError:
-                raise BinanceAPIError(400, -1100, "Illegal characters found in parameter 'quantity'.") from None
-        if limit_price is None:
-            failure = filter_failure(rules, quantity, top, OrderType.MARKET)
-        else:
-            failure = filter_failure(rules, quantity, limit_price, OrderType.LIMIT) or _percent_price_by_side(
-                rules, side, limit_price, book
-            )
-        if failure:
-            raise BinanceAPIError(400, -1013, f"Filter failure: {failure}")
-        if order_type == "LIMIT_MAKER" and limit_price is not None and levels:
-            top_price = levels[0].price
-            if (side == "BUY" and top_price <= limit_price) or (side == "SELL" and top_price >= limit_price):
-                raise BinanceAPIError(400, -2010, "Order would immediately match and take.")
-        resting = order_type == "LIMIT_MAKER" or (order_type == "LIMIT" and tif == "GTC")
-        with self.lock:
-            if any(o["clientOrderId"] == client_id and o["status"] in ("NEW", "PARTIALLY_FILLED") for o in self.orders):
-                raise BinanceAPIError(400, -2010, "Duplicate order sent.")
-            matches: list[tuple[Decimal, Decimal]] = []
-            remaining = quantity
-            for level in () if order_type == "LIMIT_MAKER" else levels:
-                if remaining <= 0:
-                    break
-                if limit_price is not None and (
-                    (side == "BUY" and level.price > limit_price) or (side == "SELL" and level.price < limit_price)
-                ):
-                    break  # IOC: nothing past the limit; the rest expires
-                take = min(level.qty, remaining)
-                matches.append((level.price, take))
-                remaining -= take
-            executed = quantity - remaining
-            cost = sum((p * q for p, q in matches), Decimal(0))
-            base, quote = rules.base_asset, rules.quote_asset
-            lock = (remaining * limit_price if side == "BUY" else remaining) if resting and limit_price else Decimal(0)
-            pay, needed = (quote, cost + lock) if side == "BUY" else (base, quantity)
-            if self.balances.get(pay, Decimal(0)) < needed:
-                raise BinanceAPIError(400, -2010, "Account has insufficient balance for requested action.")
-            now_ms = server.server_time_ms()
-            order_id = self.next_order_id
-            if away is not None:
-                self.away_filled[order_id] = away
-            self.next_order_id += 1
-            fills = [
-                self._trade(symbol, order_id, side, price, qty, (base, quote), now_ms, maker=False)
-                for price, qty in matches
-            ]
-            self.balances[pay] -= (cost if side == "BUY" else executed) + lock
-            self.locked[pay] = self.locked.get(pay, Decimal(0)) + lock
-            if resting:
-                status = "FILLED" if remaining <= 0 else "PARTIALLY_FILLED" if executed > 0 else "NEW"
-            else:
-                status = "FILLED" if executed == quantity else "EXPIRED"
-            order = {
-                "symbol": symbol,
-                "orderId": order_id,
-                "orderListId": -1,
-                "clientOrderId": client_id,
-                "price": _s(limit_price) if limit_price is not None else "0.00000000",
-                "origQty": _s(quantity),
-                "executedQty": _s(executed),
-                "cummulativeQuoteQty": _s(cost),
-                "status": status,
-                "timeInForce": tif,
-                "type": order_type,
-                "side": side,
-                "time": now_ms,
-                "updateTime": now_ms,
-                "workingTime": now_ms,
-                "isWorking": True,
-                "origQuoteOrderQty": _s(Decimal(quote_qty)) if quote_qty is not None else "0.00000000",
-                "selfTradePreventionMode": "EXPIRE_MAKER",
-            }
-            self.orders.append(order)
-            self.save()
-            if self.die_after_accept > 0:
-                self.die_after_accept -= 1
-                if self.die_after_accept == 0:
-                    os._exit(3)  # the process dies with the order accepted and the answer unsent
-        if self.stall_after_accept > 0:
-            self.stall_after_accept -= 1
-            self.release.wait(timeout=30)
-        answer = {k: v for k, v in order.items() if k not in ("time", "updateTime", "isWorking")}
-        answer["transactTime"] = now_ms
-        answer["fills"] = fills
-        return answer
-
-    def _trade(
-        self,
-        symbol: str,
-        order_id: int,
-        side: str,
-        price: Decimal,
-        qty: Decimal,
-        assets: tuple[str, str],
-        now_ms: int,
-        *,
-        maker: bool,
-    ) -> dict[str, Any]:
-        """Book one trade of an order: the fee in the asset received, that asset credited."""
-        base, quote = assets
-        gross = qty if side == "BUY" else price * qty
-        fee = (gross * (self.maker_fee_rate if maker else FEE_RATE)).quantize(FEE_QUANTUM, rounding=ROUND_HALF_UP)
-        receive = base if side == "BUY" else quote
-        self.balances[receive] = self.balances.get(receive, Decimal(0)) + gross - fee
-        trade = {
-            "symbol": symbol,
-            "id": self.next_trade_id,
-            "orderId": order_id,
-            "orderListId": -1,
-            "price": _s(price),
-            "qty": _s(qty),
-            "quoteQty": _s(price * qty),
-            "commission": _s(fee),
-            "commissionAsset": receive,
-            "time": now_ms,
-            "isBuyer": side == "BUY",
-            "isMaker": maker,
-            "isBestMatch": True,
-        }
-        self.next_trade_id += 1
-        self.trades.append(trade)
-        return {
-            "price": trade["price"],
-            "qty": trade["qty"],
-            "commission": trade["commission"],
-            "commissionAsset": receive,
-            "tradeId": trade["id"],
-        }
+        return place_order(self, server, request)
 
     def trade(self, server: FakeBinance, symbol: str, price: Decimal, quantity: Decimal) -> Decimal:
         """The market trades `quantity` at `price` through the resting orders (see binance_resting)."""
         return trade_through(self, server, symbol, price, quantity)
-
-    @staticmethod
-    def _quantity_for_quote(quote: Decimal, levels: Any, rules: Any) -> Decimal:
-        step = rules.market_step_size if rules.market_step_size > 0 else rules.step_size
-        quantity = Decimal(0)
-        for level in levels:
-            take = min(level.qty, quote / level.price)
-            if step > 0:
-                take = (take / step).to_integral_value(rounding=ROUND_DOWN) * step
-            quantity += take
-            quote -= take * level.price
-            if take < level.qty:
-                break
-        return quantity
 
     def _find(self, server: FakeBinance, request: FakeRequest) -> dict[str, Any]:
         symbol = request.require("symbol")
@@ -356,7 +169,7 @@ class MatchingEngine(OrderFaults):
         self._looked_up(server)
         with self.lock:
             balances = [
-                {"asset": a, "free": _s(v), "locked": _s(self.locked.get(a, Decimal(0)))}
+                {"asset": a, "free": dec(v), "locked": dec(self.locked.get(a, Decimal(0)))}
                 for a, v in sorted(self.balances.items())
                 if v or self.locked.get(a) or not omit
             ]
@@ -381,7 +194,7 @@ class MatchingEngine(OrderFaults):
 
     def commission(self, server: FakeBinance, request: FakeRequest) -> dict[str, Any]:
         symbol = request.require("symbol")
-        rate = _s(FEE_RATE)
+        rate = dec(FEE_RATE)
         return {
             "symbol": symbol,
             "standardCommission": {"maker": rate, "taker": rate, "buyer": "0", "seller": "0"},
@@ -419,12 +232,3 @@ def running_account(market: SimulatedMarket) -> Iterator[tuple[FakeBinance, Matc
     finally:
         engine.release.set()
         fake.stop()
-
-
-def _percent_price_by_side(rules: Any, side: str, price: Decimal, book: Any) -> str | None:
-    """PERCENT_PRICE_BY_SIDE with the multipliers the exchange information declares (the book's
-    mid stands for the average price)."""
-    if not book.bids or not book.asks:
-        return None
-    average = (book.bids[0].price + book.asks[0].price) / 2
-    return percent_price_failure(rules, OrderSide(side), price, average)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from backend.tests.fakes.binance_placement import book_trade
 from backend.tests.fakes.binance_server import BinanceAPIError, FakeBinance, FakeRequest
 
 if TYPE_CHECKING:
@@ -39,7 +40,8 @@ def trade_through(
             left -= take
             pay = rules.quote_asset if order["side"] == "BUY" else rules.base_asset
             engine.locked[pay] -= take * limit if order["side"] == "BUY" else take
-            engine._trade(
+            book_trade(
+                engine,
                 symbol,
                 order["orderId"],
                 order["side"],

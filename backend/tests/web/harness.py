@@ -115,17 +115,26 @@ class Watch:
     requests: list[Any] = field(default_factory=list)
 
     def attach(self, page: Any) -> Watch:
-        page.on("console", lambda m: m.type in ("error", "warning") and self.console.append(f"{m.type}: {m.text}"))
+        page.on("console", self._console)
         page.on("pageerror", lambda e: self.console.append(f"uncaught: {e}"))
-        # net::ERR_ABORTED is the page cancelling its own request: switching pages aborts the old
-        # page's fetches (app.js, AbortController), which is what it should do, not a failure
-        page.on(
-            "requestfailed",
-            lambda r: r.failure != "net::ERR_ABORTED" and self.failed.append(f"{r.method} {r.url}: {r.failure}"),
-        )
-        page.on("response", lambda r: r.status >= 400 and self.failed.append(f"{r.request.method} {r.url}: {r.status}"))
+        page.on("requestfailed", self._request_failed)
+        page.on("response", self._response)
         page.on("request", lambda r: self.requests.append(r))
         return self
+
+    def _console(self, message: Any) -> None:
+        if message.type in ("error", "warning"):
+            self.console.append(f"{message.type}: {message.text}")
+
+    def _request_failed(self, request: Any) -> None:
+        # net::ERR_ABORTED is the page cancelling its own request: switching pages aborts the old
+        # page's fetches (app.js, AbortController), which is what it should do, not a failure
+        if request.failure != "net::ERR_ABORTED":
+            self.failed.append(f"{request.method} {request.url}: {request.failure}")
+
+    def _response(self, response: Any) -> None:
+        if response.status >= 400:
+            self.failed.append(f"{response.request.method} {response.url}: {response.status}")
 
     def problems(self) -> list[str]:
         return self.console + self.failed
