@@ -330,16 +330,16 @@ class PaperExchange:
                     (pay_asset, -((cost if buy else executed) + lock), lock),
                     (recv_asset, received, ZERO),
                 )
-                for asset, free_delta, locked_delta in moves:
-                    if free_delta == 0 and locked_delta == 0:
-                        continue
-                    if asset in held:
-                        free, locked = held[asset]
-                        conn.execute(
-                            _UPD_BALANCE,
-                            {"x_asset": asset, "v_free": free + free_delta, "v_locked": locked + locked_delta},
-                        )
-                    else:
+                changed = [(a, f, lk) for a, f, lk in moves if f != 0 or lk != 0]
+                updates = [
+                    {"x_asset": asset, "v_free": held[asset][0] + free_delta, "v_locked": held[asset][1] + locked_delta}
+                    for asset, free_delta, locked_delta in changed
+                    if asset in held
+                ]
+                if updates:  # both held balances in one statement
+                    conn.execute(_UPD_BALANCE, updates)
+                for asset, free_delta, locked_delta in changed:
+                    if asset not in held:
                         _insert_or_add(conn, asset, free_delta, locked_delta)
         except IntegrityError as exc:  # this client order id was used before
             raise OrderRejectedError("Duplicate order sent.", code=-2010) from exc

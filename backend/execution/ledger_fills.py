@@ -29,10 +29,12 @@ _ORD = cast(Table, Order.__table__)
 # the positions: a second writer on PostgreSQL (a replica, a CLI) waits instead of losing an
 # update, and always in the same order, so two writers never deadlock. Amounts are exact decimal
 # strings: `amount = amount + x` cannot be done in SQL. SQLite ignores FOR UPDATE (one writer).
+_SEL_ORDER_ID = select(_ORD.c.id).where(_ORD.c.client_order_id == bindparam("x_coid"))
+# the order's id comes with the locked cash row (one read, not two); only the cash row is locked
 _SEL_BALANCE = (
-    select(_BAL.c.id, _BAL.c.amount)
+    select(_BAL.c.id, _BAL.c.amount, _SEL_ORDER_ID.scalar_subquery().label("order_id"))
     .where(_BAL.c.exchange == bindparam("x_exchange"), _BAL.c.asset == bindparam("x_asset"))
-    .with_for_update()
+    .with_for_update(of=_BAL)
 )
 _INS_BALANCE = insert(_BAL).returning(_BAL.c.id)
 _UPD_BALANCE = (
@@ -43,7 +45,6 @@ _UPD_BALANCE = (
         updated_at=bindparam("v_updated_at", type_=_BAL.c.updated_at.type),
     )
 )
-_SEL_ORDER_ID = select(_ORD.c.id).where(_ORD.c.client_order_id == bindparam("x_coid"))
 _SEL_SEEN = select(_FILL.c.symbol, _FILL.c.trade_id).where(
     _FILL.c.exchange == bindparam("x_exchange"),
     _FILL.c.symbol.in_(bindparam("x_symbols", expanding=True)),
@@ -127,7 +128,10 @@ class LedgerFills(LedgerBase):
         quantities: dict[str, Decimal] = {}
         costs: dict[str, Decimal] = {}
         with connection_scope(self._sessions, write=True) as conn:
-            bal = conn.execute(_SEL_BALANCE, {"x_exchange": self.exchange, "x_asset": self.quote}).first()
+            bal = conn.execute(
+                _SEL_BALANCE, {"x_exchange": self.exchange, "x_asset": self.quote, "x_coid": client_order_id}
+            ).first()
+            order_id: int | None = None
             if bal is None:
                 bal_id = conn.execute(
                     _INS_BALANCE,
@@ -140,11 +144,10 @@ class LedgerFills(LedgerBase):
                     },
                 ).scalar_one()
                 cash = ZERO
+                if client_order_id is not None:
+                    order_id = conn.execute(_SEL_ORDER_ID, {"x_coid": client_order_id}).scalar()
             else:
-                bal_id, cash = bal.id, bal.amount
-            order_id: int | None = None
-            if client_order_id is not None:
-                order_id = conn.execute(_SEL_ORDER_ID, {"x_coid": client_order_id}).scalar()
+                bal_id, cash, order_id = bal.id, bal.amount, bal.order_id
             seen: set[tuple[str, str]] = set()
             states: dict[str, PositionState] = {}
             existing: set[str] = set()
