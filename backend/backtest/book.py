@@ -1,8 +1,11 @@
 """One book of a backtest: a portfolio traded by the live execution stack on its own scratch database.
 
 The strategy and every baseline are books: each has the service's ExecutionService with its
-Ledger, the PaperExchange (its fill model) behind the GuardedExchange and a RiskGuard with every
-rule, all on the backtest clock; they differ only in the weights they are given.
+Ledger, the PaperExchange (its fill model: the book, and the closed bars of the market service
+for resting orders, as the live service wires it) behind the GuardedExchange and a RiskGuard with
+every rule, all on the backtest clock; they differ only in the weights they are given. Between
+cycles the engine runs each book's resting-order check: the very `ExecutionService.tend_resting`
+the `execution-resting` job runs.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from backend.backtest.scratch import scratch_engine
-from backend.exchanges.factory import paper_config
+from backend.exchanges.factory import closed_bars, paper_config
 from backend.exchanges.paper import PaperExchange
 from backend.execution.ledger import Ledger
 from backend.execution.params import plan_params_for
@@ -58,21 +61,37 @@ class Book:
     skipped: list[dict[str, Any]] = field(default_factory=list)
     cycles: int = 0
     active: bool = True  # hold_first stops trading once it holds its symbol
+    working: bool = False  # orders may rest or slices be due since the last look (the ledger may move)
 
     async def cycle(self) -> CycleReport:
         report = await self.service.run_cycle()
         self.cycles += 1
+        self.working = True  # a maker order or a slice may be left working until the next check
         now = self.clock()
         for item in report.skipped_orders:
             self.skipped.append({"time": now, **item})
         portfolio = self.service.last_portfolio  # the cycle's own valuation (no second read of the ledger)
         if portfolio is None or report.status == "failed":
-            self.holdings = {s: p.quantity for s, p in self.service.ledger.positions().items() if p.quantity != 0}
-            self.cash = self.service.ledger.cash()
+            self._from_ledger()
         else:
             self.holdings = {p.symbol: p.quantity for p in portfolio.positions if p.quantity != 0}
             self.cash = portfolio.cash
         return report
+
+    async def tend_resting(self) -> dict[str, str]:
+        """The `execution-resting` job's check between cycles (the service's own method): resting
+        orders looked up, re-priced or finished with limit_ioc, due slices sent. Returns the
+        symbols still working; holdings and cash follow what it filled."""
+        if not self.working:
+            return {}
+        busy = await self.service.tend_resting()
+        self._from_ledger()
+        self.working = bool(busy)
+        return busy
+
+    def _from_ledger(self) -> None:
+        self.holdings = {s: p.quantity for s, p in self.service.ledger.positions().items() if p.quantity != 0}
+        self.cash = self.service.ledger.cash()
 
     def equity(self, marks: dict[str, Decimal]) -> tuple[Decimal, Decimal]:
         """(equity, gross exposure) at these marks (a symbol without a mark is valued at zero)."""
@@ -122,8 +141,15 @@ def build_book(
     engine, sessions = scratch_engine()
     current = settings.current
     book_fn = market.order_book if slippage_bps is None else fixed_slippage_book(market, slippage_bps)
+    # the drift report's recorded market has no bars (its cycles recorded the books they walked)
+    klines = getattr(market, "symbol_klines", None)
     adapter = PaperExchange(
-        sessions, book=book_fn, rules=market.rules, config=lambda: paper_config(settings.current), clock=clock
+        sessions,
+        book=book_fn,
+        rules=market.rules,
+        config=lambda: paper_config(settings.current),
+        clock=clock,
+        bars=closed_bars(klines) if klines is not None else None,
     )
     store = RiskStateStore("sqlite://", engine=engine)
     store.create()

@@ -3,8 +3,12 @@
 At every bar the clock moves to the bar's close (the moment the bar becomes visible); on the
 liquidity cadence the LiquidityService refreshes the universe (filters, ranking, the predictor's
 signals, the blend); on the rebalance cadence every book runs one ExecutionService cycle (plan,
-risk guard, paper fill, ledger). Nothing here decides, sizes, checks or fills an order: the books
-only differ in the weights they trade toward. No wall clock and no sleep anywhere on the path.
+risk guard, paper fill, ledger); between cycles, at the `execution-resting` job's cadence
+(QT_EXECUTION_RESTING_CHECK_SECONDS while maker_first or slicing is on, `resting_check_seconds`)
+on the backtest clock, every book runs the job's check (maker timeouts finished with limit_ioc,
+re-prices, due slices, resting orders filled by the bars that traded through them). Nothing here
+decides, sizes, checks or fills an order: the books only differ in the weights they trade toward.
+No wall clock and no sleep anywhere on the path.
 
 Python API (used by the CLI, the worker and model governance's economic gate)::
 
@@ -38,6 +42,7 @@ from backend.backtest.results import (
     EquityPoint,
     SelectionRecord,
 )
+from backend.execution.resting import resting_check_seconds
 from backend.execution.service import marks_from_snapshot
 from backend.liquidity.blend import quantize_weights
 from backend.liquidity.selection import Selection
@@ -49,6 +54,7 @@ from config.settings import Settings, load_settings
 
 log = logging.getLogger(__name__)
 MAX_CACHE_TTL = 86_400
+MAX_EXECUTION_SECONDS = 604_800  # QUANTUM_TRADER_EXECUTION_SECONDS' upper bound
 
 __all__ = [
     "BASELINES",
@@ -122,6 +128,8 @@ def _overrides(config: BacktestConfig, data: BacktestData) -> dict[str, Any]:
         "QT_MARKET_KLINE_INTERVAL": data.interval,
         # the snapshot stays in the market cache for --market-bars bars, as the refresh job would keep it
         "QT_MARKET_CACHE_TTL_SECONDS": min(max(config.market_bars * step - 1, 0), MAX_CACHE_TTL),
+        # the rebalance cadence, as the scheduler's setting says it: a sliced order's TWAP window
+        "QUANTUM_TRADER_EXECUTION_SECONDS": min(config.rebalance_bars * step, MAX_EXECUTION_SECONDS),
     }
     if config.cash is not None:
         out["QT_PAPER_STARTING_CASH"] = config.cash
@@ -153,6 +161,7 @@ class _Run:
         self.books: dict[str, Book] = {}
         self.selections: list[SelectionRecord] = []
         self.hold_symbol: str | None = config.symbols[0] if config.symbols else None
+        self.next_check: datetime | None = None  # the execution-resting job's next firing
         slippage = config.slippage_bps
         names = [STRATEGY, *config.baselines]
         liquidity: dict[str, LiquidityService] = {}
@@ -234,6 +243,29 @@ class _Run:
                 continue
             await book.cycle()
 
+    async def tend_resting(self) -> None:
+        """The `execution-resting` job, for every book (one that stopped trading may still have an
+        order working)."""
+        for book in self.books.values():
+            await book.tend_resting()
+
+    def resting_due(self, moment: datetime) -> bool:
+        """The job fires every resting_check_seconds from the first visit (an interval trigger);
+        a visit runs it when it fired since the visit before (the market only moves at a bar's
+        close on this clock, so checking at the next visit sees what the job would have seen)."""
+        seconds = resting_check_seconds(self.holder.current)
+        if seconds <= 0:
+            self.next_check = None
+            return False
+        every = timedelta(seconds=seconds)
+        if self.next_check is None:
+            self.next_check = moment
+        if moment < self.next_check:
+            return False
+        while self.next_check <= moment:
+            self.next_check += every
+        return True
+
     async def marks(self) -> dict[str, Decimal]:
         snapshot = await self.market.snapshot()
         return {s: m.price for s, m in marks_from_snapshot(snapshot).items()}
@@ -274,8 +306,11 @@ async def run_backtest_async(
             clock.set(moment)
             if index % config.liquidity_bars == 0:
                 await run.refresh_liquidity()
+            due = run.resting_due(moment)
             if index % config.rebalance_bars == 0:
-                await run.rebalance()
+                await run.rebalance()  # the cycle runs the same resting check first
+            elif due:
+                await run.tend_resting()
             marks = await run.marks()
             for name, book in run.books.items():
                 equity, gross = book.equity(marks) if book.cycles else (cash0, ZERO)

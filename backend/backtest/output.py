@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 from backend.backtest.engine import BacktestResult
-from backend.backtest.report import render_report
 from backend.backtest.stats import curve, drawdown
 
 ORDER_COLUMNS = (
@@ -135,5 +134,7 @@ def write_outputs(result: BacktestResult, out: Path) -> dict[str, Any]:
     write_csv(out / "orders.csv", ORDER_COLUMNS, order_rows(result))
     fills = [{"book": name, **f} for name, book in result.books.items() for f in book.fills]
     write_csv(out / "fills.csv", FILL_COLUMNS, fills)
+    from backend.backtest.report import render_report  # plotly: only when the report is written
+
     (out / "report.html").write_text(render_report(result, content), encoding="utf-8")
     return content

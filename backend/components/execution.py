@@ -15,17 +15,18 @@ from decimal import Decimal
 
 from backend.components.send_hold import hold_before_send
 from backend.context import AppContext
-from backend.exchanges.factory import build_exchange
+from backend.exchanges.factory import build_exchange, closed_bars
 from backend.execution.installation import installation_prefix
 from backend.execution.ledger import Ledger
 from backend.execution.marks import PortfolioMarks
 from backend.execution.params import plan_params_for
 from backend.execution.planner import PlanParams
+from backend.execution.resting import resting_check_seconds
 from backend.execution.runs import RunsReader
 from backend.execution.service import ExecutionService
 from backend.execution.snapshots import PRUNE_JOB, PRUNE_SECONDS, SnapshotRecorder
 from backend.execution.tradelog import TradesLog
-from backend.market.types import MarketSnapshot, OrderBook, SymbolRules
+from backend.market.types import Kline, MarketSnapshot, OrderBook, SymbolRules
 from backend.risk.guard import RiskGuard
 from backend.risk.guarded import GuardedExchange
 from backend.risk.models import KillSwitchState
@@ -99,6 +100,10 @@ async def component(ctx: AppContext) -> AsyncIterator[None]:
         result: dict[str, SymbolRules] = await market().rules()  # type: ignore[attr-defined]
         return result
 
+    async def klines(symbol: str) -> list[Kline]:
+        result: list[Kline] = await market().symbol_klines(symbol)  # type: ignore[attr-defined]
+        return result
+
     settings = ctx.settings.current
     # what each cycle trades on, for the drift report (backend/execution/snapshots.py)
     recorder = SnapshotRecorder(
@@ -114,6 +119,8 @@ async def component(ctx: AppContext) -> AsyncIterator[None]:
         rules=rules,
         metrics=ctx.metrics,
         clock=ctx.clock,
+        # resting paper orders fill from the closed bars the market service keeps warm, as in the backtest
+        bars=closed_bars(klines),
     )
 
     async def selection() -> dict[str, Decimal] | None:
@@ -199,11 +206,7 @@ async def component(ctx: AppContext) -> AsyncIterator[None]:
             job_id=RESTING_JOB,
             func=functools.partial(tend_resting, service),
             description="Between cycles: look up, re-price or finish resting maker orders, send due slices",
-            seconds=lambda s: (
-                s.execution.resting_check_seconds
-                if s.execution.order_style == "maker_first" or s.execution.slice_notional > 0
-                else 0
-            ),
+            seconds=resting_check_seconds,
             enabled=lambda s: not s.scheduler.execution_disabled,
         )
     )

@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import logging
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from backend.exchanges.base import Exchange
-from backend.exchanges.paper import BookFn, PaperConfig, PaperExchange, RulesFn
+from backend.exchanges.paper import BarsFn, BookFn, PaperConfig, PaperExchange, RulesFn
+from backend.market.errors import MarketDataError
+from backend.market.types import Kline
 from backend.observability.metrics import Metrics
 from config.execution import ExchangeKind
 from config.settings import Settings
+
+log = logging.getLogger(__name__)
+# a symbol's recent bars at the configured interval, as the market service keeps them (cached)
+KlinesFn = Callable[[str], Awaitable[Sequence[Kline]]]
 
 
 def paper_config(settings: Settings) -> PaperConfig:
@@ -27,6 +34,23 @@ def paper_config(settings: Settings) -> PaperConfig:
     )
 
 
+def closed_bars(klines: KlinesFn) -> BarsFn:
+    """The paper exchange's bars (resting orders fill when a later bar trades through them): the
+    symbol's bars from the market service's cache that closed after `since` and by `until`. A bar
+    still forming (its close in the future) is never one of them. When the market cannot give
+    them now, none: the book alone decides until the next look."""
+
+    async def bars(symbol: str, since: datetime, until: datetime) -> Sequence[Kline]:
+        try:
+            rows = await klines(symbol)
+        except MarketDataError as exc:
+            log.warning("bars unavailable for resting orders", extra={"symbol": symbol, "error": str(exc)})
+            return ()
+        return [k for k in rows if since < k.close_time <= until]
+
+    return bars
+
+
 def build_exchange(
     settings: Callable[[], Settings],
     *,
@@ -35,6 +59,7 @@ def build_exchange(
     rules: RulesFn,
     metrics: Metrics,
     clock: Callable[[], datetime],
+    bars: BarsFn | None = None,
 ) -> Exchange:
     current = settings()
     if current.execution.exchange is ExchangeKind.BINANCE:
@@ -42,4 +67,6 @@ def build_exchange(
 
         # the execution service counts exchange_requests_total for every adapter
         return BinanceExchange.from_settings(current, clock=clock)
-    return PaperExchange(sessions, book=book, rules=rules, config=lambda: paper_config(settings()), clock=clock)
+    return PaperExchange(
+        sessions, book=book, rules=rules, config=lambda: paper_config(settings()), clock=clock, bars=bars
+    )

@@ -29,11 +29,22 @@ from backend.execution.ledger_records import ZERO, OpenOrder
 from backend.execution.planner import OrderPlan, PlannedOrder
 from backend.execution.reports import CycleReport
 from backend.execution.styles import LIMIT_IOC, MAKER_FIRST, child_order_id
+from config.settings import Settings
 
 if TYPE_CHECKING:
     from backend.execution.service import ExecutionService
 
 log = logging.getLogger(__name__)
+
+
+def resting_check_seconds(settings: Settings) -> int:
+    """The `execution-resting` job's interval: QT_EXECUTION_RESTING_CHECK_SECONDS while orders may
+    rest or be sliced (maker_first, QT_EXECUTION_SLICE_NOTIONAL), else 0 (the job does not run).
+    The scheduler and the backtest engine both read it, so the backtest checks at the job's cadence."""
+    ex = settings.execution
+    if ex.order_style == MAKER_FIRST or ex.slice_notional > 0:
+        return ex.resting_check_seconds
+    return 0
 
 
 def left_behind(side: OrderSide, price: Decimal, top: tuple[Decimal, Decimal]) -> bool:
@@ -240,4 +251,4 @@ def maker_request_ok(request: OrderRequest, code: int | None) -> bool:
     return request.order_type is OrderType.LIMIT_MAKER and code == -2010
 
 
-__all__ = ["ZERO", "RestingOrders", "left_behind", "maker_request_ok"]
+__all__ = ["ZERO", "RestingOrders", "left_behind", "maker_request_ok", "resting_check_seconds"]

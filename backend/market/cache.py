@@ -43,10 +43,14 @@ class TTLCache(Generic[V]):
         self._max = max_entries
         self._data: dict[Hashable, Entry[V]] = {}
         self._lock = threading.Lock()
+        self._counters: dict[str, Any] = {}  # result -> its labelled counter, looked up once
 
     def _count(self, result: str) -> None:
         if self._requests is not None:
-            self._requests.labels(cache=self.name, result=result).inc()
+            counter = self._counters.get(result)
+            if counter is None:
+                counter = self._counters[result] = self._requests.labels(cache=self.name, result=result)
+            counter.inc()
 
     def get(self, key: Hashable) -> Entry[V] | None:
         """A fresh entry (a hit) or None (a miss); both are counted."""
@@ -106,11 +110,12 @@ class CircuitBreaker:
         self.consecutive_failures = 0
         self.opened_at: datetime | None = None
         self.last_error: str | None = None
+        self._child = gauge.labels(source=source) if gauge is not None else None
         self._set_gauge()
 
     def _set_gauge(self) -> None:
-        if self._gauge is not None:
-            self._gauge.labels(source=self.source).set(1 if self.opened_at is not None else 0)
+        if self._child is not None:
+            self._child.set(1 if self.opened_at is not None else 0)
 
     @property
     def state(self) -> BreakerState:

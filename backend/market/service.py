@@ -13,15 +13,17 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from backend.market.cache import CircuitBreaker, Entry, TTLCache
 from backend.market.errors import CircuitOpenError, MarketDataError, UnknownSymbolError
-from backend.market.sentiment import SentimentService
 from backend.market.source import MarketDataSource, interval_seconds
 from backend.market.types import BookTop, Kline, MarketSnapshot, OrderBook, SymbolRules, Ticker24h
-from backend.observability.metrics import Metrics
 from config.market import MarketSettings
+
+if TYPE_CHECKING:  # the service is handed them: a backtest never imports httpx and prometheus for them
+    from backend.market.sentiment import SentimentService
+    from backend.observability.metrics import Metrics
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -59,6 +61,9 @@ class MarketService:
         self._clock = clock
         self._metrics = metrics
         self.sentiment = sentiment
+        # labelled children looked up once (a backtest makes thousands of calls per simulated day)
+        self._requests: dict[tuple[str, str], Any] = {}
+        self._ages: dict[str, tuple[Any, Any]] = {}
         requests = metrics.market_cache_requests if metrics else None
 
         def ttl() -> float:
@@ -109,14 +114,23 @@ class MarketService:
 
     def _count(self, endpoint: str, outcome: str) -> None:
         if self._metrics is not None:
-            self._metrics.market_source_requests.labels(
-                source=self.source_name, endpoint=endpoint, outcome=outcome
-            ).inc()
+            child = self._requests.get((endpoint, outcome))
+            if child is None:
+                child = self._requests[(endpoint, outcome)] = self._metrics.market_source_requests.labels(
+                    source=self.source_name, endpoint=endpoint, outcome=outcome
+                )
+            child.inc()
 
     def _age(self, kind: str, as_of: datetime, *, expected: float = 0.0) -> None:
         if self._metrics is not None:
-            self._metrics.market_data_age.labels(kind=kind).set(max((self._clock() - as_of).total_seconds(), 0.0))
-            self._metrics.market_data_expected_age.labels(kind=kind).set(expected)
+            gauges = self._ages.get(kind)
+            if gauges is None:
+                gauges = self._ages[kind] = (
+                    self._metrics.market_data_age.labels(kind=kind),
+                    self._metrics.market_data_expected_age.labels(kind=kind),
+                )
+            gauges[0].set(max((self._clock() - as_of).total_seconds(), 0.0))
+            gauges[1].set(expected)
 
     # ------------------------------------------------------------------------------ data kinds
     async def rules(self, *, force: bool = False) -> dict[str, SymbolRules]:

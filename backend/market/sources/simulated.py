@@ -19,6 +19,7 @@ import numpy as np
 from backend.market.errors import UnknownSymbolError
 from backend.market.source import floor_time, interval_seconds
 from backend.market.sources.simulated_bars import BarArrays, BarModel
+from backend.market.sources.simulated_book import BookSpec
 from backend.market.sources.simulated_universe import (
     ALL_SYMBOLS,
     DAY,
@@ -32,7 +33,7 @@ from backend.market.sources.simulated_universe import (
     _step_size,
     _tick_size,
 )
-from backend.market.types import BookLevel, BookTop, Kline, OrderBook, SymbolRules, SymbolStatus, Ticker24h
+from backend.market.types import BookTop, Kline, OrderBook, SymbolRules, SymbolStatus, Ticker24h
 
 __all__ = [
     "ALL_SYMBOLS",
@@ -70,6 +71,15 @@ class SimulatedMarket:
         self._tick_dp = [_decimals(t) for t in self._ticks]
         self._step_dp = [_decimals(s) for s in self._steps]
         self._n = len(symbols)
+        self._names = [s.symbol for s in symbols]
+        self._halted = [s.status == SymbolStatus.HALT for s in symbols]
+        self._price_spec = [f".{dp}f" for dp in self._tick_dp]
+        self._qty_spec = [f".{dp}f" for dp in self._step_dp]
+        self._book = [
+            BookSpec.of(s, float(t), dp, sdp)
+            for s, t, dp, sdp in zip(symbols, self._ticks, self._tick_dp, self._step_dp, strict=True)
+        ]
+        self._rules: tuple[datetime, dict[str, SymbolRules]] | None = None  # (the day, its rules)
         self._bars = BarModel(seed, symbols)
         self._window_cache: dict[tuple[int, int, int], tuple[np.ndarray, ...]] = {}  # see _recent_minutes
         # the bars' lock: the window cache grows under it too
@@ -135,6 +145,14 @@ class SimulatedMarket:
 
     # ------------------------------------------------------------------------------ MarketDataSource
     def symbol_rules(self) -> dict[str, SymbolRules]:
+        # the rules only change with the day (a fresh listing's date): built once a day
+        today = floor_time(self._clock(), "1d")
+        cached = self._rules
+        if cached is None or cached[0] != today:
+            cached = self._rules = (today, self._build_rules())
+        return dict(cached[1])
+
+    def _build_rules(self) -> dict[str, SymbolRules]:
         out: dict[str, SymbolRules] = {}
         for i, spec in enumerate(self._symbols):
             tick, step = self._ticks[i], self._steps[i]
@@ -174,24 +192,31 @@ class SimulatedMarket:
         The same bars as ``history_arrays("1m", ...)`` over that window; the two days the window can
         span are joined once per day pair and the window is a slice of them, so the tickers and the
         book tops of each minute cost a few vectorised reductions (a backtest asks every bar)."""
+        return self._recent()[0]
+
+    def _recent(self) -> tuple[tuple[np.ndarray, ...], bool]:
+        """``_recent_minutes()`` and whether the days it comes from hold no NaN (no listing in them):
+        then the NaN-aware reductions are the plain ones (the same values, without masks and copies)."""
         now = self._clock()
         last_open = int(floor_time(now, "1m").timestamp()) - 60
         first_open = max(last_open - 1439 * 60, int(EPOCH.timestamp()))
         if last_open < first_open:
             empty = np.zeros((self._n, 0))
-            return (np.zeros(0, dtype=np.int64), *(empty,) * 6)
+            return (np.zeros(0, dtype=np.int64), *(empty,) * 6), False
         epoch = int(EPOCH.timestamp())
         first, last = (first_open - epoch) // DAY, (last_open - epoch) // DAY
         today = int(floor_time(now, "1d").timestamp())
         key = (first, last, today)  # a fresh listing's NaN bars move with the clock's day
         with self._lock:
-            joined = self._window_cache.get(key)
-            if joined is None:
+            cached = self._window_cache.get(key)
+            if cached is None:
                 joined = self._joined_minutes(first, last)
-                self._window_cache = {key: joined}
+                cached = self._window_cache[key] = (joined, not any(np.isnan(a).any() for a in joined[1:]))
+                self._window_cache = {key: cached}
+        joined, clean = cached
         lo = (first_open - int(joined[0][0])) // 60
         hi = (last_open - int(joined[0][0])) // 60 + 1
-        return tuple(a[..., lo:hi] for a in joined)
+        return tuple(a[..., lo:hi] for a in joined), clean
 
     def _joined_minutes(self, first: int, last: int) -> tuple[np.ndarray, ...]:
         times, *arrays = self._bars.days("1m", first, last)
@@ -207,37 +232,53 @@ class SimulatedMarket:
         return (times.astype(np.int64), *arrays)
 
     def tickers_24h(self) -> dict[str, Ticker24h]:
-        times, o, h, lo, c, v, qv = self._recent_minutes()
+        (times, o, h, lo, c, v, qv), clean = self._recent()
         if times.size == 0:
             return {}
         close_time = datetime.fromtimestamp(int(times[-1]) + 60, UTC) - timedelta(milliseconds=1)
-        valid = ~np.isnan(c)
-        present = valid.any(axis=1)
-        first = np.argmax(valid, axis=1)
-        opened_all = o[np.arange(self._n), first]
-        volumes = np.nansum(v, axis=1)
-        quotes = np.nansum(qv, axis=1)
-        with np.errstate(all="ignore"):
-            highs = np.nanmax(np.where(present[:, None], h, 0.0), axis=1)
-            lows = np.nanmin(np.where(present[:, None], lo, 0.0), axis=1)
+        if clean:  # every symbol has every bar: what the NaN-aware lines below give, without the masks
+            present = [True] * self._n
+            opened_all, volumes, quotes = o[:, 0], v.sum(axis=1), qv.sum(axis=1)
+            highs, lows = h.max(axis=1), lo.min(axis=1)
+        else:
+            valid = ~np.isnan(c)
+            present = valid.any(axis=1).tolist()
+            first = np.argmax(valid, axis=1)
+            opened_all = o[np.arange(self._n), first]
+            volumes = np.nansum(v, axis=1)
+            quotes = np.nansum(qv, axis=1)
+            with np.errstate(all="ignore"):
+                highs = np.nanmax(np.where(np.array(present)[:, None], h, 0.0), axis=1)
+                lows = np.nanmin(np.where(np.array(present)[:, None], lo, 0.0), axis=1)
         out: dict[str, Ticker24h] = {}
-        for i, spec in enumerate(self._symbols):
-            if not present[i]:
+        # plain floats (the same doubles) for the per-symbol loop: a backtest asks at every bar
+        columns = zip(
+            present,
+            opened_all.tolist(),
+            c[:, -1].tolist(),
+            highs.tolist(),
+            lows.tolist(),
+            volumes.tolist(),
+            quotes.tolist(),
+            strict=True,
+        )
+        for i, (shown, opened, last, high, low, volume, quote) in enumerate(columns):
+            if not shown:
                 continue
-            dp = self._tick_dp[i]
-            opened, last = float(opened_all[i]), float(c[i, -1])
-            halted = spec.status == SymbolStatus.HALT
-            volume = 0.0 if halted else float(volumes[i])
-            quote = 0.0 if halted else float(quotes[i])
-            out[spec.symbol] = Ticker24h(
-                symbol=spec.symbol,
-                last_price=_fmt(last, dp),
-                open_price=_fmt(opened, dp),
-                high_price=_fmt(float(highs[i]), dp),
-                low_price=_fmt(float(lows[i]), dp),
-                volume=_fmt(volume, self._step_dp[i]),
-                quote_volume=_fmt(quote, 2),
-                price_change_pct=_fmt((last / opened - 1) * 100, 3),
+            price = self._price_spec[i]  # format(x, ".Nf") is _fmt(x, N)
+            halted = self._halted[i]
+            if halted:
+                volume = quote = 0.0
+            symbol = self._names[i]
+            out[symbol] = Ticker24h(
+                symbol=symbol,
+                last_price=Decimal(format(last, price)),
+                open_price=Decimal(format(opened, price)),
+                high_price=Decimal(format(high, price)),
+                low_price=Decimal(format(low, price)),
+                volume=Decimal(format(volume, self._qty_spec[i])),
+                quote_volume=Decimal(format(quote, ".2f")),
+                price_change_pct=Decimal(format((last / opened - 1) * 100, ".3f")),
                 trade_count=0 if halted else int(quote / 400) + 1,
                 close_time=close_time,
             )
@@ -246,45 +287,28 @@ class SimulatedMarket:
     def _top(
         self, i: int, times: np.ndarray, c: np.ndarray, qv: np.ndarray, recent: float | None = None
     ) -> BookTop | None:
-        spec = self._symbols[i]
         mid = float(c[i, -1])
         if math.isnan(mid) and not (~np.isnan(c[i])).any():
             return None
-        expected_hour = spec.quote_volume / 24
         if recent is None:
             recent = float(np.nansum(qv[i, -60:]))
-        recent = recent or 1e-9
-        # spreads widen as recent volume falls (square-root law), never below one tick
-        base_bps = max(0.25 * math.sqrt(1e9 / max(spec.quote_volume, 1.0)), spec.spread_floor_bps, 0.1)
-        spread_bps = base_bps * math.sqrt(max(expected_hour / recent, 0.25))
-        tick = float(self._ticks[i])
-        half = max(mid * spread_bps / 20_000, tick / 2)
-        dp = self._tick_dp[i]
-        bid = math.floor((mid - half) / tick) * tick
-        ask = math.ceil((mid + half) / tick) * tick
-        if ask <= bid:
-            ask = bid + tick
-        top_notional = max(spec.quote_volume / 5000, 5.0)
-        step_dp = self._step_dp[i]
-        return BookTop(
-            symbol=spec.symbol,
-            bid_price=_fmt(bid, dp),
-            bid_qty=_fmt(top_notional / mid, step_dp),
-            ask_price=_fmt(ask, dp),
-            ask_qty=_fmt(top_notional * 0.9 / mid, step_dp),
-            time=datetime.fromtimestamp(int(times[-1]) + 60, UTC),
-        )
+        return self._book[i].top(mid, recent, datetime.fromtimestamp(int(times[-1]) + 60, UTC))
 
     def book_tops(self) -> dict[str, BookTop]:
-        times, _o, _h, _l, c, _v, qv = self._recent_minutes()
+        (times, _o, _h, _l, c, _v, qv), clean = self._recent()
         if times.size == 0:
             return {}
-        recent = np.nansum(qv[:, -60:], axis=1)
+        recent = (qv[:, -60:].sum(axis=1) if clean else np.nansum(qv[:, -60:], axis=1)).tolist()
+        mids = c[:, -1].tolist()
+        seen = None  # rows with a NaN last close: a bar seen earlier in the window still makes a top
+        time = datetime.fromtimestamp(int(times[-1]) + 60, UTC)
         out: dict[str, BookTop] = {}
-        for i, spec in enumerate(self._symbols):
-            top = self._top(i, times, c, qv, float(recent[i]))
-            if top is not None:
-                out[spec.symbol] = top
+        for i, mid in enumerate(mids):
+            if math.isnan(mid):
+                seen = (~np.isnan(c)).any(axis=1) if seen is None else seen
+                if not seen[i]:
+                    continue
+            out[self._names[i]] = self._book[i].top(mid, recent[i], time)
         return out
 
     def klines(
@@ -310,8 +334,13 @@ class SimulatedMarket:
         bars = self.history_arrays(interval, start_at, end_at, [symbol])
         dp, sdp = self._tick_dp[i], self._step_dp[i]
         out: list[Kline] = []
-        for j, t in enumerate(bars.open_time.tolist()):
-            c = bars.close[0, j]
+        last_ms = delta - timedelta(milliseconds=1)
+        rows = zip(
+            bars.open_time.tolist(),
+            *(a[0].tolist() for a in (bars.open, bars.high, bars.low, bars.close, bars.volume, bars.quote_volume)),
+            strict=True,
+        )
+        for t, o, h, lo, c, v, qv in rows:
             if math.isnan(c):
                 continue
             opened = datetime.fromtimestamp(t, UTC)
@@ -320,14 +349,14 @@ class SimulatedMarket:
                     symbol=symbol,
                     interval=interval,
                     open_time=opened,
-                    close_time=opened + delta - timedelta(milliseconds=1),
-                    open=_fmt(bars.open[0, j], dp),
-                    high=_fmt(bars.high[0, j], dp),
-                    low=_fmt(bars.low[0, j], dp),
+                    close_time=opened + last_ms,
+                    open=_fmt(o, dp),
+                    high=_fmt(h, dp),
+                    low=_fmt(lo, dp),
                     close=_fmt(c, dp),
-                    volume=_fmt(bars.volume[0, j], sdp),
-                    quote_volume=_fmt(bars.quote_volume[0, j], 4),
-                    trade_count=int(bars.quote_volume[0, j] / 400) + 1,
+                    volume=_fmt(v, sdp),
+                    quote_volume=_fmt(qv, 4),
+                    trade_count=int(qv / 400) + 1,
                 )
             )
         if start is None:
@@ -346,21 +375,7 @@ class SimulatedMarket:
         limit = max(1, min(limit, 1000))
         minute = int(now.timestamp()) // 60
         rng = np.random.default_rng([self.seed, 0xB00C, i, minute])
-        tick = self._ticks[i]
-        mid = float(top.mid)
-        gap = max(tick, _fmt(mid * 0.0002, self._tick_dp[i]))  # ~2 bps between levels
-        growth = 1 + 0.35 * np.arange(limit)
-        noise = np.exp(rng.normal(0, 0.3, size=(2, limit)))
-        sdp = self._step_dp[i]
-        bids = tuple(
-            BookLevel(top.bid_price - gap * k, _fmt(float(top.bid_qty) * growth[k] * noise[0, k], sdp))
-            for k in range(limit)
-            if top.bid_price - gap * k > 0
-        )
-        asks = tuple(
-            BookLevel(top.ask_price + gap * k, _fmt(float(top.ask_qty) * growth[k] * noise[1, k], sdp))
-            for k in range(limit)
-        )
+        bids, asks = self._book[i].depth(top, self._ticks[i], limit, rng)
         return OrderBook(symbol=symbol, bids=bids, asks=asks, time=top.time)
 
     def server_time(self) -> datetime:

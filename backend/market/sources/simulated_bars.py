@@ -19,7 +19,6 @@ from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.signal import lfilter
 
 from backend.market.source import INTERVAL_SECONDS, interval_seconds
 from backend.market.sources.simulated_universe import DAY, EPOCH, SimSymbol
@@ -32,6 +31,27 @@ _VOL_PHI, _VOL_SD = 0.97, 0.55  # daily log-volatility: persistence and stationa
 _INTRADAY_PHI, _INTRADAY_SD = 0.9, 0.5
 
 _INTERVAL_CODES = {name: i + 1 for i, name in enumerate(INTERVAL_SECONDS)}
+_DAY_CACHE = 16  # days of bars kept per model (any interval)
+_DAY_BATCH = 8  # days of 1m .. 30m bars generated together when one is missing
+_WINDOW_CACHE_VALUES = 2_000_000  # the largest multi-day window kept (values per array, ~16 MB)
+
+
+def ar1(x: np.ndarray, phi: float, zi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``y[..., t] = x[..., t] + phi * y[..., t - 1]`` along the last axis, ``y[..., -1]`` before
+    the start being ``zi / phi``; returns (y, the next call's zi = phi * y[..., -1:]).
+
+    The same floating-point operations, in the same order, as scipy's
+    ``lfilter([1.0], [1.0, -phi], x, axis=-1, zi=zi)`` (bit for bit: the tests check it), without
+    the second of start-up that importing scipy.signal costs.
+    """
+    steps = np.ascontiguousarray(np.moveaxis(x, -1, 0))  # one step at a time over every row at once
+    out = np.empty_like(steps)
+    carry = zi[..., 0].copy()
+    for t in range(steps.shape[0]):
+        row = out[t]
+        np.add(carry, steps[t], out=row)  # lfilter's y = z + b0 * x, b0 = 1
+        np.multiply(row, phi, out=carry)  # its next z = b1 * x - a1 * y = phi * y
+    return np.ascontiguousarray(np.moveaxis(out, 0, -1)), carry[..., None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,11 +87,13 @@ class BarModel:
         self._daily_logvol = np.zeros((0, n))
         self._daily_state: tuple[np.ndarray, np.ndarray] | None = None
         self._day_cache: OrderedDict[tuple[str, int], tuple[np.ndarray, ...]] = OrderedDict()
+        self._window_cache: dict[tuple[str, int, int], tuple[np.ndarray, ...]] = {}  # the last window of days()
         self.lock = threading.RLock()
 
     def clear(self) -> None:
         with self.lock:
             self._day_cache.clear()
+            self._window_cache = {}
 
     # ------------------------------------------------------------------------------ daily backbone
     def _ensure_days(self, days: int) -> None:
@@ -92,7 +114,7 @@ class BarModel:
                 zi = rng.standard_normal((self._n + 1, 1)) * _VOL_SD * _VOL_PHI
             else:
                 zi = self._daily_state[0]
-            h, zf = lfilter([1.0], [1.0, -_VOL_PHI], eta, axis=1, zi=zi)
+            h, zf = ar1(eta, _VOL_PHI, zi)
             self._daily_state = (zf, np.zeros(1))
             factor = _FACTOR_DAILY_VOL * np.exp(h[0] - _VOL_SD**2 / 2) * z[0]
             idio = self._idio[:, None] * np.exp(h[1:] - _VOL_SD**2 / 2) * z[1:]
@@ -108,11 +130,23 @@ class BarModel:
 
     # ------------------------------------------------------------------------------ intraday bars
     def days(self, interval: str, first: int, last: int) -> tuple[np.ndarray, ...]:
-        """Bars of days [first, last] for every symbol: (open_time, o, h, l, c, vol, qvol), shapes (n, bars)."""
+        """Bars of days [first, last] for every symbol: (open_time, o, h, l, c, vol, qvol), shapes (n, bars).
+
+        Read-only arrays: a window asked for again (every symbol's klines at one moment) is not
+        generated again."""
         if last - first <= 1:
             parts = [self._one_day(interval, d) for d in range(first, last + 1)]
             return tuple(np.concatenate(items, axis=-1) for items in zip(*parts, strict=True))
-        return self._generate(interval, first, last)
+        key = (interval, first, last)
+        with self.lock:
+            cached = self._window_cache.get(key)
+            if cached is None:
+                cached = self._generate(interval, first, last)[0]
+                for a in cached:
+                    a.flags.writeable = False
+                if cached[0].size * self._n <= _WINDOW_CACHE_VALUES:  # windows of training size are not kept
+                    self._window_cache = {key: cached}
+            return cached
 
     def _one_day(self, interval: str, day: int) -> tuple[np.ndarray, ...]:
         key = (interval, day)
@@ -121,13 +155,20 @@ class BarModel:
             if cached is not None:
                 self._day_cache.move_to_end(key)
                 return cached
-            arrays = self._generate(interval, day, day)
-            self._day_cache[key] = arrays
-            if len(self._day_cache) > 16:
+            # the next days too, in one vectorised pass: a moving clock asks for them next
+            batch = _DAY_BATCH if DAY // interval_seconds(interval) > 24 else 1
+            for offset, arrays in enumerate(self._generate(interval, day, day + batch - 1, separate=True)):
+                self._day_cache[(interval, day + offset)] = arrays
+                self._day_cache.move_to_end((interval, day + offset))
+            while len(self._day_cache) > _DAY_CACHE:
                 self._day_cache.popitem(last=False)
-            return arrays
+            return self._day_cache[key]
 
-    def _generate(self, interval: str, first: int, last: int) -> tuple[np.ndarray, ...]:
+    def _generate(
+        self, interval: str, first: int, last: int, *, separate: bool = False
+    ) -> list[tuple[np.ndarray, ...]]:
+        """Bars of days [first, last]: one tuple, or with ``separate`` one per day, each exactly as
+        generating that day alone would give it (its own start level, same operations)."""
         step = interval_seconds(interval)
         per_day = DAY // step
         n_days = last - first + 1
@@ -146,27 +187,28 @@ class BarModel:
         eta = shocks[:, 2 * n + 1 : 3 * n + 1] * (_INTRADAY_SD * math.sqrt(1 - _INTRADAY_PHI**2))
         vol_noise = shocks[:, 3 * n + 1 : 4 * n + 1]
         wick2 = np.abs(shocks[:, 4 * n + 1])[:, None, :]
-        g, _ = lfilter([1.0], [1.0, -_INTRADAY_PHI], eta, axis=2, zi=np.zeros((n_days, n, 1)))  # intraday log-vol
+        g, _ = ar1(eta, _INTRADAY_PHI, np.zeros((n_days, n, 1)))  # intraday log-vol
+        intraday = np.exp(g - _INTRADAY_SD**2 / 2)
         daily_ret = self._daily_ret[first : last + 1]  # (D, n)
         day_scale = np.exp(self._daily_logvol[first : last + 1] - _VOL_SD**2 / 2)  # (D, n)
         bar_sigma = (
             np.sqrt(self._beta[None, :] ** 2 * _FACTOR_DAILY_VOL**2 + (self._idio[None, :] * day_scale) ** 2)[..., None]
-            * np.exp(g - _INTRADAY_SD**2 / 2)
+            * intraday
             / math.sqrt(per_day)
         )  # (D, n, k)
         raw = (
             self._beta[None, :, None] * _FACTOR_DAILY_VOL / math.sqrt(per_day) * z_factor[:, None, :]
-            + self._idio[None, :, None]
-            * day_scale[..., None]
-            * np.exp(g - _INTRADAY_SD**2 / 2)
-            / math.sqrt(per_day)
-            * z_idio
+            + self._idio[None, :, None] * day_scale[..., None] * intraday / math.sqrt(per_day) * z_idio
         )
         # bridge: spread the gap to the day's return in proportion to each bar's variance
-        weights = bar_sigma**2 / (bar_sigma**2).sum(axis=2, keepdims=True)
+        variance = bar_sigma**2
+        weights = variance / variance.sum(axis=2, keepdims=True)
         ret = raw + (daily_ret - raw.sum(axis=2))[..., None] * weights
-        start_log = self._log_close_before(first)  # (n,)
-        day_starts = start_log[None, :] + np.concatenate([np.zeros((1, n)), np.cumsum(daily_ret, axis=0)[:-1]])
+        if separate:  # each day from its own start level, as when generated alone (+ 0.0 included)
+            day_starts = np.stack([self._log_close_before(d) + 0.0 for d in range(first, last + 1)])
+        else:
+            start_log = self._log_close_before(first)  # (n,)
+            day_starts = start_log[None, :] + np.concatenate([np.zeros((1, n)), np.cumsum(daily_ret, axis=0)[:-1]])
         log_close = day_starts[..., None] + np.cumsum(ret, axis=2)
         log_open = log_close - ret
         close = np.exp(log_close)
@@ -184,9 +226,10 @@ class BarModel:
             int(EPOCH.timestamp()) + (np.arange(first, last + 1)[:, None] * DAY + np.arange(per_day)[None, :] * step)
         ).reshape(-1)
 
-        def flat(a: np.ndarray) -> np.ndarray:
-            return np.transpose(a, (1, 0, 2)).reshape(n, -1)
-
-        return (times, flat(open_), flat(high), flat(low), flat(close), flat(volume), flat(quote_volume))
+        arrays = (open_, high, low, close, volume, quote_volume)
+        if separate:
+            times = times.reshape(n_days, per_day)
+            return [(times[d], *(a[d] for a in arrays)) for d in range(n_days)]
+        return [(times, *(np.transpose(a, (1, 0, 2)).reshape(n, -1) for a in arrays))]
 
     # ------------------------------------------------------------------------------ public arrays

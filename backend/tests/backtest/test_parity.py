@@ -1,5 +1,7 @@
 """Live and backtest agree: the service in paper mode on the replay source, driven bar by bar
-through its real jobs, places exactly the orders and fills the backtest placed over those bars."""
+through its real jobs, places exactly the orders and fills the backtest placed over those bars, in
+every order style: with maker_first or slicing, the `execution-resting` job runs between cycles
+(every bar: its 15 s cadence is shorter than a bar) as the backtest runs it."""
 
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -24,6 +27,15 @@ STEP = timedelta(hours=1)
 FIRST_VISIT = START + timedelta(days=1) + STEP
 BARS = 30
 LIQUIDITY_BARS, REBALANCE_BARS = 3, 2
+STYLES = {
+    "market": {},
+    "maker_first": {
+        "QT_EXECUTION_ORDER_STYLE": "maker_first",
+        "QT_EXECUTION_MAKER_TIMEOUT_SECONDS": "3600",  # a maker order not filled within a bar is finished
+        "QT_EXECUTION_MAKER_REPRICES": "1",
+    },
+    "sliced": {"QT_EXECUTION_SLICE_NOTIONAL": "1500"},
+}
 
 
 def decision(client_order_id: str | None) -> str | None:
@@ -55,7 +67,10 @@ def live_records(session: Session) -> tuple[list[tuple[Any, ...]], list[tuple[An
     return orders, fills
 
 
-def test_live_paper_trading_does_exactly_what_the_backtest_did(make_settings: SettingsFactory, tmp_path: Path) -> None:
+@pytest.mark.parametrize("style", list(STYLES))
+def test_live_paper_trading_does_exactly_what_the_backtest_did(
+    make_settings: SettingsFactory, tmp_path: Path, style: str
+) -> None:
     folder = write_market(tmp_path / "market", bars=72)
     last = FIRST_VISIT + STEP * (BARS - 1)
     sections: dict[str, dict[str, Any]] = {name: dict(values) for name, values in BACKTEST_ENV.items()}
@@ -65,6 +80,9 @@ def test_live_paper_trading_does_exactly_what_the_backtest_did(make_settings: Se
         "QT_MARKET_KLINE_INTERVAL": "1h",
         "QT_MARKET_CACHE_TTL_SECONDS": "3599",  # what the backtest sets for --market-bars 1
     }
+    sections["execution"].update(STYLES[style])
+    # the rebalance cadence (a sliced order's window), as the backtest sets it for --rebalance-bars
+    sections["scheduler"] = {"QUANTUM_TRADER_EXECUTION_SECONDS": str(REBALANCE_BARS * 3600)}
     settings = make_settings(**sections)
 
     # the backtest over those bars, with the service's settings
@@ -75,6 +93,14 @@ def test_live_paper_trading_does_exactly_what_the_backtest_did(make_settings: Se
     result = run_backtest(config, open_replay(folder, clock), clock, settings=settings)
     book = result.books["strategy"]
     assert len(book.fills) > 10  # a run that trades, not a vacuous agreement
+    if style != "market":  # and one where orders are finished between cycles
+        between = {FIRST_VISIT + STEP * i for i in range(BARS) if i % REBALANCE_BARS}
+        assert any(f["time"] in between for f in book.fills), style
+        styled = {
+            "maker_first": lambda o: o["client_order_id"].endswith("-t"),
+            "sliced": lambda o: o["status"] == "SLICED",
+        }
+        assert any(styled[style](o) for o in book.orders), style
 
     # the service: its own jobs, one bar at a time, on the same clock
     live_clock = BacktestClock(FIRST_VISIT - STEP)  # it starts (and reconciles) before the first bar
@@ -88,6 +114,8 @@ def test_live_paper_trading_does_exactly_what_the_backtest_did(make_settings: Se
                 client.portal.call(runner.run_now, "liquidity-refresh")  # type: ignore[union-attr]
             if index % REBALANCE_BARS == 0:
                 client.portal.call(runner.run_now, "execution-rebalance")  # type: ignore[union-attr]
+            elif style != "market":
+                client.portal.call(runner.run_now, "execution-resting")  # type: ignore[union-attr]
         sessions = client.app.state.ctx.sessions  # type: ignore[attr-defined]
         with sessions() as session:
             orders, fills = live_records(session)

@@ -1,0 +1,44 @@
+"""The simulated price process: its AR(1) filter is scipy's lfilter bit for bit, and days generated
+ahead in one batch or windows served from the cache are exactly the bars generated alone."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy.signal import lfilter
+
+from backend.market.sources.simulated_bars import BarModel, ar1
+from backend.market.sources.simulated_universe import ALL_SYMBOLS
+
+
+@pytest.mark.parametrize(
+    ("shape", "phi"),
+    [((48, 256), 0.97), ((2, 47, 1440), 0.9), ((21, 47, 24), 0.9), ((1, 3, 1), 0.5), ((4, 0), 0.9)],
+)
+def test_ar1_is_scipys_lfilter_bit_for_bit(shape: tuple[int, ...], phi: float) -> None:
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal(shape) * 0.4
+    zi = rng.standard_normal((*shape[:-1], 1))
+    expected, expected_zf = lfilter([1.0], [1.0, -phi], x, axis=-1, zi=zi)
+    got, zf = ar1(x, phi, zi)
+    assert np.array_equal(got, expected)
+    if shape[-1]:
+        assert np.array_equal(zf, expected_zf)
+
+
+@pytest.mark.parametrize("interval", ["1m", "5m", "1h"])
+@pytest.mark.parametrize("day", [0, 7, 8, 255, 256])
+def test_a_day_generated_in_a_batch_is_the_day_generated_alone(interval: str, day: int) -> None:
+    batched = BarModel(42, ALL_SYMBOLS).days(interval, day, day)
+    alone = BarModel(42, ALL_SYMBOLS)._generate(interval, day, day)[0]
+    assert all(np.array_equal(a, b) for a, b in zip(batched, alone, strict=True))
+
+
+def test_a_window_asked_for_again_is_served_read_only_from_the_cache() -> None:
+    model = BarModel(42, ALL_SYMBOLS)
+    first = model.days("1h", 30, 51)
+    again = model.days("1h", 30, 51)
+    assert again is first
+    assert not first[4].flags.writeable
+    fresh = BarModel(42, ALL_SYMBOLS)._generate("1h", 30, 51)[0]
+    assert all(np.array_equal(a, b) for a, b in zip(first, fresh, strict=True))
