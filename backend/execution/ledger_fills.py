@@ -50,12 +50,26 @@ _SEL_SEEN = select(_FILL.c.symbol, _FILL.c.trade_id).where(
     _FILL.c.symbol.in_(bindparam("x_symbols", expanding=True)),
     _FILL.c.trade_id.in_(bindparam("x_ids", expanding=True)),
 )
+# the common case, one symbol and one trade, with plain parameters (an expanding list is rendered
+# anew on every execution)
+_SEL_SEEN_ONE = select(_FILL.c.symbol, _FILL.c.trade_id).where(
+    _FILL.c.exchange == bindparam("x_exchange"),
+    _FILL.c.symbol == bindparam("x_symbol"),
+    _FILL.c.trade_id == bindparam("x_id"),
+)
 _SEL_POSITIONS = (
     select(
         _POS.c.symbol, _POS.c.base_asset, _POS.c.quantity, _POS.c.average_cost, _POS.c.realised_pnl, _POS.c.fees_paid
     )
     .where(_POS.c.exchange == bindparam("x_exchange"), _POS.c.symbol.in_(bindparam("x_symbols", expanding=True)))
     .order_by(_POS.c.symbol)
+    .with_for_update()
+)
+_SEL_POSITION_ONE = (
+    select(
+        _POS.c.symbol, _POS.c.base_asset, _POS.c.quantity, _POS.c.average_cost, _POS.c.realised_pnl, _POS.c.fees_paid
+    )
+    .where(_POS.c.exchange == bindparam("x_exchange"), _POS.c.symbol == bindparam("x_symbol"))
     .with_for_update()
 )
 _POSITION_VALUES = ("quantity", "average_cost", "realised_pnl", "fees_paid", "updated_at")
@@ -153,21 +167,25 @@ class LedgerFills(LedgerBase):
             existing: set[str] = set()
             bases: dict[str, str] = {}
             if fills:
-                seen = {
-                    (row[0], row[1])
-                    for row in conn.execute(
-                        _SEL_SEEN,
-                        {
-                            "x_exchange": self.exchange,
-                            "x_symbols": sorted({f.symbol for f in fills}),
-                            "x_ids": sorted({f.trade_id for f in fills}),
-                        },
+                symbols = sorted({f.symbol for f in fills})
+                ids = sorted({f.trade_id for f in fills})
+                if len(symbols) == 1 and len(ids) == 1:
+                    seen_rows = conn.execute(
+                        _SEL_SEEN_ONE, {"x_exchange": self.exchange, "x_symbol": symbols[0], "x_id": ids[0]}
                     )
-                }
-                wanted = {f.symbol for f in fills} | {
-                    f"{f.fee_asset}{self.quote}" for f in fills if f.fee_asset != self.quote
-                }
-                for row in conn.execute(_SEL_POSITIONS, {"x_exchange": self.exchange, "x_symbols": sorted(wanted)}):
+                else:
+                    seen_rows = conn.execute(
+                        _SEL_SEEN, {"x_exchange": self.exchange, "x_symbols": symbols, "x_ids": ids}
+                    )
+                seen = {(row[0], row[1]) for row in seen_rows}
+                wanted = sorted(
+                    set(symbols) | {f"{f.fee_asset}{self.quote}" for f in fills if f.fee_asset != self.quote}
+                )
+                if len(wanted) == 1:
+                    held = conn.execute(_SEL_POSITION_ONE, {"x_exchange": self.exchange, "x_symbol": wanted[0]})
+                else:
+                    held = conn.execute(_SEL_POSITIONS, {"x_exchange": self.exchange, "x_symbols": wanted})
+                for row in held:
                     states[row.symbol] = PositionState(row.quantity, row.average_cost, row.realised_pnl, row.fees_paid)
                     existing.add(row.symbol)
                     bases[row.symbol] = row.base_asset

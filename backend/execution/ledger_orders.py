@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, func, insert, or_, select, update
+from sqlalchemy import Table, bindparam, func, insert, literal, or_, select, update
 
 from backend.exchanges.base import OrderResult, OrderSide, OrderStatus
 from backend.execution.ledger_records import (
@@ -52,7 +52,8 @@ _OPEN_COLUMNS = (
 # Prepared statements of the cycle (built once; executed with parameters): a statement built per
 # call costs more in SQLAlchemy's cache-key and compile-cache lookup than the read itself.
 _SEL_OPEN_BASE = select(*(_ORD.c[name] for name in _OPEN_COLUMNS)).where(_ORD.c.exchange == bindparam("x_exchange"))
-_SEL_OPEN = _SEL_OPEN_BASE.where(_ORD.c.status.in_(OPEN_STATES)).order_by(_ORD.c.id)
+# IN over plain parameters, not an expanding list: that one is rendered anew on every execution
+_SEL_OPEN = _SEL_OPEN_BASE.where(_ORD.c.status.in_([literal(s) for s in OPEN_STATES])).order_by(_ORD.c.id)
 _SEL_WORKING = _SEL_OPEN_BASE.where(_ORD.c.status == WORKING).order_by(_ORD.c.id)
 _SEL_CHAIN = _SEL_OPEN_BASE.where(
     or_(_ORD.c.client_order_id == bindparam("x_root"), _ORD.c.parent_client_order_id == bindparam("x_root"))
