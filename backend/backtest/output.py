@@ -9,8 +9,10 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from backend.backtest.engine import BacktestResult
-from backend.backtest.stats import curve, drawdown
+from backend.backtest.stats import drawdown_of
 
 ORDER_COLUMNS = (
     "book",
@@ -110,7 +112,7 @@ def write_csv(path: Path, columns: tuple[str, ...], rows: list[dict[str, Any]]) 
 def equity_rows(result: BacktestResult) -> list[dict[str, Any]]:
     rows = []
     for name, book in result.books.items():
-        dd = drawdown(curve(book.equity).equity).to_numpy()
+        dd = drawdown_of(np.array([float(p.equity) for p in book.equity], dtype=float))
         for point, fall in zip(book.equity, dd, strict=True):
             rows.append(
                 {

@@ -1,8 +1,10 @@
 """Performance statistics of a book's equity curve and fills (formulas in docs/backtest.md).
 
 Returns are simple bar-to-bar returns of equity; annualisation uses the number of bars in a
-365-day year (crypto trades every day), and the risk-free rate is 0. The arithmetic is pandas'
-and numpy's; money stays Decimal until it becomes a ratio.
+365-day year (crypto trades every day), and the risk-free rate is 0. The metrics are numpy's,
+with pandas' formulas (its ``pct_change``, two-pass ``std`` and skip-NaN means, the same floats
+bit for bit, which the tests check): a backtest does not import pandas for them. The report's
+curves and monthly returns are pandas series. Money stays Decimal until it becomes a ratio.
 """
 
 from __future__ import annotations
@@ -12,12 +14,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from backend.execution.shortfall import ShortfallSum, shortfall_of
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 ZERO = Decimal(0)
 YEAR = timedelta(days=365)
@@ -33,6 +37,8 @@ class Curve:
 
 
 def curve(points: Sequence[Any]) -> Curve:
+    import pandas as pd  # the report's: the metrics below do without
+
     index = pd.DatetimeIndex([p.time for p in points])
     equity = pd.Series([float(p.equity) for p in points], index=index, dtype=float)
     gross = pd.Series([float(p.gross_exposure) for p in points], index=index, dtype=float)
@@ -45,16 +51,24 @@ def drawdown(equity: pd.Series) -> pd.Series:
     return equity / peak - 1
 
 
-def _longest_underwater_days(equity: pd.Series) -> float:
+def drawdown_of(equity: np.ndarray) -> np.ndarray:
+    """``drawdown`` of an array of equity values (no NaN: they come from Decimals)."""
+    with np.errstate(all="ignore"):  # a zero peak: NaN, as pandas' division gives it, silently
+        return equity / np.maximum.accumulate(equity) - 1 if equity.size else equity.copy()
+
+
+def _equity(points: Sequence[Any]) -> np.ndarray:
+    return np.array([float(p.equity) for p in points], dtype=float)
+
+
+def _longest_underwater_days(equity: np.ndarray, times: Sequence[Any]) -> float:
     """Longest time from a peak to the next recovery of it (or to the end), in days."""
-    if equity.empty:
+    if not equity.size:
         return 0.0
-    peak = equity.cummax()
-    under = equity < peak
+    under = equity < np.maximum.accumulate(equity)
     longest = timedelta(0)
     started = None
-    times = equity.index
-    for i, below in enumerate(under.to_numpy()):
+    for i, below in enumerate(under.tolist()):
         if below and started is None:
             started = times[i - 1] if i > 0 else times[i]
         elif not below and started is not None:
@@ -97,25 +111,30 @@ def book_metrics(
     holdings: Mapping[str, Decimal],
     marks: Mapping[str, Decimal],
 ) -> dict[str, Any]:
-    c = curve(points)
-    equity = c.equity
-    returns = equity.pct_change().dropna()
+    equity = _equity(points)
+    gross = np.array([float(p.gross_exposure) for p in points], dtype=float)
+    times = [p.time for p in points]
+    with np.errstate(all="ignore"):  # pandas' pct_change().dropna(): x[i] / x[i - 1] - 1, NaN dropped
+        returns = equity[1:] / equity[:-1] - 1
+    returns = returns[~np.isnan(returns)]
     per_year = YEAR.total_seconds() / interval_seconds
-    first, last = (equity.iloc[0], equity.iloc[-1]) if len(equity) else (0.0, 0.0)
+    first, last = (equity[0], equity[-1]) if len(equity) else (0.0, 0.0)
     total = last / first - 1 if first > 0 else 0.0
-    span = (equity.index[-1] - equity.index[0]).total_seconds() if len(equity) > 1 else 0.0
+    span = (times[-1] - times[0]).total_seconds() if len(equity) > 1 else 0.0
     years = span / YEAR.total_seconds()
     # compounding a few days to a year says nothing: CAGR from 30 days of history on
     cagr = (last / first) ** (1 / years) - 1 if span >= CAGR_MIN_DAYS * 86_400 and first > 0 and last > 0 else None
-    std = float(returns.std(ddof=1)) if len(returns) > 1 else 0.0
-    mean = float(returns.mean()) if len(returns) else 0.0
-    downside = float(np.sqrt(np.mean(np.minimum(returns.to_numpy(), 0.0) ** 2))) if len(returns) else 0.0
-    dd = drawdown(equity)
+    std = _std(returns) if len(returns) > 1 else 0.0
+    mean = float(returns.sum() / np.float64(len(returns))) if len(returns) else 0.0
+    downside = float(np.sqrt(np.mean(np.minimum(returns, 0.0) ** 2))) if len(returns) else 0.0
+    dd = drawdown_of(equity)
     traded = sum((f["price"] * f["quantity"] for f in fills), ZERO)
     fees = sum((f["fee_quote"] for f in fills), ZERO)
-    avg_equity = float(equity.mean()) if len(equity) else 0.0
+    avg_equity = float(equity.sum() / np.float64(len(equity))) if len(equity) else 0.0
     placed = [o for o in orders if o["status"] in ("FILLED", "EXPIRED", "PARTIALLY_FILLED")]
-    exposure = (c.gross / equity.where(equity > 0)).fillna(0.0)
+    with np.errstate(all="ignore"):  # pandas' (gross / equity.where(equity > 0)).fillna(0.0)
+        exposure = np.where(equity > 0, gross / equity, np.nan)
+    exposure[np.isnan(exposure)] = 0.0
     fees_by_order: dict[str, Decimal] = {}
     for f in fills:
         key = str(f.get("client_order_id"))
@@ -140,8 +159,8 @@ def book_metrics(
         "volatility": std * math.sqrt(per_year),
         "sharpe": _finite(mean / std * math.sqrt(per_year)) if std > 0 else None,
         "sortino": _finite(mean / downside * math.sqrt(per_year)) if downside > 0 else None,
-        "max_drawdown": abs(float(dd.min())) if len(dd) else 0.0,
-        "max_drawdown_days": round(_longest_underwater_days(equity), 4),
+        "max_drawdown": _max_drawdown(dd),
+        "max_drawdown_days": round(_longest_underwater_days(equity, times), 4),
         "turnover": float(traded) / avg_equity if avg_equity > 0 else 0.0,
         "traded_notional": float(traded),
         "fees": float(fees),
@@ -152,9 +171,25 @@ def book_metrics(
         "orders": len(placed),
         "orders_not_placed": len(orders) - len(placed),
         "fills": len(fills),
-        "exposure_avg": float(exposure.mean()) if len(exposure) else 0.0,
+        "exposure_avg": float(exposure.sum() / np.float64(len(exposure))) if len(exposure) else 0.0,
         "symbol_pnl": {s: float(v) for s, v in symbol_pnl(fills, holdings, marks).items()},
     }
+
+
+def _std(values: np.ndarray) -> float:
+    """pandas' ``Series.std(ddof=1)`` of NaN-free values: the two-pass variance, then the root."""
+    count = np.float64(len(values))
+    avg = values.sum(dtype=np.float64) / count
+    with np.errstate(all="ignore"):
+        return float(np.sqrt(((avg - values) ** 2).sum(dtype=np.float64) / (count - 1)))
+
+
+def _max_drawdown(dd: np.ndarray) -> float:
+    """The deepest fall, positive; NaN ones skipped (pandas' ``min``: NaN when every one is)."""
+    if not len(dd):
+        return 0.0
+    seen = dd[~np.isnan(dd)]
+    return abs(float(seen.min())) if seen.size else float("nan")
 
 
 def monthly_returns(points: Sequence[Any]) -> dict[str, float]:

@@ -11,9 +11,10 @@ holds as open and
    resting sale) and fewer than QT_EXECUTION_MAKER_REPRICES re-prices were made: cancels it and
    places the rest as a new LIMIT_MAKER at the new best (``<planned id>-m1``, ``-m2`` ...);
 4. else leaves it: no new order is planned on that symbol while it rests.
-A maker order the exchange refuses because the book crossed it (-2010) is finished at once the
-same way. Children are saved before they are sent and go through the risk guard like any order.
-Nothing here waits or sleeps: what a check cannot decide yet, the next check does.
+A maker order the exchange refuses because the book crossed it (-2010 "Order would immediately
+match and take.", not -2010 for want of balance) is finished at once the same way. Children are
+saved before they are sent and go through the risk guard like any order. Nothing here waits or
+sleeps: what a check cannot decide yet, the next check does.
 """
 
 from __future__ import annotations
@@ -246,9 +247,14 @@ class RestingOrders:
         return cancelled
 
 
-def maker_request_ok(request: OrderRequest, code: int | None) -> bool:
-    """A LIMIT_MAKER refused because the book crossed it (Binance -2010): finish it as a taker."""
-    return request.order_type is OrderType.LIMIT_MAKER and code == -2010
+MAKER_CROSSED = "immediately match"  # Binance -2010 "Order would immediately match and take."
+
+
+def maker_request_ok(request: OrderRequest, code: int | None, message: str) -> bool:
+    """A LIMIT_MAKER refused because the book crossed it: finish it as a taker. Binance answers
+    -2010 for an unaffordable order too; that one is not sent again as a taker (it would only be
+    refused again, a second order through the guard for nothing)."""
+    return request.order_type is OrderType.LIMIT_MAKER and code == -2010 and MAKER_CROSSED in message.lower()
 
 
 __all__ = ["ZERO", "RestingOrders", "left_behind", "maker_request_ok", "resting_check_seconds"]

@@ -217,7 +217,7 @@ class Submitter:
                 error_message=str(exc),
             )
             s._log.write(s._clock(), "order_rejected", client_order_id=coid, code=exc.code, message=str(exc))
-            if maker_request_ok(request, exc.code):
+            if maker_request_ok(request, exc.code, str(exc)):
                 # the book crossed the maker price meanwhile: finish it as a taker at once
                 report.failed -= 1
                 as_open = OpenOrder(

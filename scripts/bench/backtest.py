@@ -6,7 +6,10 @@
   .venv-freqtrade exists (``make freqtrade-venv``; scripts/bench/freqtrade.py), else against the
   figure the issue measured for it on an idle machine (5,800 candles/s, whole process);
 - the simulated market: 40 symbols hourly, liquidity refresh and rebalance every 4 bars, no model,
-  over BENCH_SIM_DAYS days, against the issue's target (a year in 10 s: 35,000 candles/s);
+  over BENCH_SIM_DAYS days, against the issue's target (a year in 10 s: 35,000 candles/s); and the
+  same with model inference at every liquidity refresh (``--model VERSION``, a model trained here
+  first on BENCH_MODEL_DAYS days of the simulated market, not timed; BENCH_SIM_MODEL=0 skips it),
+  against the issue's target (a year in 20 s: 17,500 candles/s);
 - peak memory (max RSS) of each process; with BENCH_MEMORY_100=1 also one year of hourly bars of
   100 symbols (replay files written here), the issue's 1 GB bound (a long run: opt-in);
 - ``/health`` latency (p50, p99 over sequential requests) of a running service, idle and while a
@@ -44,6 +47,9 @@ REAL_5M = (
 )
 FREQTRADE_CANDLES_PER_S = 5_800.0
 TARGET_SIM_CANDLES_PER_S = 35_000.0
+TARGET_SIM_MODEL_CANDLES_PER_S = 17_500.0
+SIM_MODEL = os.environ.get("BENCH_SIM_MODEL", "1") != "0"
+DAYS_MODEL = int(os.environ.get("BENCH_MODEL_DAYS", "30"))
 DAYS_5M = int(os.environ.get("BENCH_5M_DAYS", "2"))
 DAYS_SIM = int(os.environ.get("BENCH_SIM_DAYS", "7"))
 BTC_QUOTED = {
@@ -86,6 +92,26 @@ def _process(args: list[str], env: dict[str, str]) -> tuple[float, int, str]:
     if proc.returncode != 0:
         raise RuntimeError(f"backtest failed ({proc.returncode}): {stderr.strip()[-300:]}")
     return seconds, int(usage.ru_maxrss // 1024), stdout.strip().splitlines()[-1]
+
+
+def _trained_model(tmp: Path) -> tuple[str, dict[str, str]]:
+    """(version, environment) of a model trained on the simulated market's hourly bars, recorded
+    in a database of its own; the speed figure only (it has seen the bars the backtest trades)."""
+    db = f"sqlite:///{tmp / 'model.db'}"
+    upgrade(db)
+    artifacts = tmp / "artifacts"
+    args = ["--output-dir", str(artifacts), "--source", "simulated", "--days", str(DAYS_MODEL), "--interval", "1h"]
+    done = subprocess.run(
+        [sys.executable, "ai_engine/train_and_save.py", *args, "--activate", "never", "--database-url", db, "--quiet"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"training failed ({done.returncode}): {done.stderr.strip()[-300:]}")
+    version = done.stdout.strip().splitlines()[-1].split()[1].rstrip(":")  # "model VERSION: ...; saved PATH"
+    return version, {"DATABASE_URL": db, "QT_MODEL_ARTIFACTS_DIR": str(artifacts)}
 
 
 def _candles(line: str) -> int:
@@ -257,6 +283,21 @@ def run() -> list[dict[str, Any]]:
         )
     )
     rows.append({"name": "backtest, simulated 40 symbols: peak memory", "value": peak, "unit": "MiB"})
+    if SIM_MODEL:
+        with tempfile.TemporaryDirectory(prefix="qt-bench-model-") as tmp:
+            version, env = _trained_model(Path(tmp))
+            model_args = ["--source", "simulated", "--start", start, "--end", end, "--baselines", "none"]
+            seconds, peak, line = _process([*model_args, "--model", version], env)
+        rows.append(
+            _rate_row(
+                f"backtest, simulated 40 symbols hourly, {DAYS_SIM} days, 4-bar cadences, model inference at every"
+                " liquidity refresh (whole process)",
+                _candles(line),
+                seconds,
+                target=f">= {TARGET_SIM_MODEL_CANDLES_PER_S:,.0f} candles/s (a year in 20 s)",
+                ok=_candles(line) / seconds >= TARGET_SIM_MODEL_CANDLES_PER_S,
+            )
+        )
     if MEMORY_100:
         with tempfile.TemporaryDirectory(prefix="qt-bench-100-") as tmp:
             folder = _year_of_100_symbols(Path(tmp))

@@ -20,8 +20,9 @@ STYLES: tuple[tuple[str, dict[str, str]], ...] = (
     ("market", {"QT_EXECUTION_ORDER_STYLE": "market"}),
     ("limit_ioc 25 bps", {"QT_EXECUTION_ORDER_STYLE": "limit_ioc", "QT_EXECUTION_MAX_SLIPPAGE_BPS": "25"}),
     ("limit_ioc 2 bps", {"QT_EXECUTION_ORDER_STYLE": "limit_ioc", "QT_EXECUTION_MAX_SLIPPAGE_BPS": "2"}),
-    # maker_first: a LIMIT_MAKER at the best bid/ask; what the next bars do not fill within one
-    # 5-minute bar is cancelled and finished with limit_ioc at the default bound
+    # maker_first: a LIMIT_MAKER at the best bid/ask; what the next bar does not fill (the bar
+    # trading through it, or the book crossing it) is cancelled at the job's check one 5-minute bar
+    # later and finished with limit_ioc at the default bound, before the next rebalance
     (
         "maker_first 300 s",
         {
@@ -33,8 +34,8 @@ STYLES: tuple[tuple[str, dict[str, str]], ...] = (
     ),
 )
 STYLES += (
-    # slicing: market orders above 0.03 BTC go out in slices over the rebalance interval (in the
-    # backtest one slice per cycle: it runs no job between cycles)
+    # slicing: market orders above 0.03 BTC go out in slices over the rebalance interval, sent by
+    # the execution-resting job's check between cycles as in the service (one a bar when due)
     ("market sliced 0.03 BTC", {"QT_EXECUTION_ORDER_STYLE": "market", "QT_EXECUTION_SLICE_NOTIONAL": "0.03"}),
 )
 ONLY = os.environ.get("BENCH_STYLES_ONLY")  # run just the styles whose label starts with this

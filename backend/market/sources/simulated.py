@@ -20,6 +20,7 @@ from backend.market.errors import UnknownSymbolError
 from backend.market.source import floor_time, interval_seconds
 from backend.market.sources.simulated_bars import BarArrays, BarModel
 from backend.market.sources.simulated_book import BookSpec
+from backend.market.sources.simulated_klines import KlineWindows
 from backend.market.sources.simulated_universe import (
     ALL_SYMBOLS,
     DAY,
@@ -29,7 +30,6 @@ from backend.market.sources.simulated_universe import (
     REGULAR_SYMBOLS,
     SimSymbol,
     _decimals,
-    _fmt,
     _step_size,
     _tick_size,
 )
@@ -81,6 +81,7 @@ class SimulatedMarket:
         ]
         self._rules: tuple[datetime, dict[str, SymbolRules]] | None = None  # (the day, its rules)
         self._bars = BarModel(seed, symbols)
+        self._klines = KlineWindows(self._bars)
         self._window_cache: dict[tuple[int, int, int], tuple[np.ndarray, ...]] = {}  # see _recent_minutes
         # the bars' lock: the window cache grows under it too
         self._lock = self._bars.lock
@@ -331,34 +332,16 @@ class SimulatedMarket:
         else:
             start_at = max(start, self.listed_at(symbol))  # nothing to page through before the listing
             end_at = min(end or self._clock(), start_at + delta * limit)
-        bars = self.history_arrays(interval, start_at, end_at, [symbol])
+        # history_arrays' window: closed bars only, none before EPOCH
+        end_at = min(end_at, floor_time(self._clock(), interval) - delta)
+        start_at = max(start_at, EPOCH)
+        if end_at < start_at:
+            return []
+        listed = self.listed_at(symbol).timestamp()
         dp, sdp = self._tick_dp[i], self._step_dp[i]
-        out: list[Kline] = []
-        last_ms = delta - timedelta(milliseconds=1)
-        rows = zip(
-            bars.open_time.tolist(),
-            *(a[0].tolist() for a in (bars.open, bars.high, bars.low, bars.close, bars.volume, bars.quote_volume)),
-            strict=True,
+        out = self._klines.between(
+            i, symbol, interval, start_at, end_at, step=step, listed=listed, price_dp=dp, qty_dp=sdp
         )
-        for t, o, h, lo, c, v, qv in rows:
-            if math.isnan(c):
-                continue
-            opened = datetime.fromtimestamp(t, UTC)
-            out.append(
-                Kline(
-                    symbol=symbol,
-                    interval=interval,
-                    open_time=opened,
-                    close_time=opened + last_ms,
-                    open=_fmt(o, dp),
-                    high=_fmt(h, dp),
-                    low=_fmt(lo, dp),
-                    close=_fmt(c, dp),
-                    volume=_fmt(v, sdp),
-                    quote_volume=_fmt(qv, 4),
-                    trade_count=int(qv / 400) + 1,
-                )
-            )
         if start is None:
             out = out[-limit:]
         return out[:limit]
@@ -384,4 +367,5 @@ class SimulatedMarket:
     def close(self) -> None:
         with self._lock:
             self._bars.clear()
+            self._klines.clear()
             self._window_cache = {}

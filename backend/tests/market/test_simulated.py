@@ -232,3 +232,17 @@ def test_volume_rises_with_absolute_returns(year_returns: np.ndarray) -> None:
     r = np.abs(np.diff(np.log(bars.close), axis=1))
     v = np.log(bars.quote_volume[:, 1:])
     assert np.median([np.corrcoef(r[i], v[i])[0, 1] for i in range(10)]) > 0.2
+
+
+def test_klines_kept_from_the_last_request_are_what_a_fresh_market_makes(clock: FrozenClock) -> None:
+    # the market keeps the Klines of each symbol's last request; every later answer must still be
+    # exactly the fresh one, across the days a window spans changing (twice a day for 500 hours)
+    kept = SimulatedMarket(seed=5, clock=clock)
+    for _ in range(30):
+        clock.advance(hours=4, minutes=7)
+        fresh = SimulatedMarket(seed=5, clock=clock)
+        for symbol in ("BTCUSDT", "NOVAUSDT"):
+            for interval, limit in (("1h", 500), ("1m", 300)):
+                assert repr(kept.klines(symbol, interval, limit=limit)) == repr(
+                    fresh.klines(symbol, interval, limit=limit)
+                )
