@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -9,6 +10,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import StaticPool
 
 DEFAULT_BUSY_TIMEOUT_MS = 5000
 
@@ -80,6 +82,57 @@ def session_scope(factory: sessionmaker[Session]) -> Iterator[Session]:
         session.close()
 
 
+class SharedConnectionPool(StaticPool):
+    """A StaticPool (one DBAPI connection for everything: an in-memory SQLite database) that also
+    keeps one SQLAlchemy Connection per thread open on it for ``engine_scope``: a scope then costs
+    a BEGIN and a COMMIT (or a ROLLBACK after a read), not a new Connection with a pool checkout,
+    checkin and reset. Between scopes that Connection holds no transaction, so sessions and other
+    connections of the engine work on the one DBAPI connection exactly as with a StaticPool."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._held = threading.local()
+        self._all: list[Connection] = []
+
+    def held(self, engine: Engine) -> Connection:
+        conn: Connection | None = getattr(self._held, "conn", None)
+        if conn is None or conn.closed or conn.invalidated:
+            conn = self._held.conn = engine.connect()
+            self._all.append(conn)
+        return conn
+
+    def dispose(self) -> None:
+        for conn in self._all:  # returned before the one connection closes
+            conn.close()
+        self._all.clear()
+        super().dispose()
+
+
+@contextmanager
+def engine_scope(bind: Engine, *, write: bool = False) -> Iterator[Connection]:
+    """A Core connection of the engine: committed at the end when ``write`` (rolled back on error),
+    else a read (rolled back after)."""
+    pool = bind.pool
+    if not isinstance(pool, SharedConnectionPool):
+        with bind.begin() if write else bind.connect() as conn:
+            yield conn
+        return
+    conn = pool.held(bind)
+    if conn.in_transaction():
+        # a scope inside a scope: one DBAPI connection has one transaction, the outer scope's (a
+        # connection of its own would end it when returned to the pool)
+        yield conn
+    elif write:
+        with conn.begin():
+            yield conn
+    else:
+        try:
+            yield conn
+        finally:
+            if conn.in_transaction():
+                conn.rollback()
+
+
 @contextmanager
 def connection_scope(factory: sessionmaker[Session], *, write: bool = False) -> Iterator[Connection]:
     """A Core connection of the factory's engine, without an ORM session: committed at the end when
@@ -87,7 +140,7 @@ def connection_scope(factory: sessionmaker[Session], *, write: bool = False) -> 
     runs several per order), where building and closing a Session costs more than the statement."""
     bind = factory.kw.get("bind")
     if isinstance(bind, Engine):
-        with bind.begin() if write else bind.connect() as conn:
+        with engine_scope(bind, write=write) as conn:
             yield conn
         return
     with factory.begin() if write else factory() as session:

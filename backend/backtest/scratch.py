@@ -19,10 +19,9 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
-from sqlalchemy.pool import StaticPool
 
 from database.migrate import upgrade
-from database.session import make_session_factory
+from database.session import SharedConnectionPool, make_session_factory
 
 _lock = threading.Lock()
 _template: Path | None = None
@@ -65,7 +64,8 @@ def scratch_engine() -> tuple[Engine, sessionmaker[Session]]:
             src.backup(conn)
         return conn
 
-    engine = create_engine("sqlite://", creator=connect, poolclass=StaticPool)
+    # the hot paths' scopes reuse one open Connection (database/session.py SharedConnectionPool)
+    engine = create_engine("sqlite://", creator=connect, poolclass=SharedConnectionPool)
 
     @event.listens_for(engine, "connect")
     def _pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -20,9 +20,8 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
-from typing import cast
 
-from sqlalchemy import Connection, Table, bindparam, insert, select, update
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -40,6 +39,14 @@ from backend.exchanges.errors import OrderRejectedError
 from backend.exchanges.filters import filter_failure, percent_price_failure
 from backend.exchanges.paper_book import Match, walk_book, walk_book_quote, would_take
 from backend.exchanges.paper_resting import RestingBook, fill_of, order_result
+from backend.exchanges.paper_sql import (
+    INS_ORDER,
+    INS_TRADES,
+    SEL_ALL_BALANCES,
+    SEL_PAIR_BALANCES,
+    UPD_BALANCE,
+    insert_or_add,
+)
 from backend.market.types import Kline, OrderBook, SymbolRules
 from database.models.execution import PaperBalance, PaperOrder, PaperTrade
 from database.session import connection_scope
@@ -53,34 +60,6 @@ BookFn = Callable[[str, int], Awaitable[OrderBook]]
 RulesFn = Callable[[], Awaitable[dict[str, SymbolRules]]]
 # the closed bars of a symbol between two times (resting orders fill when a bar trades through them)
 BarsFn = Callable[[str, datetime, datetime], Awaitable[Sequence[Kline]]]
-
-
-# Prepared statements of the order path (built once; executed with parameters).
-_BALANCES = cast(Table, PaperBalance.__table__)
-_ORDERS = cast(Table, PaperOrder.__table__)
-_TRADES = cast(Table, PaperTrade.__table__)
-# Locked (FOR UPDATE, in asset order so two writers never deadlock) for the read-then-write of an
-# order: a second writer on PostgreSQL (a replica, a CLI) waits instead of losing an update.
-# Amounts are exact decimal strings, so `free = free + x` cannot be done in SQL. SQLite ignores
-# FOR UPDATE: it serialises writers itself.
-_SEL_BALANCES = (
-    select(_BALANCES.c.asset, _BALANCES.c.free, _BALANCES.c.locked)
-    .where(_BALANCES.c.asset.in_(bindparam("x_assets", expanding=True)))
-    .order_by(_BALANCES.c.asset)
-    .with_for_update()
-)
-_SEL_ALL_BALANCES = select(_BALANCES.c.asset, _BALANCES.c.free, _BALANCES.c.locked)
-_UPD_BALANCE = (
-    update(_BALANCES)
-    .where(_BALANCES.c.asset == bindparam("x_asset"))
-    .values(
-        free=bindparam("v_free", type_=_BALANCES.c.free.type),
-        locked=bindparam("v_locked", type_=_BALANCES.c.locked.type),
-    )
-)
-_INS_BALANCE = insert(_BALANCES)
-_INS_ORDER = insert(_ORDERS).returning(_ORDERS.c.id)
-_INS_TRADES = insert(_TRADES).returning(_TRADES.c.id, sort_by_parameter_order=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,7 +126,7 @@ class PaperExchange:
     def _account(self) -> AccountSnapshot:
         self.open_account()
         with connection_scope(self._sessions) as conn:
-            balances = {b.asset: Balance(b.asset, b.free, b.locked) for b in conn.execute(_SEL_ALL_BALANCES)}
+            balances = {b.asset: Balance(b.asset, b.free, b.locked) for b in conn.execute(SEL_ALL_BALANCES)}
         cfg = self._config()
         return AccountSnapshot(
             balances=balances, taken_at=self._clock(), fees_bps={"taker": cfg.fee_bps, "maker": cfg.maker_fee_bps}
@@ -296,14 +275,14 @@ class PaperExchange:
             with connection_scope(self._sessions, write=True) as conn:
                 held = {
                     row.asset: (row.free, row.locked)
-                    for row in conn.execute(_SEL_BALANCES, {"x_assets": [base, quote]})
+                    for row in conn.execute(SEL_PAIR_BALANCES, {"x_asset_1": base, "x_asset_2": quote})
                 }
                 free_pay = held.get(pay_asset, (ZERO, ZERO))[0]
                 if free_pay < (cost + lock if buy else request.quantity):
                     raise OrderRejectedError("Account has insufficient balance for requested action.", code=-2010)
                 # a reused client order id fails on the unique constraint (IntegrityError below)
                 order_id = conn.execute(
-                    _INS_ORDER,
+                    INS_ORDER,
                     {
                         "client_order_id": request.client_order_id,
                         "symbol": request.symbol,
@@ -325,22 +304,22 @@ class PaperExchange:
                 if trade_rows:
                     for row in trade_rows:
                         row["order_id"] = order_id
-                    trade_ids = list(conn.execute(_INS_TRADES, trade_rows).scalars())
+                    trade_ids = list(conn.execute(INS_TRADES, trade_rows).scalars())
                 moves = (
                     (pay_asset, -((cost if buy else executed) + lock), lock),
                     (recv_asset, received, ZERO),
                 )
-                for asset, free_delta, locked_delta in moves:
-                    if free_delta == 0 and locked_delta == 0:
-                        continue
-                    if asset in held:
-                        free, locked = held[asset]
-                        conn.execute(
-                            _UPD_BALANCE,
-                            {"x_asset": asset, "v_free": free + free_delta, "v_locked": locked + locked_delta},
-                        )
-                    else:
-                        _insert_or_add(conn, asset, free_delta, locked_delta)
+                changed = [(a, f, lk) for a, f, lk in moves if f != 0 or lk != 0]
+                updates = [
+                    {"x_asset": asset, "v_free": held[asset][0] + free_delta, "v_locked": held[asset][1] + locked_delta}
+                    for asset, free_delta, locked_delta in changed
+                    if asset in held
+                ]
+                if updates:  # both held balances in one statement
+                    conn.execute(UPD_BALANCE, updates)
+                for asset, free_delta, locked_delta in changed:
+                    if asset not in held:
+                        insert_or_add(conn, asset, free_delta, locked_delta)
         except IntegrityError as exc:  # this client order id was used before
             raise OrderRejectedError("Duplicate order sent.", code=-2010) from exc
         if status.is_open:
@@ -415,19 +394,3 @@ class PaperExchange:
 
     async def close(self) -> None:
         return None
-
-
-def _insert_or_add(conn: Connection, asset: str, free_delta: Decimal, locked_delta: Decimal) -> None:
-    """A balance row this order creates; if another writer created it meanwhile (PostgreSQL), lock
-    it and add to it instead of failing (the savepoint keeps the order's transaction alive)."""
-    if conn.dialect.name != "postgresql":  # SQLite: one writer at a time, the row cannot appear
-        conn.execute(_INS_BALANCE, {"asset": asset, "free": free_delta, "locked": locked_delta})
-        return
-    try:
-        with conn.begin_nested():
-            conn.execute(_INS_BALANCE, {"asset": asset, "free": free_delta, "locked": locked_delta})
-    except IntegrityError:
-        row = conn.execute(_SEL_BALANCES, {"x_assets": [asset]}).one()
-        conn.execute(
-            _UPD_BALANCE, {"x_asset": asset, "v_free": row.free + free_delta, "v_locked": row.locked + locked_delta}
-        )

@@ -54,6 +54,8 @@ _SEL_ALL_POSITIONS = (
     .order_by(_POS.c.symbol)
 )
 _INS_RUN = insert(_RUN).returning(_RUN.c.id)
+_SEL_MARKS = select(_POS.c.symbol, _POS.c.last_price).where(_POS.c.exchange == bindparam("x_exchange"))
+_UPD_RUN: dict[tuple[str, ...], Any] = {}  # finish_run's UPDATE per set of columns (built once each)
 _UPD_MARK = (
     update(_POS)
     .where(_POS.c.exchange == bindparam("x_exchange"), _POS.c.symbol == bindparam("x_symbol"))
@@ -175,9 +177,7 @@ class Ledger(LedgerFills, LedgerOrders):
         with connection_scope(self._sessions, write=True) as conn:
             rows = [
                 {"x_exchange": self.exchange, "x_symbol": row.symbol, "v_last_price": marks[row.symbol]}
-                for row in conn.execute(
-                    select(_POS.c.symbol, _POS.c.last_price).where(_POS.c.exchange == self.exchange)
-                )
+                for row in conn.execute(_SEL_MARKS, {"x_exchange": self.exchange})
                 if row.symbol in marks and marks[row.symbol] != row.last_price
             ]
             if rows:
@@ -236,10 +236,17 @@ class Ledger(LedgerFills, LedgerOrders):
         unknown = set(values) - set(_RUN.c.keys())
         if unknown:
             raise TypeError(f"execution_runs has no column {', '.join(sorted(unknown))}")
-        with connection_scope(self._sessions, write=True) as conn:
-            conn.execute(
-                update(_RUN).where(_RUN.c.id == run_id).values(status=status, finished_at=self._clock(), **values)
+        values = {"status": status, "finished_at": self._clock(), **values}
+        columns = tuple(values)
+        statement = _UPD_RUN.get(columns)
+        if statement is None:
+            statement = _UPD_RUN[columns] = (
+                update(_RUN)
+                .where(_RUN.c.id == bindparam("x_id"))
+                .values({name: bindparam(f"v_{name}", type_=_RUN.c[name].type) for name in columns})
             )
+        with connection_scope(self._sessions, write=True) as conn:
+            conn.execute(statement, {"x_id": run_id, **{f"v_{name}": value for name, value in values.items()}})
 
 
 __all__ = [

@@ -29,10 +29,12 @@ _ORD = cast(Table, Order.__table__)
 # the positions: a second writer on PostgreSQL (a replica, a CLI) waits instead of losing an
 # update, and always in the same order, so two writers never deadlock. Amounts are exact decimal
 # strings: `amount = amount + x` cannot be done in SQL. SQLite ignores FOR UPDATE (one writer).
+_SEL_ORDER_ID = select(_ORD.c.id).where(_ORD.c.client_order_id == bindparam("x_coid"))
+# the order's id comes with the locked cash row (one read, not two); only the cash row is locked
 _SEL_BALANCE = (
-    select(_BAL.c.id, _BAL.c.amount)
+    select(_BAL.c.id, _BAL.c.amount, _SEL_ORDER_ID.scalar_subquery().label("order_id"))
     .where(_BAL.c.exchange == bindparam("x_exchange"), _BAL.c.asset == bindparam("x_asset"))
-    .with_for_update()
+    .with_for_update(of=_BAL)
 )
 _INS_BALANCE = insert(_BAL).returning(_BAL.c.id)
 _UPD_BALANCE = (
@@ -43,11 +45,17 @@ _UPD_BALANCE = (
         updated_at=bindparam("v_updated_at", type_=_BAL.c.updated_at.type),
     )
 )
-_SEL_ORDER_ID = select(_ORD.c.id).where(_ORD.c.client_order_id == bindparam("x_coid"))
 _SEL_SEEN = select(_FILL.c.symbol, _FILL.c.trade_id).where(
     _FILL.c.exchange == bindparam("x_exchange"),
     _FILL.c.symbol.in_(bindparam("x_symbols", expanding=True)),
     _FILL.c.trade_id.in_(bindparam("x_ids", expanding=True)),
+)
+# the common case, one symbol and one trade, with plain parameters (an expanding list is rendered
+# anew on every execution)
+_SEL_SEEN_ONE = select(_FILL.c.symbol, _FILL.c.trade_id).where(
+    _FILL.c.exchange == bindparam("x_exchange"),
+    _FILL.c.symbol == bindparam("x_symbol"),
+    _FILL.c.trade_id == bindparam("x_id"),
 )
 _SEL_POSITIONS = (
     select(
@@ -55,6 +63,13 @@ _SEL_POSITIONS = (
     )
     .where(_POS.c.exchange == bindparam("x_exchange"), _POS.c.symbol.in_(bindparam("x_symbols", expanding=True)))
     .order_by(_POS.c.symbol)
+    .with_for_update()
+)
+_SEL_POSITION_ONE = (
+    select(
+        _POS.c.symbol, _POS.c.base_asset, _POS.c.quantity, _POS.c.average_cost, _POS.c.realised_pnl, _POS.c.fees_paid
+    )
+    .where(_POS.c.exchange == bindparam("x_exchange"), _POS.c.symbol == bindparam("x_symbol"))
     .with_for_update()
 )
 _POSITION_VALUES = ("quantity", "average_cost", "realised_pnl", "fees_paid", "updated_at")
@@ -127,7 +142,10 @@ class LedgerFills(LedgerBase):
         quantities: dict[str, Decimal] = {}
         costs: dict[str, Decimal] = {}
         with connection_scope(self._sessions, write=True) as conn:
-            bal = conn.execute(_SEL_BALANCE, {"x_exchange": self.exchange, "x_asset": self.quote}).first()
+            bal = conn.execute(
+                _SEL_BALANCE, {"x_exchange": self.exchange, "x_asset": self.quote, "x_coid": client_order_id}
+            ).first()
+            order_id: int | None = None
             if bal is None:
                 bal_id = conn.execute(
                     _INS_BALANCE,
@@ -140,31 +158,34 @@ class LedgerFills(LedgerBase):
                     },
                 ).scalar_one()
                 cash = ZERO
+                if client_order_id is not None:
+                    order_id = conn.execute(_SEL_ORDER_ID, {"x_coid": client_order_id}).scalar()
             else:
-                bal_id, cash = bal.id, bal.amount
-            order_id: int | None = None
-            if client_order_id is not None:
-                order_id = conn.execute(_SEL_ORDER_ID, {"x_coid": client_order_id}).scalar()
+                bal_id, cash, order_id = bal.id, bal.amount, bal.order_id
             seen: set[tuple[str, str]] = set()
             states: dict[str, PositionState] = {}
             existing: set[str] = set()
             bases: dict[str, str] = {}
             if fills:
-                seen = {
-                    (row[0], row[1])
-                    for row in conn.execute(
-                        _SEL_SEEN,
-                        {
-                            "x_exchange": self.exchange,
-                            "x_symbols": sorted({f.symbol for f in fills}),
-                            "x_ids": sorted({f.trade_id for f in fills}),
-                        },
+                symbols = sorted({f.symbol for f in fills})
+                ids = sorted({f.trade_id for f in fills})
+                if len(symbols) == 1 and len(ids) == 1:
+                    seen_rows = conn.execute(
+                        _SEL_SEEN_ONE, {"x_exchange": self.exchange, "x_symbol": symbols[0], "x_id": ids[0]}
                     )
-                }
-                wanted = {f.symbol for f in fills} | {
-                    f"{f.fee_asset}{self.quote}" for f in fills if f.fee_asset != self.quote
-                }
-                for row in conn.execute(_SEL_POSITIONS, {"x_exchange": self.exchange, "x_symbols": sorted(wanted)}):
+                else:
+                    seen_rows = conn.execute(
+                        _SEL_SEEN, {"x_exchange": self.exchange, "x_symbols": symbols, "x_ids": ids}
+                    )
+                seen = {(row[0], row[1]) for row in seen_rows}
+                wanted = sorted(
+                    set(symbols) | {f"{f.fee_asset}{self.quote}" for f in fills if f.fee_asset != self.quote}
+                )
+                if len(wanted) == 1:
+                    held = conn.execute(_SEL_POSITION_ONE, {"x_exchange": self.exchange, "x_symbol": wanted[0]})
+                else:
+                    held = conn.execute(_SEL_POSITIONS, {"x_exchange": self.exchange, "x_symbols": wanted})
+                for row in held:
                     states[row.symbol] = PositionState(row.quantity, row.average_cost, row.realised_pnl, row.fees_paid)
                     existing.add(row.symbol)
                     bases[row.symbol] = row.base_asset

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, cast
 
-from sqlalchemy import Table, func, insert, or_, select, update
+from sqlalchemy import Table, bindparam, func, insert, literal, or_, select, update
 
 from backend.exchanges.base import OrderResult, OrderSide, OrderStatus
 from backend.execution.ledger_records import (
@@ -49,6 +49,25 @@ _OPEN_COLUMNS = (
     "executed_quantity",
     "reference_price",
 )
+# Prepared statements of the cycle (built once; executed with parameters): a statement built per
+# call costs more in SQLAlchemy's cache-key and compile-cache lookup than the read itself.
+_SEL_OPEN_BASE = select(*(_ORD.c[name] for name in _OPEN_COLUMNS)).where(_ORD.c.exchange == bindparam("x_exchange"))
+# IN over plain parameters, not an expanding list: that one is rendered anew on every execution
+_SEL_OPEN = _SEL_OPEN_BASE.where(_ORD.c.status.in_([literal(s) for s in OPEN_STATES])).order_by(_ORD.c.id)
+_SEL_WORKING = _SEL_OPEN_BASE.where(_ORD.c.status == WORKING).order_by(_ORD.c.id)
+_SEL_CHAIN = _SEL_OPEN_BASE.where(
+    or_(_ORD.c.client_order_id == bindparam("x_root"), _ORD.c.parent_client_order_id == bindparam("x_root"))
+).order_by(_ORD.c.id)
+_CLAIM_VALUES = {
+    "status": SENDING,
+    "unknown_since": bindparam("v_now", type_=_ORD.c.unknown_since.type),
+    "next_lookup_at": bindparam("v_now", type_=_ORD.c.next_lookup_at.type),
+    "updated_at": bindparam("v_now", type_=_ORD.c.updated_at.type),
+    "quote_order_qty": bindparam("v_quote_order_qty", type_=_ORD.c.quote_order_qty.type),
+}
+_CLAIM_WHERE = (_ORD.c.client_order_id == bindparam("x_coid"), _ORD.c.status == PENDING)
+_CLAIM = update(_ORD).where(*_CLAIM_WHERE, _ORD.c.leader_epoch == bindparam("x_epoch")).values(_CLAIM_VALUES)
+_CLAIM_NO_EPOCH = update(_ORD).where(*_CLAIM_WHERE, _ORD.c.leader_epoch.is_(None)).values(_CLAIM_VALUES)
 
 
 class LedgerOrders(LedgerBase):
@@ -193,22 +212,21 @@ class LedgerOrders(LedgerBase):
 
     def open_orders(self) -> list[OpenOrder]:
         """Orders whose outcome is not final: persisted-unsent, unknown, or still working."""
-        return self._orders(_ORD.c.status.in_(OPEN_STATES))
+        return self._orders(_SEL_OPEN)
 
     def working_orders(self) -> list[OpenOrder]:
         """Sliced orders whose slices are still being sent (status WORKING)."""
-        return self._orders(_ORD.c.status == WORKING)
+        return self._orders(_SEL_WORKING)
 
     def order_chain(self, root: str) -> list[OpenOrder]:
         """A planned order and every child working it (re-priced maker orders, the taker finish,
         slices), oldest first, whatever their state."""
-        return self._orders(or_(_ORD.c.client_order_id == root, _ORD.c.parent_client_order_id == root))
+        return self._orders(_SEL_CHAIN, x_root=root)
 
-    def _orders(self, condition: Any) -> list[OpenOrder]:
+    def _orders(self, query: Any, **params: Any) -> list[OpenOrder]:
         # a Core read, not the ORM: every cycle starts with the open orders
-        query = select(*(_ORD.c[name] for name in _OPEN_COLUMNS)).where(_ORD.c.exchange == self.exchange, condition)
         with connection_scope(self._sessions) as conn:
-            rows = conn.execute(query.order_by(_ORD.c.id)).all()
+            rows = conn.execute(query, {"x_exchange": self.exchange, **params}).all()
         return [
             OpenOrder(
                 o.client_order_id,
@@ -234,20 +252,15 @@ class LedgerOrders(LedgerBase):
     def claim_for_sending(self, client_order_id: str, epoch: int | None, quote_quantity: Decimal | None = None) -> bool:
         """``PENDING → SENDING`` in one statement, only for the epoch that planned it and only if no
         one touched the row since (a new leader that failed it wins): True when this caller may send."""
-        now = self._clock()
-        epoch_match = _ORD.c.leader_epoch.is_(None) if epoch is None else _ORD.c.leader_epoch == epoch
+        params: dict[str, Any] = {
+            "x_coid": client_order_id,
+            "v_now": self._clock(),
+            "v_quote_order_qty": quote_quantity,
+        }
+        if epoch is not None:
+            params["x_epoch"] = epoch
         with connection_scope(self._sessions, write=True) as conn:
-            result = conn.execute(
-                update(_ORD)
-                .where(_ORD.c.client_order_id == client_order_id, _ORD.c.status == PENDING, epoch_match)
-                .values(
-                    status=SENDING,
-                    unknown_since=now,
-                    next_lookup_at=now,
-                    updated_at=now,
-                    quote_order_qty=quote_quantity,
-                )
-            )
+            result = conn.execute(_CLAIM if epoch is not None else _CLAIM_NO_EPOCH, params)
             return bool(result.rowcount == 1)
 
     def mark_unknown(self, client_order_id: str, message: str) -> None:

@@ -10,13 +10,48 @@ so a scrape shows one series per gauge rather than one per pid.
 from __future__ import annotations
 
 import os
+from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry
+from prometheus_client import Counter as _Counter
+from prometheus_client import Gauge as _Gauge
+from prometheus_client import Histogram as _Histogram
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 JOB_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
+
+
+class _KnownChildren:
+    """``labels(name=value, ...)`` returns a child that already exists straight from the metric's
+    own table of children (the trading path labels several series per order); anything else (a new
+    child, positional values, wrong names) goes through prometheus-client's checks as before."""
+
+    _labelnames: tuple[str, ...]
+
+    def labels(self, *labelvalues: Any, **labelkwargs: Any) -> Any:
+        children = getattr(self, "_metrics", None)  # only a parent has them
+        if children is not None and labelkwargs and not labelvalues and len(labelkwargs) == len(self._labelnames):
+            try:
+                child = children.get(tuple(str(labelkwargs[name]) for name in self._labelnames))
+            except KeyError:
+                child = None
+            if child is not None:
+                return child
+        return super().labels(*labelvalues, **labelkwargs)  # type: ignore[misc]
+
+
+class Counter(_KnownChildren, _Counter):
+    pass
+
+
+class Gauge(_KnownChildren, _Gauge):
+    pass
+
+
+class Histogram(_KnownChildren, _Histogram):
+    pass
 
 
 class Metrics:

@@ -318,7 +318,7 @@ class RiskGuard(GuardCore):
             self._last_positions = {s: v for s, v in positions.items() if v != 0}
             self._last_positions_at = now
             self._last_seq = self._fill_seq if fill_sequence is None else fill_sequence
-        gross = self.snapshot(now).gross_exposure
+            gross = sum((abs(v) for v in self._exposure_locked().values()), ZERO)  # as snapshot() sums it
         if self._metrics is not None:
             self._metrics.risk_gross_exposure.set(float(gross))
         return gross
@@ -328,13 +328,7 @@ class RiskGuard(GuardCore):
         settings = self._settings()
         with self._lock:
             stats = self._day(now)
-            exposure = dict(self._last_positions)
-            for reservation in self._reservations.values():
-                if reservation.delta > 0:
-                    exposure[reservation.symbol] = exposure.get(reservation.symbol, ZERO) + reservation.delta
-            for seq, symbol, delta in self._recent:
-                if seq > self._last_seq:
-                    exposure[symbol] = exposure.get(symbol, ZERO) + delta
+            exposure = self._exposure_locked()
             pending = len(self._reservations)
             turnover_pending = sum((abs(r.delta) for r in self._reservations.values()), ZERO)
             cooling = self._protections.cooling(now, settings.symbol_cooldown_minutes)
@@ -360,3 +354,19 @@ class RiskGuard(GuardCore):
             cooling_down=cooling,
             turnover_pending=turnover_pending,
         )
+
+    def _exposure_locked(self) -> dict[str, Decimal]:
+        """Exposure per symbol (under ``_lock``): the last positions, purchases in flight, and the
+        fills recorded since those positions were read."""
+        exposure = dict(self._last_positions)
+        for reservation in self._reservations.values():
+            if reservation.delta > 0:
+                exposure[reservation.symbol] = exposure.get(reservation.symbol, ZERO) + reservation.delta
+        later: list[tuple[int, str, Decimal]] = []
+        for entry in reversed(self._recent):  # sequences only grow: stop at the first one already seen
+            if entry[0] <= self._last_seq:
+                break
+            later.append(entry)
+        for _seq, symbol, delta in reversed(later):  # in recording order, as they happened
+            exposure[symbol] = exposure.get(symbol, ZERO) + delta
+        return exposure

@@ -30,6 +30,7 @@ from sqlalchemy import (
     func,
     insert,
     select,
+    text,
     update,
 )
 from sqlalchemy.engine import make_url
@@ -39,7 +40,7 @@ from sqlalchemy.types import TypeDecorator
 from backend.exchanges.base import OrderSide
 from backend.risk.models import KillSwitchOverride, TradeRecord
 from database.base import NAMING_CONVENTION, UTCDateTime
-from database.session import make_engine
+from database.session import engine_scope, make_engine
 
 KILL_SWITCH_ROW = 1
 
@@ -103,6 +104,17 @@ _SEL_TRADE_FOR_UPDATE = (
     select(trades_table).where(trades_table.c.client_order_id == bindparam("x_coid")).with_for_update()
 )
 _INS_TRADE = insert(trades_table)
+# An insert that skips a client order id already recorded (rowcount 0) instead of failing, on the
+# dialects that have ON CONFLICT: the common case (a new execution) is then one statement, not a read
+# first. Text, typed like the table: the dialects' own insert constructs are not cached (compiled anew
+# on every call).
+_TRADE_COLUMNS = ("client_order_id", *_TRADE_VALUES)
+_INS_NEW_TRADE_SQL = text(
+    "INSERT INTO risk_trades (client_order_id, symbol, side, quantity, notional, realised_pnl, time) "
+    "VALUES (:client_order_id, :symbol, :side, :quantity, :notional, :realised_pnl, :time) "
+    "ON CONFLICT (client_order_id) DO NOTHING"
+).bindparams(*(bindparam(name, type_=trades_table.c[name].type) for name in _TRADE_COLUMNS))
+_INS_NEW_TRADE = {"sqlite": _INS_NEW_TRADE_SQL, "postgresql": _INS_NEW_TRADE_SQL}
 _UPD_TRADE = (
     update(trades_table)
     .where(trades_table.c.id == bindparam("x_id"))
@@ -207,9 +219,14 @@ class RiskStateStore:
             "realised_pnl": record.realised_pnl,
             "time": record.time,
         }
+        insert_new = _INS_NEW_TRADE.get(self.engine.dialect.name)
         for attempt in range(2):
             try:
-                with self.engine.begin() as conn:
+                with engine_scope(self.engine, write=True) as conn:
+                    if insert_new is not None:
+                        added = conn.execute(insert_new, {"client_order_id": record.client_order_id, **values})
+                        if added.rowcount == 1:
+                            return "added"
                     row = conn.execute(_SEL_TRADE_FOR_UPDATE, {"x_coid": record.client_order_id}).one_or_none()
                     if row is None:
                         conn.execute(_INS_TRADE, {"client_order_id": record.client_order_id, **values})
