@@ -84,7 +84,8 @@ def _columns(body: list[list[str]], idx: list[int], width: int) -> Columns | Non
         return None
     if not all(map(operator.lt, times, itertools.islice(times, 1, None))):
         return None
-    known = dict.fromkeys(itertools.chain.from_iterable(texts[1:]))
+    # every distinct text once (placeholder values, each replaced by its Decimal below)
+    known: dict[str, Decimal] = dict.fromkeys(itertools.chain.from_iterable(texts[1:]), Decimal(0))
     try:
         for text in known:
             value = known[text] = Decimal(text)
@@ -118,7 +119,8 @@ def _build(times: list[int], values: list[list[Decimal]], texts: dict[str, set[s
     price_dp = _most_decimals(texts.get("price", set()))
     qty_dp = _most_decimals(texts.get("qty", set()))
     quote = values[5] if len(values) > 5 else None
-    return Columns(times, *values[:5], quote, price_dp, qty_dp)
+    opened, high, low, close, volume = values[:5]
+    return Columns(times, opened, high, low, close, volume, quote, price_dp, qty_dp)
 
 
 def _checked(path: Path, body: list[list[str]], idx: list[int], width: int) -> Columns:

@@ -82,7 +82,7 @@ class SimulatedMarket:
         self._rules: tuple[datetime, dict[str, SymbolRules]] | None = None  # (the day, its rules)
         self._bars = BarModel(seed, symbols)
         self._klines = KlineWindows(self._bars)
-        self._window_cache: dict[tuple[int, int, int], tuple[np.ndarray, ...]] = {}  # see _recent_minutes
+        self._window_cache: dict[tuple[int, int, int], tuple[tuple[np.ndarray, ...], bool]] = {}  # see _recent_minutes
         # the bars' lock: the window cache grows under it too
         self._lock = self._bars.lock
 

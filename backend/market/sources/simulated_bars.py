@@ -228,8 +228,8 @@ class BarModel:
 
         arrays = (open_, high, low, close, volume, quote_volume)
         if separate:
-            times = times.reshape(n_days, per_day)
-            return [(times[d], *(a[d] for a in arrays)) for d in range(n_days)]
+            by_day = times.reshape(n_days, per_day)
+            return [(by_day[d], *(a[d] for a in arrays)) for d in range(n_days)]
         return [(times, *(np.transpose(a, (1, 0, 2)).reshape(n, -1) for a in arrays))]
 
     # ------------------------------------------------------------------------------ public arrays
