@@ -14,7 +14,7 @@ import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
 
 from backend.backtest.engine import BacktestResult
-from backend.backtest.stats import curve, drawdown, monthly_returns
+from backend.backtest.stats import curve, drawdown_of, monthly_returns
 
 COLUMNS = (
     ("total_return", "Total return", "pct"),
@@ -109,7 +109,7 @@ def render_report(result: BacktestResult, content: dict[str, Any]) -> str:
     for name, book in result.books.items():
         c = curve(book.equity)
         equity.add_trace(go.Scatter(x=c.equity.index, y=c.equity.to_numpy(), mode="lines", name=name))
-        falls.add_trace(go.Scatter(x=c.equity.index, y=drawdown(c.equity).to_numpy() * 100, mode="lines", name=name))
+        falls.add_trace(go.Scatter(x=c.equity.index, y=drawdown_of(c.equity.to_numpy()) * 100, mode="lines", name=name))
     contribution = go.Figure()
     for name, m in metrics.items():
         pnl = m["symbol_pnl"]

@@ -45,14 +45,9 @@ def curve(points: Sequence[Any]) -> Curve:
     return Curve(equity, gross)
 
 
-def drawdown(equity: pd.Series) -> pd.Series:
-    """Fall from the running peak, as a fraction of the peak (0 at a new high, negative below)."""
-    peak = equity.cummax()
-    return equity / peak - 1
-
-
 def drawdown_of(equity: np.ndarray) -> np.ndarray:
-    """``drawdown`` of an array of equity values (no NaN: they come from Decimals)."""
+    """Fall from the running peak, as a fraction of the peak (0 at a new high, negative below), of
+    an array of equity values (no NaN: they come from Decimals)."""
     with np.errstate(all="ignore"):  # a zero peak: NaN, as pandas' division gives it, silently
         return equity / np.maximum.accumulate(equity) - 1 if equity.size else equity.copy()
 
@@ -124,13 +119,13 @@ def book_metrics(
     years = span / YEAR.total_seconds()
     # compounding a few days to a year says nothing: CAGR from 30 days of history on
     cagr = (last / first) ** (1 / years) - 1 if span >= CAGR_MIN_DAYS * 86_400 and first > 0 and last > 0 else None
-    std = _std(returns) if len(returns) > 1 else 0.0
-    mean = float(returns.sum() / np.float64(len(returns))) if len(returns) else 0.0
+    std = float(np.std(returns, ddof=1)) if len(returns) > 1 else 0.0
+    mean = float(np.mean(returns)) if len(returns) else 0.0
     downside = float(np.sqrt(np.mean(np.minimum(returns, 0.0) ** 2))) if len(returns) else 0.0
     dd = drawdown_of(equity)
     traded = sum((f["price"] * f["quantity"] for f in fills), ZERO)
     fees = sum((f["fee_quote"] for f in fills), ZERO)
-    avg_equity = float(equity.sum() / np.float64(len(equity))) if len(equity) else 0.0
+    avg_equity = float(np.mean(equity)) if len(equity) else 0.0
     placed = [o for o in orders if o["status"] in ("FILLED", "EXPIRED", "PARTIALLY_FILLED")]
     with np.errstate(all="ignore"):  # pandas' (gross / equity.where(equity > 0)).fillna(0.0)
         exposure = np.where(equity > 0, gross / equity, np.nan)
@@ -171,17 +166,9 @@ def book_metrics(
         "orders": len(placed),
         "orders_not_placed": len(orders) - len(placed),
         "fills": len(fills),
-        "exposure_avg": float(exposure.sum() / np.float64(len(exposure))) if len(exposure) else 0.0,
+        "exposure_avg": float(np.mean(exposure)) if len(exposure) else 0.0,
         "symbol_pnl": {s: float(v) for s, v in symbol_pnl(fills, holdings, marks).items()},
     }
-
-
-def _std(values: np.ndarray) -> float:
-    """pandas' ``Series.std(ddof=1)`` of NaN-free values: the two-pass variance, then the root."""
-    count = np.float64(len(values))
-    avg = values.sum(dtype=np.float64) / count
-    with np.errstate(all="ignore"):
-        return float(np.sqrt(((avg - values) ** 2).sum(dtype=np.float64) / (count - 1)))
 
 
 def _max_drawdown(dd: np.ndarray) -> float:
