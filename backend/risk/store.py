@@ -109,12 +109,12 @@ _INS_TRADE = insert(trades_table)
 # first. Text, typed like the table: the dialects' own insert constructs are not cached (compiled anew
 # on every call).
 _TRADE_COLUMNS = ("client_order_id", *_TRADE_VALUES)
-_INS_NEW_TRADE_SQL = text(
+_INS_NEW_TRADE = text(
     "INSERT INTO risk_trades (client_order_id, symbol, side, quantity, notional, realised_pnl, time) "
     "VALUES (:client_order_id, :symbol, :side, :quantity, :notional, :realised_pnl, :time) "
     "ON CONFLICT (client_order_id) DO NOTHING"
 ).bindparams(*(bindparam(name, type_=trades_table.c[name].type) for name in _TRADE_COLUMNS))
-_INS_NEW_TRADE = {"sqlite": _INS_NEW_TRADE_SQL, "postgresql": _INS_NEW_TRADE_SQL}
+ON_CONFLICT_DIALECTS = frozenset({"sqlite", "postgresql"})
 _UPD_TRADE = (
     update(trades_table)
     .where(trades_table.c.id == bindparam("x_id"))
@@ -219,7 +219,7 @@ class RiskStateStore:
             "realised_pnl": record.realised_pnl,
             "time": record.time,
         }
-        insert_new = _INS_NEW_TRADE.get(self.engine.dialect.name)
+        insert_new = _INS_NEW_TRADE if self.engine.dialect.name in ON_CONFLICT_DIALECTS else None
         for attempt in range(2):
             try:
                 with engine_scope(self.engine, write=True) as conn:
