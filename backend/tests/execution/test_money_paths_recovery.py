@@ -23,7 +23,7 @@ from backend.exchanges.errors import UnknownOutcomeError
 from backend.execution.ledger import Applied
 from backend.tests.execution.fakes import NOW, Clock, FakeMarket
 from backend.tests.execution.harness import Harness, build
-from backend.tests.execution.test_service import LosesAnswers
+from backend.tests.execution.test_service import DropsRequests, LosesAnswers
 from config.risk import RiskSettings
 from database.models.execution import PaperOrder
 
@@ -34,25 +34,14 @@ def risk(**values: str) -> RiskSettings:
     return RiskSettings(_env_file=None, **values)  # type: ignore[call-arg]
 
 
-class DropsFirst(LosesAnswers):
-    """The first request never reaches the exchange, but the caller cannot know: outcome unknown."""
-
-    async def submit_order(self, request: OrderRequest) -> OrderResult:
-        self.submits.append(request.client_order_id)
-        if self.lose > 0:
-            self.lose -= 1
-            raise UnknownOutcomeError("connection reset")
-        return await self.inner.submit_order(request)
-
-
 async def test_d7_order_resolved_as_never_placed_releases_its_reservation(database_url: str, tmp_path: Path) -> None:
     """Defect 7: an order resolved as never placed kept its risk reservation for an hour."""
     market = FakeMarket({"ETHUSDT": D(3000)})
     clock = Clock(market=market)
-    wrappers: list[DropsFirst] = []
+    wrappers: list[DropsRequests] = []
 
     def wrap(inner: Exchange) -> Exchange:
-        wrappers.append(DropsFirst(inner))
+        wrappers.append(DropsRequests(inner))
         return wrappers[0]
 
     limits = risk(QT_MAX_NOTIONAL_PER_TRADE="5000", QT_MAX_POSITION_PER_SYMBOL="5000")
