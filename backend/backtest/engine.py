@@ -44,6 +44,7 @@ from backend.backtest.results import (
 )
 from backend.execution.resting import resting_check_seconds
 from backend.execution.service import marks_from_snapshot
+from backend.execution.valuation import book_marks
 from backend.liquidity.blend import quantize_weights
 from backend.liquidity.selection import Selection
 from backend.liquidity.service import LiquidityService, Predictor
@@ -155,6 +156,7 @@ class _Run:
     ) -> None:
         self.config = config
         self.clock = clock
+        self.step = data.step
         self.holder = holder
         self.metrics = Metrics()
         self.market = MarketService(data.source, lambda: holder.current.market, clock, self.metrics)
@@ -267,8 +269,17 @@ class _Run:
         return True
 
     async def marks(self) -> dict[str, Decimal]:
-        snapshot = await self.market.snapshot()
-        return {s: m.price for s, m in marks_from_snapshot(snapshot).items()}
+        """The marks the books are valued at for the curve: ``marks_from_snapshot``'s. When every
+        symbol held has a sane book top, its mid is that mark, so the 24h tickers are not fetched
+        (most of a bar's cost on the simulated market) — unless the cache would keep them for a
+        later visit (a TTL of a bar or more), which would then see them instead of fresh ones."""
+        tops = await self.market.book_tops()
+        marks = book_marks(tops)
+        held = {s for book in self.books.values() for s in book.holdings}
+        fresh_later = self.holder.current.market.cache_ttl_seconds >= self.step.total_seconds()
+        if fresh_later or not held <= marks.keys():
+            marks = marks_from_snapshot(await self.market.snapshot())
+        return {s: m.price for s, m in marks.items()}
 
     def close(self) -> None:
         for book in self.books.values():

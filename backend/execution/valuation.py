@@ -4,13 +4,14 @@ independent reference the risk guard compares it with, and the positions valued 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
 from backend.exchanges.base import AccountSnapshot
 from backend.execution.ledger_records import ZERO, PositionView
-from backend.market.types import MarketSnapshot
+from backend.market.types import BookTop, MarketSnapshot
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,10 +57,18 @@ def marks_from_snapshot(snapshot: MarketSnapshot) -> dict[str, Mark]:
     for symbol, ticker in snapshot.tickers.items():
         if ticker.last_price > 0:
             marks[symbol] = Mark(ticker.last_price, ticker.close_time)
-    for symbol, top in snapshot.book_tops.items():
-        if top.bid_price > 0 and top.ask_price >= top.bid_price:
-            marks[symbol] = Mark(top.mid, top.time, from_book=True)
+    marks.update(book_marks(snapshot.book_tops))
     return marks
+
+
+def book_marks(tops: Mapping[str, BookTop]) -> dict[str, Mark]:
+    """The marks of the symbols with a sane book (bid > 0, ask >= bid): its mid. These win over
+    the ticker's last price in ``marks_from_snapshot``, so a symbol marked here needs no ticker."""
+    return {
+        symbol: Mark(top.mid, top.time, from_book=True)
+        for symbol, top in tops.items()
+        if top.bid_price > 0 and top.ask_price >= top.bid_price
+    }
 
 
 def references_from_snapshot(snapshot: MarketSnapshot) -> dict[str, Mark]:
