@@ -20,7 +20,6 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
-from database.migrate import upgrade
 from database.session import SharedConnectionPool, make_session_factory
 
 _lock = threading.Lock()
@@ -45,6 +44,8 @@ def template() -> Path:
         if _template is None or not _template.exists():
             path = Path(tempfile.gettempdir()) / f"qt-backtest-template-{_migrations_key()}.db"
             if not path.exists():
+                from database.migrate import upgrade  # alembic: only when the template is built
+
                 folder = Path(tempfile.mkdtemp(prefix="qt-backtest-"))
                 building = folder / "template.db"
                 upgrade(f"sqlite:///{building}")
