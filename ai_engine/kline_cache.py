@@ -36,19 +36,18 @@ class KlineArrays:
         cached = self._cache.get(symbol)
         if cached is not None and n >= 2:
             stamps, values = cached
-            first, closed_last = ks[0].open_time.timestamp(), ks[-2].open_time.timestamp()
+            first = ks[0].open_time.timestamp()
             i = int(np.searchsorted(stamps, first))
-            j = int(np.searchsorted(stamps, closed_last))
-            # the closed bars of the new list are cached bars i..j when both ends match and count agrees
-            if (
-                j < len(stamps)
-                and i < len(stamps)
-                and stamps[i] == first
-                and stamps[j] == closed_last
-                and j - i == n - 2
-            ):
-                last_stamp, last_values = _convert(ks[-1:])
-                out = (np.concatenate([stamps[i : j + 1], last_stamp]), np.vstack([values[i : j + 1], last_values]))
+            # bars ks[0 .. m-1] are cached bars i .. i+m-1 when both ends match: closed bars both
+            # times (not the cached last bar nor ks' last, either may have been forming), so a
+            # window slid forward by any number of bars converts only the bars it has not seen
+            m = min(len(stamps) - 1 - i, n - 1)
+            if m > 0 and stamps[i] == first and stamps[i + m - 1] == ks[m - 1].open_time.timestamp():
+                new_stamps, new_values = _convert(ks[m:])
+                out = (
+                    np.concatenate([stamps[i : i + m], new_stamps]),
+                    np.vstack([values[i : i + m], new_values]),
+                )
                 self._cache[symbol] = out
                 return out
         out = _convert(ks)

@@ -228,6 +228,27 @@ def test_kline_arrays_reuse_closed_bars_and_equal_a_full_conversion() -> None:
         np.testing.assert_array_equal(values, expected[1])
 
 
+def test_kline_arrays_convert_only_the_bars_a_slid_window_has_not_seen(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A refresh every few bars slides the window by several bars: only those (and the last,
+    maybe forming, bar) are converted again, not the whole window (the cache once matched only a
+    window slid by one bar, so a backtest refreshing every 4 bars converted every Decimal again)."""
+    import ai_engine.kline_cache as kc
+
+    ks = next(iter(klines_of(random_walk_bars(n_symbols=1, n_bars=260, seed=4)).values()))
+    converted: list[int] = []
+    real = kc._convert
+    monkeypatch.setattr(kc, "_convert", lambda bars: converted.append(len(bars)) or real(bars))
+    cache = kc.KlineArrays()
+    cache.arrays("S", ks[:200])
+    for lo, hi, fresh in ((4, 204, 5), (8, 208, 5), (9, 209, 2), (9, 209, 1), (30, 230, 22), (230, 260, 30)):
+        converted.clear()
+        stamps, values = cache.arrays("S", ks[lo:hi])
+        assert converted == [fresh], (lo, hi, converted)
+        expected = real(ks[lo:hi])
+        np.testing.assert_array_equal(stamps, expected[0])
+        np.testing.assert_array_equal(values, expected[1])
+
+
 def test_small_batches_are_scored_on_one_thread(
     train_model: TrainFn, registry: ModelRegistry, ai_settings: Settings
 ) -> None:
