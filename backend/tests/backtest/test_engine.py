@@ -147,3 +147,30 @@ def test_metrics_of_every_book(tmp_path: Path) -> None:
         assert 0 <= m["exposure_avg"] <= 1
         for key in ("cagr", "volatility", "sharpe", "sortino", "max_drawdown_days", "turnover"):
             assert key in m
+
+
+def test_the_curve_valued_from_book_tops_alone_equals_the_one_from_full_snapshots(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Between rebalances the curve's marks come from the book tops alone when every symbol held
+    has a sane top (no 24h tickers fetched); the curve and every decision are those of valuing
+    from the full snapshot at every bar."""
+    import backend.backtest.engine as engine
+    from backend.market.service import MarketService
+
+    folder = write_market(tmp_path / "m")
+    fetched: list[int] = []
+    tickers = MarketService.tickers
+
+    async def counted(self: MarketService, **kwargs: bool) -> object:
+        fetched.append(1)
+        return await tickers(self, **kwargs)
+
+    monkeypatch.setattr(MarketService, "tickers", counted)
+    tops_only = run(folder, tmp_path / "1", rebalance_bars=4, liquidity_bars=4)
+    with_tops_only = len(fetched)
+    fetched.clear()
+    monkeypatch.setattr(engine, "book_marks", lambda tops: {})  # no symbol marked from tops alone
+    full = run(folder, tmp_path / "2", rebalance_bars=4, liquidity_bars=4)
+    assert decisions_until(tops_only, LAST) == decisions_until(full, LAST)
+    assert with_tops_only < len(fetched)  # the shortcut was taken
