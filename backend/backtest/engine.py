@@ -43,8 +43,7 @@ from backend.backtest.results import (
     SelectionRecord,
 )
 from backend.execution.resting import resting_check_seconds
-from backend.execution.service import marks_from_snapshot
-from backend.execution.valuation import book_marks
+from backend.execution.valuation import book_marks, marks_from_snapshot
 from backend.liquidity.blend import quantize_weights
 from backend.liquidity.selection import Selection
 from backend.liquidity.service import LiquidityService, Predictor

@@ -75,8 +75,10 @@ class KlineWindows:
                 and np.array_equal(prev.floats[:, k0 : k0 + n], floats[:, :n], equal_nan=True)
             ):
                 reused = prev.bars[k0 : k0 + n]
+        # after a reused overlap the rest is newer than every bar of the last request: nothing to look up
+        older = None if reused else prev
         made = reused + self._make(
-            symbol, interval, stamps[len(reused) :], floats[:, len(reused) :], prev, step, listed, price_dp, qty_dp
+            symbol, interval, stamps[len(reused) :], floats[:, len(reused) :], older, step, listed, price_dp, qty_dp
         )
         with self._lock:
             self._last[key] = _Window(stamps, floats, made, listed)
@@ -108,7 +110,7 @@ class KlineWindows:
                 out.append(None)  # not listed yet (NaN in the arrays history_arrays gives)
                 continue
             i = seen.get(t)
-            if i is not None and prev is not None and tuple(prev.floats[:, i].tolist()) == tuple(values):
+            if i is not None and prev is not None and prev.floats[:, i].tolist() == values:
                 out.append(prev.bars[i])
                 continue
             open_, high, low, close, volume, quote = values
