@@ -61,7 +61,7 @@ def open_simulated(clock: Callable[[], datetime], *, interval: str = "1h", seed:
     # imported here: the simulated market brings scipy (about a second of start-up) that replays do not need
     from backend.market.sources.simulated import EPOCH, SimulatedMarket
 
-    source = SimulatedMarket(seed, clock=clock)
+    source = SimulatedMarket(seed, clock=clock, generate_ahead=True)
     return BacktestData(
         source=source,
         interval=interval,

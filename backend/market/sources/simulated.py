@@ -61,6 +61,7 @@ class SimulatedMarket:
         clock: Callable[[], datetime] | None = None,
         *,
         symbols: tuple[SimSymbol, ...] = ALL_SYMBOLS,
+        generate_ahead: bool = False,  # a backtest's forward-only clock: BarModel(ahead=True)
     ) -> None:
         self.seed = seed
         self._clock = clock or (lambda: datetime.now(UTC))
@@ -80,7 +81,7 @@ class SimulatedMarket:
             for s, t, dp, sdp in zip(symbols, self._ticks, self._tick_dp, self._step_dp, strict=True)
         ]
         self._rules: tuple[datetime, dict[str, SymbolRules]] | None = None  # (the day, its rules)
-        self._bars = BarModel(seed, symbols)
+        self._bars = BarModel(seed, symbols, ahead=generate_ahead)
         self._klines = KlineWindows(self._bars)
         self._window_cache: dict[tuple[int, int, int], tuple[tuple[np.ndarray, ...], bool]] = {}  # see _recent_minutes
         # the bars' lock: the window cache grows under it too
@@ -221,7 +222,7 @@ class SimulatedMarket:
 
     def _joined_minutes(self, first: int, last: int) -> tuple[np.ndarray, ...]:
         times, *arrays = self._bars.days("1m", first, last)
-        arrays = [a.copy() for a in arrays]
+        arrays = [a if a.flags.writeable else a.copy() for a in arrays]  # a join of days is a fresh copy already
         for i, spec in enumerate(self._symbols):
             listed = self.listed_at(spec.symbol).timestamp()
             if listed > EPOCH.timestamp():

@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 import threading
 from collections import OrderedDict
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -72,9 +73,14 @@ class BarArrays:
 class BarModel:
     """Bars of every symbol of a universe for a seed: generated on demand, cached per day, the same
     for any window. Thread-safe: callers run in worker threads (MarketService, the local Binance
-    server); the backbone and the day cache grow under ``lock``."""
+    server); the backbone and the day cache grow under ``lock``.
 
-    def __init__(self, seed: int, symbols: tuple[SimSymbol, ...]) -> None:
+    With ``ahead`` (a backtest: a clock that only moves forward), generating a batch of days of
+    1m .. 30m bars also starts the next batch in a background thread, so the next day's bars are
+    ready (or nearly) when the clock reaches it: the same arrays, made on the second core while the
+    trading path runs on the first (numpy releases the GIL for most of the work)."""
+
+    def __init__(self, seed: int, symbols: tuple[SimSymbol, ...], *, ahead: bool = False) -> None:
         self.seed = seed
         n = len(symbols)
         self._beta = np.array([s.beta for s in symbols])
@@ -89,11 +95,16 @@ class BarModel:
         self._day_cache: OrderedDict[tuple[str, int], tuple[np.ndarray, ...]] = OrderedDict()
         self._window_cache: dict[tuple[str, int, int], tuple[np.ndarray, ...]] = {}  # the last window of days()
         self.lock = threading.RLock()
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="sim-bars") if ahead else None
+        self._ahead: dict[tuple[str, int], Future[list[tuple[np.ndarray, ...]]]] = {}  # (interval, first day)
 
     def clear(self) -> None:
         with self.lock:
             self._day_cache.clear()
             self._window_cache = {}
+            for pending in self._ahead.values():
+                pending.cancel()
+            self._ahead.clear()
 
     # ------------------------------------------------------------------------------ daily backbone
     def _ensure_days(self, days: int) -> None:
@@ -155,14 +166,33 @@ class BarModel:
             if cached is not None:
                 self._day_cache.move_to_end(key)
                 return cached
-            # the next days too, in one vectorised pass: a moving clock asks for them next
-            batch = _DAY_BATCH if DAY // interval_seconds(interval) > 24 else 1
-            for offset, arrays in enumerate(self._generate(interval, day, day + batch - 1, separate=True)):
-                self._day_cache[(interval, day + offset)] = arrays
-                self._day_cache.move_to_end((interval, day + offset))
-            while len(self._day_cache) > _DAY_CACHE:
-                self._day_cache.popitem(last=False)
-            return self._day_cache[key]
+            pending = self._ahead.pop(key, None)
+            if pending is None:
+                # the next days too, in one vectorised pass: a moving clock asks for them next
+                batch = _DAY_BATCH if DAY // interval_seconds(interval) > 24 else 1
+                return self._keep(interval, day, self._generate(interval, day, day + batch - 1, separate=True))
+        made = pending.result()  # generated ahead: wait outside the lock (the worker needs none)
+        with self.lock:
+            return self._keep(interval, day, made)
+
+    def _keep(self, interval: str, day: int, made: list[tuple[np.ndarray, ...]]) -> tuple[np.ndarray, ...]:
+        """Cache the days ``made`` from ``day`` on (under ``lock``); with ``ahead``, start the next batch."""
+        for offset, arrays in enumerate(made):
+            self._day_cache[(interval, day + offset)] = arrays
+            self._day_cache.move_to_end((interval, day + offset))
+        while len(self._day_cache) > _DAY_CACHE:
+            self._day_cache.popitem(last=False)
+        batch = len(made)
+        if self._pool is not None and batch > 1:
+            following = day + batch
+            for stale in [k for k in self._ahead if k[0] == interval and k[1] != following]:
+                self._ahead.pop(stale).cancel()  # the clock went elsewhere
+            if (interval, following) not in self._ahead:
+                self._ensure_days(following + batch)  # the backbone first: the worker only reads it
+                self._ahead[(interval, following)] = self._pool.submit(
+                    self._generate, interval, following, following + batch - 1, separate=True
+                )
+        return self._day_cache[(interval, day)]
 
     def _generate(
         self, interval: str, first: int, last: int, *, separate: bool = False

@@ -42,3 +42,26 @@ def test_a_window_asked_for_again_is_served_read_only_from_the_cache() -> None:
     assert not first[4].flags.writeable
     fresh = BarModel(42, ALL_SYMBOLS)._generate("1h", 30, 51)[0]
     assert all(np.array_equal(a, b) for a, b in zip(first, fresh, strict=True))
+
+
+def test_days_generated_ahead_in_the_background_are_the_days_generated_alone() -> None:
+    ahead = BarModel(42, ALL_SYMBOLS, ahead=True)
+    plain = BarModel(42, ALL_SYMBOLS)
+    for day in [250, 251, 257, 258, 265, 266, 300, 301]:  # forward in batches, then a jump
+        got, want = ahead.days("1m", day, day), plain.days("1m", day, day)
+        assert all(np.array_equal(a, b) for a, b in zip(got, want, strict=True)), day
+    # the jump cancelled the batch that no longer follows; the one after day 300's batch is pending
+    assert list(ahead._ahead) == [("1m", 308)]
+    made = ahead._ahead[("1m", 308)].result()
+    alone = BarModel(42, ALL_SYMBOLS)._generate("1m", 308, 308)[0]
+    assert all(np.array_equal(a, b) for a, b in zip(made[0], alone, strict=True))
+    ahead.days("1m", 308, 308)
+    assert ahead._day_cache[("1m", 308)] is made[0]  # served from the batch made ahead
+    assert list(ahead._ahead) == [("1m", 316)]  # and the next one started
+    assert not plain._ahead  # without ahead nothing runs in the background
+
+
+def test_hourly_bars_are_never_generated_ahead() -> None:
+    model = BarModel(42, ALL_SYMBOLS, ahead=True)
+    model.days("1h", 10, 10)
+    assert not model._ahead
