@@ -271,10 +271,10 @@ class _Run:
         """The marks the books are valued at for the curve: ``marks_from_snapshot``'s. When every
         symbol held has a sane book top, its mid is that mark, so the 24h tickers are not fetched
         (most of a bar's cost on the simulated market) — unless the cache would keep them for a
-        later visit (a TTL of a bar or more), which would then see them instead of fresh ones."""
-        tops = await self.market.book_tops()
-        marks = book_marks(tops)
+        later visit (a TTL of a bar or more), which would then see them instead of fresh ones.
+        Only the tops of the symbols held are asked for: nothing else is valued."""
         held = {s for book in self.books.values() for s in book.holdings}
+        marks = book_marks(await self.market.book_tops(only=held))
         fresh_later = self.holder.current.market.cache_ttl_seconds >= self.step.total_seconds()
         if fresh_later or not held <= marks.keys():
             marks = marks_from_snapshot(await self.market.snapshot())

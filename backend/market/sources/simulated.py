@@ -10,7 +10,7 @@ widens as recent volume falls.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -297,6 +297,13 @@ class SimulatedMarket:
         return self._book[i].top(mid, recent, datetime.fromtimestamp(int(times[-1]) + 60, UTC))
 
     def book_tops(self) -> dict[str, BookTop]:
+        return self._tops(range(self._n))
+
+    def book_tops_of(self, symbols: Sequence[str]) -> dict[str, BookTop]:
+        """``book_tops()`` of these symbols only (unknown ones left out): each top is the same."""
+        return self._tops(sorted({self._index[s] for s in symbols if s in self._index}))
+
+    def _tops(self, rows: Iterable[int]) -> dict[str, BookTop]:
         (times, _o, _h, _l, c, _v, qv), clean = self._recent()
         if times.size == 0:
             return {}
@@ -305,7 +312,8 @@ class SimulatedMarket:
         seen = None  # rows with a NaN last close: a bar seen earlier in the window still makes a top
         time = datetime.fromtimestamp(int(times[-1]) + 60, UTC)
         out: dict[str, BookTop] = {}
-        for i, mid in enumerate(mids):
+        for i in rows:
+            mid = mids[i]
             if math.isnan(mid):
                 seen = (~np.isnan(c)).any(axis=1) if seen is None else seen
                 if not seen[i]:

@@ -263,3 +263,42 @@ async def test_refresh_keeps_the_last_sentiment_and_reports_the_failure(
 def test_close_closes_the_source(service: MarketService, source: CountingSource) -> None:
     service.close()
     assert source.calls["close"] == 1
+
+
+class SubsetSource(CountingSource):
+    """A source that can make the tops of some symbols only (the simulated market can)."""
+
+    def book_tops_of(self, symbols: tuple[str, ...]) -> dict[str, BookTop]:
+        self._enter("book_tops_of")
+        return self.market.book_tops_of(symbols)
+
+
+async def test_the_tops_of_some_symbols_come_from_the_cached_tops_or_the_source_and_equal_them(
+    market: SimulatedMarket, settings: Settings, clock: FrozenClock, metrics: Metrics
+) -> None:
+    source = SubsetSource(market)
+    service = MarketService(source, settings, clock, metrics)
+    only = {"ETHUSDT", "BTCUSDT", "NOSUCHUSDT"}
+    part = await service.book_tops(only=only)  # nothing cached: the source makes these two only
+    assert source.calls == Counter({"book_tops_of": 1})
+    full = market.book_tops()
+    assert part == {s: full[s] for s in ("BTCUSDT", "ETHUSDT")}
+    await service.book_tops(only=only)
+    assert source.calls["book_tops_of"] == 2  # a part is not cached
+    every = await service.book_tops()
+    assert source.calls["book_tops"] == 1
+    assert every == full
+    again = await service.book_tops(only=only)  # fresh tops of every symbol answer a part
+    assert source.calls["book_tops_of"] == 2
+    assert again == {s: every[s] for s in ("BTCUSDT", "ETHUSDT")}
+    assert again["BTCUSDT"] is every["BTCUSDT"]
+
+
+async def test_a_source_without_tops_of_some_symbols_is_asked_for_every_top(
+    service: MarketService, source: CountingSource, market: SimulatedMarket
+) -> None:
+    part = await service.book_tops(only=["ETHUSDT"])
+    assert source.calls == Counter({"book_tops": 1})
+    assert part == {"ETHUSDT": market.book_tops()["ETHUSDT"]}
+    assert (await service.book_tops()).keys() == market.book_tops().keys()
+    assert source.calls["book_tops"] == 1  # the tops of every symbol fetched for the part were kept

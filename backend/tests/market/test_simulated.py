@@ -147,6 +147,14 @@ def test_book_tops_bracket_the_last_price(market: SimulatedMarket) -> None:
         assert top.bid_price <= tickers[symbol].last_price <= top.ask_price
 
 
+def test_the_tops_of_some_symbols_are_those_of_every_top(market: SimulatedMarket, clock: FrozenClock) -> None:
+    for _ in range(3):
+        every = market.book_tops()
+        some = [*list(sorted(every)[::5]), "NOSUCHUSDT"]
+        assert market.book_tops_of(some) == {s: every[s] for s in some if s in every}
+        clock.advance(seconds=3_600)
+
+
 def test_order_book_has_depth_best_first_on_both_sides(market: SimulatedMarket) -> None:
     book = market.order_book("ETHUSDT", limit=20)
     top = market.book_tops()["ETHUSDT"]
