@@ -212,26 +212,33 @@ class SimulatedMarket:
         with self._lock:
             cached = self._window_cache.get(key)
             if cached is None:
-                joined = self._joined_minutes(first, last)
-                cached = self._window_cache[key] = (joined, not any(np.isnan(a).any() for a in joined[1:]))
+                joined, masked = self._joined_minutes(first, last)
+                cached = (joined, not masked and self._bars.nan_free("1m", first, last))
                 self._window_cache = {key: cached}
         joined, clean = cached
         lo = (first_open - int(joined[0][0])) // 60
         hi = (last_open - int(joined[0][0])) // 60 + 1
         return tuple(a[..., lo:hi] for a in joined), clean
 
-    def _joined_minutes(self, first: int, last: int) -> tuple[np.ndarray, ...]:
+    def _joined_minutes(self, first: int, last: int) -> tuple[tuple[np.ndarray, ...], bool]:
+        """The 1m bars of days [first, last] (read-only; views of the day batches unless a listing's
+        earlier bars had to be made NaN) and whether any were."""
         times, *arrays = self._bars.days("1m", first, last)
-        arrays = [a if a.flags.writeable else a.copy() for a in arrays]  # a join of days is a fresh copy already
+        before_listing = []
         for i, spec in enumerate(self._symbols):
             listed = self.listed_at(spec.symbol).timestamp()
             if listed > EPOCH.timestamp():
                 before = times < listed
+                if before.any():
+                    before_listing.append((i, before))
+        if before_listing:
+            arrays = [a.copy() for a in arrays]
+            for i, before in before_listing:
                 for a in arrays:
                     a[i, before] = np.nan
-        for a in arrays:
-            a.flags.writeable = False
-        return (times.astype(np.int64), *arrays)
+            for a in arrays:
+                a.flags.writeable = False
+        return (times.astype(np.int64), *arrays), bool(before_listing)
 
     def tickers_24h(self) -> dict[str, Ticker24h]:
         (times, o, h, lo, c, v, qv), clean = self._recent()

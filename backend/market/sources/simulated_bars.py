@@ -70,6 +70,30 @@ class BarArrays:
     quote_volume: np.ndarray
 
 
+@dataclass(frozen=True, slots=True)
+class _Batch:
+    """Consecutive days of bars generated together, each field one read-only (n, days x bars) array,
+    so a window of days inside it is a view; ``nan_free``: no NaN in any of them (checked where they
+    are made, in the background thread when made ahead)."""
+
+    first: int  # its first day
+    per_day: int
+    times: np.ndarray
+    arrays: tuple[np.ndarray, ...]  # o, h, l, c, vol, qvol
+    nan_free: bool
+
+    @classmethod
+    def of(cls, first: int, per_day: int, times: np.ndarray, arrays: tuple[np.ndarray, ...]) -> _Batch:
+        for a in (times, *arrays):
+            a.flags.writeable = False
+        return cls(first, per_day, times, arrays, not any(np.isnan(a).any() for a in arrays))
+
+    def columns(self, first: int, last: int) -> tuple[np.ndarray, ...]:
+        """Days [first, last] of it: (open_time, o, h, l, c, vol, qvol), views."""
+        lo, hi = (first - self.first) * self.per_day, (last + 1 - self.first) * self.per_day
+        return (self.times[lo:hi], *(a[:, lo:hi] for a in self.arrays))
+
+
 class BarModel:
     """Bars of every symbol of a universe for a seed: generated on demand, cached per day, the same
     for any window. Thread-safe: callers run in worker threads (MarketService, the local Binance
@@ -92,11 +116,11 @@ class BarModel:
         self._daily_ret = np.zeros((0, n))
         self._daily_logvol = np.zeros((0, n))
         self._daily_state: tuple[np.ndarray, np.ndarray] | None = None
-        self._day_cache: OrderedDict[tuple[str, int], tuple[np.ndarray, ...]] = OrderedDict()
+        self._day_cache: OrderedDict[tuple[str, int], _Batch] = OrderedDict()  # (interval, day) -> its batch
         self._window_cache: dict[tuple[str, int, int], tuple[np.ndarray, ...]] = {}  # the last window of days()
         self.lock = threading.RLock()
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="sim-bars") if ahead else None
-        self._ahead: dict[tuple[str, int], Future[list[tuple[np.ndarray, ...]]]] = {}  # (interval, first day)
+        self._ahead: dict[tuple[str, int], Future[_Batch]] = {}  # (interval, first day)
 
     def clear(self) -> None:
         with self.lock:
@@ -144,10 +168,16 @@ class BarModel:
         """Bars of days [first, last] for every symbol: (open_time, o, h, l, c, vol, qvol), shapes (n, bars).
 
         Read-only arrays: a window asked for again (every symbol's klines at one moment) is not
-        generated again."""
+        generated again; one or two days of the same batch are views of it."""
         if last - first <= 1:
-            parts = [self._one_day(interval, d) for d in range(first, last + 1)]
-            return tuple(np.concatenate(items, axis=-1) for items in zip(*parts, strict=True))
+            head, tail = self._one_day(interval, first), self._one_day(interval, last)
+            if head is tail:  # days of one batch: views, nothing copied
+                return head.columns(first, last)
+            parts = [head.columns(first, first), tail.columns(last, last)]
+            joined = tuple(np.concatenate(items, axis=-1) for items in zip(*parts, strict=True))
+            for a in joined:
+                a.flags.writeable = False
+            return joined
         key = (interval, first, last)
         with self.lock:
             cached = self._window_cache.get(key)
@@ -159,7 +189,12 @@ class BarModel:
                     self._window_cache = {key: cached}
             return cached
 
-    def _one_day(self, interval: str, day: int) -> tuple[np.ndarray, ...]:
+    def nan_free(self, interval: str, first: int, last: int) -> bool:
+        """Whether ``days(interval, first, last)`` (at most two days) holds no NaN, without scanning it."""
+        return self._one_day(interval, first).nan_free and self._one_day(interval, last).nan_free
+
+    def _one_day(self, interval: str, day: int) -> _Batch:
+        """The batch holding ``day`` (generated with the days after it when missing)."""
         key = (interval, day)
         with self.lock:
             cached = self._day_cache.get(key)
@@ -169,30 +204,37 @@ class BarModel:
             pending = self._ahead.pop(key, None)
             if pending is None:
                 # the next days too, in one vectorised pass: a moving clock asks for them next
-                batch = _DAY_BATCH if DAY // interval_seconds(interval) > 24 else 1
-                return self._keep(interval, day, self._generate(interval, day, day + batch - 1, separate=True))
+                days = _DAY_BATCH if DAY // interval_seconds(interval) > 24 else 1
+                return self._keep(interval, self._batch(interval, day, day + days - 1))
         made = pending.result()  # generated ahead: wait outside the lock (the worker needs none)
         with self.lock:
-            return self._keep(interval, day, made)
+            return self._keep(interval, made)
 
-    def _keep(self, interval: str, day: int, made: list[tuple[np.ndarray, ...]]) -> tuple[np.ndarray, ...]:
-        """Cache the days ``made`` from ``day`` on (under ``lock``); with ``ahead``, start the next batch."""
-        for offset, arrays in enumerate(made):
-            self._day_cache[(interval, day + offset)] = arrays
-            self._day_cache.move_to_end((interval, day + offset))
+    def _batch(self, interval: str, first: int, last: int) -> _Batch:
+        days = self._generate(interval, first, last, separate=True)
+        times = np.concatenate([d[0] for d in days])
+        # (n, days x bars): each day's columns are the arrays of that day generated alone
+        arrays = tuple(np.concatenate([d[k] for d in days], axis=-1) for k in range(1, 7))
+        return _Batch.of(first, days[0][0].size, times, arrays)
+
+    def _keep(self, interval: str, made: _Batch) -> _Batch:
+        """Cache the days of ``made`` (under ``lock``); with ``ahead``, start the next batch."""
+        count = made.times.size // made.per_day
+        for day in range(made.first, made.first + count):
+            self._day_cache[(interval, day)] = made
+            self._day_cache.move_to_end((interval, day))
         while len(self._day_cache) > _DAY_CACHE:
             self._day_cache.popitem(last=False)
-        batch = len(made)
-        if self._pool is not None and batch > 1:
-            following = day + batch
+        if self._pool is not None and count > 1:
+            following = made.first + count
             for stale in [k for k in self._ahead if k[0] == interval and k[1] != following]:
                 self._ahead.pop(stale).cancel()  # the clock went elsewhere
             if (interval, following) not in self._ahead:
-                self._ensure_days(following + batch)  # the backbone first: the worker only reads it
+                self._ensure_days(following + count)  # the backbone first: the worker only reads it
                 self._ahead[(interval, following)] = self._pool.submit(
-                    self._generate, interval, following, following + batch - 1, separate=True
+                    self._batch, interval, following, following + count - 1
                 )
-        return self._day_cache[(interval, day)]
+        return made
 
     def _generate(
         self, interval: str, first: int, last: int, *, separate: bool = False

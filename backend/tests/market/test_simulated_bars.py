@@ -54,9 +54,9 @@ def test_days_generated_ahead_in_the_background_are_the_days_generated_alone() -
     assert list(ahead._ahead) == [("1m", 308)]
     made = ahead._ahead[("1m", 308)].result()
     alone = BarModel(42, ALL_SYMBOLS)._generate("1m", 308, 308)[0]
-    assert all(np.array_equal(a, b) for a, b in zip(made[0], alone, strict=True))
+    assert all(np.array_equal(a, b) for a, b in zip(made.columns(308, 308), alone, strict=True))
     ahead.days("1m", 308, 308)
-    assert ahead._day_cache[("1m", 308)] is made[0]  # served from the batch made ahead
+    assert ahead._day_cache[("1m", 308)] is made  # served from the batch made ahead
     assert list(ahead._ahead) == [("1m", 316)]  # and the next one started
     assert not plain._ahead  # without ahead nothing runs in the background
 
@@ -65,3 +65,27 @@ def test_hourly_bars_are_never_generated_ahead() -> None:
     model = BarModel(42, ALL_SYMBOLS, ahead=True)
     model.days("1h", 10, 10)
     assert not model._ahead
+
+
+@pytest.mark.parametrize(("first", "last"), [(9, 10), (16, 16), (15, 16), (16, 17), (17, 17)])
+def test_one_or_two_days_are_views_of_their_batch_and_equal_the_days_generated_alone(first: int, last: int) -> None:
+    model = BarModel(42, ALL_SYMBOLS)
+    model.days("1m", 9, 9)  # days 9 .. 16 made in one batch
+    got = model.days("1m", first, last)
+    alone = [BarModel(42, ALL_SYMBOLS)._generate("1m", d, d)[0] for d in range(first, last + 1)]
+    want = [np.concatenate(parts, axis=-1) for parts in zip(*alone, strict=True)]
+    assert all(np.array_equal(a, b) for a, b in zip(got, want, strict=True))
+    assert not any(a.flags.writeable for a in got)
+    one_batch = model._day_cache[("1m", first)] is model._day_cache[("1m", last)]
+    assert one_batch is (last <= 16 or first >= 17)
+    assert (got[4].base is model._day_cache[("1m", first)].arrays[3]) is one_batch  # a view, or a join
+    assert model.nan_free("1m", first, last)
+
+
+def test_a_batch_with_a_nan_is_not_nan_free() -> None:
+    model = BarModel(42, ALL_SYMBOLS)
+    batch = model._batch("1m", 3, 4)
+    assert batch.nan_free
+    arrays = tuple(a.copy() for a in batch.arrays)
+    arrays[2][5, 1500] = np.nan  # a low of day 4
+    assert not type(batch).of(3, batch.per_day, batch.times.copy(), arrays).nan_free
