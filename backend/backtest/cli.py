@@ -202,6 +202,9 @@ def main(argv: list[str] | None = None) -> int:
                 bar.total = total
                 bar.update(done - bar.n)
 
+        from backend.backtest.inline import tune_collector
+
+        tune_collector()
         t0 = time.perf_counter()
         engine = None
         try:

@@ -1,9 +1,11 @@
-"""The event loop of a backtest: work the services hand to threads (``asyncio.to_thread``) runs at
-once, in order, so a run is deterministic and pays no thread hand-off or loop wake-up per call."""
+"""How a backtest runs: its event loop (work the services hand to threads, ``asyncio.to_thread``,
+runs at once, in order, so a run is deterministic and pays no thread hand-off or loop wake-up per
+call) and, in a process of its own, its garbage collector's settings."""
 
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
@@ -40,3 +42,14 @@ class InlineLoop(asyncio.SelectorEventLoop):
         except Exception as exc:
             future.set_exception(exc)
         return future
+
+
+def tune_collector() -> None:
+    """For a process that runs one backtest (the CLI, the worker of POST /backtests): the start-up
+    heap (modules, settings, the data) is frozen out of the collector's scans, and the youngest
+    generation is collected every 50,000 allocations instead of 700. A run allocates millions of
+    short-lived objects (Decimals, rows, records) that reference counting frees; the default
+    thresholds made the collector rescan the long-lived heap thousands of times for almost no
+    cycles. Results are unchanged; not for the service's own process."""
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 20)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from datetime import timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
@@ -174,3 +176,13 @@ def test_the_curve_valued_from_book_tops_alone_equals_the_one_from_full_snapshot
     full = run(folder, tmp_path / "2", rebalance_bars=4, liquidity_bars=4)
     assert decisions_until(tops_only, LAST) == decisions_until(full, LAST)
     assert with_tops_only < len(fetched)  # the shortcut was taken
+
+
+def test_a_backtest_process_freezes_its_start_up_heap_and_collects_young_objects_less_often() -> None:
+    code = (
+        "import gc; from backend.backtest.inline import tune_collector; before = gc.get_threshold(); "
+        "tune_collector(); print(before, gc.get_threshold(), gc.get_freeze_count() > 10_000)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
+    assert done.stdout.split(")")[:2] == ["(700, 10, 10", " (50000, 20, 20"]
+    assert done.stdout.strip().endswith("True")
