@@ -1,9 +1,16 @@
 """The simulated market's klines: Decimal bars made from the price process's arrays, each made once.
 
-Bars come from ``BarModel.days(interval, first, last)``. A `Kline` is a function of the six floats
-it is formatted from, so the Klines of a symbol's last request are kept with their floats: the
-next request (the next refresh, the window a bar or a few further on) makes only the bars whose
-floats it has not seen (new bars, or a window of other days whose sums rounded differently).
+Bars come from ``BarModel.days(interval, first, last)``. A refresh asks for every symbol's window
+at the same moment, so the window's times and the six floats of every symbol are sliced from those
+arrays once per moment (one ``_Moment``), not once per symbol.
+
+A `Kline` is a function of the six floats it is formatted from, so the Klines of a symbol's last
+request are kept with their floats: the next request (the next refresh, the window a bar or a few
+further on) makes only the bars it has no Kline for. A bar of the last request is reused when its
+floats are the same, or when they differ by a rounding (a window over other days sums the bars'
+returns from another start, so a bar's floats can differ in the last bits) that cannot change the
+decimal text they are formatted to; see ``same_text``. Only new bars, and the rare bar whose text
+could change, are formatted again.
 """
 
 from __future__ import annotations
@@ -19,25 +26,53 @@ from backend.market.sources.simulated_bars import BarModel
 from backend.market.sources.simulated_universe import DAY, EPOCH
 from backend.market.types import Kline
 
+# Decimals of the quote volume (the other fields use the symbol's tick and step decimals).
+_QUOTE_DP = 4
+# x * 10**dp is within |x * 10**dp| * 2**-53 of the exact product; this much margin is trusted.
+_RELATIVE_ERROR = 2.0**-50
+# Above this a scaled float no longer resolves its fraction finely enough to be trusted.
+_LARGEST_SCALED = 2.0**50
+
+
+@dataclass(frozen=True, slots=True)
+class _Moment:
+    """One window of every symbol: the bars' open times (m) and six floats (6 x symbols x m), and
+    how it continues the moment sliced before it (by serial number, not a link, so the moments do
+    not chain): that moment's bars from ``shift`` on are this one's first bars, with the same floats
+    in the symbols where ``same`` is True (None: no such overlap)."""
+
+    key: tuple[str, datetime, datetime]
+    stamps: np.ndarray
+    floats: np.ndarray
+    serial: int
+    follows: int
+    shift: int
+    same: np.ndarray | None
+
 
 @dataclass(frozen=True, slots=True)
 class _Window:
     """A symbol's last request: the bars' open times, their six floats (6 x m) and what was made
-    of each (None: no bar, a NaN or a time before the listing), for the ``listed`` it was made for."""
+    of each (None: no bar, a NaN or a time before the listing), for the ``listed`` and decimals it
+    was made for."""
 
     stamps: np.ndarray
     floats: np.ndarray
     bars: list[Kline | None]
     listed: float
+    decimals: tuple[int, int]
+    moment: int  # the serial of the moment it was sliced from
 
 
 class KlineWindows:
-    """Klines of one symbol and interval between two times, from a BarModel, with the cache above."""
+    """Klines of one symbol and interval between two times, from a BarModel, with the caches above."""
 
     def __init__(self, bars: BarModel) -> None:
         self._bars = bars
         self._lock = threading.Lock()
         self._last: dict[tuple[str, str], _Window] = {}  # (symbol, interval) -> its last request
+        self._moment: _Moment | None = None  # the newest window sliced for every symbol
+        self._serial = 0
 
     def between(
         self,
@@ -54,90 +89,160 @@ class KlineWindows:
     ) -> list[Kline]:
         """Bars with ``start <= open_time <= end`` (both already within the closed bars), none
         before ``listed`` (epoch seconds; EPOCH's: listed from the start)."""
-        first = int((start - EPOCH).total_seconds()) // DAY
-        last = int((end - EPOCH).total_seconds()) // DAY
-        times, o, h, lo, c, v, qv = self._bars.days(interval, first, last)
-        j0 = int(np.searchsorted(times, start.timestamp(), side="left"))
-        j1 = int(np.searchsorted(times, end.timestamp(), side="right"))
+        moment = self.moment(interval, start, end)
+        stamps, floats = moment.stamps, moment.floats[:, row]
         key = (symbol, interval)
-        stamps = times[j0:j1]
-        floats = np.stack([a[row, j0:j1] for a in (o, h, lo, c, v, qv)])
+        decimals = (price_dp, qty_dp)
         with self._lock:
             prev = self._last.get(key)
-        reused: list[Kline | None] = []
-        if prev is not None and prev.listed == listed and stamps.size:
-            # the window slid forward: its first bars are the last request's, same floats
-            k0 = int(np.searchsorted(prev.stamps, stamps[0]))
-            n = min(prev.stamps.size - k0, stamps.size)
-            if (
-                n > 0
-                and np.array_equal(prev.stamps[k0 : k0 + n], stamps[:n])
-                and np.array_equal(prev.floats[:, k0 : k0 + n], floats[:, :n], equal_nan=True)
-            ):
-                reused = prev.bars[k0 : k0 + n]
-        # after a reused overlap the rest is newer than every bar of the last request: nothing to look up
-        older = None if reused else prev
-        made = reused + self._make(
-            symbol, interval, stamps[len(reused) :], floats[:, len(reused) :], older, step, listed, price_dp, qty_dp
-        )
+        if prev is not None and (prev.listed != listed or prev.decimals != decimals):
+            prev = None
+        if prev is not None and prev.moment == moment.follows and moment.same is not None and moment.same[row]:
+            # the usual refresh: the window slid on from the last moment, the overlap's floats unchanged
+            kept = prev.bars[moment.shift :]
+            made = kept + _make(
+                symbol, interval, stamps[len(kept) :], floats[:, len(kept) :], None, None, step, listed, decimals
+            )
+        else:
+            reuse = None if prev is None else reusable(prev.stamps, prev.floats, stamps, floats, decimals)
+            made = _make(symbol, interval, stamps, floats, prev, reuse, step, listed, decimals)
         with self._lock:
-            self._last[key] = _Window(stamps, floats, made, listed)
+            self._last[key] = _Window(stamps, floats, made, listed, decimals, moment.serial)
         return [bar for bar in made if bar is not None]
 
-    @staticmethod
-    def _make(
-        symbol: str,
-        interval: str,
-        stamps: np.ndarray,
-        floats: np.ndarray,
-        prev: _Window | None,
-        step: int,
-        listed: float,
-        price_dp: int,
-        qty_dp: int,
-    ) -> list[Kline | None]:
-        """The Kline of each bar (None: none), reusing a bar of ``prev`` with the same time and
-        floats (a window of other days can round some floats differently: those are made again)."""
-        seen: dict[float, int] = {}
-        if prev is not None and prev.listed == listed:
-            seen = {t: i for i, t in enumerate(prev.stamps.tolist())}
-        price, qty = f".{price_dp}f", f".{qty_dp}f"  # format(x, ".Nf") is _fmt(x, N)
-        last_ms = timedelta(seconds=step) - timedelta(milliseconds=1)
-        skip_before = listed if listed > EPOCH.timestamp() else None
-        out: list[Kline | None] = []
-        for t, *values in zip(stamps.tolist(), *floats.tolist(), strict=True):
-            if skip_before is not None and t < skip_before:
-                out.append(None)  # not listed yet (NaN in the arrays history_arrays gives)
-                continue
-            i = seen.get(t)
-            if i is not None and prev is not None and prev.floats[:, i].tolist() == values:
-                out.append(prev.bars[i])
-                continue
-            open_, high, low, close, volume, quote = values
-            if close != close:  # NaN: no bar
-                out.append(None)
-                continue
-            opened = datetime.fromtimestamp(t, UTC)
-            out.append(
-                Kline(
-                    symbol=symbol,
-                    interval=interval,
-                    open_time=opened,
-                    close_time=opened + last_ms,
-                    open=_dec(open_, price),
-                    high=_dec(high, price),
-                    low=_dec(low, price),
-                    close=_dec(close, price),
-                    volume=_dec(volume, qty),
-                    quote_volume=_dec(quote, ".4f"),
-                    trade_count=int(quote / 400) + 1,
-                )
-            )
-        return out
+    def moment(self, interval: str, start: datetime, end: datetime) -> _Moment:
+        """The bars' open times and every symbol's six floats for ``start <= open_time <= end``:
+        sliced once, the next symbol's request at the same moment reads the same arrays."""
+        key = (interval, start, end)
+        with self._lock:
+            moment = self._moment
+        if moment is not None and moment.key == key:
+            return moment
+        first = int((start - EPOCH).total_seconds()) // DAY
+        last = int((end - EPOCH).total_seconds()) // DAY
+        times, *arrays = self._bars.days(interval, first, last)
+        j0 = int(np.searchsorted(times, start.timestamp(), side="left"))
+        j1 = int(np.searchsorted(times, end.timestamp(), side="right"))
+        floats = np.stack([a[:, j0:j1] for a in arrays])  # o, h, l, c, v, qv
+        floats.flags.writeable = False
+        stamps = times[j0:j1]
+        with self._lock:  # compared with the moment in force now, under the lock: serials are unique
+            before = self._moment
+            shift, same = _overlap(before, interval, stamps, floats)
+            self._serial += 1
+            follows = -1 if before is None else before.serial
+            moment = self._moment = _Moment(key, stamps, floats, self._serial, follows, shift, same)
+        return moment
 
     def clear(self) -> None:
         with self._lock:
             self._last.clear()
+            self._moment = None
+
+
+def _overlap(
+    before: _Moment | None, interval: str, stamps: np.ndarray, floats: np.ndarray
+) -> tuple[int, np.ndarray | None]:
+    """Where ``before``'s bars continue as the first of these (-1: they do not), and per symbol
+    whether all their floats are the same there (one comparison for every symbol at once)."""
+    if before is None or before.key[0] != interval or not stamps.size or before.floats.shape[1] != floats.shape[1]:
+        return -1, None
+    shift = int(np.searchsorted(before.stamps, stamps[0]))
+    n = before.stamps.size - shift
+    if n <= 0 or n > stamps.size or not np.array_equal(before.stamps[shift:], stamps[:n]):
+        return -1, None
+    old, new = before.floats[:, :, shift:], floats[:, :, :n]
+    same = ((old == new) | (np.isnan(old) & np.isnan(new))).all(axis=(0, 2))
+    return shift, same
+
+
+def reusable(
+    old_stamps: np.ndarray,
+    old_floats: np.ndarray,
+    stamps: np.ndarray,
+    floats: np.ndarray,
+    decimals: tuple[int, int],
+) -> np.ndarray:
+    """For each bar (``stamps``, 6 x m ``floats``), the index of the old bar whose Kline it would be
+    made into (the same time, floats the same or the same text), or -1."""
+    if not stamps.size or not old_stamps.size:
+        return np.full(stamps.size, -1)
+    at = np.minimum(np.searchsorted(old_stamps, stamps), old_stamps.size - 1)
+    old = old_floats[:, at]
+    hit = old_stamps[at] == stamps
+    same = hit & ((old == floats) | (np.isnan(old) & np.isnan(floats))).all(axis=0)
+    loose = np.flatnonzero(hit & ~same)
+    if loose.size:  # floats of another rounding: the same bar when they format to the same text
+        same[loose] = same_text(old[:, loose], floats[:, loose], decimals)
+    return np.where(same, at, -1)
+
+
+def same_text(a: np.ndarray, b: np.ndarray, decimals: tuple[int, int]) -> np.ndarray:
+    """Per column of two 6 x k float arrays (o, h, l, c, v, qv), whether both make the same Kline:
+    every field formats to the same decimal text and the trade counts agree.
+
+    ``format(x, ".Nf")`` is the exact binary value of x rounded to N decimals, that is the integer
+    nearest x * 10**N. The float product is within ``_RELATIVE_ERROR`` of the exact one, so when it
+    lies farther than that from a half-integer the nearest integer is the float product's nearest
+    one. Two positive floats with the same such integer have the same text. Values near a tie,
+    too large to resolve, or not positive are reported as different (they are simply made again)."""
+    price_dp, qty_dp = decimals
+    scale = np.array([float(10**dp) for dp in (price_dp,) * 4 + (qty_dp, _QUOTE_DP)])[:, None]
+    sa, sb = a * scale, b * scale
+    ka, kb = np.rint(sa), np.rint(sb)
+    with np.errstate(invalid="ignore"):
+        clear_a = (np.abs(sa - ka) < 0.5 - sa * _RELATIVE_ERROR) & (a > 0) & (sa < _LARGEST_SCALED)
+        clear_b = (np.abs(sb - kb) < 0.5 - sb * _RELATIVE_ERROR) & (b > 0) & (sb < _LARGEST_SCALED)
+        fields = (ka == kb) & clear_a & clear_b
+        trades = np.floor(a[5] / 400) == np.floor(b[5] / 400)  # int(quote / 400) of positive quotes
+    return fields.all(axis=0) & trades
+
+
+def _make(
+    symbol: str,
+    interval: str,
+    stamps: np.ndarray,
+    floats: np.ndarray,
+    prev: _Window | None,
+    reuse: np.ndarray | None,
+    step: int,
+    listed: float,
+    decimals: tuple[int, int],
+) -> list[Kline | None]:
+    """The Kline of each bar (None: none): the bar of ``prev`` that ``reuse`` names, else made."""
+    skip_before = listed if listed > EPOCH.timestamp() else None
+    if reuse is not None:
+        out = [prev.bars[i] if i >= 0 else None for i in reuse.tolist()] if prev is not None else []
+        todo = np.flatnonzero(reuse < 0).tolist()
+    else:
+        out = [None] * stamps.size
+        todo = list(range(stamps.size))
+    if not todo:
+        return out
+    price, qty = f".{decimals[0]}f", f".{decimals[1]}f"  # format(x, ".Nf") is _fmt(x, N)
+    last_ms = timedelta(seconds=step) - timedelta(milliseconds=1)
+    times = stamps[todo].tolist()
+    for j, t, values in zip(todo, times, floats[:, todo].T.tolist(), strict=True):
+        if skip_before is not None and t < skip_before:
+            continue  # not listed yet (NaN in the arrays history_arrays gives)
+        open_, high, low, close, volume, quote = values
+        if close != close:  # NaN: no bar
+            continue
+        opened = datetime.fromtimestamp(t, UTC)
+        out[j] = Kline(
+            symbol=symbol,
+            interval=interval,
+            open_time=opened,
+            close_time=opened + last_ms,
+            open=_dec(open_, price),
+            high=_dec(high, price),
+            low=_dec(low, price),
+            close=_dec(close, price),
+            volume=_dec(volume, qty),
+            quote_volume=_dec(quote, ".4f"),
+            trade_count=int(quote / 400) + 1,
+        )
+    return out
 
 
 def _dec(value: float, spec: str) -> Decimal:
