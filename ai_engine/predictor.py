@@ -22,7 +22,7 @@ import pandas as pd
 from ai_engine.booster import predict_proba
 from ai_engine.features import FEATURE_NAMES
 from ai_engine.gates import failed_gates
-from ai_engine.kline_cache import KlineArrays, bars_from_arrays
+from ai_engine.kline_cache import KlineArrays
 from ai_engine.latest import latest_features_fast
 from ai_engine.registry import LoadedModel, ModelRefusedError, ModelRegistry
 from ai_engine.signal import CLASSES, Action, Signal
@@ -209,8 +209,8 @@ class Predictor:
         signals = {s: cache[s][1] for s, key in keys.items() if s in cache and cache[s][0] == key}
         misses = [s for s in usable if s not in signals]
         if misses:
-            arrays = {s: self._arrays.arrays(s, usable[s]) for s in misses}
-            frame = latest_features_fast(bars_from_arrays(arrays, interval), sentiment)
+            bars = self._arrays.bars({s: usable[s] for s in misses}, interval)
+            frame = latest_features_fast(bars, sentiment)
             fresh, _counts = self._score(model, frame)
             for symbol in misses:
                 if symbol in fresh:
