@@ -16,9 +16,11 @@ could change, are formatted again.
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import cast
 
 import numpy as np
 
@@ -39,7 +41,8 @@ class _Moment:
     """One window of every symbol: the bars' open times (m) and six floats (6 x symbols x m), and
     how it continues the moment sliced before it (by serial number, not a link, so the moments do
     not chain): that moment's bars from ``shift`` on are this one's first bars, with the same floats
-    in the symbols where ``same`` is True (None: no such overlap)."""
+    in the symbols where ``exact`` is True, or floats of the same text with the decimals their last
+    request used where ``loose`` is True (None: no such overlap)."""
 
     key: tuple[str, datetime, datetime]
     stamps: np.ndarray
@@ -47,7 +50,17 @@ class _Moment:
     serial: int
     follows: int
     shift: int
-    same: np.ndarray | None
+    exact: np.ndarray | None
+    loose: np.ndarray | None
+    decimals: dict[int, tuple[int, int]]
+
+    def continues(self, row: int, decimals: tuple[int, int]) -> bool:
+        """Whether symbol ``row``'s Klines of the moment before are this one's first Klines."""
+        if self.exact is None:
+            return False
+        if self.exact[row]:
+            return True
+        return self.loose is not None and bool(self.loose[row]) and self.decimals.get(row) == decimals
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +75,7 @@ class _Window:
     listed: float
     decimals: tuple[int, int]
     moment: int  # the serial of the moment it was sliced from
+    gapless: bool  # no None among ``bars``
 
 
 class KlineWindows:
@@ -72,6 +86,7 @@ class KlineWindows:
         self._lock = threading.Lock()
         self._last: dict[tuple[str, str], _Window] = {}  # (symbol, interval) -> its last request
         self._moment: _Moment | None = None  # the newest window sliced for every symbol
+        self._decimals: dict[int, tuple[int, int]] = {}  # row -> the (price, qty) decimals it was last asked with
         self._serial = 0
 
     def between(
@@ -89,26 +104,32 @@ class KlineWindows:
     ) -> list[Kline]:
         """Bars with ``start <= open_time <= end`` (both already within the closed bars), none
         before ``listed`` (epoch seconds; EPOCH's: listed from the start)."""
+        decimals = (price_dp, qty_dp)
+        with self._lock:
+            self._decimals[row] = decimals
         moment = self.moment(interval, start, end)
         stamps, floats = moment.stamps, moment.floats[:, row]
         key = (symbol, interval)
-        decimals = (price_dp, qty_dp)
         with self._lock:
             prev = self._last.get(key)
         if prev is not None and (prev.listed != listed or prev.decimals != decimals):
             prev = None
-        if prev is not None and prev.moment == moment.follows and moment.same is not None and moment.same[row]:
-            # the usual refresh: the window slid on from the last moment, the overlap's floats unchanged
+        if prev is not None and prev.moment == moment.follows and moment.continues(row, decimals):
+            # the usual refresh: the window slid on from the last moment, the overlap's bars unchanged
             kept = prev.bars[moment.shift :]
-            made = kept + _make(
+            new = _make(
                 symbol, interval, stamps[len(kept) :], floats[:, len(kept) :], None, None, step, listed, decimals
             )
+            made = kept + new
+            gapless = prev.gapless and all(bar is not None for bar in new)
         else:
             reuse = None if prev is None else reusable(prev.stamps, prev.floats, stamps, floats, decimals)
             made = _make(symbol, interval, stamps, floats, prev, reuse, step, listed, decimals)
+            gapless = False
+        out = cast("list[Kline]", list(made)) if gapless else [bar for bar in made if bar is not None]
         with self._lock:
-            self._last[key] = _Window(stamps, floats, made, listed, decimals, moment.serial)
-        return [bar for bar in made if bar is not None]
+            self._last[key] = _Window(stamps, floats, made, listed, decimals, moment.serial, len(out) == len(made))
+        return out
 
     def moment(self, interval: str, start: datetime, end: datetime) -> _Moment:
         """The bars' open times and every symbol's six floats for ``start <= open_time <= end``:
@@ -128,32 +149,48 @@ class KlineWindows:
         stamps = times[j0:j1]
         with self._lock:  # compared with the moment in force now, under the lock: serials are unique
             before = self._moment
-            shift, same = _overlap(before, interval, stamps, floats)
+            decimals = dict(self._decimals)
+            shift, exact, loose = _overlap(before, interval, stamps, floats, decimals)
             self._serial += 1
             follows = -1 if before is None else before.serial
-            moment = self._moment = _Moment(key, stamps, floats, self._serial, follows, shift, same)
+            moment = self._moment = _Moment(key, stamps, floats, self._serial, follows, shift, exact, loose, decimals)
         return moment
 
     def clear(self) -> None:
         with self._lock:
             self._last.clear()
             self._moment = None
+            self._decimals.clear()
 
 
 def _overlap(
-    before: _Moment | None, interval: str, stamps: np.ndarray, floats: np.ndarray
-) -> tuple[int, np.ndarray | None]:
+    before: _Moment | None,
+    interval: str,
+    stamps: np.ndarray,
+    floats: np.ndarray,
+    decimals: dict[int, tuple[int, int]],
+) -> tuple[int, np.ndarray | None, np.ndarray | None]:
     """Where ``before``'s bars continue as the first of these (-1: they do not), and per symbol
-    whether all their floats are the same there (one comparison for every symbol at once)."""
+    whether all their floats are the same there, or else all of the same text with the symbol's
+    ``decimals`` (each one comparison for every symbol at once)."""
     if before is None or before.key[0] != interval or not stamps.size or before.floats.shape[1] != floats.shape[1]:
-        return -1, None
+        return -1, None, None
     shift = int(np.searchsorted(before.stamps, stamps[0]))
     n = before.stamps.size - shift
     if n <= 0 or n > stamps.size or not np.array_equal(before.stamps[shift:], stamps[:n]):
-        return -1, None
+        return -1, None, None
     old, new = before.floats[:, :, shift:], floats[:, :, :n]
-    same = ((old == new) | (np.isnan(old) & np.isnan(new))).all(axis=(0, 2))
-    return shift, same
+    bars_same = ((old == new) | (np.isnan(old) & np.isnan(new))).all(axis=0)  # symbols x n
+    exact = bars_same.all(axis=1)
+    rows = [r for r in np.flatnonzero(~exact).tolist() if r in decimals]
+    if not rows:
+        return shift, exact, None
+    # a window over other days: the floats differ in their last bits, the text mostly not
+    scale = np.stack([_scale(decimals[r]) for r in rows], axis=1)[:, :, None]  # 6 x rows x 1
+    text = _text_same(old[:, rows], new[:, rows], scale)
+    loose = np.zeros_like(exact)
+    loose[rows] = (bars_same[rows] | text).all(axis=1)
+    return shift, exact, loose
 
 
 def reusable(
@@ -186,8 +223,17 @@ def same_text(a: np.ndarray, b: np.ndarray, decimals: tuple[int, int]) -> np.nda
     lies farther than that from a half-integer the nearest integer is the float product's nearest
     one. Two positive floats with the same such integer have the same text. Values near a tie,
     too large to resolve, or not positive are reported as different (they are simply made again)."""
+    return _text_same(a, b, _scale(decimals)[:, None])
+
+
+def _scale(decimals: tuple[int, int]) -> np.ndarray:
+    """10**N of each field (o, h, l, c, v, qv) for (price, qty) decimals, each exact."""
     price_dp, qty_dp = decimals
-    scale = np.array([float(10**dp) for dp in (price_dp,) * 4 + (qty_dp, _QUOTE_DP)])[:, None]
+    return np.array([float(10**dp) for dp in (price_dp,) * 4 + (qty_dp, _QUOTE_DP)])
+
+
+def _text_same(a: np.ndarray, b: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """``same_text`` of 6 x ... arrays with ``scale`` (6 x ..., broadcast): over the first axis."""
     sa, sb = a * scale, b * scale
     ka, kb = np.rint(sa), np.rint(sb)
     with np.errstate(invalid="ignore"):
@@ -211,18 +257,20 @@ def _make(
 ) -> list[Kline | None]:
     """The Kline of each bar (None: none): the bar of ``prev`` that ``reuse`` names, else made."""
     skip_before = listed if listed > EPOCH.timestamp() else None
+    out: list[Kline | None]
     if reuse is not None:
         out = [prev.bars[i] if i >= 0 else None for i in reuse.tolist()] if prev is not None else []
-        todo = np.flatnonzero(reuse < 0).tolist()
-    else:
+        todo: Sequence[int] = np.flatnonzero(reuse < 0).tolist()
+        times, rows = stamps[todo].tolist(), floats[:, todo].T.tolist()
+    else:  # every bar (the new bars of a slid window): no index arrays
         out = [None] * stamps.size
-        todo = list(range(stamps.size))
+        todo = range(stamps.size)
+        times, rows = stamps.tolist(), floats.T.tolist()
     if not todo:
         return out
     price, qty = f".{decimals[0]}f", f".{decimals[1]}f"  # format(x, ".Nf") is _fmt(x, N)
     last_ms = timedelta(seconds=step) - timedelta(milliseconds=1)
-    times = stamps[todo].tolist()
-    for j, t, values in zip(todo, times, floats[:, todo].T.tolist(), strict=True):
+    for j, t, values in zip(todo, times, rows, strict=True):
         if skip_before is not None and t < skip_before:
             continue  # not listed yet (NaN in the arrays history_arrays gives)
         open_, high, low, close, volume, quote = values
