@@ -25,6 +25,9 @@ def _ewm(x: np.ndarray, alpha: float, min_periods: int) -> np.ndarray:
     started there leaves unchanged. Columns with gaps take the step-by-step recursion."""
     observed = ~np.isnan(x)
     first = np.argmax(observed, axis=0)
+    k = int(first[0]) if first.size else 0
+    if first.size and (first == k).all() and observed[k:].all():
+        return _ewm_aligned(x, alpha, min_periods, k)
     started = np.arange(x.shape[0])[:, None] >= first[None, :]
     gapless = (observed | ~started).all(axis=0) & observed.any(axis=0)
     out = np.full(x.shape, np.nan)
@@ -39,6 +42,20 @@ def _ewm(x: np.ndarray, alpha: float, min_periods: int) -> np.ndarray:
         rest = np.nonzero(~gapless)[0]
         out[:, rest] = _ewm_steps(x[:, rest], alpha, min_periods)
     return out
+
+
+def _ewm_aligned(x: np.ndarray, alpha: float, min_periods: int, k: int) -> np.ndarray:
+    """``_ewm`` when every column starts at row ``k`` and has no gap after it (every window of a
+    refresh, the same bars for every symbol): the same filter on the same filled values, without
+    selecting the gapless columns or counting each column's observations (row t has t - k + 1)."""
+    filled = x
+    if k:
+        filled = x.copy()
+        filled[:k] = x[k]
+    zi = (1 - alpha) * filled[:1]
+    y, _ = lfilter([alpha], [1.0, alpha - 1.0], filled, axis=0, zi=zi)
+    y[: k + min_periods - 1 if min_periods >= 1 else 0] = np.nan
+    return np.asarray(y, dtype=np.float64)
 
 
 def _ewm_steps(x: np.ndarray, alpha: float, min_periods: int) -> np.ndarray:
@@ -62,14 +79,27 @@ def _ewm_steps(x: np.ndarray, alpha: float, min_periods: int) -> np.ndarray:
     return out
 
 
-def _window(values: np.ndarray, rows: np.ndarray, cols: np.ndarray, width: int) -> np.ndarray:
-    """values[rows - width + 1 .. rows, cols] as a width x n array (NaN before the first bar)."""
+def _window(values: np.ndarray, rows: np.ndarray | None, cols: np.ndarray, width: int) -> np.ndarray:
+    """values[rows - width + 1 .. rows, cols] as a width x n array (NaN before the first bar).
+
+    ``rows`` None: every column's newest bar is the last row (a refresh scores all symbols at the
+    same bar) and ``cols`` are all the columns in order: the window is then the last rows, copied
+    as one block instead of gathered element by element. Copied, not a view: the gathered window is
+    C-ordered, and a reduction over a view of a column-major array would add in another order."""
+    if rows is None:
+        if values.shape[0] >= width:
+            return np.ascontiguousarray(values[values.shape[0] - width :])
+        rows = np.full(values.shape[1], values.shape[0] - 1)
     index = rows[None, :] + np.arange(-width + 1, 1)[:, None]
     out = values[np.clip(index, 0, None), cols[None, :]]
     return np.where(index >= 0, out, np.nan)
 
 
-def _at(values: np.ndarray, rows: np.ndarray, cols: np.ndarray, back: int = 0) -> np.ndarray:
+def _at(values: np.ndarray, rows: np.ndarray | None, cols: np.ndarray, back: int = 0) -> np.ndarray:
+    """values[rows - back, cols] (NaN before the first bar); ``rows`` None as in ``_window``."""
+    if rows is None:
+        last = values.shape[0] - 1 - back
+        return values[last] if last >= 0 else np.full(values.shape[1], np.nan)
     index = rows - back
     return np.where(index >= 0, values[np.clip(index, 0, None), cols], np.nan)
 
@@ -81,9 +111,10 @@ def latest_features_fast(bars: Bars, sentiment: pd.Series | None = None, *, min_
         return pd.DataFrame(columns=list(FEATURE_NAMES), dtype=np.float64)
     present = bars.present
     cols = np.nonzero(present.sum(axis=0) >= min_bars)[0]
-    rows = (len(bars.times) - 1 - np.argmax(present[::-1, :], axis=0))[cols]
+    newest = (len(bars.times) - 1 - np.argmax(present[::-1, :], axis=0))[cols]
     close, high, low, open_, volume = (getattr(bars, n)[:, cols] for n in ("close", "high", "low", "open", "volume"))
     own = np.arange(len(cols))
+    rows = None if bool((newest == len(bars.times) - 1).all()) else newest  # None: all at the last row
     f: dict[str, np.ndarray] = {}
     with np.errstate(divide="ignore", invalid="ignore"):
         log_close = np.log(close)
@@ -123,7 +154,7 @@ def latest_features_fast(bars: Bars, sentiment: pd.Series | None = None, *, min_
         for w in (24, 72):
             f[f"dist_high_{w}"] = lc - np.log(np.max(_window(high, rows, own, w), axis=0))
             f[f"dist_low_{w}"] = lc - np.log(np.min(_window(low, rows, own, w), axis=0))
-    f["sentiment"] = _sentiment_asof(bars.times, bars.interval, sentiment)[rows]
+    f["sentiment"] = _sentiment_asof(bars.times, bars.interval, sentiment)[newest]
     data = np.column_stack([f[name] for name in FEATURE_NAMES]) if len(cols) else None
     if data is not None:
         data = np.where(np.isfinite(data), data, np.nan)
