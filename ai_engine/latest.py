@@ -109,6 +109,18 @@ def latest_features_fast(bars: Bars, sentiment: pd.Series | None = None, *, min_
     than ``min_bars`` bars left out."""
     if not bars.symbols:
         return pd.DataFrame(columns=list(FEATURE_NAMES), dtype=np.float64)
+    symbols, data = latest_feature_rows(bars, sentiment, min_bars=min_bars)
+    index = pd.Index(symbols, name="symbol")
+    return pd.DataFrame(data if len(symbols) else None, index=index, columns=list(FEATURE_NAMES), dtype=np.float64)
+
+
+def latest_feature_rows(
+    bars: Bars, sentiment: pd.Series | None = None, *, min_bars: int = MIN_BARS
+) -> tuple[list[str], np.ndarray]:
+    """``latest_features_fast`` as (the symbols scored, their n x FEATURE_NAMES float64 rows): what
+    the predictor feeds the booster, without building a frame at every refresh."""
+    if not bars.symbols:
+        return [], np.empty((0, len(FEATURE_NAMES)))
     present = bars.present
     cols = np.nonzero(present.sum(axis=0) >= min_bars)[0]
     newest = (len(bars.times) - 1 - np.argmax(present[::-1, :], axis=0))[cols]
@@ -155,8 +167,7 @@ def latest_features_fast(bars: Bars, sentiment: pd.Series | None = None, *, min_
             f[f"dist_high_{w}"] = lc - np.log(np.max(_window(high, rows, own, w), axis=0))
             f[f"dist_low_{w}"] = lc - np.log(np.min(_window(low, rows, own, w), axis=0))
     f["sentiment"] = _sentiment_asof(bars.times, bars.interval, sentiment)[newest]
-    data = np.column_stack([f[name] for name in FEATURE_NAMES]) if len(cols) else None
-    if data is not None:
-        data = np.where(np.isfinite(data), data, np.nan)
-    symbols = pd.Index([bars.symbols[j] for j in cols], name="symbol")
-    return pd.DataFrame(data, index=symbols, columns=list(FEATURE_NAMES), dtype=np.float64)
+    if not len(cols):
+        return [], np.empty((0, len(FEATURE_NAMES)))
+    data = np.column_stack([f[name] for name in FEATURE_NAMES])
+    return [bars.symbols[j] for j in cols.tolist()], np.where(np.isfinite(data), data, np.nan)

@@ -8,7 +8,12 @@ import pytest
 
 import ai_engine.latest as latest
 from ai_engine.features import Bars
-from backend.tests.ai.factories import random_walk_bars
+from ai_engine.predictor import Predictor
+from ai_engine.registry import ModelRegistry
+from backend.tests.ai.conftest import TrainFn
+from backend.tests.ai.factories import klines_of, random_walk_bars
+from config.runtime import SettingsHolder
+from config.settings import Settings
 
 
 def _bits(a: np.ndarray) -> np.ndarray:
@@ -66,3 +71,23 @@ def test_features_of_symbols_at_the_same_bar_are_the_general_paths_bit_for_bit()
     same = list(bars.symbols[:-1])
     np.testing.assert_array_equal(_bits(fast.loc[same].to_numpy()), _bits(general.loc[same].to_numpy()))
     np.testing.assert_array_equal(np.isnan(fast.loc[same].to_numpy()), np.isnan(general.loc[same].to_numpy()))
+
+
+def test_the_predictor_scores_the_feature_rows_as_it_scores_the_frame(
+    train_model: TrainFn, registry: ModelRegistry, ai_settings: Settings
+) -> None:
+    train_model()
+    predictor = Predictor(registry, SettingsHolder(ai_settings))
+    predictor.reload()
+    model = predictor.state().model
+    assert model is not None
+    bars = random_walk_bars(n_symbols=12, n_bars=200, seed=9)
+    symbols, rows = latest.latest_feature_rows(bars)
+    frame = latest.latest_features_fast(bars)
+    assert symbols == frame.index.tolist()
+    np.testing.assert_array_equal(_bits(rows), _bits(frame.to_numpy()))
+    from_rows, counts = Predictor._score_rows(model, symbols, rows.astype(np.float32))
+    from_frame, frame_counts = Predictor._score(model, frame)
+    assert from_rows == from_frame  # the same probabilities, bit for bit
+    np.testing.assert_array_equal(counts, frame_counts)
+    assert predictor.predict(klines_of(bars)) == from_frame  # and predict() goes through the rows

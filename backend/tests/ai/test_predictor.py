@@ -193,13 +193,13 @@ def test_a_refresh_within_the_bar_reuses_the_signals_and_a_new_bar_recomputes_th
     train_model()
     predictor, metrics = _predictor(registry, ai_settings)
     computed: list[int] = []
-    real = predictor_module.latest_features_fast
+    real = predictor_module.latest_feature_rows
 
     def counting(bars: object, *args: object, **kwargs: object) -> object:
         computed.append(len(bars.symbols))  # type: ignore[attr-defined]
         return real(bars, *args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(predictor_module, "latest_features_fast", counting)
+    monkeypatch.setattr(predictor_module, "latest_feature_rows", counting)
     long = klines_of(random_walk_bars(n_symbols=5, n_bars=160, seed=21))
     window = {s: ks[:150] for s, ks in long.items()}
     first = predictor.predict(window)
