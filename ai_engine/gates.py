@@ -18,9 +18,12 @@ and ``/ai/model-info``; a model activated although a gate failed is *forced*, an
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ai_engine.evaluation import EvaluationReport
+if TYPE_CHECKING:
+    # for the annotations only: the predictor reads failed_gates(), and importing the evaluation
+    # would load scikit-learn's metrics (about half a second) into every process that scores
+    from ai_engine.evaluation import EvaluationReport
 
 GATE_ORDER = ("fold_classes", "class_prior", "direction_blind", "economic")
 
