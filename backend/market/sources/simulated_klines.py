@@ -45,6 +45,7 @@ class _Moment:
     request used where ``loose`` is True (None: no such overlap)."""
 
     key: tuple[str, datetime, datetime]
+    days: tuple[int, int]  # the days [first, last] its bars were sliced from
     stamps: np.ndarray
     floats: np.ndarray
     serial: int
@@ -150,10 +151,12 @@ class KlineWindows:
         with self._lock:  # compared with the moment in force now, under the lock: serials are unique
             before = self._moment
             decimals = dict(self._decimals)
-            shift, exact, loose = _overlap(before, interval, stamps, floats, decimals)
+            shift, exact, loose = _overlap(before, interval, (first, last), stamps, floats, decimals)
             self._serial += 1
             follows = -1 if before is None else before.serial
-            moment = self._moment = _Moment(key, stamps, floats, self._serial, follows, shift, exact, loose, decimals)
+            moment = self._moment = _Moment(
+                key, (first, last), stamps, floats, self._serial, follows, shift, exact, loose, decimals
+            )
         return moment
 
     def clear(self) -> None:
@@ -166,19 +169,23 @@ class KlineWindows:
 def _overlap(
     before: _Moment | None,
     interval: str,
+    days: tuple[int, int],
     stamps: np.ndarray,
     floats: np.ndarray,
     decimals: dict[int, tuple[int, int]],
 ) -> tuple[int, np.ndarray | None, np.ndarray | None]:
     """Where ``before``'s bars continue as the first of these (-1: they do not), and per symbol
     whether all their floats are the same there, or else all of the same text with the symbol's
-    ``decimals`` (each one comparison for every symbol at once)."""
+    ``decimals`` (each one comparison for every symbol at once). Sliced from the same days, they
+    are the same floats (a window of days is always generated alike): nothing to compare."""
     if before is None or before.key[0] != interval or not stamps.size or before.floats.shape[1] != floats.shape[1]:
         return -1, None, None
     shift = int(np.searchsorted(before.stamps, stamps[0]))
     n = before.stamps.size - shift
     if n <= 0 or n > stamps.size or not np.array_equal(before.stamps[shift:], stamps[:n]):
         return -1, None, None
+    if before.days == days:
+        return shift, np.ones(floats.shape[1], dtype=bool), None
     old, new = before.floats[:, :, shift:], floats[:, :, :n]
     bars_same = ((old == new) | (np.isnan(old) & np.isnan(new))).all(axis=0)  # symbols x n
     exact = bars_same.all(axis=1)

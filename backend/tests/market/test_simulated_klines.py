@@ -125,3 +125,31 @@ def test_a_window_without_gaps_is_copied_out_and_one_with_gaps_is_filtered(clock
     assert len(after["NOVAUSDT"]) < 200  # bars before its listing are left out
     assert market._klines._last[("BTCUSDT", "1h")].gapless
     assert not market._klines._last[("NOVAUSDT", "1h")].gapless
+
+
+def test_moments_sliced_from_the_same_days_are_not_compared_because_their_floats_are_the_same(
+    clock: FrozenClock,
+) -> None:
+    market = SimulatedMarket(seed=3, clock=clock)
+    _refresh(market)
+    same_days = other_days = 0
+    for _ in range(12):
+        before = market._klines._moment
+        assert before is not None
+        clock.advance(hours=4)
+        _refresh(market)
+        moment = market._klines._moment
+        assert moment is not None
+        assert moment.exact is not None
+        n = before.stamps.size - moment.shift
+        old, new = before.floats[:, :, moment.shift :], moment.floats[:, :, :n]
+        if moment.days == before.days:
+            same_days += 1
+            assert np.array_equal(old, new, equal_nan=True)  # what the shortcut relies on
+            assert moment.exact.all()
+        else:
+            other_days += 1
+            rows_same = ((old == new) | (np.isnan(old) & np.isnan(new))).all(axis=(0, 2))
+            np.testing.assert_array_equal(moment.exact, rows_same)  # compared, symbol by symbol
+    assert same_days
+    assert other_days
