@@ -203,10 +203,7 @@ def main(argv: list[str] | None = None) -> int:
                 bar.update(done - bar.n)
 
         from backend.backtest.inline import tune_collector
-        from backend.backtest.lean import import_xgboost_without_sklearn
 
-        if args.model != "none":
-            import_xgboost_without_sklearn()
         tune_collector()
         t0 = time.perf_counter()
         engine = None

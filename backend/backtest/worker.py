@@ -22,7 +22,6 @@ from typing import Any
 from pydantic import SecretStr, ValidationError
 
 from backend.backtest.inline import tune_collector
-from backend.backtest.lean import import_xgboost_without_sklearn
 from backend.backtest.output import write_outputs
 from backend.backtest.request import BacktestRequest, data_range, execute
 from backend.backtest.store import BacktestStore
@@ -87,7 +86,6 @@ def main(argv: list[str]) -> int:
     except (ValueError, ValidationError) as exc:
         print(f"backtest worker: stdin does not hold the service's settings: {type(exc).__name__}", file=sys.stderr)
         return 2
-    import_xgboost_without_sklearn()
     tune_collector()
     return run(int(argv[0]), settings, Path(argv[1]))
 
