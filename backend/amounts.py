@@ -8,9 +8,26 @@ job details and the settings view all use it.
 
 from __future__ import annotations
 
-from decimal import Decimal
+from collections.abc import Iterable
+from decimal import MAX_EMAX, MAX_PREC, MIN_EMIN, Context, Decimal
 
 AMOUNT_PATTERN = r"^-?(0|[1-9][0-9]*)(\.[0-9]*[1-9])?$"
+
+
+_EXACT = Context(prec=MAX_PREC, Emax=MAX_EMAX, Emin=MIN_EMIN)  # additions never round
+
+
+def exact_sum(values: Iterable[Decimal], start: Decimal = Decimal(0)) -> Decimal:
+    """The sum of ``values`` without rounding, so the same in any order or grouping.
+
+    Decimal's default context rounds every result to 28 significant digits, and a realised PnL made
+    from an average cost (a division) has 28 of them: per fill, per order and per day, the same
+    figures added in another grouping differed in the last digit (the ledger's day against the risk
+    guard's). Every total of money that two places must agree on is made with this."""
+    total = start
+    for value in values:
+        total = _EXACT.add(total, value)
+    return total
 
 
 def decimal_text(value: Decimal) -> str:

@@ -15,6 +15,7 @@ from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, func, insert, literal, or_, select, update
 
+from backend.amounts import exact_sum
 from backend.exchanges.base import OrderResult, OrderSide, OrderStatus
 from backend.execution.ledger_records import (
     FAILED,
@@ -175,7 +176,7 @@ class LedgerOrders(LedgerBase):
             ).all()
         pnl: dict[str, Decimal] = {}
         for coid, value in pnl_rows:
-            pnl[coid] = pnl.get(coid, Decimal(0)) + value
+            pnl[coid] = exact_sum((pnl.get(coid, Decimal(0)), value))
         return [
             TradeRecord(
                 client_order_id=coid,
@@ -198,7 +199,7 @@ class LedgerOrders(LedgerBase):
                     FillRecord.exchange == self.exchange, FillRecord.client_order_id == client_order_id
                 )
             )
-            return sum(values, ZERO)
+            return exact_sum(values)
 
     def realised_pnl_between(self, start: datetime, end: datetime) -> Decimal:
         """Realised PnL of the fills in [start, end) (the daily-loss figure the guard must agree with)."""
@@ -208,7 +209,7 @@ class LedgerOrders(LedgerBase):
                     FillRecord.exchange == self.exchange, FillRecord.time >= start, FillRecord.time < end
                 )
             )
-            return sum(values, ZERO)
+            return exact_sum(values)
 
     def open_orders(self) -> list[OpenOrder]:
         """Orders whose outcome is not final: persisted-unsent, unknown, or still working."""

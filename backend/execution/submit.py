@@ -10,6 +10,7 @@ from __future__ import annotations
 from decimal import ROUND_DOWN, Decimal
 from typing import TYPE_CHECKING
 
+from backend.amounts import exact_sum
 from backend.exchanges.base import OrderRequest, OrderResult, OrderSide, OrderStatus, OrderType
 from backend.exchanges.errors import (
     ExchangeConfigError,
@@ -177,7 +178,7 @@ class Submitter:
 
         async def apply(res: OrderResult) -> Decimal:
             recorded.extend(await s.recorder.apply_result(coid, res))
-            return sum((r.realised_pnl for r in recorded), ZERO)
+            return exact_sum(r.realised_pnl for r in recorded)
 
         fenced = await s.reconciler.fence(coid, request.quote_quantity)
         if fenced is not None:

@@ -14,6 +14,7 @@ from enum import StrEnum
 from types import MappingProxyType
 from typing import TYPE_CHECKING
 
+from backend.amounts import exact_sum
 from backend.exchanges.base import OrderSide
 
 if TYPE_CHECKING:
@@ -145,8 +146,8 @@ class DayStats:
         return DayStats(
             day=self.day,
             trades=self.trades + 1,
-            notional=self.notional + record.notional,
-            realised_pnl=self.realised_pnl + record.realised_pnl,
+            notional=exact_sum((self.notional, record.notional)),
+            realised_pnl=exact_sum((self.realised_pnl, record.realised_pnl)),
         )
 
 

@@ -19,7 +19,6 @@ from backend.tests.execution.harness import Harness
 from database.models.execution import Order, PaperOrder
 
 D = Decimal
-PNL_QUANTUM = Decimal("1e-12")
 LIMIT_TRADE, LIMIT_POSITION = D(3000), D(5000)
 COUNTS: dict[str, int] = {}
 
@@ -130,10 +129,8 @@ async def check_invariants(h: Harness, faulty: FaultyExchange, now: datetime, se
         assert p.quantity == held, (p.symbol, p.quantity, held)
     start = datetime.combine(now.date(), time.min, tzinfo=UTC)
     ledger_pnl = h.service.ledger.realised_pnl_between(start, start + timedelta(days=1))
-    # equal to 1e-12 of the quote asset (USDT has 8 decimals): the two sums add the same per-fill
-    # figures in another order, and Decimal's 28 significant digits round the 25th decimal
-    # differently (seen: ...411268 against ...411269)
-    assert h.guard.snapshot(now).realised_pnl_today.quantize(PNL_QUANTUM) == ledger_pnl.quantize(PNL_QUANTUM)
+    # to the last digit: both are exact sums of the same per-fill figures (backend.amounts.exact_sum)
+    assert h.guard.snapshot(now).realised_pnl_today == ledger_pnl
     COUNTS["checks_full"] = COUNTS.get("checks_full", 0) + 1
 
 

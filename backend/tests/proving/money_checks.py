@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from backend.amounts import exact_sum
 from backend.tests.conftest import ADMIN_HEADERS
 from backend.tests.fakes.binance_account import MatchingEngine
 from backend.tests.process import ServerProcess
@@ -109,7 +110,7 @@ def check_money_invariants(
     assert held == on_exchange, f"{where}: ledger positions {held} != exchange {on_exchange}"
     assert D(portfolio["cash"]) == exchange.balances.get(quote, D(0)), f"{where}: ledger cash differs"
     risk = _admin(server, "/risk")["metrics"]
-    ledger_today = sum((D(f["realised_pnl"]) for f in fills if f["time"].startswith(risk["day"])), D(0))
+    ledger_today = exact_sum(D(f["realised_pnl"]) for f in fills if f["time"].startswith(risk["day"]))
     guard_today = D(risk["realised_pnl_today"])
     assert guard_today == ledger_today, f"{where}: guard daily PnL {guard_today} != ledger {ledger_today}"
     return True

@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import create_engine
 from sqlalchemy.exc import OperationalError
 
+from backend.amounts import exact_sum
 from backend.exchanges.base import OrderSide
 from backend.exchanges.errors import TemporaryExchangeError
 from backend.risk.guard import AUTO_HALT_REASON, RiskGuard
@@ -137,6 +138,24 @@ async def test_concurrent_check_and_record_keep_exposure_exact(make_harness: Har
     results = await asyncio.gather(*(cycle(i) for i in range(40)))
     assert sum(results) == 20
     assert h.guard.snapshot().trades_today == 20
+
+
+# realised PnL from an average cost has 28 significant digits; Decimal's default context rounds a
+# sum of these three differently by grouping ((a + b) + c ends in ...892, a + (b + c) in ...891)
+PNL_28_DIGITS = ("-488.3209613040138275398502017", "-3056.720850462994254815816154", "-33434.43489950095969289827256")
+
+
+def test_the_days_realised_pnl_is_the_exact_sum_of_its_fills_in_any_order(make_harness: HarnessFactory) -> None:
+    forward, backward = make_harness(), make_harness()
+    for name, h, values in (("fwd", forward, PNL_28_DIGITS), ("bwd", backward, PNL_28_DIGITS[::-1])):
+        for i, pnl in enumerate(values):
+            h.guard.record_fill_sync(fill(f"{name}-{i}", pnl, when=T0 + timedelta(minutes=i)))
+    exact = Decimal("-36979.4767112679677752539389157")
+    assert exact_sum(Decimal(v) for v in PNL_28_DIGITS) == exact
+    assert forward.guard.snapshot(now=T0).realised_pnl_today == exact
+    assert backward.guard.snapshot(now=T0).realised_pnl_today == exact
+    forward.guard.load()  # the day rebuilt from the store both harnesses share: all six fills
+    assert forward.guard.snapshot(now=T0).realised_pnl_today == exact_sum((exact, exact))
 
 
 def test_daily_loss_counts_only_the_current_utc_day(make_harness: HarnessFactory) -> None:
