@@ -101,8 +101,9 @@ class BarModel:
 
     With ``ahead`` (a backtest: a clock that only moves forward), generating a batch of days of
     1m .. 30m bars also starts the next batch in a background thread, so the next day's bars are
-    ready (or nearly) when the clock reaches it: the same arrays, made on the second core while the
-    trading path runs on the first (numpy releases the GIL for most of the work)."""
+    ready when the clock reaches it: the same arrays, made on the second core while the trading
+    path runs on the first, as far as numpy releases the GIL (its random draws, about half of the
+    work, do not; a helper process was measured slower: see docs/backtest.md)."""
 
     def __init__(self, seed: int, symbols: tuple[SimSymbol, ...], *, ahead: bool = False) -> None:
         self.seed = seed
@@ -211,11 +212,9 @@ class BarModel:
             return self._keep(interval, made)
 
     def _batch(self, interval: str, first: int, last: int) -> _Batch:
-        days = self._generate(interval, first, last, separate=True)
-        times = np.concatenate([d[0] for d in days])
         # (n, days x bars): each day's columns are the arrays of that day generated alone
-        arrays = tuple(np.concatenate([d[k] for d in days], axis=-1) for k in range(1, 7))
-        return _Batch.of(first, days[0][0].size, times, arrays)
+        times, *arrays = self._generate(interval, first, last, separate=True)[0]
+        return _Batch.of(first, times.size // (last - first + 1), times, tuple(arrays))
 
     def _keep(self, interval: str, made: _Batch) -> _Batch:
         """Cache the days of ``made`` (under ``lock``); with ``ahead``, start the next batch."""
@@ -239,8 +238,9 @@ class BarModel:
     def _generate(
         self, interval: str, first: int, last: int, *, separate: bool = False
     ) -> list[tuple[np.ndarray, ...]]:
-        """Bars of days [first, last]: one tuple, or with ``separate`` one per day, each exactly as
-        generating that day alone would give it (its own start level, same operations)."""
+        """Bars of days [first, last]: one tuple (open_time, o, h, l, c, vol, qvol), arrays (n, bars).
+        With ``separate`` each day's columns are exactly what generating that day alone gives (its
+        own start level, same operations); without, the days run on from the first day's level."""
         step = interval_seconds(interval)
         per_day = DAY // step
         n_days = last - first + 1
@@ -299,9 +299,6 @@ class BarModel:
         ).reshape(-1)
 
         arrays = (open_, high, low, close, volume, quote_volume)
-        if separate:
-            by_day = times.reshape(n_days, per_day)
-            return [(by_day[d], *(a[d] for a in arrays)) for d in range(n_days)]
-        return [(times, *(np.transpose(a, (1, 0, 2)).reshape(n, -1) for a in arrays))]
+        return [(times, *(np.concatenate(a, axis=-1) for a in arrays))]  # (D, n, k) -> (n, D x k), one copy
 
     # ------------------------------------------------------------------------------ public arrays
