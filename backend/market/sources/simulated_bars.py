@@ -102,8 +102,10 @@ class BarModel:
     With ``ahead`` (a backtest: a clock that only moves forward), generating a batch of days of
     1m .. 30m bars also starts the next batch in a background thread, so the next day's bars are
     ready when the clock reaches it: the same arrays, made on the second core while the trading
-    path runs on the first, as far as numpy releases the GIL (its random draws, about half of the
-    work, do not; a helper process was measured slower: see docs/backtest.md)."""
+    path runs on the first. numpy releases the GIL in the draws and the array arithmetic: py-spy
+    ``--gil`` finds this thread holding it in about 1 % of a simulated year's samples, and the
+    trading thread never waited for a batch (a helper process was measured slower: see
+    docs/backtest.md)."""
 
     def __init__(self, seed: int, symbols: tuple[SimSymbol, ...], *, ahead: bool = False) -> None:
         self.seed = seed
