@@ -37,7 +37,7 @@ from backend.exchanges.base import (
 )
 from backend.exchanges.errors import OrderRejectedError
 from backend.exchanges.filters import filter_failure, percent_price_failure
-from backend.exchanges.paper_book import Match, walk_book, walk_book_quote, would_take
+from backend.exchanges.paper_book import Match, covered, walk_book, walk_book_quote, would_take
 from backend.exchanges.paper_resting import RestingBook, fill_of, order_result
 from backend.exchanges.paper_sql import (
     INS_ORDER,
@@ -54,7 +54,8 @@ from database.session import connection_scope
 ZERO = Decimal(0)
 BPS = Decimal(10_000)
 FEE_QUANTUM = Decimal("0.00000001")
-BOOK_LIMIT = 100
+BOOK_LIMIT = 100  # the depth an order may walk
+SHALLOW_BOOK = 20  # asked first: an order its levels cover walks no further (paper_book.covered)
 
 BookFn = Callable[[str, int], Awaitable[OrderBook]]
 RulesFn = Callable[[], Awaitable[dict[str, SymbolRules]]]
@@ -181,7 +182,9 @@ class PaperExchange:
         if not rules.is_trading:
             raise OrderRejectedError("Market is closed.", code=-1013)
         await self.sweep([request.symbol])  # earlier orders fill first (and their locks move)
-        book = await self._book(request.symbol, BOOK_LIMIT)
+        book = await self._book(request.symbol, SHALLOW_BOOK)
+        if not covered(request, book, SHALLOW_BOOK):
+            book = await self._book(request.symbol, BOOK_LIMIT)
         if not self._opened:
             await asyncio.to_thread(self.open_account)
         return await asyncio.to_thread(self._execute, request, rules, book)

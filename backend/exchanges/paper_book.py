@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import ROUND_DOWN, Decimal
 
-from backend.exchanges.base import OrderSide
+from backend.exchanges.base import OrderRequest, OrderSide, OrderType
 from backend.market.types import BookLevel, Kline, OrderBook
 
 ZERO = Decimal(0)
@@ -38,6 +38,24 @@ def walk_book(levels: tuple[BookLevel, ...], quantity: Decimal, *, limit_price: 
             matches.append(Match(level.price, take))
             remaining -= take
     return matches
+
+
+def covered(request: OrderRequest, book: OrderBook, limit: int) -> bool:
+    """Whether ``book``, asked for ``limit`` levels a side, shows every level ``request`` can take.
+
+    True unless its side holds exactly ``limit`` levels (fewer: that is the whole book; more: the
+    source gave all it has, as a recorded book does) and they do not cover the order. When they
+    cover it, ``walk_book`` fills it and ``walk_book_quote`` spends it within them (strictly: an
+    amount the levels pay for exactly would look at the next one), so a deeper book of the same
+    moment, whose first levels are these, fills the order the same. An order that takes nothing
+    (LIMIT_MAKER) needs only the top."""
+    buy = request.side is OrderSide.BUY
+    levels = book.asks if buy else book.bids
+    if len(levels) != limit or request.order_type not in (OrderType.MARKET, OrderType.LIMIT):
+        return True
+    if buy and request.quote_quantity is not None:
+        return sum((level.price * level.qty for level in levels), ZERO) > request.quote_quantity
+    return sum((level.qty for level in levels), ZERO) >= request.quantity
 
 
 def walk_book_quote(

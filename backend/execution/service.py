@@ -321,9 +321,6 @@ class ExecutionService:
     def health_reasons(self) -> list[str]:
         return health_reasons(self.last_reconcile, self.last_report)
 
-    def mark(self, symbol: str) -> Mark | None:
-        return self._marks.get(symbol)
-
     def dust_of(self, symbol: str, quantity: Decimal, price: Decimal | None) -> str | None:
         """Why this holding is dust at the latest exchange rules, or None (see execution/dust.py)."""
         rules = self._rules.get(symbol)
@@ -349,16 +346,6 @@ class ExecutionService:
         if qty <= 0 or mark is None:
             return None
         return max(qty * mark.price, self._costs.get(symbol, ZERO))
-
-    def exposure_by_symbol(self) -> dict[str, Decimal]:
-        """Notional per symbol at the latest marks (the risk guard's `positions`)."""
-        out: dict[str, Decimal] = {}
-        for symbol, pos in self.ledger.positions().items():
-            mark = self._marks.get(symbol)
-            price = mark.price if mark is not None else (pos.last_price or pos.average_cost)
-            if pos.quantity > 0:
-                out[symbol] = pos.quantity * price
-        return out
 
     async def portfolio(self, *, refresh: bool = True) -> Portfolio:
         """The ledger's positions and cash valued at the latest marks (refreshed first unless told not to)."""

@@ -13,6 +13,8 @@ import numpy as np
 from backend.market.sources.simulated_universe import SimSymbol, _fmt
 from backend.market.types import BookLevel, BookTop
 
+NOISE_LEVELS = 100  # the paper exchange's deepest walk (exchanges/paper.py BOOK_LIMIT)
+
 
 @dataclass(frozen=True, slots=True)
 class BookSpec:
@@ -68,7 +70,9 @@ class BookSpec:
         mid = float(top.mid)
         gap = max(tick, _fmt(mid * 0.0002, self.price_dp))  # ~2 bps between levels
         growth = (1 + 0.35 * np.arange(limit)).tolist()
-        noise_bid, noise_ask = np.exp(rng.normal(0, 0.3, size=(2, limit))).tolist()
+        # drawn for NOISE_LEVELS levels a side at least: a shallower book is the top of that one
+        noise = np.exp(rng.normal(0, 0.3, size=(2, max(limit, NOISE_LEVELS))))
+        noise_bid, noise_ask = noise[:, :limit].tolist()
         sdp = self.qty_dp
         bid_qty, ask_qty = float(top.bid_qty), float(top.ask_qty)
         bids = []
