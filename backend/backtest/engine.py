@@ -48,6 +48,7 @@ from backend.liquidity.blend import quantize_weights
 from backend.liquidity.selection import Selection
 from backend.liquidity.service import LiquidityService, Predictor
 from backend.market.service import MarketService
+from backend.market.types import MarketSnapshot
 from backend.observability.metrics import Metrics
 from config.runtime import SettingsHolder
 from config.settings import Settings, load_settings
@@ -156,6 +157,7 @@ class _Run:
         self.config = config
         self.clock = clock
         self.step = data.step
+        self.source = data.source
         self.holder = holder
         self.metrics = Metrics()
         self.market = MarketService(data.source, lambda: holder.current.market, clock, self.metrics)
@@ -268,16 +270,22 @@ class _Run:
         return True
 
     async def marks(self) -> dict[str, Decimal]:
-        """The marks the books are valued at for the curve: ``marks_from_snapshot``'s. When every
-        symbol held has a sane book top, its mid is that mark, so the 24h tickers are not fetched
-        (most of a bar's cost on the simulated market) — unless the cache would keep them for a
-        later visit (a TTL of a bar or more), which would then see them instead of fresh ones.
-        Only the tops of the symbols held are asked for: nothing else is valued."""
+        """The prices the books are valued at for the curve: the market's at this bar's close, by
+        ``marks_from_snapshot``'s rule (the book-top mid of a sane book, else the 24h ticker's last
+        price), read from the source itself. With ``--market-bars`` above 1 the strategy trades on
+        what its market cache still holds, but the curve is what the books are worth at each close
+        (and the cache it trades on is left as it was). Only the symbols held are valued: the
+        tickers are read only when one of them has no sane top."""
         held = {s for book in self.books.values() for s in book.holdings}
-        marks = book_marks(await self.market.book_tops(only=held))
-        fresh_later = self.holder.current.market.cache_ttl_seconds >= self.step.total_seconds()
-        if fresh_later or not held <= marks.keys():
-            marks = marks_from_snapshot(await self.market.snapshot())
+        if not held:
+            return {}
+        source = self.source
+        some = getattr(source, "book_tops_of", None)  # the simulated market makes a few tops from arrays
+        tops = some(tuple(held)) if some is not None else source.book_tops()
+        marks = book_marks({s: t for s, t in tops.items() if s in held})
+        if not held <= marks.keys():
+            snapshot = MarketSnapshot(self.clock(), source.name, {}, source.tickers_24h(), tops)
+            marks = marks_from_snapshot(snapshot)
         return {s: m.price for s, m in marks.items()}
 
     def close(self) -> None:

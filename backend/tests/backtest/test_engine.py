@@ -158,17 +158,17 @@ def test_the_curve_valued_from_book_tops_alone_equals_the_one_from_full_snapshot
     has a sane top (no 24h tickers fetched); the curve and every decision are those of valuing
     from the full snapshot at every bar."""
     import backend.backtest.engine as engine
-    from backend.market.service import MarketService
+    from backend.market.sources.replay import ReplayMarketSource
 
     folder = write_market(tmp_path / "m")
     fetched: list[int] = []
-    tickers = MarketService.tickers
+    tickers = ReplayMarketSource.tickers_24h
 
-    async def counted(self: MarketService, **kwargs: bool) -> object:
+    def counted(self: ReplayMarketSource) -> object:
         fetched.append(1)
-        return await tickers(self, **kwargs)
+        return tickers(self)
 
-    monkeypatch.setattr(MarketService, "tickers", counted)
+    monkeypatch.setattr(ReplayMarketSource, "tickers_24h", counted)
     tops_only = run(folder, tmp_path / "1", rebalance_bars=4, liquidity_bars=4)
     with_tops_only = len(fetched)
     fetched.clear()

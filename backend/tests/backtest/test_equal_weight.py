@@ -29,13 +29,28 @@ def closes(folder: Path) -> dict[str, dict[datetime, Decimal]]:
 
 
 def test_equal_weight_equity_matches_an_independent_recomputation(tmp_path: Path) -> None:
+    _check_equal_weight(tmp_path, market_bars=1)
+
+
+def test_the_curve_is_marked_at_every_close_when_the_market_cache_lags(tmp_path: Path) -> None:
+    """--market-bars 3: the strategy trades on a market cache up to three bars old, but every point
+    of the curve (the last included) values the books at that bar's close."""
+    _check_equal_weight(tmp_path, market_bars=3)
+
+
+def _check_equal_weight(tmp_path: Path, *, market_bars: int) -> None:
     folder = write_market(tmp_path / "m")
     first, last = START + timedelta(days=1), START + timedelta(hours=71)
     clock = BacktestClock(first)
-    # no spread and no slippage: every order fills at the last close; the fee is the only cost
+    # no spread and no slippage: every order fills at the close the market showed; the fee is the only cost
     data = open_replay(folder, clock, spread_bps=0)
     config = BacktestConfig(
-        start=first, end=last, fee_bps=FEE_BPS, slippage_bps=Decimal(0), baselines=("equal_weight",)
+        start=first,
+        end=last,
+        fee_bps=FEE_BPS,
+        slippage_bps=Decimal(0),
+        baselines=("equal_weight",),
+        market_bars=market_bars,
     )
     result = run_backtest(config, data, clock, settings=backtest_settings(tmp_path))
     book = result.books["equal_weight"]
@@ -51,8 +66,10 @@ def test_equal_weight_equity_matches_an_independent_recomputation(tmp_path: Path
     for point in book.equity[1:]:
         while i < len(fills) and fills[i]["time"] <= point.time:
             f = fills[i]
-            price = bars[f["symbol"]][f["time"]]
-            assert f["price"] == price
+            # the close of the bar the market last showed: this one, or up to market_bars - 1 before
+            shown = [bars[f["symbol"]][f["time"] - k * timedelta(hours=1)] for k in range(market_bars)]
+            assert f["price"] in shown
+            price = f["price"]
             qty = f["quantity"]
             if f["side"] == "BUY":
                 fee = (qty * rate).quantize(Decimal("1e-8"), rounding=ROUND_HALF_UP)  # in the base asset
