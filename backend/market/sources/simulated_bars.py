@@ -4,11 +4,13 @@
   ``beta * F_d + s * exp(h_d) * z_d``: a common market factor ``F_d`` (itself with stochastic
   volatility) plus idiosyncratic noise; ``h_d`` is an AR(1) log-volatility (volatility clustering)
   and ``z_d`` Student-t with 5 degrees of freedom scaled to unit variance (fat tails).
-- Bars inside a day (any interval up to 1d) are drawn from a per-day random stream with the same
-  factor structure and an intraday AR(1) volatility, then bridged so that they sum exactly to the
-  day's return: every interval agrees on the daily closes, and a bar never changes once generated.
+- Inside a day there is one price path per symbol (backend/market/sources/simulated_paths.py): the
+  hours are drawn with the same factor structure and an intraday AR(1) volatility and bridged to
+  the day's return, the minutes bridged to their hour's return and kept inside its bar; every
+  other interval aggregates one of the two. Every interval agrees on every bar boundary, and a bar
+  never changes once generated.
 - Volume rises with the absolute return of the bar.
-- Random streams are keyed by (seed, interval, day), so any window gives the same bars.
+- Random streams are keyed by (seed, path, day), so any window gives the same bars.
 """
 
 from __future__ import annotations
@@ -22,37 +24,25 @@ from dataclasses import dataclass
 import numpy as np
 
 from backend.market.source import INTERVAL_SECONDS, interval_seconds
-from backend.market.sources.simulated_universe import DAY, EPOCH, SimSymbol
+from backend.market.sources.simulated_paths import (
+    FACTOR_DAILY_VOL,
+    T_DF,
+    T_SCALE,
+    VOL_SD,
+    Universe,
+    aggregate,
+    ar1,
+    path,
+)
+from backend.market.sources.simulated_universe import DAY, SimSymbol
 
-_T_DF = 5.0
-_T_SCALE = math.sqrt((_T_DF - 2) / _T_DF)  # Student-t(5) scaled to unit variance
 _DAILY_BLOCK = 256  # days per random block of the daily backbone
-_FACTOR_DAILY_VOL = 0.022
-_VOL_PHI, _VOL_SD = 0.97, 0.55  # daily log-volatility: persistence and stationary sd
-_INTRADAY_PHI, _INTRADAY_SD = 0.9, 0.5
+_VOL_PHI = 0.97  # daily log-volatility persistence (its stationary sd: simulated_paths.VOL_SD)
 
-_INTERVAL_CODES = {name: i + 1 for i, name in enumerate(INTERVAL_SECONDS)}
+_INTERVAL_CODES = {name: i + 1 for i, name in enumerate(INTERVAL_SECONDS)}  # the streams: "1m" and "1h"
 _DAY_CACHE = 16  # days of bars kept per model (any interval)
 _DAY_BATCH = 8  # days of 1m .. 30m bars generated together when one is missing
 _WINDOW_CACHE_VALUES = 2_000_000  # the largest multi-day window kept (values per array, ~16 MB)
-
-
-def ar1(x: np.ndarray, phi: float, zi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``y[..., t] = x[..., t] + phi * y[..., t - 1]`` along the last axis, ``y[..., -1]`` before
-    the start being ``zi / phi``; returns (y, the next call's zi = phi * y[..., -1:]).
-
-    The same floating-point operations, in the same order, as scipy's
-    ``lfilter([1.0], [1.0, -phi], x, axis=-1, zi=zi)`` (bit for bit: the tests check it), without
-    the second of start-up that importing scipy.signal costs.
-    """
-    steps = np.ascontiguousarray(np.moveaxis(x, -1, 0))  # one step at a time over every row at once
-    out = np.empty_like(steps)
-    carry = zi[..., 0].copy()
-    for t in range(steps.shape[0]):
-        row = out[t]
-        np.add(carry, steps[t], out=row)  # lfilter's y = z + b0 * x, b0 = 1
-        np.multiply(row, phi, out=carry)  # its next z = b1 * x - a1 * y = phi * y
-    return np.ascontiguousarray(np.moveaxis(out, 0, -1)), carry[..., None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,7 +103,7 @@ class BarModel:
         self._beta = np.array([s.beta for s in symbols])
         self._idio = np.array([s.idio_vol for s in symbols])
         self._log_p0 = np.log(np.array([s.price for s in symbols]))
-        self._qvol = np.array([s.quote_volume for s in symbols])
+        self._universe = Universe(seed, self._beta, self._idio, np.array([s.quote_volume for s in symbols]))
         self._n = n
         # the daily backbone, grown block by block: returns (days, n) and cumulative log closes
         self._daily_ret = np.zeros((0, n))
@@ -146,16 +136,16 @@ class BarModel:
             block = self._daily_ret.shape[0] // _DAILY_BLOCK
             rng = np.random.default_rng([self.seed, 0xDA11, block])
             m = _DAILY_BLOCK
-            eta = rng.standard_normal((self._n + 1, m)) * (_VOL_SD * math.sqrt(1 - _VOL_PHI**2))
-            z = rng.standard_t(_T_DF, size=(self._n + 1, m)) * _T_SCALE
+            eta = rng.standard_normal((self._n + 1, m)) * (VOL_SD * math.sqrt(1 - _VOL_PHI**2))
+            z = rng.standard_t(T_DF, size=(self._n + 1, m)) * T_SCALE
             if self._daily_state is None:
-                zi = rng.standard_normal((self._n + 1, 1)) * _VOL_SD * _VOL_PHI
+                zi = rng.standard_normal((self._n + 1, 1)) * VOL_SD * _VOL_PHI
             else:
                 zi = self._daily_state[0]
             h, zf = ar1(eta, _VOL_PHI, zi)
             self._daily_state = (zf, np.zeros(1))
-            factor = _FACTOR_DAILY_VOL * np.exp(h[0] - _VOL_SD**2 / 2) * z[0]
-            idio = self._idio[:, None] * np.exp(h[1:] - _VOL_SD**2 / 2) * z[1:]
+            factor = FACTOR_DAILY_VOL * np.exp(h[0] - VOL_SD**2 / 2) * z[0]
+            idio = self._idio[:, None] * np.exp(h[1:] - VOL_SD**2 / 2) * z[1:]
             ret = self._beta[:, None] * factor[None, :] + idio
             # volatility first: readers check the length of the returns, so both are ready by then
             self._daily_logvol = np.concatenate([self._daily_logvol, h[1:].T])
@@ -244,63 +234,21 @@ class BarModel:
         With ``separate`` each day's columns are exactly what generating that day alone gives (its
         own start level, same operations); without, the days run on from the first day's level."""
         step = interval_seconds(interval)
-        per_day = DAY // step
-        n_days = last - first + 1
         self._ensure_days(last + 1)
-        n = self._n
-        code = _INTERVAL_CODES[interval]
-        # one random stream per (seed, interval, day): any window yields the same bars
-        shocks = np.empty((n_days, 4 * n + 2, per_day))
-        for i, day in enumerate(range(first, last + 1)):
-            rng = np.random.default_rng([self.seed, code, day])
-            shocks[i, : 2 * n + 1] = rng.standard_t(_T_DF, size=(2 * n + 1, per_day)) * _T_SCALE
-            shocks[i, 2 * n + 1 :] = rng.standard_normal((2 * n + 1, per_day))
-        z_factor = shocks[:, 0]  # (D, k)
-        z_idio = shocks[:, 1 : n + 1]  # (D, n, k)
-        wick = np.abs(shocks[:, n + 1 : 2 * n + 1])  # (D, n, k)
-        eta = shocks[:, 2 * n + 1 : 3 * n + 1] * (_INTRADAY_SD * math.sqrt(1 - _INTRADAY_PHI**2))
-        vol_noise = shocks[:, 3 * n + 1 : 4 * n + 1]
-        wick2 = np.abs(shocks[:, 4 * n + 1])[:, None, :]
-        g, _ = ar1(eta, _INTRADAY_PHI, np.zeros((n_days, n, 1)))  # intraday log-vol
-        intraday = np.exp(g - _INTRADAY_SD**2 / 2)
         daily_ret = self._daily_ret[first : last + 1]  # (D, n)
-        day_scale = np.exp(self._daily_logvol[first : last + 1] - _VOL_SD**2 / 2)  # (D, n)
-        bar_sigma = (
-            np.sqrt(self._beta[None, :] ** 2 * _FACTOR_DAILY_VOL**2 + (self._idio[None, :] * day_scale) ** 2)[..., None]
-            * intraday
-            / math.sqrt(per_day)
-        )  # (D, n, k)
-        raw = (
-            self._beta[None, :, None] * _FACTOR_DAILY_VOL / math.sqrt(per_day) * z_factor[:, None, :]
-            + self._idio[None, :, None] * day_scale[..., None] * intraday / math.sqrt(per_day) * z_idio
-        )
-        # bridge: spread the gap to the day's return in proportion to each bar's variance
-        variance = bar_sigma**2
-        weights = variance / variance.sum(axis=2, keepdims=True)
-        ret = raw + (daily_ret - raw.sum(axis=2))[..., None] * weights
         if separate:  # each day from its own start level, as when generated alone (+ 0.0 included)
             day_starts = np.stack([self._log_close_before(d) + 0.0 for d in range(first, last + 1)])
         else:
             start_log = self._log_close_before(first)  # (n,)
-            day_starts = start_log[None, :] + np.concatenate([np.zeros((1, n)), np.cumsum(daily_ret, axis=0)[:-1]])
-        log_close = day_starts[..., None] + np.cumsum(ret, axis=2)
-        log_open = log_close - ret
-        close = np.exp(log_close)
-        open_ = np.exp(log_open)
-        high = np.maximum(open_, close) * np.exp(0.5 * bar_sigma * wick)
-        low = np.minimum(open_, close) * np.exp(-0.5 * bar_sigma * wick2)
-        typical = (high + low + close) / 3
-        quote_volume = (
-            (self._qvol / per_day)[None, :, None]
-            * (0.55 + 0.45 * np.abs(ret) / bar_sigma)
-            * np.exp(0.25 * vol_noise - 0.25**2 / 2)
-        )
-        volume = quote_volume / typical
-        times = (
-            int(EPOCH.timestamp()) + (np.arange(first, last + 1)[:, None] * DAY + np.arange(per_day)[None, :] * step)
-        ).reshape(-1)
-
-        arrays = (open_, high, low, close, volume, quote_volume)
-        return [(times, *(np.concatenate(a, axis=-1) for a in arrays))]  # (D, n, k) -> (n, D x k), one copy
+            head = np.concatenate([np.zeros((1, self._n)), np.cumsum(daily_ret, axis=0)[:-1]])
+            day_starts = start_log[None, :] + head
+        daily = (daily_ret, self._daily_logvol[first : last + 1], day_starts)
+        hours = path(self._universe, _INTERVAL_CODES["1h"], first, 24, daily)
+        if step >= 3600:
+            bars = hours if step == 3600 else aggregate(hours, step // 3600)
+        else:
+            minutes = path(self._universe, _INTERVAL_CODES["1m"], first, DAY // 60, daily, hours)
+            bars = minutes if step == 60 else aggregate(minutes, step // 60)
+        return [bars.flat()]  # (D, n, k) -> (n, D x k), one copy
 
     # ------------------------------------------------------------------------------ public arrays

@@ -55,6 +55,49 @@ def test_every_interval_agrees_on_the_daily_close(market: SimulatedMarket, inter
     assert bars[-1].close == day.close
 
 
+def _aggregate(bars: list, per: int) -> list[tuple]:
+    groups = [bars[i : i + per] for i in range(0, len(bars), per)]
+    return [
+        (g[0].open_time, g[0].open, max(k.high for k in g), min(k.low for k in g), g[-1].close, g[-1].close_time)
+        for g in groups
+    ]
+
+
+@pytest.mark.parametrize(
+    ("fine", "coarse", "per"), [("1m", "5m", 5), ("1m", "1h", 60), ("5m", "30m", 6), ("1h", "4h", 4), ("1h", "1d", 24)]
+)
+def test_every_bar_is_the_aggregate_of_the_finer_bars_inside_it(
+    market: SimulatedMarket, fine: str, coarse: str, per: int
+) -> None:
+    """One price path: a coarser bar opens, closes, peaks and bottoms with the finer bars it holds
+    (once every interval had its own path, equal only at midnight: an hour's minutes could trade
+    several per cent away from the hour's bar)."""
+    for symbol in ("BTCUSDT", "SOLUSDT", "USDCUSDT"):
+        big = market.klines(symbol, coarse, limit=3)[:2]
+        small = market.klines(symbol, fine, start=big[0].open_time, end=big[-1].close_time, limit=1000)
+        assert len(small) == len(big) * per
+        assert _aggregate(small, per) == [(k.open_time, k.open, k.high, k.low, k.close, k.close_time) for k in big]
+        for k, group in zip(big, [small[i : i + per] for i in range(0, len(small), per)], strict=True):
+            assert abs(sum(g.quote_volume for g in group) - k.quote_volume) <= Decimal("0.01") * per
+
+
+def test_the_tickers_and_books_at_an_hour_are_the_hourly_bars(clock: FrozenClock) -> None:
+    """At a whole hour the 24h ticker is the last 24 hourly bars (last price their close, high and
+    low theirs) and the book brackets that close: what a backtest trades and marks on is the path
+    its hourly bars describe."""
+    clock.now = floor_time(NOW, "1h") + timedelta(hours=4)
+    market = SimulatedMarket(seed=7, clock=clock)
+    tickers, tops = market.tickers_24h(), market.book_tops()
+    for symbol in ("BTCUSDT", "SOLUSDT", "ADAUSDT"):
+        day = market.klines(symbol, "1h", limit=24)
+        ticker = tickers[symbol]
+        assert ticker.last_price == day[-1].close
+        assert ticker.open_price == day[0].open
+        assert ticker.high_price == max(k.high for k in day)
+        assert ticker.low_price == min(k.low for k in day)
+        assert tops[symbol].bid_price <= day[-1].close <= tops[symbol].ask_price
+
+
 def test_bars_are_consistent_and_on_the_tick_and_step_grid(market: SimulatedMarket) -> None:
     rules = market.symbol_rules()
     for symbol in ["BTCUSDT", "SHIBUSDT", "XRPUSDT", "DUSKUSDT"]:
