@@ -60,7 +60,6 @@ class Book:
     holdings: dict[str, Decimal] = field(default_factory=dict)
     skipped: list[dict[str, Any]] = field(default_factory=list)
     cycles: int = 0
-    active: bool = True  # hold_first stops trading once it holds its symbol
     working: bool = False  # orders may rest or slices be due since the last look (the ledger may move)
 
     async def cycle(self) -> CycleReport:

@@ -242,13 +242,10 @@ class _Run:
 
     async def rebalance(self) -> None:
         for book in self.books.values():
-            if not book.active:
-                continue
             await book.cycle()
 
     async def tend_resting(self) -> None:
-        """The `execution-resting` job, for every book (one that stopped trading may still have an
-        order working)."""
+        """The `execution-resting` job, for every book."""
         for book in self.books.values():
             await book.tend_resting()
 

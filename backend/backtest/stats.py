@@ -27,6 +27,9 @@ ZERO = Decimal(0)
 YEAR = timedelta(days=365)
 CAGR_MIN_DAYS = 30
 
+# reached the exchange: filled, partly, expired, cancelled after resting, or still resting at the end
+PLACED = frozenset({"FILLED", "PARTIALLY_FILLED", "EXPIRED", "EXPIRED_IN_MATCH", "CANCELED", "NEW"})
+
 
 @dataclass(frozen=True)
 class Curve:
@@ -126,7 +129,8 @@ def book_metrics(
     traded = sum((f["price"] * f["quantity"] for f in fills), ZERO)
     fees = sum((f["fee_quote"] for f in fills), ZERO)
     avg_equity = float(np.mean(equity)) if len(equity) else 0.0
-    placed = [o for o in orders if o["status"] in ("FILLED", "EXPIRED", "PARTIALLY_FILLED")]
+    placed = [o for o in orders if o["status"] in PLACED]
+    never = [o for o in orders if o["status"] != "WORKING" and o["status"] not in PLACED]  # a sliced parent: neither
     with np.errstate(all="ignore"):  # pandas' (gross / equity.where(equity > 0)).fillna(0.0)
         exposure = np.where(equity > 0, gross / equity, np.nan)
     exposure[np.isnan(exposure)] = 0.0
@@ -164,7 +168,7 @@ def book_metrics(
         "shortfall_bps": float(shortfall.bps) if shortfall.bps is not None else None,
         "fill_ratio": float(executed / requested) if requested > 0 else None,  # of placed orders, by notional
         "orders": len(placed),
-        "orders_not_placed": len(orders) - len(placed),
+        "orders_not_placed": len(never),
         "fills": len(fills),
         "exposure_avg": float(np.mean(exposure)) if len(exposure) else 0.0,
         "symbol_pnl": {s: float(v) for s, v in symbol_pnl(fills, holdings, marks).items()},

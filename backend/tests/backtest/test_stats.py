@@ -74,3 +74,24 @@ def test_drawdown_is_the_fall_from_the_running_peak_as_pandas_computes_it() -> N
     equity = np.array([100.0, 110.0, 99.0, 121.0, 60.5])
     series = pd.Series(equity)
     assert np.array_equal(drawdown_of(equity), (series / series.cummax() - 1).to_numpy())
+
+
+def test_orders_count_what_reached_the_exchange_and_not_placed_what_never_did() -> None:
+    """A maker order that rested and was cancelled was placed (a review found it counted as not
+    placed); a sliced parent is neither, its slices are the orders."""
+    points = _points(np.full(5, 1000.0), np.zeros(5), 3600)
+    statuses = ["FILLED", "PARTIALLY_FILLED", "EXPIRED", "CANCELED", "NEW", "REFUSED", "FAILED", "SKIPPED", "WORKING"]
+    orders = [
+        {
+            "status": s,
+            "side": "BUY",
+            "client_order_id": f"c{i}",
+            "requested_quantity": Decimal(1),
+            "executed_quantity": Decimal(0),
+            "quote_quantity": Decimal(0),
+            "reference_price": Decimal(1),
+        }
+        for i, s in enumerate(statuses)
+    ]
+    got = book_metrics(points, [], orders, interval_seconds=3600, holdings={}, marks={})
+    assert (got["orders"], got["orders_not_placed"]) == (5, 3)
