@@ -124,7 +124,8 @@ def book_metrics(
     cagr = (last / first) ** (1 / years) - 1 if span >= CAGR_MIN_DAYS * 86_400 and first > 0 and last > 0 else None
     std = float(np.std(returns, ddof=1)) if len(returns) > 1 else 0.0
     mean = float(np.mean(returns)) if len(returns) else 0.0
-    downside = float(np.sqrt(np.mean(np.minimum(returns, 0.0) ** 2))) if len(returns) else 0.0
+    # one return has no spread: neither ratio is defined (as Sharpe's sample deviation needs two)
+    downside = float(np.sqrt(np.mean(np.minimum(returns, 0.0) ** 2))) if len(returns) > 1 else 0.0
     dd = drawdown_of(equity)
     traded = sum((f["price"] * f["quantity"] for f in fills), ZERO)
     fees = sum((f["fee_quote"] for f in fills), ZERO)

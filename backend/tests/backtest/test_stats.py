@@ -95,3 +95,10 @@ def test_orders_count_what_reached_the_exchange_and_not_placed_what_never_did() 
     ]
     got = book_metrics(points, [], orders, interval_seconds=3600, holdings={}, marks={})
     assert (got["orders"], got["orders_not_placed"]) == (5, 3)
+
+
+def test_one_return_defines_neither_sharpe_nor_sortino() -> None:
+    points = _points(np.array([1000.0, 990.0]), np.zeros(2), 3600)  # a review found Sortino -93.6 from this
+    got = book_metrics(points, [], [], interval_seconds=3600, holdings={}, marks={})
+    assert (got["sharpe"], got["sortino"]) == (None, None)
+    assert got["total_return"] == pytest.approx(-0.01)
