@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -149,24 +149,14 @@ class MarketService:
         self._age("tickers", entry.as_of)
         return entry.value
 
-    async def book_tops(self, *, force: bool = False, only: Collection[str] | None = None) -> dict[str, BookTop]:
-        """Every symbol's best bid and ask (cached). With ``only``, those symbols' tops: from the
-        cached tops of every symbol while they are fresh, else from the source's ``book_tops_of``
-        when it has one (a backtest values a few holdings at every bar; the simulated market makes
-        each top from arrays), not cached: a part cannot answer a later request for all."""
+    async def book_tops(self, *, force: bool = False) -> dict[str, BookTop]:
+        """Every symbol's best bid and ask (cached)."""
         entry = None if force else self._tops.get("all")
-        if entry is None and only is not None and hasattr(self.source, "book_tops_of"):
-            tops: dict[str, BookTop] = await self._call("book_ticker", self.source.book_tops_of, tuple(only))
-            if tops:
-                self._age("book_tops", max(t.time for t in tops.values()))
-            return tops
         if entry is None:
             value = await self._call("book_ticker", self.source.book_tops)
             newest = max((t.time for t in value.values()), default=None)
             entry = self._tops.put("all", value, as_of=newest)
         self._age("book_tops", entry.as_of)
-        if only is not None:
-            return {s: entry.value[s] for s in only if s in entry.value}
         return entry.value
 
     async def snapshot(self) -> MarketSnapshot:

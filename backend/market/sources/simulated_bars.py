@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from backend.market.source import INTERVAL_SECONDS, interval_seconds
+from backend.market.source import interval_seconds
 from backend.market.sources.simulated_paths import (
     FACTOR_DAILY_VOL,
     T_DF,
@@ -39,7 +39,7 @@ from backend.market.sources.simulated_universe import DAY, SimSymbol
 _DAILY_BLOCK = 256  # days per random block of the daily backbone
 _VOL_PHI = 0.97  # daily log-volatility persistence (its stationary sd: simulated_paths.VOL_SD)
 
-_INTERVAL_CODES = {name: i + 1 for i, name in enumerate(INTERVAL_SECONDS)}  # the streams: "1m" and "1h"
+_MINUTE_STREAM, _HOUR_STREAM = 1, 6  # the keys of the two paths' random streams (their codes since the start)
 _DAY_CACHE = 16  # days of bars kept per model (any interval)
 _DAY_BATCH = 8  # days of 1m .. 30m bars generated together when one is missing
 _WINDOW_CACHE_VALUES = 2_000_000  # the largest multi-day window kept (values per array, ~16 MB)
@@ -243,11 +243,11 @@ class BarModel:
             head = np.concatenate([np.zeros((1, self._n)), np.cumsum(daily_ret, axis=0)[:-1]])
             day_starts = start_log[None, :] + head
         daily = (daily_ret, self._daily_logvol[first : last + 1], day_starts)
-        hours = path(self._universe, _INTERVAL_CODES["1h"], first, 24, daily)
+        hours = path(self._universe, _HOUR_STREAM, first, 24, daily)
         if step >= 3600:
             bars = hours if step == 3600 else aggregate(hours, step // 3600)
         else:
-            minutes = path(self._universe, _INTERVAL_CODES["1m"], first, DAY // 60, daily, hours)
+            minutes = path(self._universe, _MINUTE_STREAM, first, DAY // 60, daily, hours)
             bars = minutes if step == 60 else aggregate(minutes, step // 60)
         return [bars.flat()]  # (D, n, k) -> (n, D x k), one copy
 

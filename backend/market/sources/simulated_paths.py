@@ -90,7 +90,7 @@ def path(
     ``hours`` (the hourly path of the same days), the bars are bridged and pinned to its hours."""
     daily_ret, daily_logvol, day_starts = daily
     n_days, n = daily_ret.shape
-    # one random stream per (seed, interval, day): any window yields the same bars
+    # one random stream per (seed, path, day): any window yields the same bars
     shocks = np.empty((n_days, 4 * n + 2, per_day))
     for i in range(n_days):
         rng = np.random.default_rng([u.seed, code, first + i])
