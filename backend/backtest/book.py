@@ -10,7 +10,6 @@ the `execution-resting` job runs.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -166,7 +165,7 @@ def build_book(
         selection=selection,
         params=lambda: plan_params_for(settings.current),
         metrics=metrics,
-        trades_log=TradesLog(trades_log if trades_log is not None else Path(os.devnull)),
+        trades_log=TradesLog(trades_log),
         clock=clock,
     )
     return Book(name, engine, sessions, service, guard, store, current.execution.quote_asset, clock)

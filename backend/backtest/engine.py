@@ -180,19 +180,18 @@ class _Run:
                 metrics=self.metrics,
             )
             self.books[name] = book
-        strategy = self.books[STRATEGY]
+        # the selections a run makes are kept in self.selections: no liquidity_runs rows are stored
         liquidity[STRATEGY] = LiquidityService(
             holder,
-            strategy.sessions,
+            None,
             market=lambda: self.market,
             predictor=lambda: predictor,
             metrics=self.metrics,
             clock=clock,
         )
         if predictor is not None:
-            plain = self.books.get("liquidity_only", strategy)
             liquidity["liquidity_only"] = LiquidityService(
-                holder, plain.sessions, market=lambda: self.market, metrics=self.metrics, clock=clock
+                holder, None, market=lambda: self.market, metrics=self.metrics, clock=clock
             )
         else:
             liquidity["liquidity_only"] = liquidity[STRATEGY]

@@ -54,7 +54,6 @@ _SEL_ALL_POSITIONS = (
     .order_by(_POS.c.symbol)
 )
 _INS_RUN = insert(_RUN).returning(_RUN.c.id)
-_SEL_MARKS = select(_POS.c.symbol, _POS.c.last_price).where(_POS.c.exchange == bindparam("x_exchange"))
 _UPD_RUN: dict[tuple[str, ...], Any] = {}  # finish_run's UPDATE per set of columns (built once each)
 _UPD_MARK = (
     update(_POS)
@@ -174,14 +173,13 @@ class Ledger(LedgerFills, LedgerOrders):
         return {row.symbol: PositionView(*row) for row in rows}
 
     def set_marks(self, marks: dict[str, Decimal]) -> None:
+        """Write these last prices to the positions of these symbols (one without a position is left
+        out). The cycle passes only the marks that moved since the positions it has just read."""
+        if not marks:
+            return
+        rows = [{"x_exchange": self.exchange, "x_symbol": s, "v_last_price": p} for s, p in marks.items()]
         with connection_scope(self._sessions, write=True) as conn:
-            rows = [
-                {"x_exchange": self.exchange, "x_symbol": row.symbol, "v_last_price": marks[row.symbol]}
-                for row in conn.execute(_SEL_MARKS, {"x_exchange": self.exchange})
-                if row.symbol in marks and marks[row.symbol] != row.last_price
-            ]
-            if rows:
-                conn.execute(_UPD_MARK, rows)
+            conn.execute(_UPD_MARK, rows)
 
     def history(
         self,

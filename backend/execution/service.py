@@ -289,13 +289,18 @@ class ExecutionService:
         )
 
     async def _value(self, report: CycleReport) -> None:
-        portfolio = await self.portfolio(refresh=False)
+        portfolio, positions = await self._portfolio(refresh=False)
         self.last_portfolio = portfolio
         report.equity = portfolio.equity
         report.gross_exposure = portfolio.gross_exposure
         report.cash = portfolio.cash
         self._metrics.portfolio_equity.set(float(portfolio.equity))
-        await self._db(self.ledger.set_marks, {s: m.price for s, m in self._marks.items()})
+        # the positions just read say which last prices moved: only those are written
+        moved = {
+            s: m.price for s, m in self._marks.items() if s in positions and positions[s].last_price != m.price
+        }
+        if moved:
+            await self._db(self.ledger.set_marks, moved)
 
     async def _finish(self, report: CycleReport) -> None:
         if report.status == "ok" and (report.failed or report.errors):
@@ -349,6 +354,9 @@ class ExecutionService:
 
     async def portfolio(self, *, refresh: bool = True) -> Portfolio:
         """The ledger's positions and cash valued at the latest marks (refreshed first unless told not to)."""
+        return (await self._portfolio(refresh=refresh))[0]
+
+    async def _portfolio(self, *, refresh: bool) -> tuple[Portfolio, dict[str, PositionView]]:
         if refresh:
             try:
                 await self._refresh_market()
@@ -371,7 +379,7 @@ class ExecutionService:
         exposure = {p.symbol: p.market_value for p in portfolio.positions if p.quantity > 0}
         self.guard.observe_positions(exposure, now=self._clock(), fill_sequence=sequence)
         self._metrics.execution_gross_exposure.set(float(portfolio.gross_exposure))
-        return portfolio
+        return portfolio, positions
 
 
 __all__ = [

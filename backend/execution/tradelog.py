@@ -27,7 +27,9 @@ def _plain(value: Any) -> Any:
 
 
 class TradesLog:
-    def __init__(self, path: Path) -> None:
+    """``path`` None: no file (a backtest without a trades folder), the listeners still hear every event."""
+
+    def __init__(self, path: Path | None) -> None:
         self.path = path
         self._lock = threading.Lock()
         self._handle: IO[str] | None = None
@@ -39,23 +41,27 @@ class TradesLog:
         self._listeners.append(listener)
 
     def write(self, time: datetime, event: str, **fields: Any) -> None:
-        line = json.dumps({"time": time.isoformat(), "event": event, **{k: _plain(v) for k, v in fields.items()}})
-        try:
-            with self._lock:
-                if self._handle is None:
-                    self.path.parent.mkdir(parents=True, exist_ok=True)
-                    self._handle = open(self.path, "a", encoding="utf-8", buffering=1)
-                self._handle.write(line + "\n")
-        except OSError as exc:
-            # the database is the record; the log is for operators, so a full disk must not stop trading
-            if not self._warned:
-                log.error("trades log not writable", extra={"path": str(self.path), "error": str(exc)})
-                self._warned = True
+        if self.path is not None:
+            self._append(self.path, time, event, fields)
         for listener in self._listeners:
             try:
                 listener(time, event, fields)
             except Exception:  # a listener must never fail an order
                 log.exception("trades log listener failed", extra={"event": event})
+
+    def _append(self, path: Path, time: datetime, event: str, fields: dict[str, Any]) -> None:
+        line = json.dumps({"time": time.isoformat(), "event": event, **{k: _plain(v) for k, v in fields.items()}})
+        try:
+            with self._lock:
+                if self._handle is None:
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    self._handle = open(path, "a", encoding="utf-8", buffering=1)
+                self._handle.write(line + "\n")
+        except OSError as exc:
+            # the database is the record; the log is for operators, so a full disk must not stop trading
+            if not self._warned:
+                log.error("trades log not writable", extra={"path": str(path), "error": str(exc)})
+                self._warned = True
 
     def reopen(self) -> None:
         self.close()

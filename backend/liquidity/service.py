@@ -57,13 +57,15 @@ class LiquidityService:
     def __init__(
         self,
         settings: SettingsHolder,
-        sessions: sessionmaker[Session],
+        sessions: sessionmaker[Session] | None,
         *,
         market: Callable[[], MarketProvider | None],
         predictor: Callable[[], Predictor | None] = lambda: None,
         metrics: Metrics | None = None,
         clock: Callable[[], datetime] = _utc_now,
     ) -> None:
+        """``sessions`` None: runs are not stored (a backtest keeps the selections it made in memory;
+        storing thousands of refreshes nobody reads back was a tenth of its main thread)."""
         self._settings = settings
         self._sessions = sessions
         self._market = market
@@ -99,6 +101,8 @@ class LiquidityService:
 
     def load_latest(self) -> None:
         """Restore the selection in force from the database (blocking: call through a thread)."""
+        if self._sessions is None:
+            return
         self._latest = store.latest(self._sessions, with_picks=True)
         self._last_run = store.latest(self._sessions, with_picks=False)
 
@@ -126,8 +130,9 @@ class LiquidityService:
             problems=problems,
         )
         selection = dataclasses.replace(computation.selection, duration_seconds=time.perf_counter() - started)
-        run_id = await asyncio.to_thread(store.save, self._sessions, selection)
-        selection = dataclasses.replace(selection, run_id=run_id)
+        if self._sessions is not None:
+            run_id = await asyncio.to_thread(store.save, self._sessions, selection)
+            selection = dataclasses.replace(selection, run_id=run_id)
         self._publish(selection, computation.outcome)
         return selection
 

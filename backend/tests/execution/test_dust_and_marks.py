@@ -137,3 +137,27 @@ async def test_cycle_and_hourly_job_record_marks_and_the_run_names_dust(harness:
     assert [s for s in skipped_of(detail.run.details) if s.symbol == "BTCUSDT"] == []
     assert [o.symbol for o in detail.orders if o.symbol == "BTCUSDT"] == []
     assert harness.service.dust_of("BTCUSDT", harness.service.ledger.positions()["BTCUSDT"].quantity, D(50000))
+
+
+async def test_a_cycle_writes_the_marks_that_moved_as_the_positions_last_prices(harness: Harness) -> None:
+    """The positions' last prices value a holding the market no longer marks (valuation.py): every
+    cycle writes the marks that moved since the positions it read, and leaves the others alone."""
+    await harness.service.reconcile()
+    await harness.service.run_cycle()
+    last = {s: p.last_price for s, p in harness.service.ledger.positions().items()}
+    assert last == {"BTCUSDT": D(50000), "ETHUSDT": D(3000)}
+    harness.market.prices["BTCUSDT"] = D(51000)
+    writes: list[dict[str, Decimal]] = []
+    set_marks = harness.service.ledger.set_marks
+
+    def recording(marks: dict[str, Decimal]) -> None:
+        writes.append(dict(marks))
+        set_marks(marks)
+
+    harness.service.ledger.set_marks = recording  # type: ignore[method-assign]
+    await harness.service.run_cycle()
+    assert writes == [{"BTCUSDT": D(51000)}]  # ETH's mark did not move: not written again
+    last = {s: p.last_price for s, p in harness.service.ledger.positions().items()}
+    assert last == {"BTCUSDT": D(51000), "ETHUSDT": D(3000)}
+    await harness.service.run_cycle()
+    assert writes == [{"BTCUSDT": D(51000)}]  # nothing moved: nothing written

@@ -68,6 +68,22 @@ async def test_refresh_stores_the_run_and_a_restart_restores_it(make_service: Fa
     assert restored.picks == selection.picks
 
 
+async def test_without_a_database_the_refresh_selects_the_same_and_stores_nothing(
+    make_service: Factory, make_settings: Callable[..., Settings]
+) -> None:
+    """A backtest keeps its selections itself: a service without sessions selects exactly what a
+    storing one does, and writes no row anywhere."""
+    stored = await make_service(FakeMarket()).refresh()
+    service = LiquidityService(SettingsHolder(make_settings()), None, market=lambda: FakeMarket(), clock=lambda: NOW)
+    service.load_latest()  # nothing to restore from
+    assert service.latest_selection() is None
+    selection = await service.refresh()
+    assert selection.run_id is None
+    assert service.latest_selection() == selection
+    assert selection.weights == stored.weights
+    assert selection.picks == stored.picks
+
+
 async def test_run_that_selects_nothing_keeps_the_previous_selection(make_service: Factory) -> None:
     market = FakeMarket()
     service = make_service(market)
