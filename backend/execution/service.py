@@ -296,9 +296,7 @@ class ExecutionService:
         report.cash = portfolio.cash
         self._metrics.portfolio_equity.set(float(portfolio.equity))
         # the positions just read say which last prices moved: only those are written
-        moved = {
-            s: m.price for s, m in self._marks.items() if s in positions and positions[s].last_price != m.price
-        }
+        moved = {s: m.price for s, m in self._marks.items() if s in positions and positions[s].last_price != m.price}
         if moved:
             await self._db(self.ledger.set_marks, moved)
 
