@@ -3,7 +3,7 @@
 The universe is in simulated_universe.py, the price process (a daily factor backbone with
 volatility clustering and fat tails, intraday bars bridged to the day's return) in
 simulated_bars.py; see docs/market.md. Here: the MarketDataSource on top of them, with bars up to
-the clock's time only, 24h tickers from the last 1440 minutes, and an order book whose spread
+the clock's time only, 24h tickers from the last 24 hours of bars, and an order book whose spread
 widens as recent volume falls.
 """
 
@@ -83,7 +83,7 @@ class SimulatedMarket:
         self._rules: tuple[datetime, dict[str, SymbolRules]] | None = None  # (the day, its rules)
         self._bars = BarModel(seed, symbols, ahead=generate_ahead)
         self._klines = KlineWindows(self._bars)
-        self._window_cache: dict[tuple[int, int, int], tuple[tuple[np.ndarray, ...], bool]] = {}  # see _recent_minutes
+        self._window_cache: dict[tuple[str, int, int, int], tuple[tuple[np.ndarray, ...], bool]] = {}  # see _recent
         # the bars' lock: the window cache grows under it too
         self._lock = self._bars.lock
 
@@ -188,42 +188,45 @@ class SimulatedMarket:
             )
         return out
 
-    def _recent_minutes(self) -> tuple[np.ndarray, ...]:
-        """Closed 1m bars of the last 24 hours (at most 1440), every symbol (read-only views).
+    def _recent(self, now: datetime | None = None) -> tuple[tuple[np.ndarray, ...], bool, int]:
+        """The closed bars of the last 24 hours, every symbol (read-only views): (open_time, o, h, l,
+        c, vol, qvol), whether the days they come from hold no NaN (no listing in them: then the
+        NaN-aware reductions are the plain ones, the same values without masks and copies), and
+        their step in seconds.
 
-        The same bars as ``history_arrays("1m", ...)`` over that window; the two days the window can
-        span are joined once per day pair and the window is a slice of them, so the tickers and the
-        book tops of each minute cost a few vectorised reductions (a backtest asks every bar)."""
-        return self._recent()[0]
-
-    def _recent(self) -> tuple[tuple[np.ndarray, ...], bool]:
-        """``_recent_minutes()`` and whether the days it comes from hold no NaN (no listing in them):
-        then the NaN-aware reductions are the plain ones (the same values, without masks and copies)."""
-        now = self._clock()
-        last_open = int(floor_time(now, "1m").timestamp()) - 60
-        first_open = max(last_open - 1439 * 60, int(EPOCH.timestamp()))
+        At a whole hour they are the last 24 hourly bars, else the last 1440 minutes: the same
+        window, since the minutes of an hour are fitted to its bar (its open, high, low and close;
+        volumes add up to its own), so a backtest on hourly bars never makes a minute. The same bars
+        as ``history_arrays`` over that window; the two days it can span are joined once per day
+        pair and the window is a slice of them, so the tickers and the book tops at each moment cost
+        a few vectorised reductions (a backtest asks at every bar)."""
+        now = self._clock() if now is None else now
+        interval = "1h" if now.timestamp() % 3600 == 0 else "1m"
+        step = interval_seconds(interval)
+        last_open = int(floor_time(now, interval).timestamp()) - step
+        first_open = max(last_open - (DAY // step - 1) * step, int(EPOCH.timestamp()))
         if last_open < first_open:
             empty = np.zeros((self._n, 0))
-            return (np.zeros(0, dtype=np.int64), *(empty,) * 6), False
+            return (np.zeros(0, dtype=np.int64), *(empty,) * 6), False, step
         epoch = int(EPOCH.timestamp())
         first, last = (first_open - epoch) // DAY, (last_open - epoch) // DAY
         today = int(floor_time(now, "1d").timestamp())
-        key = (first, last, today)  # a fresh listing's NaN bars move with the clock's day
+        key = (interval, first, last, today)  # a fresh listing's NaN bars move with the clock's day
         with self._lock:
             cached = self._window_cache.get(key)
             if cached is None:
-                joined, masked = self._joined_minutes(first, last)
-                cached = (joined, not masked and self._bars.nan_free("1m", first, last))
+                joined, masked = self._joined(interval, first, last)
+                cached = (joined, not masked and self._bars.nan_free(interval, first, last))
                 self._window_cache = {key: cached}
         joined, clean = cached
-        lo = (first_open - int(joined[0][0])) // 60
-        hi = (last_open - int(joined[0][0])) // 60 + 1
-        return tuple(a[..., lo:hi] for a in joined), clean
+        lo = (first_open - int(joined[0][0])) // step
+        hi = (last_open - int(joined[0][0])) // step + 1
+        return tuple(a[..., lo:hi] for a in joined), clean, step
 
-    def _joined_minutes(self, first: int, last: int) -> tuple[tuple[np.ndarray, ...], bool]:
-        """The 1m bars of days [first, last] (read-only; views of the day batches unless a listing's
-        earlier bars had to be made NaN) and whether any were."""
-        times, *arrays = self._bars.days("1m", first, last)
+    def _joined(self, interval: str, first: int, last: int) -> tuple[tuple[np.ndarray, ...], bool]:
+        """The bars of days [first, last] (read-only; views of the day batches unless a listing's
+        earlier bars had to be made NaN) and whether any were. Listings start at a day's open."""
+        times, *arrays = self._bars.days(interval, first, last)
         before_listing = []
         for i, spec in enumerate(self._symbols):
             listed = self.listed_at(spec.symbol).timestamp()
@@ -241,10 +244,10 @@ class SimulatedMarket:
         return (times.astype(np.int64), *arrays), bool(before_listing)
 
     def tickers_24h(self) -> dict[str, Ticker24h]:
-        (times, o, h, lo, c, v, qv), clean = self._recent()
+        (times, o, h, lo, c, v, qv), clean, step = self._recent()
         if times.size == 0:
             return {}
-        close_time = datetime.fromtimestamp(int(times[-1]) + 60, UTC) - timedelta(milliseconds=1)
+        close_time = datetime.fromtimestamp(int(times[-1]) + step, UTC) - timedelta(milliseconds=1)
         if clean:  # every symbol has every bar: what the NaN-aware lines below give, without the masks
             present = [True] * self._n
             opened_all, volumes, quotes = o[:, 0], v.sum(axis=1), qv.sum(axis=1)
@@ -293,15 +296,15 @@ class SimulatedMarket:
             )
         return out
 
-    def _top(
-        self, i: int, times: np.ndarray, c: np.ndarray, qv: np.ndarray, recent: float | None = None
-    ) -> BookTop | None:
+    def _top(self, i: int) -> BookTop | None:
+        (times, _o, _h, _l, c, _v, qv), _clean, step = self._recent()
+        if times.size == 0:
+            return None
         mid = float(c[i, -1])
         if math.isnan(mid) and not (~np.isnan(c[i])).any():
             return None
-        if recent is None:
-            recent = float(np.nansum(qv[i, -60:]))
-        return self._book[i].top(mid, recent, datetime.fromtimestamp(int(times[-1]) + 60, UTC))
+        recent = float(np.nansum(qv[i, -(3600 // step) :]))  # the last hour's quote volume
+        return self._book[i].top(mid, recent, datetime.fromtimestamp(int(times[-1]) + step, UTC))
 
     def book_tops(self) -> dict[str, BookTop]:
         return self._tops(range(self._n))
@@ -311,13 +314,14 @@ class SimulatedMarket:
         return self._tops(sorted({self._index[s] for s in symbols if s in self._index}))
 
     def _tops(self, rows: Iterable[int]) -> dict[str, BookTop]:
-        (times, _o, _h, _l, c, _v, qv), clean = self._recent()
+        (times, _o, _h, _l, c, _v, qv), clean, step = self._recent()
         if times.size == 0:
             return {}
-        recent = (qv[:, -60:].sum(axis=1) if clean else np.nansum(qv[:, -60:], axis=1)).tolist()
+        hour = qv[:, -(3600 // step) :]  # the last hour's quote volume
+        recent = (hour.sum(axis=1) if clean else np.nansum(hour, axis=1)).tolist()
         mids = c[:, -1].tolist()
         seen = None  # rows with a NaN last close: a bar seen earlier in the window still makes a top
-        time = datetime.fromtimestamp(int(times[-1]) + 60, UTC)
+        time = datetime.fromtimestamp(int(times[-1]) + step, UTC)
         out: dict[str, BookTop] = {}
         for i in rows:
             mid = mids[i]
@@ -366,8 +370,7 @@ class SimulatedMarket:
         i = self._index.get(symbol)
         if i is None:
             raise UnknownSymbolError(symbol)
-        times, _o, _h, _l, c, _v, qv = self._recent_minutes()
-        top = self._top(i, times, c, qv) if times.size else None
+        top = self._top(i)
         now = self._clock()
         if top is None:
             return OrderBook(symbol=symbol, bids=(), asks=(), time=now)

@@ -7,7 +7,8 @@ Two paths are drawn, both pinned to the daily backbone (backend/market/sources/s
   reach exactly its high and low and never leave them, and their quote volume adds up to its own.
 Every other interval is cut from them: 3m .. 30m aggregate the minutes, 2h .. 1d the hours, so a
 bar is always the aggregate of the finer bars inside it (open, high, low, close; quote volume to
-rounding), and the 24h tickers and book tops (made from minutes) never leave the hourly bars.
+rounding), and the 24h tickers and book tops (made from the last 24 hours of bars: the hours at a
+whole hour, else the minutes) never leave the hourly bars.
 Arrays here are (days, symbols, bars of a day).
 """
 

@@ -1,5 +1,6 @@
 """The simulated market: determinism, time, planted rejects, rules, depth, and its statistics."""
 
+from dataclasses import replace
 from datetime import timedelta
 from decimal import Decimal
 
@@ -96,6 +97,33 @@ def test_the_tickers_and_books_at_an_hour_are_the_hourly_bars(clock: FrozenClock
         assert ticker.high_price == max(k.high for k in day)
         assert ticker.low_price == min(k.low for k in day)
         assert tops[symbol].bid_price <= day[-1].close <= tops[symbol].ask_price
+
+
+def test_at_a_whole_hour_the_window_is_the_hours_and_agrees_with_the_minutes(clock: FrozenClock) -> None:
+    """On an hour's close the 24h window is the last 24 hourly bars (no minute is made); half a
+    minute later it is the last 1,440 minutes, the same closed bars: the tickers and book tops agree
+    but for the ticker's base volume (each bar's is its quote volume at its own typical price)."""
+    hour = floor_time(NOW, "1h") + timedelta(hours=4)
+    clock.now = hour
+    market = SimulatedMarket(seed=7, clock=clock)
+    at_hour, tops_at_hour = market.tickers_24h(), market.book_tops()
+    books_at_hour = {s: market.order_book(s, 5) for s in ("BTCUSDT", "ADAUSDT")}
+    assert {key[0] for key in market._bars._day_cache} == {"1h"}  # not a minute made
+    clock.now = hour + timedelta(seconds=30)
+    from_minutes, tops_from_minutes = market.tickers_24h(), market.book_tops()
+    assert "1m" in {key[0] for key in market._bars._day_cache}
+    assert at_hour.keys() == from_minutes.keys()
+    assert len(at_hour) > 40
+    assert tops_at_hour == tops_from_minutes
+    for symbol, ticker in at_hour.items():
+        minutes = from_minutes[symbol]
+        assert replace(ticker, volume=minutes.volume) == minutes, symbol
+        assert abs(ticker.volume - minutes.volume) <= minutes.volume * Decimal("0.01"), symbol
+    for symbol, book in books_at_hour.items():
+        assert (book.bids[0].price, book.asks[0].price) == (
+            tops_at_hour[symbol].bid_price,
+            tops_at_hour[symbol].ask_price,
+        )
 
 
 def test_bars_are_consistent_and_on_the_tick_and_step_grid(market: SimulatedMarket) -> None:
