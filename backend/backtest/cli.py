@@ -243,6 +243,8 @@ def main(argv: list[str] | None = None) -> int:
         stack.close()
     content = write_outputs(result, args.out) if args.out is not None else summary(result)
     print(summary_table(content))
+    for line in content["warnings"]:
+        print(f"warning: {line}", file=sys.stderr)
     rate = result.candles / elapsed if elapsed > 0 else 0.0
     print(
         f"{result.bars:,} bars × {result.candles // max(result.bars, 1)} symbols = {result.candles:,} candles"

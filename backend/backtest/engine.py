@@ -30,6 +30,7 @@ from typing import Any
 
 from backend.backtest.book import Book, Weights, build_book
 from backend.backtest.clock import BacktestClock
+from backend.backtest.coverage import coverage_warnings
 from backend.backtest.data import BacktestData, BacktestInputError
 from backend.backtest.inline import InlineExecutor, InlineLoop
 from backend.backtest.results import (
@@ -306,6 +307,7 @@ async def run_backtest_async(
     if unknown:
         raise BacktestInputError(f"unknown symbol {', '.join(unknown)} (the data has {', '.join(data.symbols)})")
     times = plan_times(config, data)
+    warnings = coverage_warnings(data, times, config.symbols or data.symbols)  # said by the CLI and the report
     overrides = _overrides(config, data)
     holder = SettingsHolder(settings if settings is not None else load_settings(), overrides)
     clock.set(max(clock(), times[0]))
@@ -361,6 +363,7 @@ async def run_backtest_async(
         selections=run.selections,
         settings={k: str(v) for k, v in overrides.items()},
         model="none" if predictor is None else str(getattr(predictor, "label", None) or predictor.active_version),
+        warnings=warnings,
     )
 
 

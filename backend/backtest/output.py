@@ -74,6 +74,7 @@ def summary(result: BacktestResult) -> dict[str, Any]:
             "settings": result.settings,
         },
         "metrics": result.metrics(),
+        "warnings": list(result.warnings),
     }
 
 

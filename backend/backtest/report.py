@@ -102,6 +102,12 @@ def _skip_table(result: BacktestResult) -> str:
     )
 
 
+def _warnings(lines: list[str]) -> str:
+    if not lines:
+        return "<p class='muted'>No symbol misses a bar of the range.</p>"
+    return "<ul>" + "".join(f"<li>{html.escape(line)}</li>" for line in lines) + "</ul>"
+
+
 def render_report(result: BacktestResult, content: dict[str, Any]) -> str:
     metrics = content["metrics"]
     equity = go.Figure()
@@ -141,6 +147,7 @@ def render_report(result: BacktestResult, content: dict[str, Any]) -> str:
 <h2>Per-symbol contribution</h2>{_figure(contribution, "PnL by symbol (net of fees)", "PnL")}
 <h2>Monthly returns</h2>{_monthly_table(result)}
 <h2>Orders not sent</h2>{_skip_table(result)}
+<h2>Data warnings</h2>{_warnings(content.get("warnings", []))}
 <h2>Settings applied on top of the environment</h2><ul>{settings}</ul>
 </main></body></html>
 """

@@ -103,6 +103,7 @@ class BacktestResult:
     selections: list[SelectionRecord]
     settings: dict[str, Any]
     model: str = "none"
+    warnings: list[str] = field(default_factory=list)  # holes in the data (backend/backtest/coverage.py)
 
     def net_returns(self) -> dict[str, float]:
         """Total return of the strategy and of each baseline, net of fees and slippage."""

@@ -156,7 +156,7 @@ def book_metrics(
         "end_equity": round(last, 8),
         "total_return": total,
         "cagr": _finite(cagr) if cagr is not None else None,
-        "volatility": std * math.sqrt(per_year),
+        "volatility": std * math.sqrt(per_year) if len(returns) > 1 else None,  # one return has no spread
         "sharpe": _finite(mean / std * math.sqrt(per_year)) if std > 0 else None,
         "sortino": _finite(mean / downside * math.sqrt(per_year)) if downside > 0 else None,
         "max_drawdown": _max_drawdown(dd),

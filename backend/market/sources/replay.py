@@ -118,6 +118,13 @@ class ReplayMarketSource:
     def symbols(self) -> list[str]:
         return sorted(self._series)
 
+    def bar_times(self, symbol: str) -> list[int]:
+        """Open times (epoch ms, oldest first) of the symbol's bars in its file (read-only)."""
+        try:
+            return self._series[symbol].times
+        except KeyError:
+            raise UnknownSymbolError(symbol) from None
+
     @property
     def first_open(self) -> datetime:
         return from_ms(self._timeline[0])

@@ -138,3 +138,35 @@ def test_database_source_replays_the_stored_klines(
     assert content["metrics"]["strategy"]["fills"] > 0
     assert main(["--source", "database:nothing", *args]) == 2
     assert "holds no 1h klines" in capsys.readouterr().err
+
+
+def test_holes_in_the_data_are_said_in_metrics_the_report_and_on_stderr(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A recorded symbol missing bars (an outage) or ending before the range is traded and valued
+    through it as the live service would: the run says so, once per hole."""
+    folder = write_market(tmp_path / "m")
+    lines = (folder / "BBBUSDT.csv").read_text().splitlines()
+    del lines[30:33]  # three hours missing: bars 29, 30 and 31 (line 0 is the header)
+    (folder / "BBBUSDT.csv").write_text("\n".join(lines) + "\n")
+    lines = (folder / "CCCUSDT.csv").read_text().splitlines()
+    (folder / "CCCUSDT.csv").write_text("\n".join(lines[:-20]) + "\n")  # ends at 03:00 on the run's last day
+    out = tmp_path / "out"
+    assert main(["--source", f"replay:{folder}", *ARGS, "--out", str(out)]) == 0
+    warnings = json.loads((out / "metrics.json").read_text())["warnings"]
+    assert warnings == [
+        "BBBUSDT: 3 of 37 bars missing inside the range (the longest gap 3.0 h from 2025-01-02T05:00:00Z):"
+        " through a gap it is valued at its last close and the risk guard refuses its orders once that price"
+        " is older than its staleness limit",
+        "CCCUSDT: its last bar opens at 2025-01-03T03:00:00Z, 8.0 h before the run's last"
+        " (2025-01-03T11:00:00Z): held after it at that bar's close",
+    ]
+    stderr = capsys.readouterr().err
+    assert [line.removeprefix("warning: ") for line in stderr.splitlines() if line.startswith("warning: ")] == warnings
+    page = (out / "report.html").read_text()
+    assert "BBBUSDT: 3 of 37 bars missing" in page
+    assert "CCCUSDT: its last bar opens at 2025-01-03T03:00:00Z" in page
+    whole = tmp_path / "whole"
+    assert main(["--source", f"replay:{write_market(tmp_path / 'w')}", *ARGS, "--out", str(whole)]) == 0
+    assert json.loads((whole / "metrics.json").read_text())["warnings"] == []
+    assert "No symbol misses a bar of the range." in (whole / "report.html").read_text()

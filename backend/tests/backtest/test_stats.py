@@ -46,7 +46,7 @@ def _pandas_metrics(points: list[Point], step: int) -> dict[str, float | None]:
     return {
         "start_equity": round(equity.iloc[0], 8),
         "end_equity": round(equity.iloc[-1], 8),
-        "volatility": std * math.sqrt(per_year),
+        "volatility": std * math.sqrt(per_year) if len(returns) > 1 else None,
         "sharpe": mean / std * math.sqrt(per_year) if std > 0 else None,
         "sortino": mean / downside * math.sqrt(per_year) if downside > 0 else None,
         "max_drawdown": abs(float(dd.min())),
@@ -97,8 +97,8 @@ def test_orders_count_what_reached_the_exchange_and_not_placed_what_never_did() 
     assert (got["orders"], got["orders_not_placed"]) == (5, 3)
 
 
-def test_one_return_defines_neither_sharpe_nor_sortino() -> None:
+def test_one_return_defines_neither_volatility_nor_sharpe_nor_sortino() -> None:
     points = _points(np.array([1000.0, 990.0]), np.zeros(2), 3600)  # a review found Sortino -93.6 from this
     got = book_metrics(points, [], [], interval_seconds=3600, holdings={}, marks={})
-    assert (got["sharpe"], got["sortino"]) == (None, None)
+    assert (got["volatility"], got["sharpe"], got["sortino"]) == (None, None, None)  # volatility read 0.0
     assert got["total_return"] == pytest.approx(-0.01)
