@@ -18,6 +18,12 @@ from datetime import datetime, timedelta
 from backend.backtest.data import BacktestData
 from backend.market.source import from_ms, to_ms
 
+# what the live service does with a symbol whose bars stop: the source keeps showing its last bar
+STALE = (
+    "valued at its last close (and still selectable), and the risk guard refuses its orders once that"
+    " price is older than QT_MAX_PRICE_STALENESS_SECONDS"
+)
+
 
 def _at(ms: int) -> str:
     return from_ms(ms).isoformat().replace("+00:00", "Z")
@@ -42,26 +48,34 @@ def coverage_warnings(data: BacktestData, times: Sequence[datetime], symbols: Se
     out: list[str] = []
     for symbol in symbols:
         own = bar_times(symbol)
-        inside = own[bisect.bisect_left(own, first) : bisect.bisect_right(own, last)]
+        lo, hi = bisect.bisect_left(own, first), bisect.bisect_right(own, last)
+        inside = own[lo:hi]
+        before = own[lo - 1] if lo > 0 else None  # the last bar before the range: what it shows meanwhile
         if not inside:
-            out.append(f"{symbol}: no bar between {_at(first)} and {_at(last)}: never traded nor valued")
+            if before is None:
+                out.append(f"{symbol}: no bar between {_at(first)} and {_at(last)}: never traded nor valued")
+            else:
+                out.append(
+                    f"{symbol}: no bar between {_at(first)} and {_at(last)}, its last opens at {_at(before)}:"
+                    f" through the range it is {STALE}"
+                )
             continue
         if inside[0] > first:
-            out.append(
-                f"{symbol}: its first bar in the range opens at {_at(inside[0])}, {_span(inside[0] - first)}"
-                f" after the run's first ({_at(first)}): not tradable before"
-            )
+            late = f"{symbol}: its first bar in the range opens at {_at(inside[0])}, {_span(inside[0] - first)}"
+            if before is None:
+                out.append(f"{late} after the run's first ({_at(first)}): not tradable before")
+            else:
+                out.append(f"{late} after the run's first, its last before at {_at(before)}: until then it is {STALE}")
         if inside[-1] < last:
             out.append(
                 f"{symbol}: its last bar opens at {_at(inside[-1])}, {_span(last - inside[-1])} before the run's"
-                f" last ({_at(last)}): held after it at that bar's close"
+                f" last ({_at(last)}): after it, it is {STALE}"
             )
         missing = (inside[-1] - inside[0]) // step + 1 - len(inside)
         if missing > 0:
             gap, after = max((b - a, a) for a, b in itertools.pairwise(inside))
             out.append(
                 f"{symbol}: {missing:,} of {wanted:,} bars missing inside the range (the longest gap"
-                f" {_span(gap - step)} from {_at(after + step)}): through a gap it is valued at its last close"
-                " and the risk guard refuses its orders once that price is older than its staleness limit"
+                f" {_span(gap - step)} from {_at(after + step)}): through a gap it is {STALE}"
             )
     return out

@@ -217,7 +217,9 @@ class SimulatedMarket:
             if cached is None:
                 joined, masked = self._joined(interval, first, last)
                 cached = (joined, not masked and self._bars.nan_free(interval, first, last))
-                self._window_cache = {key: cached}
+                # one window per interval: a sub-hour run alternates between minutes and, at whole hours, hours
+                self._window_cache = {k: v for k, v in self._window_cache.items() if k[0] != interval}
+                self._window_cache[key] = cached
         joined, clean = cached
         lo = (first_open - int(joined[0][0])) // step
         hi = (last_open - int(joined[0][0])) // step + 1

@@ -40,7 +40,7 @@ _DAILY_BLOCK = 256  # days per random block of the daily backbone
 _VOL_PHI = 0.97  # daily log-volatility persistence (its stationary sd: simulated_paths.VOL_SD)
 
 _MINUTE_STREAM, _HOUR_STREAM = 1, 6  # the keys of the two paths' random streams (their codes since the start)
-_DAY_CACHE = 16  # days of bars kept per model (any interval)
+_DAY_CACHE = 16  # days of bars kept per model and interval
 _DAY_BATCH = 8  # days of 1m .. 30m bars generated together when one is missing
 _WINDOW_CACHE_VALUES = 2_000_000  # the largest multi-day window kept (values per array, ~16 MB)
 
@@ -214,8 +214,10 @@ class BarModel:
         for day in range(made.first, made.first + count):
             self._day_cache[(interval, day)] = made
             self._day_cache.move_to_end((interval, day))
-        while len(self._day_cache) > _DAY_CACHE:
-            self._day_cache.popitem(last=False)
+        # per interval: a sub-hour run reads minutes and, at whole hours, hours (one never evicts the other)
+        same = [key for key in self._day_cache if key[0] == interval]  # least recently used first
+        for stale in same[: max(0, len(same) - _DAY_CACHE)]:
+            del self._day_cache[stale]
         if self._pool is not None and count > 1:
             following = made.first + count
             for stale in [k for k in self._ahead if k[0] == interval and k[1] != following]:

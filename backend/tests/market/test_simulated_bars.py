@@ -89,3 +89,15 @@ def test_a_batch_with_a_nan_is_not_nan_free() -> None:
     arrays = tuple(a.copy() for a in batch.arrays)
     arrays[2][5, 1500] = np.nan  # a low of day 4
     assert not type(batch).of(3, batch.per_day, batch.times.copy(), arrays).nan_free
+
+
+def test_the_days_of_one_interval_never_evict_another_s() -> None:
+    """A sub-hour run reads minutes and, at every whole hour, hours (one day a batch): twenty days
+    of hours leave the minutes' batch in place, and each interval keeps its own 16 newest days."""
+    model = BarModel(42, ALL_SYMBOLS[:3])
+    minutes = model.days("1m", 9, 9)  # days 9 .. 16 in one batch
+    for day in range(9, 29):
+        model.days("1h", day, day)
+    assert sorted(day for interval, day in model._day_cache if interval == "1m") == list(range(9, 17))
+    assert sorted(day for interval, day in model._day_cache if interval == "1h") == list(range(13, 29))
+    assert np.array_equal(model.days("1m", 9, 9)[4], minutes[4])
