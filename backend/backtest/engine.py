@@ -364,6 +364,7 @@ async def run_backtest_async(
         settings={k: str(v) for k, v in overrides.items()},
         model="none" if predictor is None else str(getattr(predictor, "label", None) or predictor.active_version),
         warnings=warnings,
+        trainings=list(getattr(predictor, "trainings", None) or []),
     )
 
 

@@ -75,6 +75,7 @@ def summary(result: BacktestResult) -> dict[str, Any]:
         },
         "metrics": result.metrics(),
         "warnings": list(result.warnings),
+        "trainings": list(result.trainings),  # --model walk-forward: when, and the version or the error
     }
 
 

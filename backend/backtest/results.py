@@ -104,6 +104,7 @@ class BacktestResult:
     settings: dict[str, Any]
     model: str = "none"
     warnings: list[str] = field(default_factory=list)  # holes in the data (backend/backtest/coverage.py)
+    trainings: list[dict[str, Any]] = field(default_factory=list)  # --model walk-forward: each retraining
 
     def net_returns(self) -> dict[str, float]:
         """Total return of the strategy and of each baseline, net of fees and slippage."""

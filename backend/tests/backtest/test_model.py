@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
@@ -66,18 +67,79 @@ def test_walk_forward_retrains_on_bars_before_each_segment(
     config = BacktestConfig(start=first, end=first + timedelta(days=4), liquidity_bars=12, baselines=())
     try:
         result = run_backtest(config, data, clock, predictor=predictor, settings=settings)
+        # each model was trained on every bar that had closed before its segment began, none after
+        folders = list(predictor.folder.glob("bars-*"))
+        assert len(folders) == 3
+        for path in folders:
+            cut = int(path.name.removeprefix("bars-"))
+            for csv_file in path.glob("*.csv"):
+                opens = [int(line.split(",")[0]) for line in csv_file.read_text().strip().splitlines()[1:]]
+                assert opens[0] == int(START.timestamp() * 1000)
+                assert opens[-1] + 3_600_000 == cut
+                assert len(opens) == (cut - opens[0]) // 3_600_000
     finally:
         predictor.close()
+    assert not predictor.folder.exists()  # the segments' bars and models go with the run
     assert result.model == "walk-forward"
     trained = [t for t in predictor.trainings if "version" in t]
     assert len(trained) == 3, predictor.trainings  # at day 0, 2 and 4 of the run
     assert len({t["version"] for t in trained}) == 3
-    # each model was trained on bars that had closed before its segment began
-    folders = list(predictor.folder.glob("bars-*"))
-    assert len(folders) == 3
-    for path in folders:
-        cut = int(path.name.removeprefix("bars-"))
-        for csv_file in path.glob("*.csv"):
-            last_open = int(csv_file.read_text().strip().splitlines()[-1].split(",")[0])
-            assert last_open + 3_600_000 <= cut
+    assert result.trainings == predictor.trainings
     assert {s.mode for s in result.selections} == {"blended"}
+
+
+def test_walk_forward_training_may_run_event_loops_of_its_own(
+    make_settings: Callable[..., Settings], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Training's economic gate runs backtests, each in an event loop of its own. Called from inside
+    the walk-forward run's loop that failed ("Cannot run the event loop while another loop is
+    running") and the previous model stayed: 4 of a simulated year's 13 monthly retrainings."""
+    import backend.backtest.walkforward as walkforward
+
+    real_train = walkforward.train
+
+    def train(*args: Any, **kwargs: Any) -> Any:
+        asyncio.run(asyncio.sleep(0))  # what a backtest inside the economic gate does first
+        return real_train(*args, **kwargs)
+
+    monkeypatch.setattr(walkforward, "train", train)
+    folder = write_replay_dir(tmp_path / "bars", random_walk_bars(n_symbols=3, n_bars=700, seed=11, momentum=0.3))
+    sections: dict[str, dict[str, Any]] = {name: dict(values) for name, values in BACKTEST_ENV.items()}
+    sections["model"] = fast_model_settings()
+    settings = make_settings(**sections)
+    first = START + timedelta(days=22)
+    clock = BacktestClock(first)
+    data = open_replay(folder, clock)
+    predictor = walkforward.WalkForwardPredictor(data, clock, SettingsHolder(settings), retrain_days=30)
+    config = BacktestConfig(start=first, end=first + timedelta(hours=12), liquidity_bars=12, baselines=())
+    try:
+        result = run_backtest(config, data, clock, predictor=predictor, settings=settings)
+    finally:
+        predictor.close()
+    assert [sorted(t) for t in result.trainings] == [["time", "version"]], result.trainings
+
+
+def test_walk_forward_pages_through_a_source_that_answers_1000_bars_a_request(
+    make_settings: Callable[..., Settings], tmp_path: Path
+) -> None:
+    """The simulated market (like Binance) answers at most 1,000 klines a request: a segment's
+    training bars are every bar since the first, not the first 1,000 again and again (a review
+    found every monthly model of a simulated year trained on 2024-01-01 .. 02-11, then refused)."""
+    from backend.backtest.data import open_simulated
+    from backend.backtest.walkforward import WalkForwardPredictor
+    from backend.market.sources.simulated import EPOCH
+
+    now = EPOCH + timedelta(days=60)
+    clock = BacktestClock(now)
+    data = open_simulated(clock, interval="1h")
+    predictor = WalkForwardPredictor(data, clock, SettingsHolder(make_settings()), retrain_days=30)
+    try:
+        predictor._bars_until_now(tmp_path / "bars")
+    finally:
+        predictor.close()
+    rows = (tmp_path / "bars" / "BTCUSDT.csv").read_text().strip().splitlines()[1:]
+    opens = [int(row.split(",")[0]) for row in rows]
+    assert len(opens) == 60 * 24  # 1,440 hours
+    assert opens == sorted(set(opens))
+    assert opens[0] == int(EPOCH.timestamp() * 1000)
+    assert opens[-1] == int(now.timestamp() * 1000) - 3_600_000
