@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +13,7 @@ import pytest
 from ai_engine.registry import ModelRegistry
 from ai_engine.training import ActivationPolicy, TrainingRequest, train
 from backend.backtest.clock import BacktestClock
-from backend.backtest.data import BacktestInputError, open_replay
+from backend.backtest.data import BacktestData, BacktestInputError, open_replay
 from backend.backtest.engine import BacktestConfig, run_backtest
 from backend.backtest.model import pinned_predictor
 from backend.tests.ai.factories import START, fast_model_settings, random_walk_bars, write_replay_dir
@@ -51,18 +51,24 @@ def test_a_recorded_model_drives_the_strategy_and_not_the_baselines(
     assert set(result.net_returns()) == {"strategy", "liquidity_only"}
 
 
+def _walk_forward_market(
+    make_settings: Callable[..., Settings], tmp_path: Path
+) -> tuple[Settings, datetime, BacktestClock, BacktestData]:
+    """Three random-walk symbols, 700 hours; the run starts on day 22 (enough history to train)."""
+    folder = write_replay_dir(tmp_path / "bars", random_walk_bars(n_symbols=3, n_bars=700, seed=11, momentum=0.3))
+    sections: dict[str, dict[str, Any]] = {name: dict(values) for name, values in BACKTEST_ENV.items()}
+    sections["model"] = fast_model_settings()
+    first = START + timedelta(days=22)
+    clock = BacktestClock(first)
+    return make_settings(**sections), first, clock, open_replay(folder, clock)
+
+
 def test_walk_forward_retrains_on_bars_before_each_segment(
     make_settings: Callable[..., Settings], tmp_path: Path
 ) -> None:
     from backend.backtest.walkforward import WalkForwardPredictor
 
-    folder = write_replay_dir(tmp_path / "bars", random_walk_bars(n_symbols=3, n_bars=700, seed=11, momentum=0.3))
-    sections: dict[str, dict[str, Any]] = {name: dict(values) for name, values in BACKTEST_ENV.items()}
-    sections["model"] = fast_model_settings()
-    settings = make_settings(**sections)
-    first = START + timedelta(days=22)
-    clock = BacktestClock(first)
-    data = open_replay(folder, clock)
+    settings, first, clock, data = _walk_forward_market(make_settings, tmp_path)
     predictor = WalkForwardPredictor(data, clock, SettingsHolder(settings), retrain_days=2)
     config = BacktestConfig(start=first, end=first + timedelta(days=4), liquidity_bars=12, baselines=())
     try:
@@ -103,13 +109,7 @@ def test_walk_forward_training_may_run_event_loops_of_its_own(
         return real_train(*args, **kwargs)
 
     monkeypatch.setattr(walkforward, "train", train)
-    folder = write_replay_dir(tmp_path / "bars", random_walk_bars(n_symbols=3, n_bars=700, seed=11, momentum=0.3))
-    sections: dict[str, dict[str, Any]] = {name: dict(values) for name, values in BACKTEST_ENV.items()}
-    sections["model"] = fast_model_settings()
-    settings = make_settings(**sections)
-    first = START + timedelta(days=22)
-    clock = BacktestClock(first)
-    data = open_replay(folder, clock)
+    settings, first, clock, data = _walk_forward_market(make_settings, tmp_path)
     predictor = walkforward.WalkForwardPredictor(data, clock, SettingsHolder(settings), retrain_days=30)
     config = BacktestConfig(start=first, end=first + timedelta(hours=12), liquidity_bars=12, baselines=())
     try:
