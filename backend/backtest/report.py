@@ -147,7 +147,7 @@ def render_report(result: BacktestResult, content: dict[str, Any]) -> str:
 <h2>Per-symbol contribution</h2>{_figure(contribution, "PnL by symbol (net of fees)", "PnL")}
 <h2>Monthly returns</h2>{_monthly_table(result)}
 <h2>Orders not sent</h2>{_skip_table(result)}
-<h2>Data warnings</h2>{_warnings(content.get("warnings", []))}
+<h2>Data warnings</h2>{_warnings(content["warnings"])}
 <h2>Settings applied on top of the environment</h2><ul>{settings}</ul>
 </main></body></html>
 """

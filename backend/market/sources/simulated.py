@@ -188,7 +188,7 @@ class SimulatedMarket:
             )
         return out
 
-    def _recent(self, now: datetime | None = None) -> tuple[tuple[np.ndarray, ...], bool, int]:
+    def _recent(self) -> tuple[tuple[np.ndarray, ...], bool, int]:
         """The closed bars of the last 24 hours, every symbol (read-only views): (open_time, o, h, l,
         c, vol, qvol), whether the days they come from hold no NaN (no listing in them: then the
         NaN-aware reductions are the plain ones, the same values without masks and copies), and
@@ -196,11 +196,12 @@ class SimulatedMarket:
 
         At a whole hour they are the last 24 hourly bars, else the last 1440 minutes: the same
         window, since the minutes of an hour are fitted to its bar (its open, high, low and close;
-        volumes add up to its own), so a backtest on hourly bars never makes a minute. The same bars
+        quote volumes add up to its own; base volumes, each at its bar's typical price, nearly), so a
+        backtest on hourly bars never makes a minute. The same bars
         as ``history_arrays`` over that window; the two days it can span are joined once per day
         pair and the window is a slice of them, so the tickers and the book tops at each moment cost
         a few vectorised reductions (a backtest asks at every bar)."""
-        now = self._clock() if now is None else now
+        now = self._clock()
         interval = "1h" if now.timestamp() % 3600 == 0 else "1m"
         step = interval_seconds(interval)
         last_open = int(floor_time(now, interval).timestamp()) - step
