@@ -23,12 +23,14 @@ class Curve:
 
 
 def thin(points: list[T], max_points: int) -> tuple[int, list[T]]:
-    """The last point of each run of ``step`` points (the final one always kept); at most ``max_points``."""
-    if not points:
-        return 1, []
-    step = max(1, math.ceil(len(points) / max_points))
-    last = len(points) - 1
-    return step, [points[min(i + step - 1, last)] for i in range(0, len(points), step)]
+    """At most ``max_points`` (at least 2) of ``points``: the first (a curve's all-cash start) and,
+    of the rest, the last point of each run of ``step`` points (the final one always kept)."""
+    if len(points) <= max(max_points, 1):
+        return 1, list(points)
+    rest = points[1:]
+    step = max(1, math.ceil(len(rest) / max(max_points - 1, 1)))
+    last = len(rest) - 1
+    return step, [points[0], *(rest[min(i + step - 1, last)] for i in range(0, len(rest), step))]
 
 
 def read_curves(path: Path, max_points: int) -> list[Curve]:

@@ -42,7 +42,10 @@ from backend.backtest.results import (
     BookResult,
     EquityPoint,
     SelectionRecord,
+    fill_row,
+    order_row,
 )
+from backend.backtest.universe import UniverseLog
 from backend.execution.resting import resting_check_seconds
 from backend.execution.valuation import book_marks, marks_from_snapshot
 from backend.liquidity.blend import quantize_weights
@@ -51,12 +54,14 @@ from backend.liquidity.service import LiquidityService, Predictor
 from backend.market.service import MarketService
 from backend.market.types import MarketSnapshot
 from backend.observability.metrics import Metrics
+from backend.runtime_settings import effective_values
 from config.runtime import SettingsHolder
-from config.settings import Settings, load_settings
+from config.settings import Settings, field_refs, load_settings
 
 log = logging.getLogger(__name__)
 MAX_CACHE_TTL = 86_400
 MAX_EXECUTION_SECONDS = 604_800  # QUANTUM_TRADER_EXECUTION_SECONDS' upper bound
+RUN_SECTIONS = frozenset({"market", "liquidity", "risk", "execution", "model"})  # what a run's path reads
 
 __all__ = [
     "BASELINES",
@@ -164,6 +169,7 @@ class _Run:
         self.market = MarketService(data.source, lambda: holder.current.market, clock, self.metrics)
         self.books: dict[str, Book] = {}
         self.selections: list[SelectionRecord] = []
+        self.universe = UniverseLog()
         self.hold_symbol: str | None = config.symbols[0] if config.symbols else None
         self.next_check: datetime | None = None  # the execution-resting job's next firing
         slippage = config.slippage_bps
@@ -229,11 +235,13 @@ class _Run:
 
     async def refresh_liquidity(self) -> None:
         seen: set[int] = set()
-        for service in self.liquidity.values():
+        for name, service in self.liquidity.items():
             if id(service) in seen:
                 continue
             seen.add(id(service))
-            await service.refresh()
+            selection = await service.refresh()
+            if name == STRATEGY:
+                self.universe.observe(self.clock(), selection)
         chosen = self._latest(STRATEGY)
         if chosen is not None and chosen.created_at == self.clock():
             self.selections.append(
@@ -308,6 +316,10 @@ async def run_backtest_async(
         raise BacktestInputError(f"unknown symbol {', '.join(unknown)} (the data has {', '.join(data.symbols)})")
     times = plan_times(config, data)
     warnings = coverage_warnings(data, times, config.symbols or data.symbols)  # said by the CLI and the report
+    if predictor is not None:
+        from backend.backtest.model import look_ahead_warnings  # only with a model: it imports xgboost
+
+        warnings += look_ahead_warnings(predictor, times[0])
     overrides = _overrides(config, data)
     holder = SettingsHolder(settings if settings is not None else load_settings(), overrides)
     clock.set(max(clock(), times[0]))
@@ -338,8 +350,8 @@ async def run_backtest_async(
             name: BookResult(
                 name=name,
                 equity=curves[name],
-                orders=[_order_row(o) for o in book.orders()],
-                fills=[_fill_row(f) for f in book.fills()],
+                orders=[order_row(o) for o in book.orders()],
+                fills=[fill_row(f) for f in book.fills()],
                 skipped=book.skipped,
                 cycles=book.cycles,
                 holdings=dict(book.holdings),
@@ -363,36 +375,22 @@ async def run_backtest_async(
         selections=run.selections,
         settings={k: str(v) for k, v in overrides.items()},
         model="none" if predictor is None else str(getattr(predictor, "label", None) or predictor.active_version),
-        warnings=warnings,
+        warnings=[*warnings, *run.universe.warnings()],
         trainings=list(getattr(predictor, "trainings", None) or []),
+        applied=applied_settings(holder),
+        fee_bps=holder.current.execution.paper_fee_bps,
+        retrain_days=getattr(predictor, "retrain_days", None),
+        hold_symbol=run.hold_symbol if "hold_first" in run.books else None,
     )
 
 
-def _order_row(order: Any) -> dict[str, Any]:
+def applied_settings(holder: SettingsHolder) -> dict[str, Any]:
+    """Every setting of the sections a run reads that the environment or the run sets, at its
+    effective value (JSON, secrets redacted); the rest are at their defaults."""
+    values = effective_values(holder.current)
+    refs, overrides = field_refs(), holder.overrides
     return {
-        "time": order.created_at,
-        "client_order_id": order.client_order_id,
-        "symbol": order.symbol,
-        "side": order.side,
-        "status": order.status,
-        "requested_quantity": order.requested_quantity,
-        "executed_quantity": order.executed_quantity,
-        "quote_quantity": order.quote_quantity,
-        "reference_price": order.reference_price,
-        "reason": "; ".join(x for x in (order.note, order.error_message) if x) or None,
-    }
-
-
-def _fill_row(fill: Any) -> dict[str, Any]:
-    return {
-        "time": fill.time,
-        "client_order_id": fill.client_order_id,
-        "symbol": fill.symbol,
-        "side": fill.side,
-        "price": fill.price,
-        "quantity": fill.quantity,
-        "fee": fill.fee,
-        "fee_asset": fill.fee_asset,
-        "fee_quote": fill.fee_quote,
-        "realised_pnl": fill.realised_pnl,
+        env: values[env]
+        for env in sorted(values)
+        if env in overrides or (refs[env].section in RUN_SECTIONS and holder.base_source(env) == "env")
     }

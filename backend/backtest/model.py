@@ -9,12 +9,13 @@ bars the backtest trades has seen them: choose a version trained before --start.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from ai_engine.predictor import Predictor
 from ai_engine.registry import LoadedModel, ModelRegistry, RunRecord
 from backend.backtest.data import BacktestInputError
+from backend.market.source import INTERVAL_SECONDS, interval_delta
 from config.runtime import SettingsHolder
 
 
@@ -46,3 +47,21 @@ def pinned_predictor(
     if state.status != "active":
         raise BacktestInputError(f"--model {version} is not usable: {state.reason}")
     return predictor
+
+
+def look_ahead_warnings(predictor: Any, start: datetime) -> list[str]:
+    """A line when the model scoring the run was trained on bars that close after its first
+    decision: it has seen the bars it trades, so the run is not out of sample there."""
+    state = getattr(predictor, "state", None)
+    model = state(start).model if callable(state) else None
+    if model is None or model.data_end is None:
+        return []
+    interval = model.metadata.get("interval")
+    closes = model.data_end + (interval_delta(interval) if interval in INTERVAL_SECONDS else timedelta(0))
+    if closes <= start:
+        return []
+    return [
+        f"model {model.version} was trained on bars up to {closes.isoformat()}, after the run's first decision at"
+        f" {start.isoformat()}: it has seen the bars it trades (look-ahead); to test it out of sample, run from"
+        " after its training data, or train a model on bars before --start"
+    ]

@@ -67,11 +67,14 @@ def summary(result: BacktestResult) -> dict[str, Any]:
             "market_bars": c.market_bars,
             "liquidity_bars": c.liquidity_bars,
             "rebalance_bars": c.rebalance_bars,
-            "fee_bps": None if c.fee_bps is None else float(c.fee_bps),
+            "fee_bps": None if result.fee_bps is None else float(result.fee_bps),
             "slippage": "book" if c.slippage_bps is None else float(c.slippage_bps),
             "model": result.model,
+            "retrain_days": result.retrain_days,
             "baselines": list(c.baselines),
-            "settings": result.settings,
+            "hold_first": result.hold_symbol,
+            "settings": result.settings,  # what the run set on top of the environment
+            "applied": result.applied,  # every setting the environment or the run sets, effective
         },
         "metrics": result.metrics(),
         "warnings": list(result.warnings),

@@ -102,9 +102,15 @@ def _skip_table(result: BacktestResult) -> str:
     )
 
 
+def _setting(value: Any) -> str:
+    if isinstance(value, list):
+        return ",".join(str(v) for v in value)
+    return "" if value is None else str(value)
+
+
 def _warnings(lines: list[str]) -> str:
     if not lines:
-        return "<p class='muted'>No symbol misses a bar of the range.</p>"
+        return "<p class='muted'>No symbol misses a bar of the range, and every universe refresh selected.</p>"
     return "<ul>" + "".join(f"<li>{html.escape(line)}</li>" for line in lines) + "</ul>"
 
 
@@ -123,12 +129,15 @@ def render_report(result: BacktestResult, content: dict[str, Any]) -> str:
     contribution.update_layout(barmode="group")
     params = content["parameters"]
     described = ", ".join(
-        f"{k.replace('_', ' ')} {html.escape(str(v) if v is not None else 'from the environment')}"
+        f"{k.replace('_', ' ')} {html.escape(str(v))}"
         for k, v in params.items()
-        if k != "settings" and v != []
+        if k not in ("settings", "applied") and v not in ([], None)
     )
     settings = "".join(
-        f"<li><code>{html.escape(k)}={html.escape(v)}</code></li>" for k, v in params["settings"].items()
+        f"<li><code>{html.escape(k)}={html.escape(_setting(v))}</code>"
+        + (" (set by the run)" if k in params["settings"] else "")
+        + "</li>"
+        for k, v in params["applied"].items()
     )
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
@@ -148,6 +157,7 @@ def render_report(result: BacktestResult, content: dict[str, Any]) -> str:
 <h2>Monthly returns</h2>{_monthly_table(result)}
 <h2>Orders not sent</h2>{_skip_table(result)}
 <h2>Data warnings</h2>{_warnings(content["warnings"])}
-<h2>Settings applied on top of the environment</h2><ul>{settings}</ul>
+<h2>Settings applied</h2><p class="muted">Each setting the environment or the run sets, at its effective
+value; every other setting is at its default (docs/configuration.md).</p><ul>{settings}</ul>
 </main></body></html>
 """

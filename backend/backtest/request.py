@@ -21,6 +21,8 @@ from config.settings import Settings
 
 Baseline = Literal["equal_weight", "liquidity_only", "hold_first"]
 ALL_BASELINES: tuple[Baseline, ...] = ("equal_weight", "liquidity_only", "hold_first")
+MAX_BPS = 1000  # the most a taker fee or a fixed slippage may be, in bps (the CLI's bound too)
+MAX_SEED = 2**31 - 1  # the simulated market's seed (the CLI's bound too)
 
 
 class BacktestRequest(BaseModel):
@@ -35,11 +37,11 @@ class BacktestRequest(BaseModel):
     liquidity_bars: int = Field(4, ge=1, le=10_000)
     rebalance_bars: int = Field(4, ge=1, le=10_000)
     cash: Decimal | None = Field(None, gt=0, le=Decimal("1e12"), description="Default: QT_PAPER_STARTING_CASH.")
-    fee_bps: Decimal | None = Field(None, ge=0, le=1000, description="Default: QT_PAPER_FEE_BPS.")
+    fee_bps: Decimal | None = Field(None, ge=0, le=MAX_BPS, description="Default: QT_PAPER_FEE_BPS.")
     slippage: Literal["book"] | Decimal = Field("book", description="'book' walks the paper book; or fixed bps.")
     baselines: list[Baseline] = Field(default_factory=lambda: list(ALL_BASELINES))
     model: Literal["none"] = Field("none", description="Only 'none' (the liquidity-only blend) so far.")
-    seed: int = Field(42, ge=0, le=2**31 - 1)
+    seed: int = Field(42, ge=0, le=MAX_SEED)
 
     @field_validator("interval")
     @classmethod
@@ -67,8 +69,8 @@ class BacktestRequest(BaseModel):
     @field_validator("slippage")
     @classmethod
     def _slippage(cls, value: str | Decimal) -> str | Decimal:
-        if isinstance(value, Decimal) and (not value.is_finite() or not 0 <= value <= 1000):
-            raise ValueError("slippage in bps must be between 0 and 1000")
+        if isinstance(value, Decimal) and (not value.is_finite() or not 0 <= value <= MAX_BPS):
+            raise ValueError(f"slippage in bps must be between 0 and {MAX_BPS}")
         return value
 
     @model_validator(mode="after")
@@ -92,6 +94,25 @@ class BacktestRequest(BaseModel):
             slippage_bps=None if self.slippage == "book" else Decimal(self.slippage),
             baselines=tuple(self.baselines),
         )
+
+    def problem(self, settings: Settings) -> str | None:
+        """What the worker would refuse, found before queuing it (a 422, not a failed run): the
+        replay folder unset or missing, or a symbol the data does not have. Cheap: no bar is read."""
+        if self.source == "simulated":
+            from backend.market.sources.simulated_universe import ALL_SYMBOLS
+
+            known = [s.symbol for s in ALL_SYMBOLS]
+        else:
+            folder = settings.market.replay_dir
+            if folder is None:
+                return "source 'replay' needs QT_REPLAY_DIR set on the service"
+            if not Path(folder).is_dir():
+                return f"source 'replay': QT_REPLAY_DIR {folder} is not a directory"
+            known = sorted(p.stem.upper() for p in Path(folder).glob("*.csv") if p.is_file())
+        unknown = [s for s in self.symbols if s not in known]
+        if unknown:
+            return f"unknown symbol {', '.join(unknown)} (the {self.source} data has {', '.join(known)})"
+        return None
 
     def open_data(self, settings: Settings, clock: BacktestClock) -> BacktestData:
         if self.source == "simulated":

@@ -105,6 +105,12 @@ class BacktestResult:
     model: str = "none"
     warnings: list[str] = field(default_factory=list)  # holes in the data (backend/backtest/coverage.py)
     trainings: list[dict[str, Any]] = field(default_factory=list)  # --model walk-forward: each retraining
+    # the effective value of every setting the environment or the run sets (the rest at their
+    # defaults; secrets redacted): with the parameters, what it takes to run it again
+    applied: dict[str, Any] = field(default_factory=dict)
+    fee_bps: Decimal | None = None  # the taker fee the paper fills charged (--fee-bps or QT_PAPER_FEE_BPS)
+    retrain_days: int | None = None  # --model walk-forward
+    hold_symbol: str | None = None  # what hold_first held
 
     def net_returns(self) -> dict[str, float]:
         """Total return of the strategy and of each baseline, net of fees and slippage."""
@@ -114,3 +120,35 @@ class BacktestResult:
         """metrics.json's figures for the strategy and each baseline."""
         seconds = int(interval_delta(self.interval).total_seconds())
         return {name: book.metrics(seconds) for name, book in self.books.items()}
+
+
+def order_row(order: Any) -> dict[str, Any]:
+    """A ledger order as a row of orders.csv (the reason: its note and its error, when it has them)."""
+    return {
+        "time": order.created_at,
+        "client_order_id": order.client_order_id,
+        "symbol": order.symbol,
+        "side": order.side,
+        "status": order.status,
+        "requested_quantity": order.requested_quantity,
+        "executed_quantity": order.executed_quantity,
+        "quote_quantity": order.quote_quantity,
+        "reference_price": order.reference_price,
+        "reason": "; ".join(x for x in (order.note, order.error_message) if x) or None,
+    }
+
+
+def fill_row(fill: Any) -> dict[str, Any]:
+    """A ledger fill as a row of fills.csv."""
+    return {
+        "time": fill.time,
+        "client_order_id": fill.client_order_id,
+        "symbol": fill.symbol,
+        "side": fill.side,
+        "price": fill.price,
+        "quantity": fill.quantity,
+        "fee": fill.fee,
+        "fee_asset": fill.fee_asset,
+        "fee_quote": fill.fee_quote,
+        "realised_pnl": fill.realised_pnl,
+    }

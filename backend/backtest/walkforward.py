@@ -47,6 +47,7 @@ class WalkForwardPredictor:
         self._clock = clock
         self._settings = settings
         self._every = timedelta(days=retrain_days)
+        self.retrain_days = retrain_days
         self._folder = Path(tempfile.mkdtemp(prefix="qt-walk-forward-"))
         self._engine, sessions = scratch_engine()
         self._registry = ModelRegistry(self._folder / "artifacts", sessions, clock=clock)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import sys
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -21,6 +22,7 @@ from typing import Any
 
 from pydantic import SecretStr, ValidationError
 
+from backend.backtest.data import BacktestInputError
 from backend.backtest.inline import tune_collector
 from backend.backtest.output import write_outputs
 from backend.backtest.request import BacktestRequest, data_range, execute
@@ -53,6 +55,14 @@ def decode_settings(data: bytes) -> Settings:
     return Settings.model_validate(json.loads(data))
 
 
+def failure_message(exc: BaseException) -> str:
+    """One line for the run's record in the request's words: bad input (the CLI's messages name
+    its flags, --interval) names the body's fields (interval); anything else keeps its class."""
+    if isinstance(exc, BacktestInputError):
+        return re.sub(r"--([a-z][a-z-]*)", lambda m: m.group(1).replace("-", "_"), str(exc)).splitlines()[0]
+    return f"{type(exc).__name__}: {exc}".splitlines()[0]
+
+
 def run(run_id: int, settings: Settings, out_dir: Path) -> int:
     engine = make_engine(settings.database.effective_url)
     store = BacktestStore(make_session_factory(engine), lambda: datetime.now(UTC))
@@ -67,7 +77,7 @@ def run(run_id: int, settings: Settings, out_dir: Path) -> int:
             result, seconds = execute(request, settings)
             content = write_outputs(result, out_dir)
         except Exception as exc:
-            message = f"{type(exc).__name__}: {exc}".splitlines()[0]
+            message = failure_message(exc)
             store.fail(run_id, message)
             print(f"backtest worker: run {run_id} failed: {message}", file=sys.stderr)
             return 1

@@ -153,6 +153,7 @@ async def get_report(run_id: RunId, service: BacktestsDep) -> FileResponse:
             GetReport=link("GET", "/backtests/{run_id}/report", "Its report.", run_id="$response.body#/id"),
         ),
         409: {"description": "A backtest is already queued or running."},
+        422: {"description": "A bad request, a symbol the data does not have, or no replay folder."},
     },
 )
 async def start_backtest(
@@ -160,6 +161,10 @@ async def start_backtest(
 ) -> BacktestSummary:
     """Start a backtest in a separate worker process (one at a time); poll GET /backtests/{id}."""
     params = body.model_dump(mode="json")
+    problem = await asyncio.to_thread(body.problem, ctx.settings.current)
+    if problem is not None:
+        audit_or_503(ctx, request, caller, f"refused: {problem}", after={"params": params})
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=problem)
     try:
         active = await asyncio.to_thread(service.store.active)
         if active is not None:

@@ -50,7 +50,9 @@ class EquityPoint(BaseModel):
 class EquityCurve(BaseModel):
     book: str = Field(description="strategy, or a baseline's name")
     points_in_run: int = Field(description="How many points the run recorded for this book")
-    step: int = Field(description="The last point of each run of `step` points is shown (1: every point)")
+    step: int = Field(
+        description="The first point (the all-cash start), then the last of each run of `step` points (1: every point)"
+    )
     points: list[EquityPoint]
 
 

@@ -27,7 +27,9 @@ from backend.market.sources.replay_files import Columns, load_csv
 from backend.market.sources.replay_series import Series
 from backend.market.types import BookLevel, BookTop, Kline, OrderBook, SymbolRules, SymbolStatus, Ticker24h
 
-QUOTES = ("USDT", "FDUSD", "USDC", "BUSD", "TUSD", "BTC", "ETH", "BNB", "EUR", "TRY")
+# the quote assets a file's name may end with, longest match first (BTCUSDT is BTC/USDT, BTCUSD BTC/USD)
+_DOLLARS = ("USDT", "FDUSD", "USDC", "BUSD", "TUSD", "USDP", "DAI", "USD")
+QUOTES = tuple(sorted((*_DOLLARS, "BTC", "ETH", "BNB", "EUR", "GBP", "TRY", "BRL"), key=len, reverse=True))
 # Binance's minimum order value by quote asset (5 for the dollar stablecoins and anything else).
 MIN_NOTIONAL = {"BTC": Decimal("0.0001"), "ETH": Decimal("0.001"), "BNB": Decimal("0.01")}
 _INTERVAL_BY_MS = {seconds * 1000: name for name, seconds in INTERVAL_SECONDS.items()}
@@ -35,11 +37,12 @@ _PCT = Decimal("0.001")
 _ONE_MS = timedelta(milliseconds=1)
 
 
-def _split_symbol(symbol: str) -> tuple[str, str]:
+def _split_symbol(symbol: str) -> tuple[str, str] | None:
+    """(base, quote) read from the symbol's name, or None when it ends with no known quote asset."""
     for quote in QUOTES:
         if symbol.endswith(quote) and len(symbol) > len(quote):
             return symbol[: -len(quote)], quote
-    return symbol, "USDT"
+    return None
 
 
 class ReplayMarketSource:
@@ -63,6 +66,10 @@ class ReplayMarketSource:
         times_of: dict[int, datetime] = {}
         for path in files:
             symbol = path.stem.upper()
+            if _split_symbol(symbol) is None:  # checked before reading: its rules name the quote asset
+                raise ReplayFileError(
+                    path, None, f"{symbol} ends with no known quote asset ({', '.join(sorted(QUOTES))})"
+                )
             data = load_csv(path)
             times = data.times
             if len(times) > 1:
@@ -172,7 +179,7 @@ class ReplayMarketSource:
     def _build_rules(self) -> dict[str, SymbolRules]:
         out = {}
         for symbol, series in self._series.items():
-            base, quote = _split_symbol(symbol)
+            base, quote = _split_symbol(symbol) or (symbol, "")  # every file's name was checked
             tick = Decimal(1).scaleb(-series.price_decimals)
             step = Decimal(1).scaleb(-series.qty_decimals)
             out[symbol] = SymbolRules(

@@ -87,9 +87,10 @@ def check_equity(client: Any, run_id: int, store_dir: Path) -> None:
     assert all(isinstance(p["equity"], str) for p in curve["points"])  # amounts are decimal strings
     thinned = client.get(f"/backtests/{run_id}/equity", params={"max_points": 5}).json()
     for c in thinned["curves"]:
-        assert (c["points_in_run"], c["step"], len(c["points"])) == (14, 3, 5)
+        assert (c["points_in_run"], c["step"], len(c["points"])) == (14, 4, 5)
+    # the all-cash start is kept (it was dropped), then the last of each run of 4, the final always
     assert [p["equity"] for p in thinned["curves"][0]["points"]] == [
-        curve["points"][i]["equity"] for i in (2, 5, 8, 11, 13)
+        curve["points"][i]["equity"] for i in (0, 4, 8, 12, 13)
     ]
     for bad in (1, 5001, "many"):
         assert client.get(f"/backtests/{run_id}/equity", params={"max_points": bad}).status_code == 422
@@ -109,6 +110,21 @@ def test_starting_needs_the_admin_token_and_a_sane_request(backtest_client: Any)
         response = client.post("/backtests", json=bad, headers=ADMIN_HEADERS)
         assert response.status_code == 422, bad
     assert client.get("/backtests").json()["total"] == 0
+
+
+def test_a_symbol_the_data_lacks_is_refused_before_a_run_is_queued(backtest_client: Any) -> None:
+    # it was accepted (202) and the run then failed in the worker
+    client = backtest_client
+    for body, reason in (
+        ({**BODY, "symbols": ["AAAUSDT", "ZZZUSDT"]}, "unknown symbol ZZZUSDT (the replay data has AAAUSDT, BBBUSDT"),
+        ({"source": "simulated", "end": "2024-03-02T00:00:00Z", "symbols": ["NOPEUSDT"]}, "unknown symbol NOPEUSDT"),
+    ):
+        response = client.post("/backtests", json=body, headers=ADMIN_HEADERS)
+        assert response.status_code == 422, response.text
+        assert reason in response.json()["detail"]
+    assert client.get("/backtests").json()["total"] == 0
+    audit = client.get("/audit", headers=ADMIN_HEADERS).json()
+    assert any(e["outcome"].startswith("refused: unknown symbol ZZZUSDT") for e in audit["entries"])
 
 
 def test_one_backtest_at_a_time_and_unknown_ids(backtest_client: Any) -> None:
@@ -138,3 +154,19 @@ def test_a_run_left_running_by_a_dead_worker_is_failed_at_start_up(backtest_clie
     assert after is not None
     assert after.status == "failed"
     assert "interrupted" in (after.error or "")
+
+
+def test_a_thinned_curve_keeps_its_all_cash_start_and_its_final_point() -> None:
+    # ?max_points=3 showed neither the all-cash start nor, with a step of 1, more than it was asked
+    from backend.backtest.curves import thin
+
+    points = list(range(14))
+    assert thin(points, 3) == (7, [0, 7, 13])
+    assert thin(points, 2) == (13, [0, 13])
+    assert thin(points, 14) == (1, points)
+    assert thin(points, 5000) == (1, points)
+    assert thin([], 5) == (1, [])
+    for cap in range(2, 16):
+        _step, kept = thin(points, cap)
+        assert (kept[0], kept[-1]) == (0, 13)
+        assert len(kept) <= cap

@@ -15,7 +15,7 @@ from ai_engine.training import ActivationPolicy, TrainingRequest, train
 from backend.backtest.clock import BacktestClock
 from backend.backtest.data import BacktestData, BacktestInputError, open_replay
 from backend.backtest.engine import BacktestConfig, run_backtest
-from backend.backtest.model import pinned_predictor
+from backend.backtest.model import look_ahead_warnings, pinned_predictor
 from backend.tests.ai.factories import START, fast_model_settings, random_walk_bars, write_replay_dir
 from backend.tests.backtest.factories import BACKTEST_ENV
 from config.runtime import SettingsHolder
@@ -40,11 +40,20 @@ def test_a_recorded_model_drives_the_strategy_and_not_the_baselines(
         predictor = pinned_predictor(registry, version, SettingsHolder(settings), clock)
         config = BacktestConfig(start=first, end=first + timedelta(hours=23), baselines=("liquidity_only",))
         result = run_backtest(config, open_replay(folder, clock), clock, predictor=predictor, settings=settings)
+        # trained on all 700 bars, it has seen the day it trades; from the close of its last bar it has not
+        last_close = START + timedelta(hours=700)
+        assert look_ahead_warnings(predictor, last_close) == []
+        assert look_ahead_warnings(predictor, last_close - timedelta(seconds=1)) != []
         with pytest.raises(BacktestInputError, match="no completed training run"):
             pinned_predictor(registry, "no-such-version", SettingsHolder(settings), clock)
     finally:
         engine.dispose()
     assert result.model == version
+    assert result.warnings == [
+        f"model {version} was trained on bars up to {last_close.isoformat()}, after the run's first decision at"
+        f" {first.isoformat()}: it has seen the bars it trades (look-ahead); to test it out of sample, run from"
+        " after its training data, or train a model on bars before --start"
+    ]
     assert result.selections
     assert {s.mode for s in result.selections} == {"blended"}
     assert {s.model_version for s in result.selections} == {version}

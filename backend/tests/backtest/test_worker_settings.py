@@ -33,3 +33,13 @@ def test_the_worker_refuses_anything_but_settings_json_without_running_it() -> N
     )
     assert done.returncode == 2
     assert "does not hold the service's settings" in done.stderr.decode()
+
+
+def test_a_failed_run_records_its_bad_input_in_the_request_s_words() -> None:
+    # the record said "BacktestInputError: --interval 1h does not match ..." for the body's field interval
+    from backend.backtest.data import BacktestInputError
+    from backend.backtest.worker import failure_message
+
+    bad = BacktestInputError("--interval 1h does not match the files in /data: 5m bars; --retrain-days too")
+    assert failure_message(bad) == "interval 1h does not match the files in /data: 5m bars; retrain_days too"
+    assert failure_message(RuntimeError("disk full\nmore")) == "RuntimeError: disk full"

@@ -153,3 +153,25 @@ def test_the_factory_refuses_files_of_another_interval_than_the_kline_interval(r
         build_source(settings, lambda: datetime.now(UTC))
     ok = build_source(settings.model_copy(update={"kline_interval": "1h"}), lambda: datetime.now(UTC))
     assert ok.name == "replay"
+
+
+def test_the_quote_asset_is_read_from_the_file_name_longest_first(tmp_path: Path) -> None:
+    # BTCUSD was read as BTC/USDT (any unknown ending became USDT), so QT_LIQUIDITY_QUOTE_ASSETS=USD
+    # excluded the recorded BTC/USD hours and USDT let them through as what they are not
+    for symbol in ("BTCUSD", "BTCUSDT", "ETHBTC", "BTCFDUSD"):
+        write_csv(tmp_path, symbol, 30)
+    rules = ReplayMarketSource(tmp_path).symbol_rules()
+    assert {s: (r.base_asset, r.quote_asset) for s, r in rules.items()} == {
+        "BTCUSD": ("BTC", "USD"),
+        "BTCUSDT": ("BTC", "USDT"),
+        "ETHBTC": ("ETH", "BTC"),
+        "BTCFDUSD": ("BTC", "FDUSD"),
+    }
+
+
+def test_a_file_whose_name_ends_with_no_known_quote_asset_is_refused(tmp_path: Path) -> None:
+    write_csv(tmp_path, "BTCUSDT", 30)
+    path = write_csv(tmp_path, "PRICES", 30)
+    with pytest.raises(ReplayFileError, match="PRICES ends with no known quote asset") as caught:
+        ReplayMarketSource(tmp_path)
+    assert str(path) in str(caught.value)
