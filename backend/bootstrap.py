@@ -57,10 +57,11 @@ def ensure_admin_token(env_file: Path = ENV_FILE, environ: Mapping[str, str] | N
         Path(tmp).unlink(missing_ok=True)
         raise
     shown = env_file.relative_to(Path.cwd()) if env_file.is_relative_to(Path.cwd()) else env_file
+    port = environ.get("QT_PORT") or in_file.get("QT_PORT") or "8000"  # where `make run` will listen
     return (
         f"generated a random admin token into {shown} (QT_ADMIN_TOKEN, file mode 0600); admin routes need it "
         f"in the X-Admin-Token header, e.g.\n"
-        f"  curl -H \"X-Admin-Token: $(sed -n 's/^QT_ADMIN_TOKEN=//p' {shown})\" http://127.0.0.1:8000/risk"
+        f"  curl -H \"X-Admin-Token: $(sed -n 's/^QT_ADMIN_TOKEN=//p' {shown})\" http://127.0.0.1:{port}/risk"
     )
 
 

@@ -97,7 +97,9 @@ def _skip_table(result: BacktestResult) -> str:
     if not rows:
         return "<p class='muted'>No order was skipped.</p>"
     return (
-        "<table><caption>Why orders were not sent (most frequent reasons)</caption>"
+        "<table><caption>Why planned orders were skipped or refused, most frequent reasons first (every skip"
+        " counts, the planner's below-minimum trades too; metrics' orders_not_placed counts only the orders"
+        " saved in the ledger and then refused, failed or not sent)</caption>"
         f"<tr><th>Book</th><th>Reason</th><th>Orders</th></tr>{''.join(rows)}</table>"
     )
 
@@ -155,7 +157,7 @@ def render_report(result: BacktestResult, content: dict[str, Any]) -> str:
 <h2>Drawdown</h2>{_figure(falls, "Fall from the running peak", "%")}
 <h2>Per-symbol contribution</h2>{_figure(contribution, "PnL by symbol (net of fees)", "PnL")}
 <h2>Monthly returns</h2>{_monthly_table(result)}
-<h2>Orders not sent</h2>{_skip_table(result)}
+<h2>Orders skipped</h2>{_skip_table(result)}
 <h2>Data warnings</h2>{_warnings(content["warnings"])}
 <h2>Settings applied</h2><p class="muted">Each setting the environment or the run sets, at its effective
 value; every other setting is at its default (docs/configuration.md).</p><ul>{settings}</ul>

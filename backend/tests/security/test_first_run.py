@@ -80,3 +80,15 @@ def test_an_existing_blank_line_is_replaced_and_an_explicit_opt_out_is_respected
     assert ensure_admin_token(other, environ={"QT_ADMIN_AUTH_DISABLED": "1"}) is None
     assert not other.exists()
     assert ensure_admin_token(other, environ={"QT_ADMIN_TOKEN": "set-elsewhere"}) is None
+
+
+def test_the_token_message_names_the_port_the_service_will_listen_on(tmp_path: Path) -> None:
+    # it said 8000 whatever QT_PORT was
+    from backend.bootstrap import ensure_admin_token
+
+    message = ensure_admin_token(tmp_path / "a.env", environ={"QT_PORT": "9123"})
+    assert message is not None
+    assert "http://127.0.0.1:9123/risk" in message
+    (tmp_path / "b.env").write_text("QT_PORT=9124\n")
+    assert "http://127.0.0.1:9124/risk" in (ensure_admin_token(tmp_path / "b.env", environ={}) or "")
+    assert "http://127.0.0.1:8000/risk" in (ensure_admin_token(tmp_path / "c.env", environ={}) or "")
