@@ -23,10 +23,11 @@ if __name__ == "__main__":
 
 import argparse
 import re
-import tempfile
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
+
+from backend.output_dir import writable_dir
 
 if TYPE_CHECKING:
     from config.settings import Settings
@@ -67,18 +68,6 @@ def source_spec(text: str) -> str:
             raise argparse.ArgumentTypeError(f"replay path {path} does not exist (a directory of SYMBOL.csv files)")
         return text
     raise argparse.ArgumentTypeError(f"{text!r}: accepted: simulated, binance, database, replay:DIR, replay:FILE")
-
-
-def writable_dir(text: str) -> Path:
-    """The output directory, created now and probed: a bad one fails before training, not after."""
-    path = Path(text).expanduser().resolve()
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=path, prefix=".write-probe-"):
-            pass
-    except OSError as exc:
-        raise argparse.ArgumentTypeError(f"{path}: cannot write there ({exc.strerror or exc})") from None
-    return path
 
 
 def unknown_symbols(source: str, symbols: list[str], settings: Settings, interval: str) -> str | None:

@@ -1,84 +1,47 @@
 """``python -m backend.backtest``: run the strategy and its baselines over history, write --out DIR.
 
 Exit status as the training CLI: 0 done, 1 the run failed (data or engine problem), 2 bad input
-or configuration (one line on stderr naming what is wrong).
+or configuration (one line on stderr naming what is wrong), checked before any work: the flags
+(a usage error is one line, not the usage block), --out (created and probed for writing), a
+replay folder, and DATABASE_URL's schema when the run reads it.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import tempfile
 import time
 from contextlib import ExitStack
 from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
-SOURCES = "simulated | replay:DIR | database[:LABEL]"
+from backend.backtest.cli_args import bounds_problem, build_parser, database_problem
 
-
-def _time(text: str) -> datetime:
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an ISO date or time (e.g. 2024-03-01)") from None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-
-
-def _decimal(text: str) -> Decimal:
-    try:
-        value = Decimal(text)
-    except InvalidOperation:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not value.is_finite() or value < 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must be a finite, non-negative number")
-    return value
-
-
-def _slippage(text: str) -> Decimal | None:
-    return None if text == "book" else _decimal(text)
-
-
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="python -m backend.backtest",
-        description="Backtest the strategy (the service's own trading path) and its baselines over history.",
-    )
-    p.add_argument("--source", default="simulated", help=f"where bars come from: {SOURCES} (default simulated)")
-    p.add_argument("--interval", default=None, help="bar interval (default: the files', or 1h when simulated)")
-    p.add_argument("--start", type=_time, default=None, help="first decision time, ISO, UTC (default: data + 1 day)")
-    p.add_argument("--end", type=_time, default=None, help="last decision time, ISO, UTC (default: end of data)")
-    p.add_argument("--symbols", default=None, help="comma-separated symbols (default: the universe the filters select)")
-    p.add_argument("--market-bars", type=int, default=1, help="market refresh cadence in bars (default 1)")
-    p.add_argument("--liquidity-bars", type=int, default=4, help="universe refresh cadence in bars (default 4)")
-    p.add_argument("--rebalance-bars", type=int, default=4, help="rebalance cadence in bars (default 4)")
-    p.add_argument("--cash", type=_decimal, default=None, help="starting cash (default QT_PAPER_STARTING_CASH)")
-    p.add_argument("--fee-bps", type=_decimal, default=None, help="taker fee in bps (default QT_PAPER_FEE_BPS)")
-    p.add_argument("--slippage", type=_slippage, default=None, help="'book' (walk the paper book, default) or bps")
-    p.add_argument(
-        "--model", default="none", help="none (default) | VERSION (a trained model, from DATABASE_URL) | walk-forward"
-    )
-    p.add_argument("--retrain-days", type=int, default=30, help="walk-forward: retrain every N days (default 30)")
-    p.add_argument("--baselines", default="equal_weight,liquidity_only,hold_first", help="baselines to run alongside")
-    p.add_argument("--seed", type=int, default=42, help="seed of the simulated market (default 42)")
-    p.add_argument(
-        "--out", type=Path, default=None, help="write metrics.json, equity.csv, orders.csv, fills.csv, report.html"
-    )
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.add_argument(
-        "--compare-live",
-        action="store_true",
-        help="drift report: replay the market snapshots the live service recorded in --start..--end (DATABASE_URL) "
-        "and diff the orders, fills, slippage and PnL against the ledger",
-    )
-    return p
+__all__ = ["build_parser", "main", "quote_amount", "summary_table"]
 
 
 def _fail(message: str, code: int) -> int:
     print(f"backtest: {message}", file=sys.stderr)
     return code
+
+
+def _failure(exc: BaseException) -> str:
+    """An unexpected error in one line (SQLAlchemy's carry the statement and a link on lines of their own)."""
+    first = next((line for line in str(exc).splitlines() if line.strip()), "")
+    return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
+
+
+def quote_amount(value: float) -> str:
+    """A quote-asset amount for the table: 6 significant digits, at most 8 decimals (BTC's satoshi),
+    trailing zeros trimmed: 0.00213456 (BTC), 1,234.57 (USDT), 0."""
+    if not math.isfinite(value) or value == 0:
+        return "0" if value == 0 else str(value)
+    decimals = min(8, max(0, 5 - math.floor(math.log10(abs(value)))))
+    text = f"{value:,.{decimals}f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
 
 
 def summary_table(content: dict[str, Any]) -> str:
@@ -94,6 +57,8 @@ def summary_table(content: dict[str, Any]) -> str:
                 cells.append(f"{v * 100:>13.2f}%")
             elif c == "orders":
                 cells.append(f"{v:>14,}")
+            elif c == "fees":
+                cells.append(f"{quote_amount(v):>14}")
             else:
                 cells.append(f"{v:>14,.3f}")
         lines.append(f"{name:<16}" + "".join(cells))
@@ -110,7 +75,9 @@ def _database(args: argparse.Namespace, settings: Any, clock: Any, symbols: tupl
     stack.callback(engine.dispose)
     folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="qt-backtest-db-")))
     interval = args.interval or settings.market.kline_interval
-    return open_database(make_session_factory(engine), clock, folder, label=label, interval=interval, symbols=symbols)
+    spread = settings.market.replay_spread_bps
+    sessions = make_session_factory(engine)
+    return open_database(sessions, clock, folder, label=label, interval=interval, symbols=symbols, spread_bps=spread)
 
 
 def _compare_live(args: argparse.Namespace, settings: Any) -> int:
@@ -124,24 +91,32 @@ def _compare_live(args: argparse.Namespace, settings: Any) -> int:
         return _fail("--compare-live needs --start and --end", 2)
     if args.end <= args.start:
         return _fail(f"empty range: --end {args.end.isoformat()} is not after --start {args.start.isoformat()}", 2)
+    problem = database_problem(settings)
+    if problem is not None:
+        return _fail(problem, 2)
     engine = make_engine(settings.database.effective_url)
     try:
         report = compare_live(settings, make_session_factory(engine), args.start, args.end)
     except Exception as exc:
-        return _fail(f"failed: {type(exc).__name__}: {exc}", 1)
+        return _fail(f"failed: {_failure(exc)}", 1)
     finally:
         engine.dispose()
     if report.cycles == 0:
         return _fail(f"no market snapshots recorded between {args.start.isoformat()} and {args.end.isoformat()}", 2)
     print(format_report(report))
     if args.out is not None:
-        args.out.mkdir(parents=True, exist_ok=True)
-        (args.out / "drift.json").write_text(json.dumps(report.as_dict(), indent=2) + "\n", encoding="utf-8")
+        try:
+            (args.out / "drift.json").write_text(json.dumps(report.as_dict(), indent=2) + "\n", encoding="utf-8")
+        except OSError as exc:
+            return _fail(f"cannot write drift.json into --out {args.out}: {exc.strerror or exc}", 1)
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:  # --help (0), or a usage error (2) already said in one line
+        return exc.code if isinstance(exc.code, int) else 2
 
     from backend.backtest.clock import BacktestClock
     from backend.backtest.data import BacktestInputError, open_replay, open_simulated
@@ -154,13 +129,14 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = load_settings()
     except ConfigError as exc:
-        for problem in exc.problems:
-            print(f"configuration error: {problem}", file=sys.stderr)
+        for line in exc.problems:
+            print(f"configuration error: {line}", file=sys.stderr)
         return 2
+    problem = bounds_problem(args)
+    if problem is not None:
+        return _fail(problem, 2)
     if args.compare_live:
         return _compare_live(args, settings)
-    if args.retrain_days < 1:
-        return _fail("--retrain-days must be at least 1", 2)
     if args.interval is not None:
         try:
             interval_seconds(args.interval)
@@ -168,29 +144,37 @@ def main(argv: list[str] | None = None) -> int:
             return _fail(str(exc), 2)
     symbols = tuple(s.strip().upper() for s in args.symbols.split(",") if s.strip()) if args.symbols else ()
     baselines = tuple(b.strip() for b in args.baselines.split(",") if b.strip() and b.strip() != "none")
+    config = BacktestConfig(
+        start=args.start,
+        end=args.end,
+        symbols=symbols,
+        market_bars=args.market_bars,
+        liquidity_bars=args.liquidity_bars,
+        rebalance_bars=args.rebalance_bars,
+        cash=args.cash,
+        fee_bps=args.fee_bps,
+        slippage_bps=args.slippage,
+        baselines=baselines,
+    )
+    try:
+        config.check()
+    except BacktestInputError as exc:
+        return _fail(str(exc), 2)
+    # only a database source and a recorded model read DATABASE_URL (walk-forward trains into a scratch registry)
+    if args.source.partition(":")[0] == "database" or args.model not in ("none", "walk-forward"):
+        problem = database_problem(settings)
+        if problem is not None:
+            return _fail(problem, 2)
     clock = BacktestClock(args.start or datetime(1970, 1, 2, tzinfo=UTC))
     stack = ExitStack()
     try:
         if args.source == "simulated":
             data = open_simulated(clock, interval=args.interval or "1h", seed=args.seed)
         elif args.source.startswith("replay:"):
-            data = open_replay(Path(args.source.removeprefix("replay:")), clock, interval=args.interval)
-        elif args.source == "database" or args.source.startswith("database:"):
-            data = _database(args, settings, clock, symbols, stack)
+            folder = Path(args.source.removeprefix("replay:")).expanduser()
+            data = open_replay(folder, clock, interval=args.interval, spread_bps=settings.market.replay_spread_bps)
         else:
-            return _fail(f"--source {args.source!r} is not one of {SOURCES}", 2)
-        config = BacktestConfig(
-            start=args.start,
-            end=args.end,
-            symbols=symbols,
-            market_bars=args.market_bars,
-            liquidity_bars=args.liquidity_bars,
-            rebalance_bars=args.rebalance_bars,
-            cash=args.cash,
-            fee_bps=args.fee_bps,
-            slippage_bps=args.slippage,
-            baselines=baselines,
-        )
+            data = _database(args, settings, clock, symbols, stack)
         bar = None
         if not args.quiet and sys.stderr.isatty():
             from tqdm import tqdm
@@ -238,13 +222,23 @@ def main(argv: list[str] | None = None) -> int:
     except MarketDataError as exc:
         return _fail(f"data problem: {exc}", 1)
     except Exception as exc:
-        return _fail(f"failed: {type(exc).__name__}: {exc}", 1)
+        return _fail(f"failed: {_failure(exc)}", 1)
     finally:
         stack.close()
-    content = write_outputs(result, args.out) if args.out is not None else summary(result)
+    failed, content = None, None
+    try:
+        content = write_outputs(result, args.out) if args.out is not None else None
+    except OSError as exc:
+        failed = f"cannot write the files into --out {args.out}: {exc.strerror or exc}"
+        failed += f" ({exc.filename})" if exc.filename else ""
+    except Exception as exc:
+        failed = f"writing the files into --out {args.out} failed: {_failure(exc)}"
+    content = content or summary(result)  # with the files unwritten, the run's table is still shown
     print(summary_table(content))
     for line in content["warnings"]:
         print(f"warning: {line}", file=sys.stderr)
+    if failed is not None:
+        return _fail(failed, 1)
     rate = result.candles / elapsed if elapsed > 0 else 0.0
     print(
         f"{result.bars:,} bars × {result.candles // max(result.bars, 1)} symbols = {result.candles:,} candles"

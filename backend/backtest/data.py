@@ -80,6 +80,7 @@ def open_database(
     label: str,
     interval: str,
     symbols: tuple[str, ...] = (),
+    spread_bps: float = 5.0,
 ) -> BacktestData:
     """The klines the data pipeline stored (table klines, source ``label``), replayed from ``folder``.
 
@@ -103,7 +104,7 @@ def open_database(
             for k in bars
         ]
         (folder / f"{symbol}.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    data = open_replay(folder, clock, interval=interval)
+    data = open_replay(folder, clock, interval=interval, spread_bps=spread_bps)
     return BacktestData(
         source=data.source,
         interval=data.interval,

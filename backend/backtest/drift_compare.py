@@ -1,6 +1,7 @@
 """The drift report's comparison: a live cycle's orders and fills against the replay's, each difference with its cause.
 
-Orders are matched by symbol and side, in order; fills by position. Used by backend/backtest/drift.py.
+Orders are matched by symbol and side, in order; fills by position. Where the replay's settings are
+not the live cycle's, that is the cause given. Used by backend/backtest/drift.py.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ class DriftReport:
     live: dict[str, Any] = field(default_factory=dict)  # orders, fills, realised_pnl, fees, slippage_bps
     replay: dict[str, Any] = field(default_factory=dict)
     differences: list[Difference] = field(default_factory=list)
+    settings: list[str] = field(default_factory=list)  # the run-time overrides in force, settings that differ
 
     def as_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -144,7 +146,9 @@ class Comparer:
         state_differs: bool,
         books: set[str],
         at: Any,
+        settings: str | None = None,
     ) -> None:
+        """``settings``: why the replay's settings are not the live cycle's, the cause of any difference."""
         queues: dict[tuple[str, str], list[tuple[Order, list[FillRecord]]]] = defaultdict(list)
         for item in replay:
             queues[(item[0].symbol, item[0].side)].append(item)
@@ -152,7 +156,9 @@ class Comparer:
             self.live.add(order, fills)
         for order, fills in replay:
             self.replay.add(order, fills)
-        upstream = "follows from the ledger's different state before this cycle" if state_differs else None
+        upstream = settings or (
+            "follows from the ledger's different state before this cycle" if state_differs else None
+        )
         for order, fills in live:
             queue = queues.get((order.symbol, order.side))
             subject = f"{order.symbol} {order.side} (live order {order.client_order_id})"

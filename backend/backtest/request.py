@@ -15,14 +15,36 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from backend.backtest.clock import BacktestClock
 from backend.backtest.data import BacktestData, BacktestInputError, open_replay, open_simulated
-from backend.backtest.engine import BacktestConfig, BacktestResult, run_backtest
+from backend.backtest.engine import RUN_SECTIONS, BacktestConfig, BacktestResult, run_backtest
 from backend.market.source import INTERVAL_SECONDS
-from config.settings import Settings
+from config.runtime import SettingsHolder
+from config.settings import ConfigError, Settings, field_refs
 
 Baseline = Literal["equal_weight", "liquidity_only", "hold_first"]
 ALL_BASELINES: tuple[Baseline, ...] = ("equal_weight", "liquidity_only", "hold_first")
 MAX_BPS = 1000  # the most a taker fee or a fixed slippage may be, in bps (the CLI's bound too)
 MAX_SEED = 2**31 - 1  # the simulated market's seed (the CLI's bound too)
+# Settings a request may set for its run alone (the service's own are unchanged): every setting PUT
+# /settings may change in the sections a run reads, and these, which only a live service must not
+# change at run time (its ledger's quote asset, the paper exchange's fill model, the filter chain).
+# No path, no secret, nothing of the exchange connection; cash and the taker fee have their fields.
+RUN_ONLY_SETTINGS = frozenset(
+    {
+        "QT_EXECUTION_QUOTE_ASSET",
+        "QT_EXECUTION_KEEP_ASSETS",
+        "QT_PAPER_MAKER_FEE_BPS",
+        "QT_PAPER_MAX_SLIPPAGE_BPS",
+        "QT_PAPER_FILL_VOLUME_SHARE",
+        "QT_PAPER_ORDER_TTL_SECONDS",
+        "QT_REPLAY_SPREAD_BPS",
+        "QT_LIQUIDITY_FILTERS",
+        "QT_MIN_PRICE",
+        "QT_MAX_PRICE",
+        "QT_SYMBOL_PRICE_BOUNDS",
+        "QT_RISK_HALT_AFTER_FAILURES",
+    }
+)
+SettingValue = str | int | float | bool | list[str]
 
 
 class BacktestRequest(BaseModel):
@@ -42,6 +64,12 @@ class BacktestRequest(BaseModel):
     baselines: list[Baseline] = Field(default_factory=lambda: list(ALL_BASELINES))
     model: Literal["none"] = Field("none", description="Only 'none' (the liquidity-only blend) so far.")
     seed: int = Field(42, ge=0, le=MAX_SEED)
+    settings: dict[str, SettingValue] = Field(
+        default_factory=dict,
+        max_length=50,
+        description="Settings for this run alone, by environment name and as PUT /settings takes them "
+        '(e.g. {"QT_LIQUIDITY_QUOTE_ASSETS": "BTC"}); the service\'s own settings are unchanged.',
+    )
 
     @field_validator("interval")
     @classmethod
@@ -93,11 +121,30 @@ class BacktestRequest(BaseModel):
             fee_bps=self.fee_bps,
             slippage_bps=None if self.slippage == "book" else Decimal(self.slippage),
             baselines=tuple(self.baselines),
+            settings=dict(self.settings),
         )
 
     def problem(self, settings: Settings) -> str | None:
-        """What the worker would refuse, found before queuing it (a 422, not a failed run): the
-        replay folder unset or missing, or a symbol the data does not have. Cheap: no bar is read."""
+        """What the worker would refuse, found before queuing it (a 422, not a failed run): a
+        setting a run may not set or a bad value, the replay folder unset or missing, or a symbol the
+        data does not have. Cheap: no bar is read."""
+        refs = field_refs()
+        allowed = {
+            env
+            for env, ref in refs.items()
+            if (ref.tunable and ref.section in RUN_SECTIONS and not ref.secret) or env in RUN_ONLY_SETTINGS
+        }
+        refused = sorted(set(self.settings) - allowed)
+        if refused:
+            return (
+                f"settings: {', '.join(refused)}: not a setting a backtest request may set (the tunable market, "
+                "liquidity, risk, execution and model settings and docs/backtest.md's list; cash and fee_bps "
+                "are fields of their own)"
+            )
+        try:
+            settings = self.effective(settings)
+        except ConfigError as exc:
+            return "settings: " + "; ".join(exc.problems)
         if self.source == "simulated":
             from backend.market.sources.simulated_universe import ALL_SYMBOLS
 
@@ -114,7 +161,12 @@ class BacktestRequest(BaseModel):
             return f"unknown symbol {', '.join(unknown)} (the {self.source} data has {', '.join(known)})"
         return None
 
+    def effective(self, settings: Settings) -> Settings:
+        """The service's settings with this request's on top (ConfigError names a bad value)."""
+        return SettingsHolder(settings, self.settings).current if self.settings else settings
+
     def open_data(self, settings: Settings, clock: BacktestClock) -> BacktestData:
+        settings = self.effective(settings)  # QT_REPLAY_SPREAD_BPS may be the request's
         if self.source == "simulated":
             return open_simulated(clock, interval=self.interval or "1h", seed=self.seed)
         folder = settings.market.replay_dir

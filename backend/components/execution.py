@@ -111,6 +111,7 @@ async def component(ctx: AppContext) -> AsyncIterator[None]:
         exchange=settings.execution.exchange.value,
         retention_days=lambda: ctx.settings.current.execution.snapshot_retention_days,
         clock=ctx.clock,
+        settings=ctx.settings,
     )
     adapter = build_exchange(
         lambda: ctx.settings.current,

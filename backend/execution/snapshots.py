@@ -3,7 +3,9 @@
 Around every scheduled cycle the recorder captures what the cycle saw: the clock, the market
 snapshot (rules, 24h tickers and book tops of the symbols that matter to the cycle: the weights'
 and the holdings'), the order books the paper exchange walked to fill it, the weights it traded
-toward and the ledger's cash and positions before it. One row per cycle in ``market_snapshots``
+toward, the ledger's cash and positions before it, and the settings it traded with (the run-time
+overrides in effect, and the trading settings the environment or an override sets: see
+``settings_record``). One row per cycle in ``market_snapshots``
 (``run_id`` = the cycle's execution run), kept ``QT_SNAPSHOT_RETENTION_DAYS`` days (0: nothing is
 recorded) and pruned by the ``snapshot-prune`` job. ``python -m backend.backtest --compare-live``
 replays these rows through the same execution code and diffs the result against the ledger
@@ -18,18 +20,24 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import dataclasses
+import enum
+import functools
 import logging
+import math
 import typing
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, cast
 
+from pydantic import BaseModel
 from sqlalchemy import Table, delete, insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from backend.market.types import BookLevel, BookTop, MarketSnapshot, OrderBook, SymbolRules, Ticker24h
+from config.runtime import SettingsHolder
+from config.settings import SECTIONS, field_refs
 from database.models.snapshots import MarketSnapshotRecord
 
 log = logging.getLogger(__name__)
@@ -110,6 +118,85 @@ def decode_book(data: dict[str, Any]) -> OrderBook:
     return OrderBook(data["symbol"], levels(data["bids"]), levels(data["asks"]), datetime.fromisoformat(data["time"]))
 
 
+# settings: what the cycle's planner, risk guard and paper fill model read -----------------------
+# The risk and execution sections (secrets and what a cycle does not read left out) and the
+# slicing window. Recorded only where the environment or an override sets them (else: the default).
+TRADING_SECTIONS = ("risk", "execution")
+TRADING_EXTRA = frozenset({"QUANTUM_TRADER_EXECUTION_SECONDS"})
+NOT_TRADING = frozenset(
+    {
+        "QT_RISK_STATE_DB",
+        "QT_SNAPSHOT_RETENTION_DAYS",
+        "QT_BINANCE_RECV_WINDOW_MS",
+        "QT_EXECUTION_BINANCE_TESTNET",
+        "QT_EXECUTION_LIVE_CONFIRM",
+        "QT_EXECUTION_RESTING_CHECK_SECONDS",
+        "QT_EXECUTION_UNKNOWN_GRACE_SECONDS",
+        "QT_PAPER_STARTING_CASH",  # the replay starts from the recorded ledger
+    }
+)
+
+
+def json_value(value: Any) -> Any:
+    """A setting's value as JSON (decimals as exact text, enums by value, models as objects)."""
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    if isinstance(value, enum.Enum):
+        return json_value(value.value)
+    if isinstance(value, BaseModel):
+        return json_value(value.model_dump(by_alias=True))
+    if isinstance(value, Mapping):
+        return {str(k): json_value(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        items = [json_value(v) for v in value]
+        return sorted(items, key=str) if isinstance(value, set | frozenset) else items
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)  # JSON has no NaN or Infinity
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    return str(value)
+
+
+@functools.cache
+def trading_names() -> tuple[str, ...]:
+    return tuple(
+        sorted(
+            env
+            for env, ref in field_refs().items()
+            if (ref.section in TRADING_SECTIONS or env in TRADING_EXTRA) and not ref.secret and env not in NOT_TRADING
+        )
+    )
+
+
+def trading_values(holder: SettingsHolder, names: Collection[str]) -> dict[str, Any]:
+    """The effective values of ``names`` (trading settings), as JSON."""
+    refs, current = field_refs(), holder.current
+    return {env: json_value(getattr(getattr(current, refs[env].section), refs[env].field)) for env in names}
+
+
+def default_values(names: Collection[str]) -> dict[str, Any]:
+    """The default values of ``names`` (what a setting nobody sets holds), as JSON."""
+    refs = field_refs()
+    fields = {env: SECTIONS[refs[env].section].model_fields[refs[env].field] for env in names}
+    return {env: json_value(info.get_default(call_default_factory=True)) for env, info in fields.items()}
+
+
+def settings_record(holder: SettingsHolder) -> dict[str, Any]:
+    """The settings a cycle trades with: ``overrides`` (env name -> value, the run-time overrides in
+    effect, PUT /settings) and ``trading`` (the effective value of each trading setting the
+    environment or an override sets; the others are at their default)."""
+    overrides, refs, base = holder.overrides, field_refs(), holder.base
+    names = [
+        env
+        for env in trading_names()
+        if env in overrides or refs[env].field in getattr(base, refs[env].section).model_fields_set
+    ]
+    return {
+        "overrides": {name: json_value(overrides[name]) for name in sorted(overrides)},
+        "trading": trading_values(holder, names),
+    }
+
+
 # capture -------------------------------------------------------------------------------------------
 @dataclass
 class Capture:
@@ -120,6 +207,7 @@ class Capture:
     snapshot: MarketSnapshot | None = None
     weights: dict[str, Decimal] | None = None
     books: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # symbol -> books in order
+    settings: dict[str, Any] | None = None  # settings_record() at the cycle's start
 
     def payload(self) -> dict[str, Any]:
         if self.snapshot is None:
@@ -131,6 +219,7 @@ class Capture:
             "weights": None if self.weights is None else {s: format(w, "f") for s, w in sorted(self.weights.items())},
             "books": self.books,
             "state": self.state,
+            **({} if self.settings is None else {"settings": self.settings}),
         }
 
 
@@ -159,12 +248,19 @@ def ledger_state(ledger: Any) -> dict[str, Any]:
 
 class SnapshotRecorder:
     def __init__(
-        self, sessions: sessionmaker[Session], *, exchange: str, retention_days: Callable[[], int], clock: Any
+        self,
+        sessions: sessionmaker[Session],
+        *,
+        exchange: str,
+        retention_days: Callable[[], int],
+        clock: Any,
+        settings: SettingsHolder | None = None,
     ) -> None:
         self._sessions = sessions
         self.exchange = exchange
         self._retention_days = retention_days
         self._clock = clock
+        self._settings = settings
 
     # wrappers of the functions the execution service and the paper exchange call -------------------
     def snapshot_fn(self, fn: Callable[[], Awaitable[MarketSnapshot]]) -> Callable[[], Awaitable[MarketSnapshot]]:
@@ -208,6 +304,11 @@ class SnapshotRecorder:
             log.exception("ledger state not read: this cycle's snapshot is not recorded")
             return await cycle()
         capture = Capture(time=self._clock(), state=state)
+        if self._settings is not None:
+            try:
+                capture.settings = settings_record(self._settings)
+            except Exception:  # the cycle still runs; its replay uses the environment's settings
+                log.exception("settings not read: this cycle's snapshot records none")
         token = _current.set(capture)
         try:
             result = await cycle()

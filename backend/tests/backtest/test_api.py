@@ -127,6 +127,37 @@ def test_a_symbol_the_data_lacks_is_refused_before_a_run_is_queued(backtest_clie
     assert any(e["outcome"].startswith("refused: unknown symbol ZZZUSDT") for e in audit["entries"])
 
 
+def test_a_request_sets_settings_for_its_run_alone(backtest_client: Any) -> None:
+    # a reviewer could run BTC-quoted pairs from the API only by changing the live service's settings
+    client = backtest_client
+    for settings, reason in (
+        ({"QT_ADMIN_TOKEN": "x"}, "settings: QT_ADMIN_TOKEN: not a setting a backtest request may set"),
+        ({"QT_REPLAY_DIR": "/etc"}, "settings: QT_REPLAY_DIR: not a setting"),  # no paths from the API
+        ({"QT_PAPER_STARTING_CASH": "5"}, "cash and fee_bps are fields of their own"),
+        ({"QT_MAX_NOTIONAL_PER_TRADE": "-1"}, "settings: QT_MAX_NOTIONAL_PER_TRADE"),
+    ):
+        response = client.post("/backtests", json={**BODY, "settings": settings}, headers=ADMIN_HEADERS)
+        assert response.status_code == 422, response.text
+        assert reason in response.json()["detail"]
+    body = {**BODY, "settings": {"QT_MAX_NOTIONAL_PER_TRADE": "60", "QT_EXECUTION_QUOTE_ASSET": "USDT"}}
+    started = client.post("/backtests", json=body, headers=ADMIN_HEADERS)
+    assert started.status_code == 202, started.text
+    run_id = started.json()["id"]
+    done = wait_done(client, run_id)
+    assert done["status"] == "completed", done["error"]
+    assert done["params"]["settings"] == body["settings"]
+    folder = Path(client.app.state.ctx.services["backtests"].folder(run_id))
+    applied = json.loads((folder / "metrics.json").read_text())["parameters"]["applied"]
+    assert applied["QT_MAX_NOTIONAL_PER_TRADE"] == "60"
+    with (folder / "orders.csv").open(newline="") as handle:
+        buys = [r for r in csv.DictReader(handle) if r["side"] == "BUY" and r["status"] != "SKIPPED"]
+    assert buys
+    assert all(Decimal(r["quote_quantity"] or "0") <= 60 for r in buys)
+    service = {i["name"]: i for i in client.get("/settings", headers=ADMIN_HEADERS).json()["settings"]}
+    assert service["QT_MAX_NOTIONAL_PER_TRADE"]["source"] == "env"  # the service's own: unchanged
+    assert service["QT_MAX_NOTIONAL_PER_TRADE"]["value"] == "100000"
+
+
 def test_one_backtest_at_a_time_and_unknown_ids(backtest_client: Any) -> None:
     client = backtest_client
     store: BacktestStore = client.app.state.ctx.services["backtests"].store

@@ -108,7 +108,8 @@ def test_bad_input_exits_2_with_one_line(
 
 
 def test_unreadable_data_exits_2_and_a_bad_source_too(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["--source", f"replay:{tmp_path / 'missing'}", *ARGS]) in (1, 2)
+    assert main(["--source", f"replay:{tmp_path / 'missing'}", *ARGS]) == 2
+    assert "does not exist" in capsys.readouterr().err
     assert main(["--source", "ftp://x", *ARGS]) == 2
     assert "is not one of" in capsys.readouterr().err
 
@@ -169,4 +170,5 @@ def test_holes_in_the_data_are_said_in_metrics_the_report_and_on_stderr(
     whole = tmp_path / "whole"
     assert main(["--source", f"replay:{write_market(tmp_path / 'w')}", *ARGS, "--out", str(whole)]) == 0
     assert json.loads((whole / "metrics.json").read_text())["warnings"] == []
-    assert "No symbol misses a bar of the range." in (whole / "report.html").read_text()
+    page = (whole / "report.html").read_text()
+    assert "No symbol misses a bar of the range, and every universe refresh selected." in page

@@ -4,6 +4,8 @@ snapshots reproduces the ledger exactly, and one fill changed in the ledger is r
 from __future__ import annotations
 
 import json
+import logging
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -16,17 +18,18 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from backend.backtest.cli import main
 from backend.backtest.clock import BacktestClock
-from backend.backtest.drift import compare_live
+from backend.backtest.drift import compare_live, format_report
 from backend.main import create_app
 from backend.tests.backtest.factories import BACKTEST_ENV, START, write_market
-from backend.tests.conftest import SettingsFactory
+from backend.tests.conftest import ADMIN_HEADERS, SettingsFactory
 from config.settings import Settings
-from database.models.execution import FillRecord
+from database.models.execution import FillRecord, Order
 from database.models.snapshots import MarketSnapshotRecord
 
 STEP = timedelta(hours=1)
 FIRST_VISIT = START + timedelta(days=1) + STEP
 BARS = 12
+Operator = Callable[[TestClient, int], None]  # what an operator does at bar index i, before its jobs
 
 
 def _environment(tmp_path: Path) -> dict[str, dict[str, str]]:
@@ -43,7 +46,11 @@ def _environment(tmp_path: Path) -> dict[str, dict[str, str]]:
 
 
 def _trade_live(
-    make_settings: SettingsFactory, sections: dict[str, dict[str, str]], *, prune_at: datetime | None = None
+    make_settings: SettingsFactory,
+    sections: dict[str, dict[str, str]],
+    *,
+    prune_at: datetime | None = None,
+    operator: Operator | None = None,
 ) -> tuple[Settings, sessionmaker[Session]]:
     settings = make_settings(**sections)
     clock = BacktestClock(FIRST_VISIT - STEP)
@@ -52,6 +59,8 @@ def _trade_live(
         runner = client.app.state.ctx.runner  # type: ignore[attr-defined]
         for index in range(BARS):
             clock.set(FIRST_VISIT + STEP * index)
+            if operator is not None:
+                operator(client, index)
             client.portal.call(runner.run_now, "market-cache-refresh")  # type: ignore[union-attr]
             if index % 3 == 0:
                 client.portal.call(runner.run_now, "liquidity-refresh")  # type: ignore[union-attr]
@@ -92,6 +101,7 @@ def test_replaying_the_recorded_snapshots_reproduces_the_ledger_and_finds_a_chan
     assert len(drift.differences) == 1
     only = drift.differences[0]
     assert only.kind == "fill"
+    assert changed.client_order_id is not None
     assert changed.client_order_id in only.subject
     assert changed.trade_id in only.subject
     assert only.fields["price"] == (format(new_price, "f"), format(changed.price, "f"))
@@ -121,3 +131,101 @@ def test_the_prune_job_deletes_snapshots_older_than_the_retention(
         left = sorted(session.scalars(select(MarketSnapshotRecord.taken_at)))
     assert left == [FIRST_VISIT + STEP * i for i in range(4, BARS, 2)]
     assert left[0].tzinfo is not None
+
+
+def test_a_setting_changed_at_run_time_between_cycles_is_replayed_as_the_live_cycles_had_it(
+    make_settings: SettingsFactory,
+    tmp_path: Path,
+    capsys: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # the reviewer's scenario: after the cycles of bars 0, 2 and 4 the operator caps the notional per
+    # trade (and narrows the whitelist, refreshing the selection) through PUT /settings; the cycles
+    # of bars 6, 8 and 10 trade under the override. The replay, run with the service's environment
+    # (which knows nothing of the override), must still find no difference.
+    cap = Decimal(60)
+    changes = {"QT_MAX_NOTIONAL_PER_TRADE": "60", "QT_LIQUIDITY_WHITELIST": "AAAUSDT,BBBUSDT,CCCUSDT"}
+
+    def operator(client: TestClient, index: int) -> None:
+        if index == 5:
+            assert client.put("/settings", json=changes, headers=ADMIN_HEADERS).status_code == 200
+            assert client.post("/liquidity/refresh", headers=ADMIN_HEADERS).status_code == 200
+
+    sections = _environment(tmp_path)
+    env = {k: v for values in sections.values() for k, v in values.items()}
+    settings, sessions = _trade_live(make_settings, sections, operator=operator)
+    override_at = FIRST_VISIT + STEP * 5
+    with sessions() as session:
+        orders = list(session.scalars(select(Order).order_by(Order.id)))
+        payloads = list(session.scalars(select(MarketSnapshotRecord.payload).order_by(MarketSnapshotRecord.taken_at)))
+    # each cycle recorded the overrides in force when it ran, and the trading settings the environment sets
+    assert [p["settings"]["overrides"] for p in payloads] == [{}] * 3 + [changes] * 3
+    assert payloads[0]["settings"]["trading"]["QT_MAX_NOTIONAL_PER_TRADE"] == "100000"
+    assert payloads[-1]["settings"]["trading"]["QT_MAX_NOTIONAL_PER_TRADE"] == "60"
+    before = [o for o in orders if o.created_at.replace(tzinfo=override_at.tzinfo) < override_at]
+    after = [o for o in orders if o.created_at.replace(tzinfo=override_at.tzinfo) >= override_at]
+    # not vacuous: the environment's limit let bigger orders through, the override cut later ones
+    assert any(o.requested_quantity * (o.reference_price or 0) > cap for o in before)
+    assert not any("QT_MAX_NOTIONAL_PER_TRADE" in (o.note or "") for o in before)
+    assert any("cut to QT_MAX_NOTIONAL_PER_TRADE" in (o.note or "") for o in after)
+    assert all(o.requested_quantity * (o.reference_price or 0) <= cap for o in after)
+    start, end = FIRST_VISIT - STEP, FIRST_VISIT + STEP * BARS
+
+    report = compare_live(settings, sessions, start, end)
+    assert report.cycles == BARS // 2
+    assert report.differences == []
+    assert report.live == report.replay
+    assert report.live["orders"] == len(orders)
+    text = format_report(report)
+    assert "settings overridden at run time during the period:" in text
+    assert "QT_MAX_NOTIONAL_PER_TRADE=60" in text
+
+    # replayed with another environment than the service's, the differences name the setting, not the fill
+    other = make_settings(**{**sections, "risk": {**sections["risk"], "QT_MAX_NOTIONAL_PER_TRADE": "200"}})
+    wrong = compare_live(other, sessions, start, end)
+    first = [d for d in wrong.differences if d.time < override_at]
+    assert first
+    named = "the settings differ from the live cycle's: QT_MAX_NOTIONAL_PER_TRADE live 100000 / replay 200"
+    assert all(d.cause.startswith(named) for d in first if d.kind != "state")
+    assert not any("fill model" in d.cause for d in wrong.differences)
+    assert any("QT_MAX_NOTIONAL_PER_TRADE live 100000 / replay 200" in line for line in wrong.settings)
+
+    # the CLI, from the service's environment, on a period that starts after the day's first fills (the
+    # replay's risk guard is seeded with them): the report alone, no warning about restoring risk records
+    for name, value in {**env, "DATABASE_URL": settings.database.effective_url}.items():
+        monkeypatch.setenv(name, value)
+    capsys.readouterr()
+    caplog.clear()
+    code = main(["--compare-live", "--start", (FIRST_VISIT + STEP).isoformat(), "--end", end.isoformat()])
+    out, err = capsys.readouterr()
+    assert code == 0
+    assert out.startswith("compare-live ")
+    assert f"{BARS // 2 - 1} recorded cycles replayed" in out
+    assert "no difference" in out
+    assert "QT_MAX_NOTIONAL_PER_TRADE=60" in out
+    assert "risk records restored" not in out + err
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING and "risk records" in r.getMessage()]
+
+
+def test_a_snapshot_recorded_without_its_settings_still_replays_on_the_environment(
+    make_settings: SettingsFactory, tmp_path: Path
+) -> None:
+    # rows recorded before the cycles' settings were: no "settings" key in the payload
+    settings, sessions = _trade_live(make_settings, _environment(tmp_path))
+    with sessions.begin() as session:
+        rows = list(session.scalars(select(MarketSnapshotRecord).order_by(MarketSnapshotRecord.taken_at)))
+        for row in rows:
+            row.payload = {k: v for k, v in row.payload.items() if k != "settings"}
+    with sessions() as session:
+        assert all("settings" not in p for p in session.scalars(select(MarketSnapshotRecord.payload)))
+    start, end = FIRST_VISIT - STEP, FIRST_VISIT + STEP * BARS
+    report = compare_live(settings, sessions, start, end)
+    assert report.cycles == BARS // 2
+    assert report.differences == []
+    assert report.live == report.replay
+    assert "settings overridden" not in format_report(report)
+    assert report.settings == [
+        f"{BARS // 2} cycles recorded without their settings (cycles {rows[0].run_id}..{rows[-1].run_id}): "
+        "replayed with the environment's alone"
+    ]
