@@ -8,6 +8,7 @@ when none is active.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 import sys
@@ -31,6 +32,16 @@ def _file_values(env_file: Path) -> dict[str, str]:
         if sep and not name.lstrip().startswith("#"):
             values[name.strip()] = value.strip().strip("'\"")
     return values
+
+
+def _reachable(host: str) -> str:
+    """The address a curl on this machine reaches QT_HOST at (bound to every address: the loopback one)."""
+    try:
+        every = ipaddress.ip_address(host).is_unspecified
+    except ValueError:  # a name, or nothing
+        every = not host
+    host = "127.0.0.1" if every else host
+    return f"[{host}]" if ":" in host else host
 
 
 def ensure_admin_token(env_file: Path = ENV_FILE, environ: Mapping[str, str] | None = None) -> str | None:
@@ -58,10 +69,11 @@ def ensure_admin_token(env_file: Path = ENV_FILE, environ: Mapping[str, str] | N
         raise
     shown = env_file.relative_to(Path.cwd()) if env_file.is_relative_to(Path.cwd()) else env_file
     port = environ.get("QT_PORT") or in_file.get("QT_PORT") or "8000"  # where `make run` will listen
+    host = _reachable(environ.get("QT_HOST") or in_file.get("QT_HOST") or "")
     return (
         f"generated a random admin token into {shown} (QT_ADMIN_TOKEN, file mode 0600); admin routes need it "
         f"in the X-Admin-Token header, e.g.\n"
-        f"  curl -H \"X-Admin-Token: $(sed -n 's/^QT_ADMIN_TOKEN=//p' {shown})\" http://127.0.0.1:{port}/risk"
+        f"  curl -H \"X-Admin-Token: $(sed -n 's/^QT_ADMIN_TOKEN=//p' {shown})\" http://{host}:{port}/risk"
     )
 
 

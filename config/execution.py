@@ -92,8 +92,8 @@ class ExecutionSettings(Section):
         Decimal(0),
         alias="QT_EXECUTION_SLICE_NOTIONAL",
         ge=0,
-        description="Orders above this notional (quote asset) are split into child orders of at most this size, "
-        "sent one per check over the cycle (TWAP); 0 sends every order whole.",
+        description="Orders above this notional (quote asset) are split into child orders of at most this size "
+        "(at most 1,000 slices an order), sent one per check over the cycle (TWAP); 0 sends every order whole.",
         json_schema_extra=tunable(),
     )
     max_slippage_bps: Decimal = Field(

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from backend.backtest.cli_args import bounds_problem, build_parser, database_problem
+from backend.output_dir import writable_dir
 
 __all__ = ["build_parser", "main", "quote_amount", "summary_table"]
 
@@ -36,12 +37,13 @@ def _failure(exc: BaseException) -> str:
 
 def quote_amount(value: float) -> str:
     """A quote-asset amount for the table: 6 significant digits, at most 8 decimals (BTC's satoshi),
-    trailing zeros trimmed: 0.00213456 (BTC), 1,234.57 (USDT), 0."""
+    trailing zeros trimmed: 0.00213456 (BTC), 1,234.57 (USDT), 0; below a satoshi, 4e-09 (not 0)."""
     if not math.isfinite(value) or value == 0:
         return "0" if value == 0 else str(value)
     decimals = min(8, max(0, 5 - math.floor(math.log10(abs(value)))))
     text = f"{value:,.{decimals}f}"
-    return text.rstrip("0").rstrip(".") if "." in text else text
+    text = text.rstrip("0").rstrip(".") if "." in text else text
+    return f"{value:.2g}" if text in ("0", "-0") else text
 
 
 def summary_table(content: dict[str, Any]) -> str:
@@ -117,6 +119,11 @@ def main(argv: list[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
     except SystemExit as exc:  # --help (0), or a usage error (2) already said in one line
         return exc.code if isinstance(exc.code, int) else 2
+    if args.out is not None:  # created and probed once every flag parsed: a usage error leaves no folder
+        try:
+            args.out = writable_dir(str(args.out))
+        except argparse.ArgumentTypeError as exc:
+            return _fail(f"argument --out: {exc} (see --help)", 2)
 
     from backend.backtest.clock import BacktestClock
     from backend.backtest.data import BacktestInputError, open_replay, open_simulated

@@ -11,8 +11,6 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, NoReturn
 
-from backend.output_dir import writable_dir
-
 SOURCES = "simulated | replay:DIR | database[:LABEL]"
 REPLAY_HINT = "replay:DIR takes a folder of SYMBOL.csv files"
 
@@ -81,9 +79,6 @@ def _source(text: str) -> str:
     raise argparse.ArgumentTypeError(f"{text!r} is not one of {SOURCES}")
 
 
-_out_dir = writable_dir  # --out, created now and probed: a folder that cannot be written fails before the run
-
-
 def build_parser() -> argparse.ArgumentParser:
     p = Parser(
         prog="python -m backend.backtest",
@@ -110,7 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=42, help="seed of the simulated market (default 42)")
     p.add_argument(
         "--out",
-        type=_out_dir,
+        type=Path,
         default=None,
         help="write metrics.json, equity.csv, orders.csv, fills.csv, report.html (created and probed first)",
     )

@@ -149,8 +149,14 @@ class CycleSettings:
             return None
         try:
             self.holder.apply(overrides)
-        except ConfigError as exc:  # e.g. recorded under another environment: replayed without them
-            return "; ".join(exc.problems)
+        except ConfigError as exc:  # e.g. recorded under another environment: the valid ones still apply
+            problems: list[str] = []
+            for name in sorted(overrides):
+                try:
+                    self.holder.apply({name: overrides[name]})
+                except ConfigError as one:
+                    problems.extend(one.problems)
+            return "; ".join(problems or exc.problems)
         return None
 
     def lines(self) -> list[str]:

@@ -47,6 +47,7 @@ from backend.backtest.results import (
 )
 from backend.backtest.universe import UniverseLog
 from backend.execution.resting import resting_check_seconds
+from backend.execution.snapshots import default_values, trading_values
 from backend.execution.valuation import book_marks, marks_from_snapshot
 from backend.liquidity.blend import quantize_weights
 from backend.liquidity.selection import Selection
@@ -54,7 +55,6 @@ from backend.liquidity.service import LiquidityService, Predictor
 from backend.market.service import MarketService
 from backend.market.types import MarketSnapshot
 from backend.observability.metrics import Metrics
-from backend.runtime_settings import effective_values
 from config.runtime import SettingsHolder
 from config.settings import Settings, field_refs, load_settings
 
@@ -62,6 +62,7 @@ log = logging.getLogger(__name__)
 MAX_CACHE_TTL = 86_400
 MAX_EXECUTION_SECONDS = 604_800  # QUANTUM_TRADER_EXECUTION_SECONDS' upper bound
 RUN_SECTIONS = frozenset({"market", "liquidity", "risk", "execution", "model"})  # what a run's path reads
+LOCATIONS = ("_DIR", "_DB", "_URL", "_PATH", "_FILE")  # settings naming a place on the host: never shown
 
 __all__ = [
     "BASELINES",
@@ -375,7 +376,7 @@ async def run_backtest_async(
         selections=run.selections,
         settings={k: str(v) for k, v in overrides.items()},
         model="none" if predictor is None else str(getattr(predictor, "label", None) or predictor.active_version),
-        warnings=[*warnings, *run.universe.warnings()],
+        warnings=[*warnings, *run.universe.warnings(config.symbols)],
         trainings=list(getattr(predictor, "trainings", None) or []),
         applied=applied_settings(holder),
         fee_bps=holder.current.execution.paper_fee_bps,
@@ -385,12 +386,15 @@ async def run_backtest_async(
 
 
 def applied_settings(holder: SettingsHolder) -> dict[str, Any]:
-    """Every setting of the sections a run reads that the environment or the run sets, at its
-    effective value (JSON, secrets redacted); the rest are at their defaults."""
-    values = effective_values(holder.current)
+    """What shaped the run beyond the defaults: every setting of the sections its path reads whose
+    effective value is not its default, and every setting the run set (JSON). No secret, and no
+    path or URL of the host: the report is public. Compared with the defaults, not by where a value
+    came from: the worker's settings arrive as a whole through a pipe."""
     refs, overrides = field_refs(), holder.overrides
-    return {
-        env: values[env]
-        for env in sorted(values)
-        if env in overrides or (refs[env].section in RUN_SECTIONS and holder.base_source(env) == "env")
-    }
+    names = [
+        env
+        for env, ref in refs.items()
+        if (ref.section in RUN_SECTIONS or env in overrides) and not ref.secret and not env.endswith(LOCATIONS)
+    ]
+    current, defaults = trading_values(holder, names), default_values(names)
+    return {env: current[env] for env in sorted(names) if env in overrides or current[env] != defaults[env]}

@@ -7,6 +7,7 @@ monthly returns and the summary table, with the run's parameters and data range.
 from __future__ import annotations
 
 import html
+import json
 from collections import Counter
 from typing import Any
 
@@ -105,8 +106,10 @@ def _skip_table(result: BacktestResult) -> str:
 
 
 def _setting(value: Any) -> str:
-    if isinstance(value, list):
-        return ",".join(str(v) for v in value)
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return ",".join(value)
+    if isinstance(value, dict | list):
+        return json.dumps(value, sort_keys=True)
     return "" if value is None else str(value)
 
 
@@ -159,7 +162,8 @@ def render_report(result: BacktestResult, content: dict[str, Any]) -> str:
 <h2>Monthly returns</h2>{_monthly_table(result)}
 <h2>Orders skipped</h2>{_skip_table(result)}
 <h2>Data warnings</h2>{_warnings(content["warnings"])}
-<h2>Settings applied</h2><p class="muted">Each setting the environment or the run sets, at its effective
-value; every other setting is at its default (docs/configuration.md).</p><ul>{settings}</ul>
+<h2>Settings applied</h2><p class="muted">Each setting the run reads that is not at its default, and each
+the run set; every other is at its default (docs/configuration.md). Paths and URLs are not shown.</p>
+<ul>{settings}</ul>
 </main></body></html>
 """

@@ -5,6 +5,7 @@ The request names no path: ``replay`` reads QT_REPLAY_DIR, ``simulated`` the see
 
 from __future__ import annotations
 
+import re
 import time
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -17,6 +18,7 @@ from backend.backtest.clock import BacktestClock
 from backend.backtest.data import BacktestData, BacktestInputError, open_replay, open_simulated
 from backend.backtest.engine import RUN_SECTIONS, BacktestConfig, BacktestResult, run_backtest
 from backend.market.source import INTERVAL_SECONDS
+from backend.market.sources.replay import split_symbols
 from config.runtime import SettingsHolder
 from config.settings import ConfigError, Settings, field_refs
 
@@ -40,10 +42,18 @@ RUN_ONLY_SETTINGS = frozenset(
         "QT_LIQUIDITY_FILTERS",
         "QT_MIN_PRICE",
         "QT_MAX_PRICE",
-        "QT_SYMBOL_PRICE_BOUNDS",
         "QT_RISK_HALT_AFTER_FAILURES",
     }
 )
+# what the request's own fields set (the engine derives these settings from them)
+FIELD_SETTINGS = {
+    "QT_MARKET_KLINE_INTERVAL": "interval",
+    "QT_MARKET_CACHE_TTL_SECONDS": "market_bars",
+    "QT_LIQUIDITY_WHITELIST": "symbols",
+    "QT_PAPER_STARTING_CASH": "cash",
+    "QT_PAPER_FEE_BPS": "fee_bps",
+}
+SETTING_NAME = re.compile(r"^[A-Z][A-Z0-9_]{0,63}$")
 SettingValue = str | int | float | bool | list[str]
 
 
@@ -94,6 +104,14 @@ class BacktestRequest(BaseModel):
             raise ValueError(f"not a symbol: {', '.join(bad)}")
         return out
 
+    @field_validator("settings")
+    @classmethod
+    def _setting_names(cls, value: dict[str, SettingValue]) -> dict[str, SettingValue]:
+        bad = [name for name in value if not SETTING_NAME.match(name)]
+        if bad:
+            raise ValueError(f"{len(bad)} setting name(s) not of the form QT_NAME (at most 64 characters)")
+        return value
+
     @field_validator("slippage")
     @classmethod
     def _slippage(cls, value: str | Decimal) -> str | Decimal:
@@ -129,6 +147,10 @@ class BacktestRequest(BaseModel):
         setting a run may not set or a bad value, the replay folder unset or missing, or a symbol the
         data does not have. Cheap: no bar is read."""
         refs = field_refs()
+        fields = {name: FIELD_SETTINGS[name] for name in self.settings if name in FIELD_SETTINGS}
+        if fields:
+            named = ", ".join(f"{name} (use {field})" for name, field in sorted(fields.items()))
+            return f"settings: {named}: set by the request's own fields"
         allowed = {
             env
             for env, ref in refs.items()
@@ -138,8 +160,7 @@ class BacktestRequest(BaseModel):
         if refused:
             return (
                 f"settings: {', '.join(refused)}: not a setting a backtest request may set (the tunable market, "
-                "liquidity, risk, execution and model settings and docs/backtest.md's list; cash and fee_bps "
-                "are fields of their own)"
+                "liquidity, risk, execution and model settings and docs/backtest.md's list)"
             )
         try:
             settings = self.effective(settings)
@@ -155,7 +176,11 @@ class BacktestRequest(BaseModel):
                 return "source 'replay' needs QT_REPLAY_DIR set on the service"
             if not Path(folder).is_dir():
                 return f"source 'replay': QT_REPLAY_DIR {folder} is not a directory"
-            known = sorted(p.stem.upper() for p in Path(folder).glob("*.csv") if p.is_file())
+            assets = split_symbols(p.stem.upper() for p in Path(folder).glob("*.csv") if p.is_file())
+            unread = sorted(name for name, pair in assets.items() if pair is None)
+            if unread:
+                return f"source 'replay': {', '.join(unread)} in QT_REPLAY_DIR end with no known quote asset"
+            known = sorted(assets)
         unknown = [s for s in self.symbols if s not in known]
         if unknown:
             return f"unknown symbol {', '.join(unknown)} (the {self.source} data has {', '.join(known)})"

@@ -12,7 +12,8 @@ lists the filters and the settings they read).
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from backend.liquidity.selection import Selection
@@ -45,9 +46,13 @@ class UniverseLog:
     first_empty: datetime | None = None
     last_empty: Selection | None = None
     selected_once: bool = False
+    selected: set[str] = field(default_factory=set)  # every symbol some refresh selected
+    excluded: dict[str, dict[str, str]] = field(default_factory=dict)  # each symbol's latest exclusion
 
     def observe(self, moment: datetime, selection: Selection) -> None:
         self.refreshes += 1
+        self.selected.update(selection.symbols)
+        self.excluded.update(selection.exclusions)
         if selection.picks:
             self.selected_once = True
             return
@@ -56,7 +61,21 @@ class UniverseLog:
         if self.first_empty is None:
             self.first_empty = moment
 
-    def warnings(self) -> list[str]:
+    def warnings(self, named: Sequence[str] = ()) -> list[str]:
+        """The lines of the run; ``named`` = the symbols asked for (--symbols): those never selected
+        are named too, with the filter that excluded them last (a name misread, a filter too tight)."""
+        out = self._empty()
+        never = [s for s in named if s not in self.selected]
+        if never and self.selected_once:
+            filtered = {s: self.excluded[s] for s in never if s in self.excluded}
+            ranked = [s for s in never if s not in self.excluded]
+            parts = [_exclusions(filtered)] if filtered else []
+            if ranked:
+                parts.append(f"{', '.join(ranked)} passed the filters but the blend never picked them")
+            out.append(f"{len(never)} of the {len(named)} symbols asked for were never selected: {'; '.join(parts)}")
+        return out
+
+    def _empty(self) -> list[str]:
         if not self.empty or self.last_empty is None or self.first_empty is None:
             return []
         why = _exclusions(self.last_empty.exclusions) or "no symbol had the data the filters need"

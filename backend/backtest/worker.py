@@ -59,7 +59,8 @@ def failure_message(exc: BaseException) -> str:
     """One line for the run's record in the request's words: bad input (the CLI's messages name
     its flags, --interval) names the body's fields (interval); anything else keeps its class."""
     if isinstance(exc, BacktestInputError):
-        return re.sub(r"--([a-z][a-z-]*)", lambda m: m.group(1).replace("-", "_"), str(exc)).splitlines()[0]
+        flag = r"(?<![\w/.-])--([a-z][a-z-]*)"  # a flag, not two dashes inside a path or a name
+        return re.sub(flag, lambda m: m.group(1).replace("-", "_"), str(exc)).splitlines()[0]
     return f"{type(exc).__name__}: {exc}".splitlines()[0]
 
 

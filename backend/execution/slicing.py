@@ -38,16 +38,25 @@ log = logging.getLogger(__name__)
 SLICE = re.compile(r"-s\d+$")
 SLICED = "SLICED"  # a parent whose slices are all sent and final
 ORDER_TYPES = {"limit_ioc": "LIMIT", "maker_first": "LIMIT_MAKER"}  # the ledger's order type per style
+MAX_SLICES = 1000  # slices of one order at the most (each is an order of its own, one per check)
 
 
 def split(quantity: Decimal, price: Decimal, slice_notional: Decimal, rules: SymbolRules) -> list[Decimal]:
-    """Slice quantities: as many as the notional needs, each on the step and above the exchange's
-    minimums (fewer slices when they would not be), the last one taking the remainder."""
+    """Slice quantities: as many as the notional needs (at most MAX_SLICES), each on the step and
+    above the exchange's minimums (fewer slices when they would not be), the last one taking the
+    remainder."""
     if slice_notional <= 0 or quantity * price <= slice_notional:
         return [quantity]
     step = quantity_step(rules, OrderType.MARKET)
     check = quantize_price(rules, price)
-    n = math.ceil(quantity * price / slice_notional)
+    n = min(math.ceil(quantity * price / slice_notional), MAX_SLICES)
+    # counts no filter could pass are skipped, not tried one by one (a slice notional of 0.000001
+    # made that a loop of billions): a slice is at least one step and, where the exchange's
+    # minimum notional applies to market orders, at least that
+    if step > 0:
+        n = min(n, int(quantity / step))
+    if rules.min_notional > 0 and rules.min_notional_applies_to_market:
+        n = min(n, int(quantity * check / rules.min_notional))
     while n > 1:
         each = floor_to_step(quantity / n, step)
         if each > 0 and filter_failure(rules, each, check, OrderType.MARKET) is None:

@@ -16,7 +16,8 @@ from __future__ import annotations
 import bisect
 import itertools
 import threading
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -27,7 +28,7 @@ from backend.market.sources.replay_files import Columns, load_csv
 from backend.market.sources.replay_series import Series
 from backend.market.types import BookLevel, BookTop, Kline, OrderBook, SymbolRules, SymbolStatus, Ticker24h
 
-# the quote assets a file's name may end with, longest match first (BTCUSDT is BTC/USDT, BTCUSD BTC/USD)
+# the quote assets a file's name may end with, the longest first (split_symbols reads a name)
 _DOLLARS = ("USDT", "FDUSD", "USDC", "BUSD", "TUSD", "USDP", "DAI", "USD")
 QUOTES = tuple(sorted((*_DOLLARS, "BTC", "ETH", "BNB", "EUR", "GBP", "TRY", "BRL"), key=len, reverse=True))
 # Binance's minimum order value by quote asset (5 for the dollar stablecoins and anything else).
@@ -37,12 +38,24 @@ _PCT = Decimal("0.001")
 _ONE_MS = timedelta(milliseconds=1)
 
 
-def _split_symbol(symbol: str) -> tuple[str, str] | None:
-    """(base, quote) read from the symbol's name, or None when it ends with no known quote asset."""
-    for quote in QUOTES:
-        if symbol.endswith(quote) and len(symbol) > len(quote):
-            return symbol[: -len(quote)], quote
-    return None
+def _readings(symbol: str) -> list[tuple[str, str]]:
+    return [(symbol[: -len(q)], q) for q in QUOTES if symbol.endswith(q) and len(symbol) > len(q)]
+
+
+def split_symbols(symbols: Iterable[str]) -> dict[str, tuple[str, str] | None]:
+    """(base, quote) of each symbol, read from its name; None when it ends with no known quote.
+
+    A name may read two ways (DOTUSD: DO/TUSD or DOT/USD; OPBUSD: OP/BUSD or OPB/USD). Each name's
+    first guess is the longest quote leaving a base of at least three characters (else the longest:
+    OP/USDT); then a name that can read as the quote most of the folder's first guesses have takes
+    that one (a folder of BUSD pairs reads OPBUSD as OP/BUSD, one of USD pairs DOTUSD as DOT/USD).
+    """
+    readings = {symbol: _readings(symbol) for symbol in symbols}
+    guesses = {s: next((r for r in found if len(r[0]) >= 3), found[0]) for s, found in readings.items() if found}
+    counts = Counter(quote for _base, quote in guesses.values())
+    return {
+        s: max(found, key=lambda r: (counts[r[1]], r == guesses[s])) if found else None for s, found in readings.items()
+    }
 
 
 class ReplayMarketSource:
@@ -64,12 +77,15 @@ class ReplayMarketSource:
         # one datetime object per distinct time, shared by every symbol's bars (a year of 100
         # symbols is ~900k bars: each holding its own two datetimes would cost ~90 MB)
         times_of: dict[int, datetime] = {}
+        # checked before anything is read: the rules name each symbol's quote asset
+        self._assets = split_symbols(p.stem.upper() for p in files)
+        for path in files:
+            if self._assets[path.stem.upper()] is None:
+                raise ReplayFileError(
+                    path, None, f"{path.stem.upper()} ends with no known quote asset ({', '.join(sorted(QUOTES))})"
+                )
         for path in files:
             symbol = path.stem.upper()
-            if _split_symbol(symbol) is None:  # checked before reading: its rules name the quote asset
-                raise ReplayFileError(
-                    path, None, f"{symbol} ends with no known quote asset ({', '.join(sorted(QUOTES))})"
-                )
             data = load_csv(path)
             times = data.times
             if len(times) > 1:
@@ -179,7 +195,7 @@ class ReplayMarketSource:
     def _build_rules(self) -> dict[str, SymbolRules]:
         out = {}
         for symbol, series in self._series.items():
-            base, quote = _split_symbol(symbol) or (symbol, "")  # every file's name was checked
+            base, quote = self._assets[symbol] or (symbol, "")  # every file's name was checked
             tick = Decimal(1).scaleb(-series.price_decimals)
             step = Decimal(1).scaleb(-series.qty_decimals)
             out[symbol] = SymbolRules(

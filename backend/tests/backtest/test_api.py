@@ -133,12 +133,15 @@ def test_a_request_sets_settings_for_its_run_alone(backtest_client: Any) -> None
     for settings, reason in (
         ({"QT_ADMIN_TOKEN": "x"}, "settings: QT_ADMIN_TOKEN: not a setting a backtest request may set"),
         ({"QT_REPLAY_DIR": "/etc"}, "settings: QT_REPLAY_DIR: not a setting"),  # no paths from the API
-        ({"QT_PAPER_STARTING_CASH": "5"}, "cash and fee_bps are fields of their own"),
+        ({"QT_PAPER_STARTING_CASH": "5"}, "settings: QT_PAPER_STARTING_CASH (use cash): set by the request's own"),
+        ({"QT_LIQUIDITY_WHITELIST": "NOPEUSDT"}, "QT_LIQUIDITY_WHITELIST (use symbols)"),
+        ({"QT_MARKET_CACHE_TTL_SECONDS": 86400}, "QT_MARKET_CACHE_TTL_SECONDS (use market_bars)"),
+        ({"x" * 5000: "1"}, "setting name(s) not of the form QT_NAME"),
         ({"QT_MAX_NOTIONAL_PER_TRADE": "-1"}, "settings: QT_MAX_NOTIONAL_PER_TRADE"),
     ):
         response = client.post("/backtests", json={**BODY, "settings": settings}, headers=ADMIN_HEADERS)
         assert response.status_code == 422, response.text
-        assert reason in response.json()["detail"]
+        assert reason in str(response.json()["detail"])
     body = {**BODY, "settings": {"QT_MAX_NOTIONAL_PER_TRADE": "60", "QT_EXECUTION_QUOTE_ASSET": "USDT"}}
     started = client.post("/backtests", json=body, headers=ADMIN_HEADERS)
     assert started.status_code == 202, started.text
@@ -149,6 +152,11 @@ def test_a_request_sets_settings_for_its_run_alone(backtest_client: Any) -> None
     folder = Path(client.app.state.ctx.services["backtests"].folder(run_id))
     applied = json.loads((folder / "metrics.json").read_text())["parameters"]["applied"]
     assert applied["QT_MAX_NOTIONAL_PER_TRADE"] == "60"
+    # through the worker's pipe every setting looks set: what is shown is what differs from the
+    # defaults (the report is public), never a place on the host
+    assert "QT_LIQUIDITY_MAX_SPREAD_BPS" not in applied
+    assert not [name for name in applied if name.endswith(("_DIR", "_DB", "_URL", "_PATH"))]
+    assert applied["QT_LIQUIDITY_MIN_QUOTE_VOLUME"] == "0"  # the service's environment
     with (folder / "orders.csv").open(newline="") as handle:
         buys = [r for r in csv.DictReader(handle) if r["side"] == "BUY" and r["status"] != "SKIPPED"]
     assert buys
@@ -156,6 +164,17 @@ def test_a_request_sets_settings_for_its_run_alone(backtest_client: Any) -> None
     service = {i["name"]: i for i in client.get("/settings", headers=ADMIN_HEADERS).json()["settings"]}
     assert service["QT_MAX_NOTIONAL_PER_TRADE"]["source"] == "env"  # the service's own: unchanged
     assert service["QT_MAX_NOTIONAL_PER_TRADE"]["value"] == "100000"
+
+
+def test_a_replay_folder_with_a_file_of_no_known_quote_is_refused_before_a_run_is_queued(
+    backtest_client: Any,
+) -> None:
+    client = backtest_client
+    folder = client.app.state.ctx.settings.current.market.replay_dir
+    (folder / "PRICES.csv").write_text((folder / "AAAUSDT.csv").read_text())
+    response = client.post("/backtests", json=BODY, headers=ADMIN_HEADERS)
+    assert response.status_code == 422, response.text
+    assert "PRICES in QT_REPLAY_DIR end with no known quote asset" in response.json()["detail"]
 
 
 def test_one_backtest_at_a_time_and_unknown_ids(backtest_client: Any) -> None:

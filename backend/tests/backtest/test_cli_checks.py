@@ -349,7 +349,7 @@ def test_the_summary_tables_fees_keep_a_btc_quoted_runs_precision() -> None:
 
     assert quote_amount(0.00213456) == "0.00213456"  # BTC: down to the satoshi
     assert quote_amount(0.0021) == "0.0021"
-    assert quote_amount(0.000000004) == "0"
+    assert quote_amount(0.000000004) == "4e-09"  # a fee below a satoshi is not shown as none
     assert quote_amount(10.946712) == "10.9467"  # USDT-size: six significant digits
     assert quote_amount(1234.5678) == "1,234.57"
     assert quote_amount(123456789.4) == "123,456,789"
@@ -358,3 +358,11 @@ def test_the_summary_tables_fees_keep_a_btc_quoted_runs_precision() -> None:
     table = summary_table({"metrics": {"strategy": {**row, "fees": 0.00213456}, "hold_first": {**row, "fees": 1234.5}}})
     assert "0.00213456" in table.splitlines()[1]
     assert "1,234.5" in table.splitlines()[2]
+
+
+def test_a_usage_error_after_out_leaves_no_folder_behind(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # --out was created while argparse read it, before a later flag's error stopped the run
+    out = tmp_path / "never"
+    assert main(["--out", str(out), "--start", "2024-13-01"]) == 2
+    assert one_line(capsys).startswith("backtest: argument --start: ")
+    assert not out.exists()

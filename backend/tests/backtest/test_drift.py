@@ -187,7 +187,9 @@ def test_a_setting_changed_at_run_time_between_cycles_is_replayed_as_the_live_cy
     first = [d for d in wrong.differences if d.time < override_at]
     assert first
     named = "the settings differ from the live cycle's: QT_MAX_NOTIONAL_PER_TRADE live 100000 / replay 200"
-    assert all(d.cause.startswith(named) for d in first if d.kind != "state")
+    orders_and_fills = [d for d in first if d.kind != "state"]
+    assert orders_and_fills
+    assert all(d.cause.startswith(named) for d in orders_and_fills)
     assert not any("fill model" in d.cause for d in wrong.differences)
     assert any("QT_MAX_NOTIONAL_PER_TRADE live 100000 / replay 200" in line for line in wrong.settings)
 
@@ -229,3 +231,21 @@ def test_a_snapshot_recorded_without_its_settings_still_replays_on_the_environme
         f"{BARS // 2} cycles recorded without their settings (cycles {rows[0].run_id}..{rows[-1].run_id}): "
         "replayed with the environment's alone"
     ]
+
+
+def test_a_recorded_override_this_environment_refuses_does_not_drop_the_cycle_s_others(
+    make_settings: SettingsFactory,
+) -> None:
+    # one invalid recorded override made the replay apply none of that cycle's overrides
+    from backend.backtest.drift import CycleSettings
+    from config.runtime import SettingsHolder
+
+    holder = SettingsHolder(make_settings(**BACKTEST_ENV))
+    in_force = CycleSettings(holder)
+    recorded = {"overrides": {"QT_MAX_NOTIONAL_PER_TRADE": "60", "QT_MAX_DAILY_LOSS": "-5"}, "trading": {}}
+    in_force.apply(recorded, (0, 7, START))
+    assert holder.current.risk.max_notional_per_trade == Decimal(60)
+    assert holder.overrides == {"QT_MAX_NOTIONAL_PER_TRADE": "60"}
+    (refused,) = [line for line in in_force.lines() if line.startswith("recorded overrides not applied")]
+    assert "QT_MAX_DAILY_LOSS" in refused
+    assert "cycle 7" in refused

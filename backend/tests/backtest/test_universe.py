@@ -40,3 +40,17 @@ def test_a_run_that_selects_at_every_refresh_has_no_universe_warning(tmp_path: P
     data, clock = replay(write_market(tmp_path / "m"), FIRST)
     result = run_backtest(BacktestConfig(start=FIRST, end=LAST), data, clock, settings=backtest_settings(tmp_path))
     assert result.warnings == []
+
+
+def test_symbols_asked_for_that_were_never_selected_are_named_with_their_filter(tmp_path: Path) -> None:
+    # a reviewer's BTCUSD, DOTUSD, BNBUSD, LTCUSD run traded two of the four and said nothing
+    data, clock = replay(write_market(tmp_path / "m"), FIRST)
+    settings = backtest_settings(tmp_path, liquidity={"QT_LIQUIDITY_MIN_PRICE": "15"})  # AAAUSDT trades near 10
+    config = BacktestConfig(start=FIRST, end=LAST, symbols=("AAAUSDT", "BBBUSDT"))
+    result = run_backtest(config, data, clock, settings=settings)
+    assert {f["symbol"] for f in result.books["strategy"].fills} == {"BBBUSDT"}
+    (line,) = result.warnings
+    assert line.startswith(
+        "1 of the 2 symbols asked for were never selected: price_range excluded AAAUSDT (AAAUSDT: price "
+    )
+    assert line.endswith(" < 15)")

@@ -43,3 +43,5 @@ def test_a_failed_run_records_its_bad_input_in_the_request_s_words() -> None:
     bad = BacktestInputError("--interval 1h does not match the files in /data: 5m bars; --retrain-days too")
     assert failure_message(bad) == "interval 1h does not match the files in /data: 5m bars; retrain_days too"
     assert failure_message(RuntimeError("disk full\nmore")) == "RuntimeError: disk full"
+    in_path = BacktestInputError("--interval 1h does not match the files in /data/btc--usd: 5m bars")
+    assert failure_message(in_path) == "interval 1h does not match the files in /data/btc--usd: 5m bars"

@@ -34,6 +34,19 @@ def test_slices_are_on_the_step_above_the_minimums_and_add_up() -> None:
     assert sum(split(D("1.07"), D(1000), D(250), rules)) == D("1.07")
 
 
+def test_an_order_is_cut_into_at_most_a_thousand_slices_and_impossible_counts_are_skipped() -> None:
+    # QT_EXECUTION_SLICE_NOTIONAL=0.000001 tried every count from ten billion down, one by one
+    fine = rules_for("BTCUSDT", step="0.00001", min_notional="0")
+    parts = split(D("1"), D(50000), D(10), fine)  # 5,000 slices of 10 asked
+    assert len(parts) == 1000
+    assert set(parts[:-1]) == {D("0.001")}
+    assert sum(parts) == D("1")
+    rules = rules_for("ETHUSDT", step="0.01", min_notional="50")
+    tiny = split(D("10"), D(1000), D("0.000001"), rules)  # 10,000 quote: 200 slices of 50 at most
+    assert len(tiny) == 200
+    assert set(tiny) == {D("0.05")}
+
+
 async def test_a_large_order_goes_out_in_slices_over_the_window(database_url: str, tmp_path: Path) -> None:
     market = FakeMarket({"ETHUSDT": D(1000)})
     clock = Clock(NOW, market)

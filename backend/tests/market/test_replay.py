@@ -175,3 +175,20 @@ def test_a_file_whose_name_ends_with_no_known_quote_asset_is_refused(tmp_path: P
     with pytest.raises(ReplayFileError, match="PRICES ends with no known quote asset") as caught:
         ReplayMarketSource(tmp_path)
     assert str(path) in str(caught.value)
+
+
+def test_a_name_that_reads_two_ways_takes_a_three_letter_base_and_then_the_folder_s_quote() -> None:
+    # longest-first alone read DOTUSD as DO/TUSD and BNBUSD as BN/BUSD
+    from backend.market.sources.replay import split_symbols
+
+    assert split_symbols(["BTCTUSD"]) == {"BTCTUSD": ("BTC", "TUSD")}
+    assert split_symbols(["DOTUSD", "BNBUSD", "OPUSDT", "USDTTRY", "PRICES"]) == {
+        "DOTUSD": ("DOT", "USD"),
+        "BNBUSD": ("BNB", "USD"),
+        "OPUSDT": ("OP", "USDT"),  # the only reading, whatever its base
+        "USDTTRY": ("USDT", "TRY"),
+        "PRICES": None,
+    }
+    # a folder of BUSD pairs: OPBUSD's first guess (OPB/USD) gives way to the folder's quote
+    assert split_symbols(["BTCBUSD", "ETHBUSD", "OPBUSD"])["OPBUSD"] == ("OP", "BUSD")
+    assert split_symbols(["OPBUSD"])["OPBUSD"] == ("OPB", "USD")

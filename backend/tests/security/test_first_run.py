@@ -82,8 +82,8 @@ def test_an_existing_blank_line_is_replaced_and_an_explicit_opt_out_is_respected
     assert ensure_admin_token(other, environ={"QT_ADMIN_TOKEN": "set-elsewhere"}) is None
 
 
-def test_the_token_message_names_the_port_the_service_will_listen_on(tmp_path: Path) -> None:
-    # it said 8000 whatever QT_PORT was
+def test_the_token_message_names_the_address_the_service_will_listen_on(tmp_path: Path) -> None:
+    # it said 127.0.0.1:8000 whatever QT_HOST and QT_PORT were
     from backend.bootstrap import ensure_admin_token
 
     message = ensure_admin_token(tmp_path / "a.env", environ={"QT_PORT": "9123"})
@@ -92,3 +92,7 @@ def test_the_token_message_names_the_port_the_service_will_listen_on(tmp_path: P
     (tmp_path / "b.env").write_text("QT_PORT=9124\n")
     assert "http://127.0.0.1:9124/risk" in (ensure_admin_token(tmp_path / "b.env", environ={}) or "")
     assert "http://127.0.0.1:8000/risk" in (ensure_admin_token(tmp_path / "c.env", environ={}) or "")
+    host = ensure_admin_token(tmp_path / "d.env", environ={"QT_HOST": "10.0.0.5"}) or ""
+    assert "http://10.0.0.5:8000/risk" in host
+    every = ensure_admin_token(tmp_path / "e.env", environ={"QT_HOST": "0.0.0.0", "QT_PORT": "9000"}) or ""  # noqa: S104
+    assert "http://127.0.0.1:9000/risk" in every
