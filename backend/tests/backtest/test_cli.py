@@ -87,26 +87,6 @@ def test_out_holds_metrics_equity_orders_fills_and_a_self_contained_report(
     assert "Drawdown" in report
 
 
-@pytest.mark.parametrize(
-    ("extra", "message"),
-    [
-        (["--symbols", "NOPEUSDT"], "unknown symbol NOPEUSDT"),
-        (["--interval", "5m"], "does not match"),
-        (["--interval", "7m"], "unsupported interval"),
-        (["--end", "2025-02-01"], "is not covered"),
-        (["--end", "2025-01-01T12:00"], "empty range"),
-    ],
-)
-def test_bad_input_exits_2_with_one_line(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], extra: list[str], message: str
-) -> None:
-    folder = write_market(tmp_path / "m", bars=40)
-    assert main(["--source", f"replay:{folder}", *ARGS, *extra]) == 2
-    err = capsys.readouterr().err.strip()
-    assert message in err
-    assert len(err.splitlines()) == 1
-
-
 def test_unreadable_data_exits_2_and_a_bad_source_too(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--source", f"replay:{tmp_path / 'missing'}", *ARGS]) == 2
     assert "does not exist" in capsys.readouterr().err

@@ -232,9 +232,15 @@ def test_replay_runs_without_a_recorded_model_never_open_database_url(
         (["--market-bars", "0"], "--market-bars must be at least 1 bar"),
         (["--liquidity-bars", "-1"], "--liquidity-bars must be at least 1 bar"),
         (["--rebalance-bars", "0"], "--rebalance-bars must be at least 1 bar"),
+        # and the run's own input (these were in test_cli.py)
+        (["--symbols", "NOPEUSDT"], "unknown symbol NOPEUSDT"),
+        (["--interval", "5m"], "does not match"),
+        (["--interval", "7m"], "unsupported interval"),
+        (["--end", "2025-02-01"], "is not covered"),
+        (["--end", "2025-01-01T12:00"], "empty range"),
     ],
 )
-def test_numbers_outside_the_apis_bounds_exit_2_with_one_line(
+def test_bad_input_and_numbers_outside_the_apis_bounds_exit_2_with_one_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], extra: list[str], message: str
 ) -> None:
     assert main(["--source", f"replay:{write_market(tmp_path / 'm')}", *ARGS, *extra]) == 2
