@@ -68,3 +68,21 @@ def backtest_settings(tmp_path: Path, **extra: dict[str, str]) -> Settings:
 def replay(folder: Path, start: datetime) -> tuple[BacktestData, BacktestClock]:
     clock = BacktestClock(start)
     return open_replay(folder, clock), clock
+
+
+def store_klines(folder: Path, database_url: str, source: str = "binance") -> None:
+    """The folder's bars stored in DATABASE_URL's klines table under ``source``, as the data pipeline would."""
+    from backend.market.sources.replay import ReplayMarketSource
+    from backend.market.store import KlineStore
+    from database.session import make_engine, make_session_factory
+
+    end = datetime(2030, 1, 1, tzinfo=UTC)
+    replay = ReplayMarketSource(folder, clock=lambda: end)  # every bar visible
+    engine = make_engine(database_url)
+    try:
+        store = KlineStore(make_session_factory(engine))
+        for symbol in replay.symbols:
+            bars = replay.klines(symbol, replay.interval, start=replay.first_open, limit=1000)
+            store.upsert(source, symbol, replay.interval, bars)
+    finally:
+        engine.dispose()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import json
-from datetime import UTC, datetime
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -12,7 +11,7 @@ import pytest
 
 from backend.backtest.cli import main
 from backend.backtest.coverage import STALE
-from backend.tests.backtest.factories import BACKTEST_ENV, write_market
+from backend.tests.backtest.factories import BACKTEST_ENV, store_klines, write_market
 
 ARGS = ["--start", "2025-01-02", "--end", "2025-01-03T12:00", "--quiet"]
 
@@ -97,19 +96,7 @@ def test_unreadable_data_exits_2_and_a_bad_source_too(tmp_path: Path, capsys: py
 def test_database_source_replays_the_stored_klines(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from backend.market.sources.replay import ReplayMarketSource
-    from backend.market.store import KlineStore
-    from database.session import make_engine, make_session_factory
-
-    end = datetime(2030, 1, 1, tzinfo=UTC)
-    replay = ReplayMarketSource(write_market(tmp_path / "m", bars=48), clock=lambda: end)  # every bar visible
-    engine = make_engine(database_url)
-    try:
-        store = KlineStore(make_session_factory(engine))
-        for symbol in replay.symbols:
-            store.upsert("binance", symbol, "1h", replay.klines(symbol, "1h", start=replay.first_open, limit=1000))
-    finally:
-        engine.dispose()
+    store_klines(write_market(tmp_path / "m", bars=48), database_url)
     monkeypatch.setenv("DATABASE_URL", database_url)
     out = tmp_path / "out"
     args = ["--start", "2025-01-02", "--end", "2025-01-02T12:00", "--quiet", "--baselines", "none"]

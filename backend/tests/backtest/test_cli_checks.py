@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from backend.backtest.cli import main
-from backend.tests.backtest.factories import BACKTEST_ENV, write_market
+from backend.tests.backtest.factories import BACKTEST_ENV, store_klines, write_market
 
 ROOT = Path(__file__).resolve().parents[3]
 ARGS = ["--start", "2025-01-02", "--end", "2025-01-03T12:00", "--quiet"]
@@ -285,19 +285,7 @@ def test_qt_replay_spread_bps_sets_the_replay_books_spread(tmp_path: Path, monke
 def test_qt_replay_spread_bps_sets_the_spread_of_the_database_source_too(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, database_url: str
 ) -> None:
-    from backend.market.sources.replay import ReplayMarketSource
-    from backend.market.store import KlineStore
-    from database.session import make_engine, make_session_factory
-
-    end = datetime(2030, 1, 1, tzinfo=UTC)
-    replay = ReplayMarketSource(write_market(tmp_path / "m", bars=48), clock=lambda: end)
-    engine = make_engine(database_url)
-    try:
-        store = KlineStore(make_session_factory(engine))
-        for symbol in replay.symbols:
-            store.upsert("binance", symbol, "1h", replay.klines(symbol, "1h", start=replay.first_open, limit=1000))
-    finally:
-        engine.dispose()
+    store_klines(write_market(tmp_path / "m", bars=48), database_url)
     monkeypatch.setenv("DATABASE_URL", database_url)
     monkeypatch.setenv("QT_REPLAY_SPREAD_BPS", "20")
     assert main(["--source", "database:binance", *SHORT, "--out", str(tmp_path / "out")]) == 0
