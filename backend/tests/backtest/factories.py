@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -86,3 +87,12 @@ def store_klines(folder: Path, database_url: str, source: str = "binance") -> No
             store.upsert(source, symbol, replay.interval, bars)
     finally:
         engine.dispose()
+
+
+def set_backtest_env(monkeypatch: Any, tmp_path: Path) -> None:
+    """The environment of a CLI test: BACKTEST_ENV, and the risk store and artifacts in ``tmp_path``."""
+    for values in BACKTEST_ENV.values():
+        for name, value in values.items():
+            monkeypatch.setenv(name, value)
+    monkeypatch.setenv("QT_RISK_STATE_DB", str(tmp_path / "risk.db"))
+    monkeypatch.setenv("QT_MODEL_ARTIFACTS_DIR", str(tmp_path / "artifacts"))

@@ -11,7 +11,7 @@ import pytest
 
 from backend.backtest.cli import main
 from backend.backtest.coverage import STALE
-from backend.tests.backtest.factories import BACKTEST_ENV, store_klines, write_market
+from backend.tests.backtest.factories import set_backtest_env, store_klines, write_market
 
 ARGS = ["--start", "2025-01-02", "--end", "2025-01-03T12:00", "--quiet"]
 
@@ -30,11 +30,7 @@ def external_references(page: str) -> list[str]:
 
 @pytest.fixture(autouse=True)
 def _env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    for values in BACKTEST_ENV.values():
-        for name, value in values.items():
-            monkeypatch.setenv(name, value)
-    monkeypatch.setenv("QT_RISK_STATE_DB", str(tmp_path / "risk.db"))
-    monkeypatch.setenv("QT_MODEL_ARTIFACTS_DIR", str(tmp_path / "artifacts"))
+    set_backtest_env(monkeypatch, tmp_path)
 
 
 def test_out_holds_metrics_equity_orders_fills_and_a_self_contained_report(

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from backend.backtest.cli import main
-from backend.tests.backtest.factories import BACKTEST_ENV, store_klines, write_market
+from backend.tests.backtest.factories import set_backtest_env, store_klines, write_market
 
 ROOT = Path(__file__).resolve().parents[3]
 ARGS = ["--start", "2025-01-02", "--end", "2025-01-03T12:00", "--quiet"]
@@ -23,11 +23,7 @@ SHORT = ["--start", "2025-01-02", "--end", "2025-01-02T04:00", "--quiet", "--bas
 
 @pytest.fixture(autouse=True)
 def _env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    for values in BACKTEST_ENV.values():
-        for name, value in values.items():
-            monkeypatch.setenv(name, value)
-    monkeypatch.setenv("QT_RISK_STATE_DB", str(tmp_path / "risk.db"))
-    monkeypatch.setenv("QT_MODEL_ARTIFACTS_DIR", str(tmp_path / "artifacts"))
+    set_backtest_env(monkeypatch, tmp_path)
     monkeypatch.setenv("QT_AUTO_MIGRATE", "0")
     monkeypatch.delenv("QT_REPLAY_SPREAD_BPS", raising=False)
 
