@@ -135,20 +135,20 @@ def bounds_problem(args: argparse.Namespace) -> str | None:
 
 
 def database_problem(settings: Any) -> str | None:
-    """DATABASE_URL must be at the migrations' head before a run reads it, as the service's start-up
-    requires (QT_AUTO_MIGRATE=1 migrates it first, as there). Checked before anything opens it, so a
-    missing SQLite file is named, not created."""
-    from database.schema_gate import MIGRATE_COMMAND, SchemaNotCurrent, ensure_current, missing_sqlite_file
+    """DATABASE_URL must be at the migrations' head before a run reads it: the service's start-up
+    check (backend/preflight.py; a missing SQLite file is named, not created), then, with
+    QT_AUTO_MIGRATE=1, the migration the service's start-up runs."""
+    from backend.preflight import schema_problems
+    from database.schema_gate import SchemaNotCurrent, ensure_current
     from database.session import make_engine
 
+    problems = schema_problems(settings)
+    if problems:
+        return problems[0]
     db = settings.database
-    url = db.effective_url
-    missing = missing_sqlite_file(url)
-    if missing is not None and not (db.auto_migrate and not db.read_only):
-        return f"DATABASE_URL: SQLite file {missing} does not exist: run {MIGRATE_COMMAND}, or set QT_AUTO_MIGRATE=1"
-    engine = make_engine(url)
+    engine = make_engine(db.effective_url)
     try:
-        ensure_current(engine, url, auto_migrate=db.auto_migrate, read_only=db.read_only)
+        ensure_current(engine, db.effective_url, auto_migrate=db.auto_migrate, read_only=db.read_only)
     except SchemaNotCurrent as exc:
         return str(exc)
     finally:

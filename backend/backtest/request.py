@@ -53,6 +53,7 @@ FIELD_SETTINGS = {
     "QT_PAPER_STARTING_CASH": "cash",
     "QT_PAPER_FEE_BPS": "fee_bps",
 }
+NO_REPLAY_DIR = "source 'replay' needs QT_REPLAY_DIR set on the service"
 SETTING_NAME = re.compile(r"^[A-Z][A-Z0-9_]{0,63}$")
 SettingValue = str | int | float | bool | list[str]
 
@@ -173,7 +174,7 @@ class BacktestRequest(BaseModel):
         else:
             folder = settings.market.replay_dir
             if folder is None:
-                return "source 'replay' needs QT_REPLAY_DIR set on the service"
+                return NO_REPLAY_DIR
             if not Path(folder).is_dir():
                 return f"source 'replay': QT_REPLAY_DIR {folder} is not a directory"
             assets = split_symbols(p.stem.upper() for p in Path(folder).glob("*.csv") if p.is_file())
@@ -196,7 +197,7 @@ class BacktestRequest(BaseModel):
             return open_simulated(clock, interval=self.interval or "1h", seed=self.seed)
         folder = settings.market.replay_dir
         if folder is None:
-            raise BacktestInputError("source 'replay' needs QT_REPLAY_DIR set on the service")
+            raise BacktestInputError(NO_REPLAY_DIR)
         return open_replay(Path(folder), clock, interval=self.interval, spread_bps=settings.market.replay_spread_bps)
 
 

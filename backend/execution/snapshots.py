@@ -185,12 +185,8 @@ def settings_record(holder: SettingsHolder) -> dict[str, Any]:
     """The settings a cycle trades with: ``overrides`` (env name -> value, the run-time overrides in
     effect, PUT /settings) and ``trading`` (the effective value of each trading setting the
     environment or an override sets; the others are at their default)."""
-    overrides, refs, base = holder.overrides, field_refs(), holder.base
-    names = [
-        env
-        for env in trading_names()
-        if env in overrides or refs[env].field in getattr(base, refs[env].section).model_fields_set
-    ]
+    overrides = holder.overrides
+    names = [env for env in trading_names() if env in overrides or holder.base_source(env) == "env"]
     return {
         "overrides": {name: json_value(overrides[name]) for name in sorted(overrides)},
         "trading": trading_values(holder, names),
