@@ -25,6 +25,28 @@ class BacktestInputError(ValueError):
     """Bad input for a run (unknown symbol, empty range, interval mismatch, range not covered)."""
 
 
+# The most bar closes one run visits: two years of 1-minute bars (its list of times is built before
+# the run starts, and one request must not be able to ask for billions).
+MAX_BARS = 1_100_000
+
+
+def bar_count(start: datetime, end: datetime, step: timedelta) -> int:
+    """How many bar closes of `step` lie in start .. end (inclusive), without listing them."""
+    seconds = int(step.total_seconds())
+    first = -(-int(start.timestamp()) // seconds) * seconds  # the first bar close at or after start
+    return max(0, (int(end.timestamp()) - first) // seconds + 1)
+
+
+def check_bar_count(start: datetime, end: datetime, step: timedelta, interval: str) -> None:
+    """BacktestInputError when the range holds more than MAX_BARS bars of the interval."""
+    bars = bar_count(start, end, step)
+    if bars > MAX_BARS:
+        raise BacktestInputError(
+            f"range {start.isoformat()} .. {end.isoformat()} is {bars:,} bars of {interval}: "
+            f"at most {MAX_BARS:,} a run (split the range, or use a longer --interval)"
+        )
+
+
 @dataclass(frozen=True)
 class BacktestData:
     source: MarketDataSource
@@ -45,7 +67,7 @@ def open_replay(
     source = ReplayMarketSource(Path(directory), spread_bps=spread_bps, clock=clock)
     if interval is not None and interval != source.interval:
         raise BacktestInputError(
-            f"--interval {interval} does not match the files in {directory}: {source.interval} bars"
+            f"--interval {interval} does not match the files in replay:{Path(directory).name}: {source.interval} bars"
         )
     return BacktestData(
         source=source,
@@ -53,7 +75,7 @@ def open_replay(
         first_open=source.first_open,
         last_open=source.last_open,
         symbols=tuple(source.symbols),
-        description=f"replay:{directory}",
+        description=f"replay:{Path(directory).name}",  # the folder's name: no path of the host
     )
 
 

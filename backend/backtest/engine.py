@@ -31,7 +31,7 @@ from typing import Any
 from backend.backtest.book import Book, Weights, build_book
 from backend.backtest.clock import BacktestClock
 from backend.backtest.coverage import coverage_warnings
-from backend.backtest.data import BacktestData, BacktestInputError
+from backend.backtest.data import BacktestData, BacktestInputError, check_bar_count
 from backend.backtest.inline import InlineExecutor, InlineLoop
 from backend.backtest.results import (
     BASELINES,
@@ -116,6 +116,7 @@ def plan_times(config: BacktestConfig, data: BacktestData) -> list[datetime]:
         raise BacktestInputError(
             f"range {start.isoformat()} .. {end.isoformat()} is not covered by {data.description} ({covered})"
         )
+    check_bar_count(start, end, step, data.interval)
     seconds = int(step.total_seconds())
     offset = int(start.timestamp()) % seconds
     if offset:  # align to the bar grid: the first visit is the first bar close at or after start

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
@@ -15,9 +15,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from backend.backtest.clock import BacktestClock
-from backend.backtest.data import BacktestData, BacktestInputError, open_replay, open_simulated
+from backend.backtest.data import BacktestData, BacktestInputError, check_bar_count, open_replay, open_simulated
 from backend.backtest.engine import RUN_SECTIONS, BacktestConfig, BacktestResult, run_backtest
-from backend.market.source import INTERVAL_SECONDS
+from backend.market.source import INTERVAL_SECONDS, interval_delta
 from backend.market.sources.replay import split_symbols
 from config.runtime import SettingsHolder
 from config.settings import ConfigError, Settings, field_refs
@@ -72,7 +72,7 @@ class BacktestRequest(BaseModel):
     cash: Decimal | None = Field(None, gt=0, le=Decimal("1e12"), description="Default: QT_PAPER_STARTING_CASH.")
     fee_bps: Decimal | None = Field(None, ge=0, le=MAX_BPS, description="Default: QT_PAPER_FEE_BPS.")
     slippage: Literal["book"] | Decimal = Field("book", description="'book' walks the paper book; or fixed bps.")
-    baselines: list[Baseline] = Field(default_factory=lambda: list(ALL_BASELINES))
+    baselines: list[Baseline] = Field(default_factory=lambda: list(ALL_BASELINES), max_length=len(ALL_BASELINES))
     model: Literal["none"] = Field("none", description="Only 'none' (the liquidity-only blend) so far.")
     seed: int = Field(42, ge=0, le=MAX_SEED)
     settings: dict[str, SettingValue] = Field(
@@ -94,7 +94,18 @@ class BacktestRequest(BaseModel):
     def _utc(cls, value: datetime | None) -> datetime | None:
         if value is None:
             return None
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        try:
+            return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        except OverflowError:  # 9999-12-31T23:59:59-05:00 is past the last datetime in UTC
+            raise ValueError(f"{value.isoformat()} is out of range in UTC") from None
+
+    @field_validator("baselines")
+    @classmethod
+    def _baselines(cls, value: list[Baseline]) -> list[Baseline]:
+        twice = sorted({b for b in value if value.count(b) > 1})
+        if twice:
+            raise ValueError(f"baseline {', '.join(twice)} given more than once")
+        return value
 
     @field_validator("symbols")
     @classmethod
@@ -168,8 +179,16 @@ class BacktestRequest(BaseModel):
         except ConfigError as exc:
             return "settings: " + "; ".join(exc.problems)
         if self.source == "simulated":
+            from backend.market.sources.simulated import EPOCH
             from backend.market.sources.simulated_universe import ALL_SYMBOLS
 
+            if self.end is not None:  # the replay's range is bounded by its files
+                interval = self.interval or "1h"
+                try:
+                    start = self.start or EPOCH + timedelta(days=1)
+                    check_bar_count(start, self.end, interval_delta(interval), interval)
+                except BacktestInputError as exc:
+                    return str(exc)
             known = [s.symbol for s in ALL_SYMBOLS]
         else:
             folder = settings.market.replay_dir

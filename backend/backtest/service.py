@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import subprocess
 import sys
 from collections.abc import Callable
@@ -17,7 +18,7 @@ from typing import Any
 
 from backend.backtest.request import BacktestRequest
 from backend.backtest.store import BacktestStore, RunView
-from backend.backtest.worker import encode_settings
+from backend.backtest.worker import encode_settings, worker_environment
 from config.runtime import SettingsHolder
 
 log = logging.getLogger(__name__)
@@ -31,7 +32,11 @@ def _drain(process: subprocess.Popen[bytes]) -> bytes:
     return err
 
 
-class BacktestBusyError(RuntimeError):
+class BacktestConflictError(RuntimeError):
+    """The request does not fit the run's state (a 409)."""
+
+
+class BacktestBusyError(BacktestConflictError):
     """A backtest is already queued or running (one at a time: the machine has few cores)."""
 
 
@@ -65,10 +70,31 @@ class BacktestService:
             task.add_done_callback(self._watchers.discard)
             return view
 
+    async def cancel(self, run_id: int) -> RunView:
+        """Stop a queued or running backtest: recorded failed (cancelled) first, then its worker is
+        terminated (its watcher reaps it and leaves the record as it is)."""
+        async with self._lock:
+            view = await asyncio.to_thread(self.store.get, run_id)
+            if view is None or view.status not in ("queued", "running"):
+                raise BacktestConflictError(
+                    f"backtest {run_id} is {view.status if view else 'unknown'}: nothing to cancel"
+                )
+            process = self._processes.get(run_id)
+            if process is None:
+                raise BacktestConflictError(
+                    f"backtest {run_id} is {view.status} in a worker this service did not start (another replica?)"
+                )
+            await asyncio.to_thread(self.store.fail, run_id, f"cancelled (POST /backtests/{run_id}/cancel)")
+            process.terminate()
+            cancelled = await asyncio.to_thread(self.store.get, run_id)
+        assert cancelled is not None  # noqa: S101 (the row was read above and runs are never deleted)
+        return cancelled
+
     def _spawn(self, run_id: int, out_dir: Path) -> subprocess.Popen[bytes]:
         process = subprocess.Popen(  # noqa: S603 (our own interpreter and module)
             [sys.executable, "-m", "backend.backtest.worker", str(run_id), str(out_dir)],
             cwd=REPOSITORY,
+            env=worker_environment(os.environ),
             stdin=subprocess.PIPE,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,

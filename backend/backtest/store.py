@@ -6,6 +6,8 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from itertools import pairwise
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, select
@@ -49,6 +51,10 @@ class RunView:
         )
 
 
+WORKER_MODULE = "backend.backtest.worker"  # service.py _spawn: [python, -m, WORKER_MODULE, run_id, out_dir]
+PROC = Path("/proc")
+
+
 def _alive(pid: int | None) -> bool:
     if not pid:
         return False
@@ -59,6 +65,28 @@ def _alive(pid: int | None) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def _worker_alive(pid: int | None, run_id: int) -> bool:
+    """Whether `pid` is a live backtest worker of run `run_id`, not just any live process.
+
+    A pid stored before a restart is often reused (in a container, by the new service itself), so
+    on Linux the process's command line (/proc/<pid>/cmdline) must name the worker module followed
+    by the run id. psutil is not a dependency; where /proc is missing (macOS, Windows) only the pid
+    is checked. The service's own process is never the worker.
+    """
+    if not pid or pid == os.getpid():
+        return False
+    if not PROC.is_dir():
+        return _alive(pid)
+    try:
+        raw = (PROC / str(pid) / "cmdline").read_bytes()
+    except PermissionError:  # hidden from us: assume it may be the worker, as the pid check did
+        return _alive(pid)
+    except OSError:  # no such process
+        return False
+    argv = raw.decode(errors="replace").split("\0")  # empty for a zombie: not a live worker
+    return any(arg == WORKER_MODULE and nxt == str(run_id) for arg, nxt in pairwise(argv))
 
 
 class BacktestStore:
@@ -122,11 +150,14 @@ class BacktestStore:
             return True
 
     def fail_interrupted(self) -> int:
-        """At start-up: runs left queued or running by a worker that is gone are failed."""
+        """At start-up: runs left queued or running by a worker that is gone are failed.
+
+        Gone means no live process with the stored pid that is this run's worker (`_worker_alive`).
+        """
         failed = 0
         with self._sessions.begin() as session:
             for row in session.scalars(select(BacktestRun).where(BacktestRun.status.in_(ACTIVE))):
-                if not _alive(row.worker_pid):
+                if not _worker_alive(row.worker_pid, row.id):
                     row.status = "failed"
                     row.error = "interrupted: the worker process is gone (service restarted)"
                     row.finished_at = self._clock()

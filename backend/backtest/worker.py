@@ -14,6 +14,7 @@ import logging
 import os
 import re
 import sys
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
 from enum import Enum
@@ -27,7 +28,7 @@ from backend.backtest.inline import tune_collector
 from backend.backtest.output import write_outputs
 from backend.backtest.request import BacktestRequest, data_range, execute
 from backend.backtest.store import BacktestStore
-from config.settings import Settings
+from config.settings import SECTIONS, Settings, field_refs
 from database.session import make_engine, make_session_factory
 
 log = logging.getLogger("backend.backtest.worker")
@@ -45,9 +46,31 @@ def _plain(value: Any) -> Any:
     raise TypeError(f"setting value of type {type(value).__name__} has no JSON form")
 
 
+# The one secret a run needs: the database's password (the run's record is there). The admin
+# token, the exchange's keys and the notifiers' secrets never reach the worker.
+WORKER_SECRETS = frozenset({"DB_PASS"})
+
+
+def withheld_secrets() -> dict[str, str]:
+    """The secrets the worker is not given, by environment name: their section."""
+    return {env: ref.section for env, ref in field_refs().items() if ref.secret and env not in WORKER_SECRETS}
+
+
+def worker_environment(environ: Mapping[str, str]) -> dict[str, str]:
+    """The worker's environment: the service's without the secrets it withholds (its settings come on stdin)."""
+    withheld = withheld_secrets()
+    return {name: value for name, value in environ.items() if name not in withheld}
+
+
 def encode_settings(settings: Settings) -> bytes:
-    """The settings as JSON for the worker's stdin, secrets included (``decode_settings`` reverses it)."""
-    return json.dumps(settings.model_dump(mode="python", by_alias=True), default=_plain).encode()
+    """The settings as JSON for the worker's stdin (``decode_settings`` reverses it), the secrets a
+    run does not need replaced by their defaults (none, or empty)."""
+    data = settings.model_dump(mode="python", by_alias=True)
+    refs = field_refs()
+    for env, section in withheld_secrets().items():
+        # sent as the default, not left out: a section reads what it is not given from backend/.env
+        data[section][env] = SECTIONS[section].model_fields[refs[env].field].default
+    return json.dumps(data, default=_plain).encode()
 
 
 def decode_settings(data: bytes) -> Settings:
@@ -79,6 +102,8 @@ def run(run_id: int, settings: Settings, out_dir: Path) -> int:
             content = write_outputs(result, out_dir)
         except Exception as exc:
             message = failure_message(exc)
+            if settings.market.replay_dir is not None:  # the record is public: no path of the host
+                message = message.replace(str(settings.market.replay_dir), "QT_REPLAY_DIR")
             store.fail(run_id, message)
             print(f"backtest worker: run {run_id} failed: {message}", file=sys.stderr)
             return 1

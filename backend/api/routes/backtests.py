@@ -19,9 +19,9 @@ from backend.api.schemas.backtests import (
     EquityCurve,
     EquityPoint,
 )
-from backend.api.security import audit_or_503
+from backend.api.security import Audited, audit_or_503
 from backend.backtest.curves import read_curves
-from backend.backtest.service import BacktestBusyError, BacktestService
+from backend.backtest.service import BacktestBusyError, BacktestConflictError, BacktestService
 from backend.backtest.store import RunView
 
 router = APIRouter(prefix="/backtests", tags=["backtests"])
@@ -165,13 +165,31 @@ async def start_backtest(
     if problem is not None:
         audit_or_503(ctx, request, caller, f"refused: {problem}", after={"params": params})
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=problem)
-    try:
-        active = await asyncio.to_thread(service.store.active)
-        if active is not None:
-            raise BacktestBusyError(f"backtest {active.id} is {active.status}; one runs at a time")
-        audit_or_503(ctx, request, caller, "ok", after={"params": params})
-        view = await service.start(body, caller.fingerprint)
-    except BacktestBusyError as exc:
-        audit_or_503(ctx, request, caller, f"refused: {exc}", after={"params": params})
-        raise HTTPException(status.HTTP_409_CONFLICT, detail=str(exc)) from exc
+    # one line, written once the outcome is known: start's own locked check may still refuse
+    with Audited(ctx, request, caller, after={"params": params}):
+        try:
+            view = await service.start(body, caller.fingerprint)
+        except BacktestBusyError as exc:
+            raise HTTPException(status.HTTP_409_CONFLICT, detail=str(exc)) from exc
+    return BacktestSummary(**_fields(view, service))
+
+
+@router.post(
+    "/{run_id}/cancel",
+    response_model=BacktestSummary,
+    responses={
+        404: {"description": "Unknown backtest."},
+        409: {"description": "The backtest is not queued or running, or its worker is not this process's."},
+    },
+)
+async def cancel_backtest(
+    run_id: RunId, request: Request, ctx: CtxDep, service: BacktestsDep, caller: AdminDep, _w: WritableDep
+) -> BacktestSummary:
+    """Stop a queued or running backtest: its worker is terminated and the run recorded failed (cancelled)."""
+    view = await _view(service, run_id)
+    with Audited(ctx, request, caller, before={"status": view.status}, after={"status": "failed"}):
+        try:
+            view = await service.cancel(run_id)
+        except BacktestConflictError as exc:
+            raise HTTPException(status.HTTP_409_CONFLICT, detail=str(exc)) from exc
     return BacktestSummary(**_fields(view, service))

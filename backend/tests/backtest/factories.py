@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -96,3 +97,24 @@ def set_backtest_env(monkeypatch: Any, tmp_path: Path) -> None:
             monkeypatch.setenv(name, value)
     monkeypatch.setenv("QT_RISK_STATE_DB", str(tmp_path / "risk.db"))
     monkeypatch.setenv("QT_MODEL_ARTIFACTS_DIR", str(tmp_path / "artifacts"))
+
+
+# POST /backtests over write_market's folder (QT_REPLAY_DIR of the `backtest_client` fixture)
+BODY = {
+    "source": "replay",
+    "start": "2025-01-02T00:00:00Z",
+    "end": "2025-01-02T12:00:00Z",
+    "baselines": ["equal_weight"],
+}
+WAIT_SECONDS = 180  # a deadline for the worker, not a timing assertion
+
+
+def wait_done(client: Any, run_id: int) -> dict[str, Any]:
+    """The run's record once its worker has finished it (completed or failed)."""
+    deadline = time.monotonic() + WAIT_SECONDS
+    while time.monotonic() < deadline:
+        body: dict[str, Any] = client.get(f"/backtests/{run_id}").json()
+        if body["status"] in ("completed", "failed"):
+            return body
+        time.sleep(0.2)
+    raise AssertionError(f"backtest {run_id} not finished within {WAIT_SECONDS}s")

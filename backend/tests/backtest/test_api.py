@@ -4,44 +4,14 @@ from __future__ import annotations
 
 import csv
 import json
-import time
-from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from backend.backtest.store import BacktestStore
-from backend.tests.backtest.factories import BACKTEST_ENV, write_market
-from backend.tests.conftest import ADMIN_HEADERS, SettingsFactory
-
-BODY = {
-    "source": "replay",
-    "start": "2025-01-02T00:00:00Z",
-    "end": "2025-01-02T12:00:00Z",
-    "baselines": ["equal_weight"],
-}
-WAIT_SECONDS = 180  # a deadline for the worker, not a timing assertion
-
-
-@pytest.fixture
-def backtest_client(make_settings: SettingsFactory, client_for: Callable[[Any], Any], tmp_path: Path) -> Any:
-    folder = write_market(tmp_path / "market", bars=40)
-    sections: dict[str, dict[str, Any]] = {name: dict(values) for name, values in BACKTEST_ENV.items()}
-    sections["market"] = {"QT_REPLAY_DIR": str(folder)}
-    return client_for(make_settings(**sections))
-
-
-def wait_done(client: Any, run_id: int) -> dict[str, Any]:
-    deadline = time.monotonic() + WAIT_SECONDS
-    while time.monotonic() < deadline:
-        body: dict[str, Any] = client.get(f"/backtests/{run_id}").json()
-        if body["status"] in ("completed", "failed"):
-            return body
-        time.sleep(0.2)
-    raise AssertionError(f"backtest {run_id} not finished within {WAIT_SECONDS}s")
+from backend.tests.backtest.factories import BODY, wait_done
+from backend.tests.conftest import ADMIN_HEADERS
 
 
 def test_an_admin_starts_a_backtest_that_a_worker_runs_and_records(backtest_client: Any, tmp_path: Path) -> None:

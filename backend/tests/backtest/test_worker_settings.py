@@ -1,5 +1,5 @@
 """The backtest worker receives the service's settings as JSON data (never a pickle): a round trip
-keeps every value, secrets included, and anything else on stdin is refused in one line."""
+keeps every value but the secrets a run does not need, and anything else on stdin is refused in one line."""
 
 from __future__ import annotations
 
@@ -10,16 +10,20 @@ from backend.backtest.worker import decode_settings, encode_settings
 from backend.tests.conftest import SettingsFactory
 
 
-def test_settings_survive_the_pipe_exactly_secrets_included(make_settings: SettingsFactory) -> None:
+def test_settings_survive_the_pipe_exactly_but_the_secrets_a_run_does_not_need(make_settings: SettingsFactory) -> None:
     settings = make_settings(
+        database={"DB_PASS": "db-secret-789"},
         execution={"QT_BINANCE_API_KEY": "key-123", "QT_BINANCE_API_SECRET": "secret-456"},
         risk={"QT_MAX_NOTIONAL_PER_TRADE": "750.25"},
     )
     back = decode_settings(encode_settings(settings))
-    assert back == settings
-    assert back.execution.binance_api_secret is not None
-    assert back.execution.binance_api_secret.get_secret_value() == "secret-456"
-    assert b"secret-456" in encode_settings(settings)  # the pipe carries it; nothing else prints it
+    withheld = {"binance_api_key": None, "binance_api_secret": None}
+    assert back.execution == settings.execution.model_copy(update=withheld)
+    assert {name: getattr(back, name) for name in ("risk", "liquidity", "market", "model", "database")} == {
+        name: getattr(settings, name) for name in ("risk", "liquidity", "market", "model", "database")
+    }
+    assert b"db-secret-789" in encode_settings(settings)  # the pipe carries the database's; nothing prints it
+    assert b"secret-456" not in encode_settings(settings)  # a backtest never needs the exchange's keys
 
 
 def test_the_worker_refuses_anything_but_settings_json_without_running_it() -> None:
