@@ -2,11 +2,13 @@
 
 For every evaluated walk-forward fold, the booster fitted on that fold's training window trades its
 test window through the backtest engine (backend.backtest: the live liquidity, execution, risk and
-paper-exchange services on a simulated clock, with the configured fees and the paper book's
-slippage), and so does the same universe blend without the model (the engine's ``liquidity_only``
-book). The gate passes when, over the folds, the model's net return beats liquidity-only's in total,
-in at least half the folds, and still in total without its single best fold — a model that wins
-by the luck of one window does not pass. Every fold's figures are recorded.
+paper-exchange services on a simulated clock, with the configured fees, the paper book's slippage
+and the replay source's QT_REPLAY_SPREAD_BPS; the booster is given the sentiment the live predictor
+is given, read on the backtest clock: backend.backtest.model.BacktestSentiment), and so does the
+same universe blend without the model (the engine's ``liquidity_only`` book). The gate passes when,
+over the folds, the model's net return beats liquidity-only's in total, in at least half the folds,
+and still in total without its single best fold — a model that wins by the luck of one window does
+not pass. Every fold's figures are recorded.
 """
 
 from __future__ import annotations
@@ -42,16 +44,24 @@ class FoldModel:
 class FoldPredictor:
     """What the liquidity service needs from a predictor, for one fold's booster (no registry)."""
 
-    def __init__(self, booster: xgb.Booster, version: str, interval: str) -> None:
+    def __init__(
+        self,
+        booster: xgb.Booster,
+        version: str,
+        interval: str,
+        sentiment: Callable[[], pd.Series | None] | None = None,
+    ) -> None:
         now = datetime.now(UTC)
         self._model = LoadedModel(version, booster, {"interval": interval}, now, "", Path())
+        self._sentiment = sentiment  # as the live Predictor's: the reading at the (backtest) clock's moment
         self.active_version: str | None = version
 
     def predict(self, klines_by_symbol: Mapping[str, Sequence[Kline]]) -> dict[str, Signal]:
         from ai_engine.predictor import Predictor
 
         usable = {s: ks for s, ks in klines_by_symbol.items() if ks}
-        frame = latest_features_fast(bars_from_klines(usable, str(self._model.metadata["interval"])))
+        bars = bars_from_klines(usable, str(self._model.metadata["interval"]))
+        frame = latest_features_fast(bars, None if self._sentiment is None else self._sentiment())
         signals, _counts = Predictor._score(self._model, frame)
         return signals
 
@@ -90,6 +100,7 @@ def economic_gate(
     from backend.backtest.clock import BacktestClock
     from backend.backtest.data import open_replay, open_simulated
     from backend.backtest.engine import BacktestConfig, run_backtest
+    from backend.backtest.model import BacktestSentiment
 
     say = progress or (lambda _m: None)
     step = interval_delta(bars.interval)
@@ -103,7 +114,7 @@ def economic_gate(
             if folder is None:
                 data = open_simulated(clock, interval=bars.interval, seed=settings.market.sim_seed)
             else:
-                data = open_replay(folder, clock, interval=bars.interval)
+                data = open_replay(folder, clock, interval=bars.interval, spread_bps=settings.market.replay_spread_bps)
             config = BacktestConfig(
                 start=start,
                 end=end,
@@ -112,7 +123,8 @@ def economic_gate(
                 rebalance_bars=horizon,
                 baselines=("liquidity_only",),
             )
-            predictor = FoldPredictor(fold.booster, f"fold-{fold.number}", bars.interval)
+            sentiment = BacktestSentiment(settings.market, clock)
+            predictor = FoldPredictor(fold.booster, f"fold-{fold.number}", bars.interval, sentiment)
             result = run_backtest(config, data, clock, predictor=predictor, settings=settings)
             returns = result.net_returns()
             model, plain = returns["strategy"], returns["liquidity_only"]

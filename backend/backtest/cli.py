@@ -200,22 +200,27 @@ def main(argv: list[str] | None = None) -> int:
         engine = None
         try:
             predictor: Any = None
+            if args.model != "none":
+                from backend.backtest.model import run_settings
+
+                # the model is trained (walk-forward) and scored with the run's settings: its fees, cash, interval
+                holder = run_settings(settings, config, data)
             if args.model == "walk-forward":
                 from backend.backtest.walkforward import WalkForwardPredictor
-                from config.runtime import SettingsHolder
 
-                predictor = WalkForwardPredictor(data, clock, SettingsHolder(settings), args.retrain_days)
+                predictor = WalkForwardPredictor(data, clock, holder, args.retrain_days)
                 stack.callback(predictor.close)
             elif args.model != "none":
                 from ai_engine.registry import ModelRegistry
                 from backend.backtest.model import pinned_predictor
-                from config.runtime import SettingsHolder
                 from database.session import make_engine, make_session_factory
 
                 engine = make_engine(settings.database.effective_url)
                 registry = ModelRegistry(settings.model.artifacts_dir, make_session_factory(engine))
-                predictor = pinned_predictor(registry, args.model, SettingsHolder(settings), clock)
+                predictor = pinned_predictor(registry, args.model, holder, clock)
             result = run_backtest(config, data, clock, predictor=predictor, settings=settings, progress=progress)
+            if args.model == "walk-forward":  # retrainings that gave no model to trade
+                result.warnings.extend(predictor.warnings())
         finally:
             if bar is not None:
                 bar.close()

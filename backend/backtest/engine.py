@@ -131,21 +131,21 @@ def plan_times(config: BacktestConfig, data: BacktestData) -> list[datetime]:
     return times
 
 
-def _overrides(config: BacktestConfig, data: BacktestData) -> dict[str, Any]:
+def run_overrides(config: BacktestConfig, data: BacktestData, *, model: bool = False) -> dict[str, Any]:
+    """The settings a run sets on top of the environment (its data's interval, cadences, cash, fee, symbols and own)."""
     step = int(data.step.total_seconds())
     out: dict[str, Any] = {
         "QT_MARKET_KLINE_INTERVAL": data.interval,
+        # with a model, the interval it scores (the predictor refuses a model of another) and fetches
+        **({"QT_MODEL_INTERVAL": data.interval} if model else {}),
         # the snapshot stays in the market cache for --market-bars bars, as the refresh job would keep it
         "QT_MARKET_CACHE_TTL_SECONDS": min(max(config.market_bars * step - 1, 0), MAX_CACHE_TTL),
         # the rebalance cadence, as the scheduler's setting says it: a sliced order's TWAP window
         "QUANTUM_TRADER_EXECUTION_SECONDS": min(config.rebalance_bars * step, MAX_EXECUTION_SECONDS),
     }
-    if config.cash is not None:
-        out["QT_PAPER_STARTING_CASH"] = config.cash
-    if config.fee_bps is not None:
-        out["QT_PAPER_FEE_BPS"] = config.fee_bps
-    if config.symbols:
-        out["QT_LIQUIDITY_WHITELIST"] = ",".join(config.symbols)
+    given: dict[str, Any] = {"QT_PAPER_STARTING_CASH": config.cash, "QT_PAPER_FEE_BPS": config.fee_bps}
+    given["QT_LIQUIDITY_WHITELIST"] = ",".join(config.symbols) or None
+    out.update({env: value for env, value in given.items() if value is not None})
     out.update(config.settings)
     return out
 
@@ -322,7 +322,7 @@ async def run_backtest_async(
         from backend.backtest.model import look_ahead_warnings  # only with a model: it imports xgboost
 
         warnings += look_ahead_warnings(predictor, times[0])
-    overrides = _overrides(config, data)
+    overrides = run_overrides(config, data, model=predictor is not None)
     holder = SettingsHolder(settings if settings is not None else load_settings(), overrides)
     clock.set(max(clock(), times[0]))
     run = _Run(config, data, clock, holder, predictor, trades_dir)

@@ -3,15 +3,27 @@ the model, net of the configured costs, judged fold by fold."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
+import numpy as np
+import pandas as pd
 import pytest
 
-from ai_engine.economic import judge
+import ai_engine.economic as economic
+from ai_engine.booster import BoosterParams, fit_booster
+from ai_engine.economic import FoldModel, economic_gate, judge
+from ai_engine.features import FEATURE_NAMES, interval_delta
+from ai_engine.gates import Gate
 from ai_engine.registry import ModelRegistry
+from ai_engine.signal import CLASSES, Action
 from ai_engine.training import ActivationPolicy, TrainingRequest, train
+from backend.market.sentiment import SimulatedSentiment
 from backend.tests.ai.factories import fast_model_settings, random_walk_bars, write_replay_dir
+from backend.tests.backtest.factories import BACKTEST_ENV
 from config.settings import Settings
 
 
@@ -116,3 +128,65 @@ def test_a_one_symbol_universe_makes_the_economic_gate_not_applicable_and_blocks
     activation = (forced.run.metrics or {})["activation"]
     assert activation["forced"] is True
     assert "economic" in activation["failed_gates"]
+
+
+def _sentiment_booster() -> Any:
+    """A booster that buys when the sentiment feature is above one half and sells below it."""
+    rng = np.random.default_rng(3)
+    features = rng.standard_normal((600, len(FEATURE_NAMES)))
+    mood = rng.random(600)
+    features[:, FEATURE_NAMES.index("sentiment")] = mood
+    labels = np.where(mood > 0.5, CLASSES.index(Action.BUY), CLASSES.index(Action.SELL))
+    return fit_booster(features, labels, BoosterParams(rounds=5, threads=1, min_child_weight=1.0))
+
+
+def _at(moment: datetime) -> datetime:
+    return moment
+
+
+def _gate(make_settings: Callable[..., Settings], tmp_path: Path, **market: Any) -> Gate:
+    """The gate over one fold: the last five days of 300 hours of three symbols, traded every 4 bars."""
+    bars = random_walk_bars(n_symbols=3, n_bars=300, seed=11, momentum=0.3)
+    folder = write_replay_dir(tmp_path / "replay", bars)
+    fold = FoldModel(1, _sentiment_booster(), bars.times[180].to_pydatetime(), bars.times[-1].to_pydatetime())
+    sections: dict[str, dict[str, Any]] = {name: dict(values) for name, values in BACKTEST_ENV.items()}
+    settings = make_settings(**sections, market=market)
+    return economic_gate([fold], bars, f"replay:{folder}", settings, horizon=4)
+
+
+def test_the_economic_gate_scores_each_decision_with_the_sentiment_reading_of_that_moment_never_a_later_one(
+    make_settings: Callable[..., Settings], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The live predictor is given the sentiment service's last reading: the gate's folds are scored
+    with the reading the service would hold at each decision on the backtest clock (a review found
+    the feature NaN there, so a model trained with sentiment was judged without it)."""
+    seen: list[tuple[datetime, pd.Series | None, np.ndarray]] = []
+    real = economic.latest_features_fast
+
+    def spy(bars: Any, sentiment: pd.Series | None = None, **kwargs: Any) -> pd.DataFrame:
+        frame = real(bars, sentiment, **kwargs)
+        decision = (bars.times[-1] + interval_delta(bars.interval)).to_pydatetime()  # the newest bar's close
+        seen.append((decision, sentiment, frame["sentiment"].to_numpy()))
+        return frame
+
+    monkeypatch.setattr(economic, "latest_features_fast", spy)
+    gate = _gate(make_settings, tmp_path, QT_SENTIMENT_SOURCE="simulated", QT_SIM_SEED=5)
+    assert gate.details["folds"][0]["model_orders"] > 0
+    assert len(seen) > 24
+    for decision, sentiment, column in seen:
+        assert sentiment is not None
+        assert sentiment.index.max() <= decision  # published at or before the decision
+        expected = SimulatedSentiment(5, clock=functools.partial(_at, decision)).fetch().value / 100
+        assert column == pytest.approx(expected, rel=1e-6)
+    assert len({float(column[0]) for _, _, column in seen}) > 1  # a new reading each day
+
+
+def test_the_economic_gate_trades_a_replay_with_the_configured_spread(
+    make_settings: Callable[..., Settings], tmp_path: Path
+) -> None:
+    """QT_REPLAY_SPREAD_BPS is the replay source's synthetic spread in the backtests the CLI runs:
+    the gate's folds are traded with it too, not with the source's default 5 bps."""
+    tight = _gate(make_settings, tmp_path / "tight", QT_REPLAY_SPREAD_BPS=0)
+    wide = _gate(make_settings, tmp_path / "wide", QT_REPLAY_SPREAD_BPS=200)
+    for key in ("model_net_return", "liquidity_only_net_return"):
+        assert wide.details["folds"][0][key] < tight.details["folds"][0][key] - 0.005, key

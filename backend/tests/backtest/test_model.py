@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -60,11 +61,55 @@ def test_a_recorded_model_drives_the_strategy_and_not_the_baselines(
     assert set(result.net_returns()) == {"strategy", "liquidity_only"}
 
 
+def _at(moment: datetime) -> datetime:
+    return moment
+
+
+def test_a_recorded_model_is_scored_with_the_sentiment_reading_of_the_backtest_clock_never_a_later_one(
+    make_settings: Callable[..., Settings], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The live Predictor is given the sentiment service's last reading; --model VERSION (and
+    walk-forward) scored with the feature missing (a review), unlike the service with that model."""
+    import ai_engine.predictor as predictor_module
+    from backend.market.sentiment import SimulatedSentiment
+
+    folder = write_replay_dir(tmp_path / "bars", random_walk_bars(n_symbols=3, n_bars=700, seed=11, momentum=0.3))
+    sections: dict[str, dict[str, Any]] = {name: dict(values) for name, values in BACKTEST_ENV.items()}
+    sections["model"] = fast_model_settings()
+    settings = make_settings(**sections, market={"QT_SENTIMENT_SOURCE": "simulated", "QT_SIM_SEED": 9})
+    first = START + timedelta(days=25)
+    clock = BacktestClock(first)
+    seen: list[tuple[datetime, Any]] = []
+    real = predictor_module.latest_feature_rows
+
+    def spy(bars: Any, sentiment: Any = None, **kwargs: Any) -> Any:
+        seen.append((clock(), sentiment))
+        return real(bars, sentiment, **kwargs)
+
+    monkeypatch.setattr(predictor_module, "latest_feature_rows", spy)
+    engine = make_engine(settings.database.effective_url)
+    try:
+        registry = ModelRegistry(settings.model.artifacts_dir, make_session_factory(engine))
+        outcome = train(TrainingRequest(source=f"replay:{folder}", activate=ActivationPolicy.NEVER), settings, registry)
+        predictor = pinned_predictor(registry, outcome.run.version, SettingsHolder(settings), clock)
+        config = BacktestConfig(start=first, end=first + timedelta(days=2), baselines=())
+        run_backtest(config, open_replay(folder, clock), clock, predictor=predictor, settings=settings)
+    finally:
+        engine.dispose()
+    assert len(seen) > 10
+    for now, sentiment in seen:
+        assert sentiment is not None
+        assert list(sentiment.index) == [now.replace(hour=0, minute=0, second=0)]  # the day's reading, published
+        assert float(sentiment.iloc[-1]) == SimulatedSentiment(9, clock=functools.partial(_at, now)).fetch().value / 100
+    assert len({float(s.iloc[-1]) for _, s in seen}) == 3  # three days, three readings
+
+
 def _walk_forward_market(
     make_settings: Callable[..., Settings], tmp_path: Path
 ) -> tuple[Settings, datetime, BacktestClock, BacktestData]:
-    """Three random-walk symbols, 700 hours; the run starts on day 22 (enough history to train)."""
-    folder = write_replay_dir(tmp_path / "bars", random_walk_bars(n_symbols=3, n_bars=700, seed=11, momentum=0.3))
+    """Three random-walk symbols, 700 hours; the run starts on day 22 (enough history to train). The
+    momentum makes the models trained on them pass their gates (with 0.3 some fail class_prior)."""
+    folder = write_replay_dir(tmp_path / "bars", random_walk_bars(n_symbols=3, n_bars=700, seed=11, momentum=0.5))
     sections: dict[str, dict[str, Any]] = {name: dict(values) for name, values in BACKTEST_ENV.items()}
     sections["model"] = fast_model_settings()
     first = START + timedelta(days=22)
@@ -96,7 +141,7 @@ def test_walk_forward_retrains_on_bars_before_each_segment(
         predictor.close()
     assert not predictor.folder.exists()  # the segments' bars and models go with the run
     assert result.model == "walk-forward"
-    trained = [t for t in predictor.trainings if "version" in t]
+    trained = [t for t in predictor.trainings if t["status"] == "used"]
     assert len(trained) == 3, predictor.trainings  # at day 0, 2 and 4 of the run
     assert len({t["version"] for t in trained}) == 3
     assert result.trainings == predictor.trainings
@@ -125,7 +170,8 @@ def test_walk_forward_training_may_run_event_loops_of_its_own(
         result = run_backtest(config, data, clock, predictor=predictor, settings=settings)
     finally:
         predictor.close()
-    assert [sorted(t) for t in result.trainings] == [["time", "version"]], result.trainings
+    assert [t["status"] for t in result.trainings] == ["used"], result.trainings
+    assert "error" not in result.trainings[0]
 
 
 def test_walk_forward_pages_through_a_source_that_answers_1000_bars_a_request(
