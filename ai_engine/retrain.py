@@ -211,6 +211,7 @@ class RetrainService:
             recorded=recorded,
             now=now,
             max_bar_times=target - seen,
+            sentiment=self.predictor.sentiment(),  # as the champion is served
         )
         added = await asyncio.to_thread(self.store.add_predictions, cycle.id, rows)
         pending = await asyncio.to_thread(self.store.predictions, cycle.id, pending_only=True)

@@ -2,7 +2,7 @@
 
 Pure functions over klines and recorded rows (the retrain service stores them). A bar is scored
 once, when it has closed, with the features the live predictor would have computed at its close
-(the same causal feature code, over the bars up to it; sentiment is left out for both models);
+(the same causal feature code, over the bars up to it, and the same sentiment reading);
 neither model's predictions are traded. Once ``horizon`` more bars have closed, the bar's forward
 return and label (the challenger's threshold, a fixed one) are known and both models are judged on
 it: log loss, and the net return of acting on the signal (BUY long, SELL short for the horizon,
@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from ai_engine.booster import predict_proba
 from ai_engine.cycles import ShadowRow
@@ -40,14 +41,19 @@ def score_new_bars(
     recorded: Mapping[str, datetime],
     now: datetime,
     max_bar_times: int,
+    sentiment: pd.Series | None = None,
 ) -> list[ShadowRow]:
-    """Rows for the closed bars opening after ``after`` (and after what is recorded) of every symbol."""
+    """Rows for the closed bars opening after ``after`` (and after what is recorded) of every symbol.
+
+    ``sentiment`` is what the live predictor is given (the market service's last reading, value /
+    100 by publication time), joined as of each bar's close as in training: a model that learned
+    from it is judged with it, as it is served."""
     interval = str(challenger.metadata.get("interval"))
     usable = {s: closed(ks, now) for s, ks in klines_by_symbol.items()}
     usable = {s: ks for s, ks in usable.items() if len(ks) > WARMUP_BARS}
     if not usable:
         return []
-    frame = compute_features(bars_from_klines(usable, interval), drop_warmup=True)
+    frame = compute_features(bars_from_klines(usable, interval), sentiment, drop_warmup=True)
     times = frame.index.get_level_values("open_time")
     symbols = frame.index.get_level_values("symbol")
     after_recorded = np.array(
