@@ -83,10 +83,6 @@ class Predictor:
         self._arrays = KlineArrays()
         self._lock = threading.Lock()
 
-    def sentiment(self) -> pd.Series | None:
-        """The sentiment reading it scores with now (its provider's), or None without one."""
-        return self._sentiment() if self._sentiment is not None else None
-
     # loading ------------------------------------------------------------------------------------
     def reload(self) -> ModelState:
         """Load the active model from the registry (blocking: call it off the event loop)."""

@@ -20,6 +20,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 from ai_engine.cycles import (
     CANCELLED,
     FAILED,
@@ -78,6 +80,7 @@ class RetrainService:
         audit: AuditFn,
         clock: Callable[[], datetime],
         encode_settings: Callable[[], bytes],
+        sentiment: Callable[[], pd.Series | None] = lambda: None,
     ) -> None:
         self.registry = registry
         self.predictor = predictor
@@ -87,6 +90,7 @@ class RetrainService:
         self._audit = audit
         self._clock = clock
         self._encode = encode_settings
+        self._sentiment = sentiment  # the readings the service held, stamped when it held them
         self._process: subprocess.Popen[bytes] | None = None
         self._watcher: asyncio.Task[None] | None = None
         self._challenger: LoadedModel | None = None
@@ -211,7 +215,7 @@ class RetrainService:
             recorded=recorded,
             now=now,
             max_bar_times=target - seen,
-            sentiment=self.predictor.sentiment(),  # as the champion is served
+            sentiment=self._sentiment(),  # each bar gets the reading held at its close, as served
         )
         added = await asyncio.to_thread(self.store.add_predictions, cycle.id, rows)
         pending = await asyncio.to_thread(self.store.predictions, cycle.id, pending_only=True)

@@ -2,7 +2,7 @@
 
 Pure functions over klines and recorded rows (the retrain service stores them). A bar is scored
 once, when it has closed, with the features the live predictor would have computed at its close
-(the same causal feature code, over the bars up to it, and the same sentiment reading);
+(the same causal feature code, over the bars up to it, and the sentiment reading held then);
 neither model's predictions are traded. Once ``horizon`` more bars have closed, the bar's forward
 return and label (the challenger's threshold, a fixed one) are known and both models are judged on
 it: log loss, and the net return of acting on the signal (BUY long, SELL short for the horizon,
@@ -45,9 +45,9 @@ def score_new_bars(
 ) -> list[ShadowRow]:
     """Rows for the closed bars opening after ``after`` (and after what is recorded) of every symbol.
 
-    ``sentiment`` is what the live predictor is given (the market service's last reading, value /
-    100 by publication time), joined as of each bar's close as in training: a model that learned
-    from it is judged with it, as it is served."""
+    ``sentiment`` is the readings the service held (value / 100, each stamped when it was first
+    held), joined as of each bar's close as in training: a bar gets the reading the live predictor
+    had when the bar closed, so a model that learned from it is judged with it, as it is served."""
     interval = str(challenger.metadata.get("interval"))
     usable = {s: closed(ks, now) for s, ks in klines_by_symbol.items()}
     usable = {s: ks for s, ks in usable.items() if len(ks) > WARMUP_BARS}

@@ -219,8 +219,6 @@ def main(argv: list[str] | None = None) -> int:
                 registry = ModelRegistry(settings.model.artifacts_dir, make_session_factory(engine))
                 predictor = pinned_predictor(registry, args.model, holder, clock)
             result = run_backtest(config, data, clock, predictor=predictor, settings=settings, progress=progress)
-            if args.model == "walk-forward":  # retrainings that gave no model to trade
-                result.warnings.extend(predictor.warnings())
         finally:
             if bar is not None:
                 bar.close()

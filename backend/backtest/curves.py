@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import csv
 import math
-import threading
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import TypeVar
 
 STRATEGY = "strategy"
-_reading = threading.Lock()
+MAX_POINTS = 5000  # the most points a curve is served with (GET /backtests/{id}/equity?max_points)
+CURVE_READER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="equity-curves")
 T = TypeVar("T")
 
 
@@ -42,16 +43,17 @@ def _rows(path: Path) -> Iterator[dict[str, str]]:
         yield from csv.DictReader(handle)
 
 
-@lru_cache(maxsize=8)  # at most 8 x 4 books x 5,000 points held
-def _thinned(path: Path, _version: tuple[int, int], max_points: int) -> tuple[Curve, ...]:
+@lru_cache(maxsize=16)  # at most 16 files x 4 books x 5,000 points held
+def _curves(path: Path, _version: tuple[int, ...]) -> tuple[Curve, ...]:
+    """The file's curves, each thinned to MAX_POINTS: only those points are parsed and held."""
     counts: dict[str, int] = {}
     for row in _rows(path):  # first pass: how many points each book has, nothing parsed
         counts[row["book"]] = counts.get(row["book"], 0) + 1
-    kept = {book: thin(range(n), max_points) for book, n in counts.items()}
+    kept = {book: thin(range(n), MAX_POINTS) for book, n in counts.items()}
     wanted = {book: set(indices) for book, (_step, indices) in kept.items()}
     seen = dict.fromkeys(counts, 0)
     points: dict[str, list[tuple[datetime, Decimal]]] = {book: [] for book in counts}
-    for row in _rows(path):  # second pass: only the points kept are parsed and held
+    for row in _rows(path):  # second pass: only the points kept are parsed
         book = row["book"]
         if seen[book] in wanted[book]:
             points[book].append((datetime.fromisoformat(row["time"]), Decimal(row["equity"])))
@@ -61,11 +63,20 @@ def _thinned(path: Path, _version: tuple[int, int], max_points: int) -> tuple[Cu
 
 
 def read_curves(path: Path, max_points: int) -> list[Curve]:
-    """equity.csv's equity per book (the strategy first, then the baselines in the file's order).
+    """equity.csv's equity per book (the strategy first, then the baselines in the file's order),
+    at most ``max_points`` (at most MAX_POINTS) each.
 
-    Memory stays at the points returned, not the file's (a year of 1-minute bars of four books is
-    2 million rows), and a file already read at this size answers from memory: the route is public.
+    A curve longer than MAX_POINTS is thinned to MAX_POINTS once, when the file is first read, and
+    that curve is thinned to ``max_points``: memory stays at the points kept, not the file's (a year
+    of 1-minute bars of four books is 2 million rows), and a file already read answers from memory
+    whatever ``max_points`` is asked (the route is public). Blocking: the route runs it on
+    CURVE_READER, one thread of its own, so a burst of reads never holds the threads the rest of
+    the service runs its database work on.
     """
-    stat = path.stat()
-    with _reading:  # one reader at a time: a burst of requests for a new file reads it once
-        return list(_thinned(path, (stat.st_mtime_ns, stat.st_size), max_points))
+    info = path.stat()
+    version = (info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)  # a rewritten file is read again
+    curves = []
+    for curve in _curves(path, version):
+        step, points = thin(curve.points, max_points)
+        curves.append(Curve(curve.book, curve.points_in_run, curve.step * step, points))
+    return curves

@@ -28,17 +28,34 @@ class BacktestInputError(ValueError):
 # The most bar closes one run visits: two years of 1-minute bars (its list of times is built before
 # the run starts, and one request must not be able to ask for billions).
 MAX_BARS = 1_100_000
+# The simulated market makes its days one by one from its epoch: a run ends at most this far from it.
+SIMULATED_SPAN = timedelta(days=3653)
+
+
+def first_close(start: datetime, step: timedelta) -> datetime:
+    """The first bar close of the interval's grid at or after ``start``."""
+    seconds = int(step.total_seconds())
+    offset = int(start.timestamp()) % seconds
+    return start + timedelta(seconds=seconds - offset) if offset else start
 
 
 def bar_count(start: datetime, end: datetime, step: timedelta) -> int:
     """How many bar closes of `step` lie in start .. end (inclusive), without listing them."""
-    seconds = int(step.total_seconds())
-    first = -(-int(start.timestamp()) // seconds) * seconds  # the first bar close at or after start
-    return max(0, (int(end.timestamp()) - first) // seconds + 1)
+    first = first_close(start, step)
+    return max(0, int((end - first) // step) + 1) if end >= first else 0
 
 
-def check_bar_count(start: datetime, end: datetime, step: timedelta, interval: str) -> None:
-    """BacktestInputError when the range holds more than MAX_BARS bars of the interval."""
+def check_range(
+    start: datetime, end: datetime, step: timedelta, interval: str, *, simulated_from: datetime | None = None
+) -> None:
+    """BacktestInputError when the range holds more than MAX_BARS bars of the interval, or (the
+    simulated market, made day by day from ``simulated_from``) ends past SIMULATED_SPAN from it."""
+    if simulated_from is not None and end > simulated_from + SIMULATED_SPAN:
+        raise BacktestInputError(
+            f"--end {end.isoformat()} is past the simulated market's last day "
+            f"{(simulated_from + SIMULATED_SPAN).date().isoformat()} (it is made day by day from "
+            f"{simulated_from.date().isoformat()}, at most {SIMULATED_SPAN.days:,} days)"
+        )
     bars = bar_count(start, end, step)
     if bars > MAX_BARS:
         raise BacktestInputError(

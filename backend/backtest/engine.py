@@ -31,7 +31,7 @@ from typing import Any
 from backend.backtest.book import Book, Weights, build_book
 from backend.backtest.clock import BacktestClock
 from backend.backtest.coverage import coverage_warnings
-from backend.backtest.data import BacktestData, BacktestInputError, check_bar_count
+from backend.backtest.data import BacktestData, BacktestInputError, check_range, first_close
 from backend.backtest.inline import InlineExecutor, InlineLoop
 from backend.backtest.results import (
     BASELINES,
@@ -116,13 +116,9 @@ def plan_times(config: BacktestConfig, data: BacktestData) -> list[datetime]:
         raise BacktestInputError(
             f"range {start.isoformat()} .. {end.isoformat()} is not covered by {data.description} ({covered})"
         )
-    check_bar_count(start, end, step, data.interval)
-    seconds = int(step.total_seconds())
-    offset = int(start.timestamp()) % seconds
-    if offset:  # align to the bar grid: the first visit is the first bar close at or after start
-        start += timedelta(seconds=seconds - offset)
+    check_range(start, end, step, data.interval, simulated_from=data.first_open if data.last_open is None else None)
     times = []
-    moment = start
+    moment = first_close(start, step)  # the bar grid's first close at or after start
     while moment <= end:
         times.append(moment)
         moment += step
@@ -377,7 +373,8 @@ async def run_backtest_async(
         selections=run.selections,
         settings={k: str(v) for k, v in overrides.items()},
         model="none" if predictor is None else str(getattr(predictor, "label", None) or predictor.active_version),
-        warnings=[*warnings, *run.universe.warnings(config.symbols)],
+        # a walk-forward predictor's own: retrainings that gave no model to trade
+        warnings=[*warnings, *run.universe.warnings(config.symbols), *getattr(predictor, "warnings", list)()],
         trainings=list(getattr(predictor, "trainings", None) or []),
         applied=applied_settings(holder),
         fee_bps=holder.current.execution.paper_fee_bps,

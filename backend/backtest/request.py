@@ -15,7 +15,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from backend.backtest.clock import BacktestClock
-from backend.backtest.data import BacktestData, BacktestInputError, check_bar_count, open_replay, open_simulated
+from backend.backtest.data import BacktestData, BacktestInputError, check_range, open_replay, open_simulated
 from backend.backtest.engine import RUN_SECTIONS, BacktestConfig, BacktestResult, run_backtest
 from backend.market.source import INTERVAL_SECONDS, interval_delta
 from backend.market.sources.replay import split_symbols
@@ -186,7 +186,7 @@ class BacktestRequest(BaseModel):
                 interval = self.interval or "1h"
                 try:
                     start = self.start or EPOCH + timedelta(days=1)
-                    check_bar_count(start, self.end, interval_delta(interval), interval)
+                    check_range(start, self.end, interval_delta(interval), interval, simulated_from=EPOCH)
                 except BacktestInputError as exc:
                     return str(exc)
             known = [s.symbol for s in ALL_SYMBOLS]

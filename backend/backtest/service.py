@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Callable
@@ -17,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from backend.backtest.request import BacktestRequest
-from backend.backtest.store import BacktestStore, RunView
+from backend.backtest.store import WORKER_MODULE, BacktestStore, RunView, worker_alive
 from backend.backtest.worker import encode_settings, worker_environment
 from config.runtime import SettingsHolder
 
@@ -80,19 +81,25 @@ class BacktestService:
                     f"backtest {run_id} is {view.status if view else 'unknown'}: nothing to cancel"
                 )
             process = self._processes.get(run_id)
-            if process is None:
+            if process is None and not worker_alive(view.worker_pid, run_id):
                 raise BacktestConflictError(
                     f"backtest {run_id} is {view.status} in a worker this service did not start (another replica?)"
                 )
-            await asyncio.to_thread(self.store.fail, run_id, f"cancelled (POST /backtests/{run_id}/cancel)")
-            process.terminate()
+            if not await asyncio.to_thread(self.store.fail, run_id, f"cancelled (POST /backtests/{run_id}/cancel)"):
+                finished = await asyncio.to_thread(self.store.get, run_id)
+                state = finished.status if finished is not None else "unknown"
+                raise BacktestConflictError(f"backtest {run_id} is {state}: it finished before it could be cancelled")
+            if process is not None:
+                process.terminate()
+            elif view.worker_pid:  # its worker outlived a restart of the service: signalled by pid
+                os.kill(view.worker_pid, signal.SIGTERM)
             cancelled = await asyncio.to_thread(self.store.get, run_id)
         assert cancelled is not None  # noqa: S101 (the row was read above and runs are never deleted)
         return cancelled
 
     def _spawn(self, run_id: int, out_dir: Path) -> subprocess.Popen[bytes]:
         process = subprocess.Popen(  # noqa: S603 (our own interpreter and module)
-            [sys.executable, "-m", "backend.backtest.worker", str(run_id), str(out_dir)],
+            [sys.executable, "-m", WORKER_MODULE, str(run_id), str(out_dir)],
             cwd=REPOSITORY,
             env=worker_environment(os.environ),
             stdin=subprocess.PIPE,

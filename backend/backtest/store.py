@@ -10,7 +10,7 @@ from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import CursorResult, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from database.models.backtest import BacktestRun
@@ -32,6 +32,7 @@ class RunView:
     metrics: dict[str, Any] | None
     out_dir: str | None
     error: str | None
+    worker_pid: int | None = None
 
     @classmethod
     def of(cls, row: BacktestRun) -> RunView:
@@ -48,6 +49,7 @@ class RunView:
             metrics=row.metrics,
             out_dir=row.out_dir,
             error=row.error,
+            worker_pid=row.worker_pid,
         )
 
 
@@ -56,7 +58,9 @@ PROC = Path("/proc")
 
 
 def _alive(pid: int | None) -> bool:
-    if not pid:
+    """Whether a process has this pid (signal 0). Not on Windows, where signal 0 is CTRL_C_EVENT
+    (it would interrupt a process group): there a stored pid counts as gone."""
+    if not pid or os.name == "nt":
         return False
     try:
         os.kill(pid, 0)
@@ -67,13 +71,21 @@ def _alive(pid: int | None) -> bool:
     return True
 
 
-def _worker_alive(pid: int | None, run_id: int) -> bool:
+def _zombie(pid: int) -> bool:
+    try:
+        stat = (PROC / str(pid) / "stat").read_text()
+    except OSError:
+        return True  # gone meanwhile
+    return stat.rpartition(")")[2].split()[:1] == ["Z"]  # the state follows the command's name in ()
+
+
+def worker_alive(pid: int | None, run_id: int) -> bool:
     """Whether `pid` is a live backtest worker of run `run_id`, not just any live process.
 
     A pid stored before a restart is often reused (in a container, by the new service itself), so
     on Linux the process's command line (/proc/<pid>/cmdline) must name the worker module followed
-    by the run id. psutil is not a dependency; where /proc is missing (macOS, Windows) only the pid
-    is checked. The service's own process is never the worker.
+    by the run id. psutil is not a dependency; where /proc is missing only the pid is checked (macOS;
+    on Windows a stored pid counts as gone, see `_alive`). The service's own process is never the worker.
     """
     if not pid or pid == os.getpid():
         return False
@@ -85,7 +97,9 @@ def _worker_alive(pid: int | None, run_id: int) -> bool:
         return _alive(pid)
     except OSError:  # no such process
         return False
-    argv = raw.decode(errors="replace").split("\0")  # empty for a zombie: not a live worker
+    if not raw:  # a zombie's is empty, and so, for a moment, is one just started (exec under way)
+        return _alive(pid) and not _zombie(pid)
+    argv = raw.decode(errors="replace").split("\0")
     return any(arg == WORKER_MODULE and nxt == str(run_id) for arg, nxt in pairwise(argv))
 
 
@@ -117,20 +131,29 @@ class BacktestStore:
             rows = session.scalars(select(BacktestRun).order_by(BacktestRun.id.desc()).limit(limit).offset(offset))
             return total, [RunView.of(r) for r in rows]
 
-    def update(self, run_id: int, **values: Any) -> None:
+    def _move(self, run_id: int, states: tuple[str, ...], **values: Any) -> bool:
+        """Set ``values`` if the run is in one of ``states``, in one conditional UPDATE (a cancel and
+        the worker's own step may race: the first wins, on either database); False when it was not."""
         with self._sessions.begin() as session:
-            row = session.get(BacktestRun, run_id)
-            if row is None:
-                raise LookupError(f"no backtest run {run_id}")
-            for key, value in values.items():
-                setattr(row, key, value)
+            moved: CursorResult[Any] = session.execute(  # type: ignore[assignment]
+                update(BacktestRun)
+                .where(BacktestRun.id == run_id, BacktestRun.status.in_(states))
+                .values(**values)
+                .execution_options(synchronize_session=False)
+            )
+            return bool(moved.rowcount)
 
-    def start(self, run_id: int, pid: int, out_dir: str) -> None:
-        self.update(run_id, status="running", started_at=self._clock(), worker_pid=pid, out_dir=out_dir)
+    def start(self, run_id: int, pid: int, out_dir: str) -> bool:
+        """queued -> running; False when it is not queued any more (cancelled before its worker began)."""
+        return self._move(
+            run_id, ("queued",), status="running", started_at=self._clock(), worker_pid=pid, out_dir=out_dir
+        )
 
-    def complete(self, run_id: int, *, metrics: dict[str, Any], data_range: dict[str, Any], seconds: float) -> None:
-        self.update(
+    def complete(self, run_id: int, *, metrics: dict[str, Any], data_range: dict[str, Any], seconds: float) -> bool:
+        """running -> completed; False when it is not running any more (cancelled as it finished)."""
+        return self._move(
             run_id,
+            ("running",),
             status="completed",
             finished_at=self._clock(),
             metrics=metrics,
@@ -140,24 +163,17 @@ class BacktestStore:
 
     def fail(self, run_id: int, error: str) -> bool:
         """Mark an unfinished run failed; False when it had finished already."""
-        with self._sessions.begin() as session:
-            row = session.get(BacktestRun, run_id)
-            if row is None or row.status not in ACTIVE:
-                return False
-            row.status = "failed"
-            row.error = error
-            row.finished_at = self._clock()
-            return True
+        return self._move(run_id, ACTIVE, status="failed", error=error, finished_at=self._clock())
 
     def fail_interrupted(self) -> int:
         """At start-up: runs left queued or running by a worker that is gone are failed.
 
-        Gone means no live process with the stored pid that is this run's worker (`_worker_alive`).
+        Gone means no live process with the stored pid that is this run's worker (`worker_alive`).
         """
         failed = 0
         with self._sessions.begin() as session:
             for row in session.scalars(select(BacktestRun).where(BacktestRun.status.in_(ACTIVE))):
-                if not _worker_alive(row.worker_pid, row.id):
+                if not worker_alive(row.worker_pid, row.id):
                     row.status = "failed"
                     row.error = "interrupted: the worker process is gone (service restarted)"
                     row.finished_at = self._clock()

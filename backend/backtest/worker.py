@@ -95,7 +95,9 @@ def run(run_id: int, settings: Settings, out_dir: Path) -> int:
         if view is None:
             print(f"backtest worker: no run {run_id}", file=sys.stderr)
             return 2
-        store.start(run_id, os.getpid(), str(out_dir))
+        if not store.start(run_id, os.getpid(), str(out_dir)):
+            print(f"backtest worker: run {run_id} is no longer queued (cancelled?): not run", file=sys.stderr)
+            return 1
         try:
             request = BacktestRequest.model_validate(view.params)
             result, seconds = execute(request, settings)
@@ -107,7 +109,12 @@ def run(run_id: int, settings: Settings, out_dir: Path) -> int:
             store.fail(run_id, message)
             print(f"backtest worker: run {run_id} failed: {message}", file=sys.stderr)
             return 1
-        store.complete(run_id, metrics=content["metrics"], data_range=data_range(result), seconds=seconds)
+        if not store.complete(run_id, metrics=content["metrics"], data_range=data_range(result), seconds=seconds):
+            print(
+                f"backtest worker: run {run_id} was cancelled as it finished; its files stay in {out_dir}",
+                file=sys.stderr,
+            )
+            return 1
         return 0
     finally:
         engine.dispose()

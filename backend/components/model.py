@@ -44,6 +44,16 @@ def _sentiment(ctx: AppContext) -> pd.Series | None:
     return pd.Series([reading.value / 100], index=pd.DatetimeIndex([reading.as_of]), dtype=float)
 
 
+def _sentiment_history(ctx: AppContext) -> pd.Series | None:
+    """Every reading the market service has held, stamped when it first held it (value / 100)."""
+    market = ctx.services.get("market")
+    history = list(getattr(getattr(market, "sentiment", None), "history", None) or ())
+    if not history:
+        return None
+    times, values = zip(*history, strict=True)
+    return pd.Series([v / 100 for v in values], index=pd.DatetimeIndex(times), dtype=float)
+
+
 def _retrain_service(ctx: AppContext, registry: ModelRegistry, predictor: Predictor) -> RetrainService:
     async def klines(symbols: Sequence[str], interval: str, limit: int) -> Mapping[str, Sequence[Kline]]:
         market = ctx.services.get("market")
@@ -68,6 +78,7 @@ def _retrain_service(ctx: AppContext, registry: ModelRegistry, predictor: Predic
         audit=audit,
         clock=ctx.clock,
         encode_settings=lambda: encode_settings(ctx.settings.current),
+        sentiment=lambda: _sentiment_history(ctx),
     )
 
 

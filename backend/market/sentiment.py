@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -103,6 +104,10 @@ class FearGreedProvider:
         self._client.close()
 
 
+# readings kept in SentimentService.history (a new one at most every refresh: days of them)
+HISTORY_READINGS = 2000
+
+
 class SentimentService:
     """Keeps the last good reading; a failed refresh reports the error and keeps the old value."""
 
@@ -112,10 +117,16 @@ class SentimentService:
         self._metrics = metrics
         self.last: SentimentReading | None = None
         self.last_error: str | None = None
+        # (known at, value): each new reading stamped when this service first held it — its
+        # publication, or the refresh that fetched it if that came later (never known before)
+        self.history: deque[tuple[datetime, float]] = deque(maxlen=HISTORY_READINGS)
 
     async def refresh(self) -> tuple[dict[str, Any] | None, str | None]:
         try:
-            self.last = await asyncio.to_thread(self.provider.fetch)
+            reading = await asyncio.to_thread(self.provider.fetch)
+            if self.last is None or (reading.as_of, reading.value) != (self.last.as_of, self.last.value):
+                self.history.append((max(reading.as_of, self._clock()), reading.value))
+            self.last = reading
             self.last_error = None
         except Exception as exc:
             self.last_error = str(exc) if isinstance(exc, MarketDataError) else f"{type(exc).__name__}: {exc}"

@@ -20,7 +20,7 @@ from backend.api.schemas.backtests import (
     EquityPoint,
 )
 from backend.api.security import Audited, audit_or_503
-from backend.backtest.curves import read_curves
+from backend.backtest.curves import CURVE_READER, MAX_POINTS, read_curves
 from backend.backtest.service import BacktestBusyError, BacktestConflictError, BacktestService
 from backend.backtest.store import RunView
 
@@ -29,7 +29,6 @@ router = APIRouter(prefix="/backtests", tags=["backtests"])
 REPORT_CSP = "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:"
 # GET /backtests/{id}/equity: points per curve by default and at most (a year of 5-minute bars is 105,120).
 DEFAULT_POINTS = 2000
-MAX_POINTS = 5000
 
 
 async def get_backtests(request: Request) -> BacktestService:
@@ -111,7 +110,7 @@ async def get_equity(
     path = service.equity_path(view)
     if path is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"backtest {run_id} has no equity curves ({view.status})")
-    curves = await asyncio.to_thread(read_curves, path, max_points)
+    curves = await asyncio.get_running_loop().run_in_executor(CURVE_READER, read_curves, path, max_points)
     return BacktestEquity(
         id=run_id,
         max_points=max_points,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -47,3 +48,36 @@ def test_a_shadowed_bar_is_scored_with_the_sentiment_the_live_predictor_is_given
 
     assert actions(0.9) == {Action.BUY}
     assert actions(0.1) == {Action.SELL}
+
+
+def test_each_shadowed_bar_gets_the_reading_held_at_its_close_never_a_later_one() -> None:
+    # the shadow was given only the newest reading: bars before it got none, and bars that closed
+    # before it was fetched got it all the same
+    bars = random_walk_bars(n_symbols=2, n_bars=120, seed=4)
+    hour = timedelta(hours=1)
+    change = bars.times[110].to_pydatetime() + hour  # bar 110's close: the new reading is held from then
+    history = pd.Series([0.1, 0.9], index=pd.DatetimeIndex([bars.times[0], change]), dtype=float)
+    now = bars.times[-1].to_pydatetime() + hour
+    rows = score_new_bars(
+        _model_of_the_mood(),
+        None,
+        klines_of(bars),
+        after=bars.times[100].to_pydatetime(),
+        recorded={},
+        now=now,
+        max_bar_times=50,
+        sentiment=history,
+    )
+    for row in rows:
+        expected = Action.BUY if row.open_time + hour >= change else Action.SELL
+        assert CLASSES[int(np.argmax(row.challenger_proba))] == expected, row.open_time
+    assert {row.open_time for row in rows if row.open_time + hour >= change} == set(bars.times[110:])
+
+
+def test_the_services_shadow_is_given_every_reading_the_market_service_held(client: Any) -> None:
+    ctx = client.app.state.ctx
+    held = ctx.services["market"].sentiment.history
+    held.clear()
+    held.extend([(datetime(2025, 1, 1, 6, tzinfo=UTC), 20.0), (datetime(2025, 1, 2, 7, tzinfo=UTC), 80.0)])
+    given = ctx.services["model_retrain"]._sentiment()
+    assert given.to_dict() == {pd.Timestamp("2025-01-01T06:00Z"): 0.2, pd.Timestamp("2025-01-02T07:00Z"): 0.8}

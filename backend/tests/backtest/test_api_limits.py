@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import signal
 import time
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -21,6 +22,7 @@ from backend.backtest.data import MAX_BARS, bar_count
 from backend.backtest.service import BacktestService
 from backend.backtest.worker import decode_settings, encode_settings, worker_environment
 from backend.tests.backtest.factories import BODY, wait_done
+from backend.tests.backtest.test_store_interrupted import needs_proc, worker_lookalike
 from backend.tests.conftest import ADMIN_HEADERS, SettingsFactory
 
 # a simulated run of hours: cancelled long before it ends
@@ -37,7 +39,7 @@ def test_a_range_of_more_bars_than_a_run_may_visit_is_refused_before_it_is_queue
 ) -> None:
     # it was queued, and the worker listed every 1-minute bar to the year 9000 (3 GB in 22 s)
     client = backtest_client
-    body = {"source": "simulated", "interval": "1m", "end": "9000-01-01T00:00:00Z", "baselines": []}
+    body = {"source": "simulated", "interval": "1m", "end": "2027-01-01T00:00:00Z", "baselines": []}
     response = client.post("/backtests", json=body, headers=ADMIN_HEADERS)
     assert response.status_code == 422, response.text
     assert f"bars of 1m: at most {MAX_BARS:,} a run" in response.json()["detail"]
@@ -48,10 +50,39 @@ def test_a_range_of_more_bars_than_a_run_may_visit_is_refused_before_it_is_queue
     assert next(a["outcome"] for a in audit_lines(tmp_path, "POST /backtests")).startswith("refused: range")
 
 
+def test_a_simulated_run_ending_past_the_markets_last_day_is_refused_before_it_is_queued(
+    backtest_client: Any,
+) -> None:
+    # 24 bars, but the simulated market makes every day from 2024 to the end first: hours and GBs
+    body = {"source": "simulated", "start": "9999-12-30T00:00:00Z", "end": "9999-12-31T00:00:00Z", "baselines": []}
+    response = backtest_client.post("/backtests", json=body, headers=ADMIN_HEADERS)
+    assert response.status_code == 422, response.text
+    assert "is past the simulated market's last day 2034-01-01" in response.json()["detail"]
+
+
+@needs_proc
+def test_an_admin_cancels_a_run_whose_worker_outlived_a_restart_of_the_service(backtest_client: Any) -> None:
+    # its worker lives on (a session of its own) but the new service has no handle on it: 409, and
+    # every start refused while it runs
+    client = backtest_client
+    store = client.app.state.ctx.services["backtests"].store
+    run_id = store.create({"source": "replay"}, None).id
+    orphan = worker_lookalike(run_id)
+    try:
+        assert store.start(run_id, orphan.pid, "/nonexistent")
+        cancelled = client.post(f"/backtests/{run_id}/cancel", headers=ADMIN_HEADERS)
+        assert cancelled.status_code == 200, cancelled.text
+        assert orphan.wait(timeout=60) == -signal.SIGTERM
+    finally:
+        orphan.kill()
+        orphan.wait()
+    assert client.get(f"/backtests/{run_id}").json()["status"] == "failed"
+
+
 def test_the_cli_refuses_a_range_of_more_bars_than_a_run_may_visit(capsys: pytest.CaptureFixture[str]) -> None:
     from backend.backtest.cli import main
 
-    assert main(["--source", "simulated", "--interval", "1m", "--end", "9000-01-01", "--baselines", "none"]) == 2
+    assert main(["--source", "simulated", "--interval", "1m", "--end", "2027-01-01", "--baselines", "none"]) == 2
     assert f"at most {MAX_BARS:,} a run" in capsys.readouterr().err
 
 
@@ -201,7 +232,14 @@ def test_a_runs_curves_are_read_once_and_hold_only_the_points_served(
     assert [e for _t, e in strategy.points] == [Decimal(f"{1000 + i * 2}.5") for i in (0, 250, 500, 750, 1000)]
     passes = len(reads)
     assert curves.read_curves(path, 5) == got
+    assert [len(c.points) for c in curves.read_curves(path, 7)] == [7, 7, 7]  # another size, from memory too
     assert len(reads) == passes  # answered from memory
+    write_equity(path, ("strategy",), 12_001)  # longer than the most served: thinned once to at most 5,000
+    (longest,) = curves.read_curves(path, curves.MAX_POINTS)
+    assert (longest.points_in_run, len(longest.points), longest.step) == (12_001, 4001, 3)  # every 3rd
+    assert [e for _t, e in longest.points][:: len(longest.points) - 1] == [Decimal("1000.5"), Decimal("13000.5")]
+    (few,) = curves.read_curves(path, 3)
+    assert [e for _t, e in few.points] == [Decimal("1000.5"), longest.points[2000][1], Decimal("13000.5")]
     write_equity(path, ("strategy",), 3)  # a new file at the same path is read again
     assert curves.read_curves(path, 5)[0].points_in_run == 3
     assert len(reads) > passes

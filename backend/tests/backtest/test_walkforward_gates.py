@@ -166,3 +166,24 @@ def test_walk_forward_retrains_on_a_fixed_grid_from_the_runs_start_not_from_each
     hours = [(t["time"], t["status"]) for t in result.trainings]
     expected = [0, 25, 50, 75, 100, 120]  # the first refresh at or after each day's boundary
     assert hours == [((first + timedelta(hours=h)).isoformat(), "failed") for h in expected]
+
+
+def test_the_python_api_reports_the_retrainings_that_gave_no_model_as_the_cli_does(
+    cli_env: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The warning was added by the CLI only: a run through run_backtest (benchmarks, governance)
+    listed the failed trainings but did not warn."""
+    from backend.backtest.model import run_settings
+    from config.settings import load_settings
+
+    cli_env.setattr(walkforward, "train", _refusing_train([]))
+    clock = BacktestClock(START)
+    data = open_replay(_market(tmp_path / "m"), clock)
+    config = BacktestConfig(start=START + timedelta(days=22), end=START + timedelta(days=23, hours=12), baselines=())
+    settings = load_settings()
+    predictor = walkforward.WalkForwardPredictor(data, clock, run_settings(settings, config, data), 1)
+    try:
+        result = run_backtest(config, data, clock, predictor=predictor, settings=settings)
+    finally:
+        predictor.close()
+    assert [w for w in result.warnings if w.startswith("walk-forward: 2 of 2 retrainings gave no model")]

@@ -149,3 +149,25 @@ def test_factory_builds_the_configured_provider(configured: str, provider: str |
     assert (service.provider.name if service else None) == provider
     if service is not None:
         service.close()
+
+
+async def test_each_new_reading_is_kept_stamped_when_the_service_first_held_it(fng: FearGreedServer) -> None:
+    # the shadow comparison needs the reading the live predictor held at each bar's close: a
+    # reading published at midnight but fetched at 06:00 was not held before 06:00
+    clock = FrozenClock(datetime(2025, 11, 25, 6, tzinfo=UTC))
+    service = SentimentService(FearGreedProvider(fng.url, timeout=2), clock)
+    await service.refresh()
+    clock.advance(hours=1)
+    await service.refresh()  # the same reading again: not a new one
+    fng.status = 500
+    clock.advance(hours=1)
+    await service.refresh()  # a failure adds nothing
+    fng.status = 200
+    fng.body["data"][0].update(value="61", timestamp="1764115200")  # the next day's, fetched 2 days on
+    clock.advance(days=2)
+    await service.refresh()
+    assert list(service.history) == [
+        (datetime(2025, 11, 25, 6, tzinfo=UTC), 27.0),
+        (datetime(2025, 11, 27, 8, tzinfo=UTC), 61.0),
+    ]
+    service.close()
