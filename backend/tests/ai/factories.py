@@ -8,8 +8,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import xgboost as xgb
 
-from ai_engine.features import Bars
+from ai_engine.booster import BoosterParams, fit_booster
+from ai_engine.features import FEATURE_NAMES, Bars
+from ai_engine.signal import CLASSES, Action
 from backend.market.types import Kline
 
 START = datetime(2024, 1, 1, tzinfo=UTC)
@@ -109,3 +112,13 @@ def fast_model_settings(**extra: object) -> dict[str, object]:
         "QT_MODEL_TRAIN_DAYS": 20,
         **extra,
     }
+
+
+def sentiment_booster() -> xgb.Booster:
+    """A booster that buys when the sentiment feature is above one half and sells below it."""
+    rng = np.random.default_rng(3)
+    features = rng.standard_normal((600, len(FEATURE_NAMES)))
+    mood = rng.random(600)
+    features[:, FEATURE_NAMES.index("sentiment")] = mood
+    labels = np.where(mood > 0.5, CLASSES.index(Action.BUY), CLASSES.index(Action.SELL))
+    return fit_booster(features, labels, BoosterParams(rounds=5, threads=1, min_child_weight=1.0))

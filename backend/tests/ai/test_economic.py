@@ -14,15 +14,13 @@ import pandas as pd
 import pytest
 
 import ai_engine.economic as economic
-from ai_engine.booster import BoosterParams, fit_booster
 from ai_engine.economic import FoldModel, economic_gate, judge
-from ai_engine.features import FEATURE_NAMES, interval_delta
+from ai_engine.features import interval_delta
 from ai_engine.gates import Gate
 from ai_engine.registry import ModelRegistry
-from ai_engine.signal import CLASSES, Action
 from ai_engine.training import ActivationPolicy, TrainingRequest, train
 from backend.market.sentiment import SimulatedSentiment
-from backend.tests.ai.factories import fast_model_settings, random_walk_bars, write_replay_dir
+from backend.tests.ai.factories import fast_model_settings, random_walk_bars, sentiment_booster, write_replay_dir
 from backend.tests.backtest.factories import BACKTEST_ENV
 from config.settings import Settings
 
@@ -130,16 +128,6 @@ def test_a_one_symbol_universe_makes_the_economic_gate_not_applicable_and_blocks
     assert "economic" in activation["failed_gates"]
 
 
-def _sentiment_booster() -> Any:
-    """A booster that buys when the sentiment feature is above one half and sells below it."""
-    rng = np.random.default_rng(3)
-    features = rng.standard_normal((600, len(FEATURE_NAMES)))
-    mood = rng.random(600)
-    features[:, FEATURE_NAMES.index("sentiment")] = mood
-    labels = np.where(mood > 0.5, CLASSES.index(Action.BUY), CLASSES.index(Action.SELL))
-    return fit_booster(features, labels, BoosterParams(rounds=5, threads=1, min_child_weight=1.0))
-
-
 def _at(moment: datetime) -> datetime:
     return moment
 
@@ -148,7 +136,7 @@ def _gate(make_settings: Callable[..., Settings], tmp_path: Path, **market: Any)
     """The gate over one fold: the last five days of 300 hours of three symbols, traded every 4 bars."""
     bars = random_walk_bars(n_symbols=3, n_bars=300, seed=11, momentum=0.3)
     folder = write_replay_dir(tmp_path / "replay", bars)
-    fold = FoldModel(1, _sentiment_booster(), bars.times[180].to_pydatetime(), bars.times[-1].to_pydatetime())
+    fold = FoldModel(1, sentiment_booster(), bars.times[180].to_pydatetime(), bars.times[-1].to_pydatetime())
     sections: dict[str, dict[str, Any]] = {name: dict(values) for name, values in BACKTEST_ENV.items()}
     settings = make_settings(**sections, market=market)
     return economic_gate([fold], bars, f"replay:{folder}", settings, horizon=4)

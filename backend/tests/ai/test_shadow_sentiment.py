@@ -9,24 +9,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ai_engine.booster import BoosterParams, fit_booster
-from ai_engine.features import FEATURE_NAMES
 from ai_engine.registry import LoadedModel
 from ai_engine.shadow import score_new_bars
 from ai_engine.signal import CLASSES, Action
-from backend.tests.ai.factories import klines_of, random_walk_bars
+from backend.tests.ai.factories import klines_of, random_walk_bars, sentiment_booster
 
 
 def _model_of_the_mood() -> LoadedModel:
     """A model that buys when the sentiment feature is above one half and sells below it."""
-    rng = np.random.default_rng(3)
-    features = rng.standard_normal((600, len(FEATURE_NAMES)))
-    mood = rng.random(600)
-    features[:, FEATURE_NAMES.index("sentiment")] = mood
-    labels = np.where(mood > 0.5, CLASSES.index(Action.BUY), CLASSES.index(Action.SELL))
-    booster = fit_booster(features, labels, BoosterParams(rounds=5, threads=1, min_child_weight=1.0))
     when = datetime(2024, 1, 1, tzinfo=UTC)
-    return LoadedModel("mood", booster, {"interval": "1h"}, when, "0" * 64, Path("unused"))
+    return LoadedModel("mood", sentiment_booster(), {"interval": "1h"}, when, "0" * 64, Path("unused"))
 
 
 def test_a_shadowed_bar_is_scored_with_the_sentiment_the_live_predictor_is_given() -> None:
