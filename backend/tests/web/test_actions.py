@@ -202,3 +202,20 @@ def test_a_backtest_started_from_the_page_runs_and_shows_its_metrics_beside_the_
     assert all(t[1] > 1 for t in traces)
     assert page.locator("#backtest-chart .main-svg").count() > 0  # plotly drew it, under the strict CSP
     assert [line["outcome"] for line in audit_lines(service, "POST /backtests")][-1:] == ["ok"]
+
+
+def test_a_running_backtest_is_cancelled_from_the_page(open_page: Any, service: ServerProcess) -> None:
+    body = {"source": "simulated", "end": "2030-01-01T00:00:00Z", "baselines": []}  # hours of work
+    started = httpx.post(f"{service.url}/backtests", json=body, headers=HEADERS, timeout=10)
+    assert started.status_code == 202, started.text
+    run_id = started.json()["id"]
+    page, watch = open_page("/ui/backtests")
+    page.wait_for_function(f"() => document.querySelector('#backtest-detail h3')?.textContent === 'Backtest #{run_id}'")
+    page.get_by_role("button", name=f"Cancel backtest {run_id}").click()
+    page.wait_for_function("() => document.getElementById('backtest-status').textContent.endsWith('cancelled.')")
+    run = httpx.get(f"{service.url}/backtests/{run_id}", timeout=10).json()
+    assert (run["status"], run["error"]) == ("failed", f"cancelled (POST /backtests/{run_id}/cancel)")
+    page.wait_for_function("() => !document.getElementById('backtest-cancel')")  # only while it runs
+    assert "cancelled (POST" in page.locator("#backtest-detail").inner_text()
+    assert [line["outcome"] for line in audit_lines(service, f"POST /backtests/{run_id}/cancel")] == ["ok"]
+    assert watch.problems() == []

@@ -1,7 +1,7 @@
 // Backtests: the recorded runs with the strategy's net return beside its baselines', one run's
 // metrics book by book, its equity curves (GET /backtests/{id}/equity, drawn with plotly), its
 // report (equity and drawdown, per-symbol contribution, monthly returns), and starting a new one
-// (POST /backtests, admin, audited; one at a time).
+// (POST /backtests, admin, audited; one at a time) or cancelling one that runs (POST /backtests/{id}/cancel).
 
 import { api, app, query } from '../api.js';
 import { draw } from '../charts.js';
@@ -124,6 +124,19 @@ export function create(root, ctx) {
     drawn = run.id;
   }
 
+  // POST /backtests/{id}/cancel (admin, audited): its worker is stopped, the run recorded failed
+  async function cancel(id) {
+    status.className = 'status-line';
+    try {
+      const run = await api(`/backtests/${id}/cancel`, { method: 'POST' });
+      status.textContent = `Backtest #${run.id} cancelled.`;
+    } catch (err) {
+      status.textContent = err.message;
+      status.classList.add('error');
+    }
+    await ctx.refresh();
+  }
+
   async function show(id, signal) {
     opened = id;
     const run = await api(`/backtests/${id}`, { signal });
@@ -136,6 +149,9 @@ export function create(root, ctx) {
         ['Created', when(run.created_at)],
         run.duration_seconds !== null ? ['Took', seconds(run.duration_seconds)] : null,
         d.start ? ['Data', `${d.data || ''}, ${d.interval || ''} bars, ${utc(new Date(d.start))} to ${utc(new Date(d.end))} (${decimal(String(d.bars ?? ''))} bars)`] : null,
+        app.signedIn && (run.status === 'queued' || run.status === 'running')
+          ? ['Stop', h('button', { type: 'button', class: 'secondary', id: 'backtest-cancel', text: 'Cancel this run', 'aria-label': `Cancel backtest ${run.id}`, on: { click: () => cancel(run.id) } })]
+          : null,
         run.report_url ? ['Report', h('a', { href: run.report_url, target: '_blank', rel: 'noopener', id: 'backtest-report', text: 'equity and drawdown curves, per-symbol contribution, monthly returns (opens the report)' })] : null,
       ]),
       names.length ? table({
