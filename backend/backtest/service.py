@@ -7,6 +7,7 @@ would hold the GIL against the API and the trading jobs.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import signal
@@ -157,6 +158,16 @@ class BacktestService:
             return None
         path = Path(view.out_dir) / "equity.csv"
         return path if path.is_file() else None
+
+    def warnings(self, view: RunView) -> list[str]:
+        """A completed run's warnings, from its metrics.json (none before it completes)."""
+        if view.out_dir is None or view.status != "completed":
+            return []
+        try:
+            content = json.loads((Path(view.out_dir) / "metrics.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return []
+        return [str(w) for w in content.get("warnings") or []]
 
     def describe(self, view: RunView) -> dict[str, Any]:
         return {"id": view.id, "status": view.status, "report_ready": self.report_path(view) is not None}

@@ -230,7 +230,7 @@ class Metrics:
         )
         self.model_age = Gauge(
             "model_age_seconds",
-            "Age of the active model since training.",
+            "Age of the active model: from the older of its training time and the end of its training data.",
             multiprocess_mode="livemin",
             registry=r,
         )

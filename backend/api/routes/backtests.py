@@ -88,10 +88,15 @@ async def list_backtests(
 
 @router.get("/{run_id}", response_model=BacktestDetail, responses={404: {"description": "Unknown backtest."}})
 async def get_backtest(run_id: RunId, service: BacktestsDep) -> BacktestDetail:
-    """One backtest: parameters, data range and the metrics of the strategy and every baseline."""
+    """One backtest: parameters, data range, the metrics of the strategy and every baseline, and its warnings."""
     view = await _view(service, run_id)
+    warnings = await asyncio.to_thread(service.warnings, view)
     return BacktestDetail(
-        **_fields(view, service), params=view.params, metrics=view.metrics, requested_by=view.requested_by
+        **_fields(view, service),
+        params=view.params,
+        metrics=view.metrics,
+        requested_by=view.requested_by,
+        warnings=warnings,
     )
 
 

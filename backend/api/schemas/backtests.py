@@ -33,6 +33,11 @@ class BacktestDetail(BacktestSummary):
     params: dict[str, Any] = Field(description="The request as accepted")
     metrics: dict[str, Any] | None = Field(description="metrics.json's figures per book")
     requested_by: str | None = Field(description="Fingerprint of the admin token that started it")
+    warnings: list[str] = Field(
+        default_factory=list,
+        description="metrics.json's warnings (holes in the data, refreshes that selected nothing, a model's "
+        "look-ahead, retrainings that gave no model): why a run may have traded little or nothing",
+    )
 
 
 class BacktestList(BaseModel):

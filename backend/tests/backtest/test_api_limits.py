@@ -243,3 +243,15 @@ def test_a_runs_curves_are_read_once_and_hold_only_the_points_served(
     write_equity(path, ("strategy",), 3)  # a new file at the same path is read again
     assert curves.read_curves(path, 5)[0].points_in_run == 3
     assert len(reads) > passes
+
+
+def test_a_runs_record_says_why_it_traded_nothing(backtest_client: Any) -> None:
+    # every book at 0 % and the reason only in metrics.json: the API and the page said nothing
+    client = backtest_client
+    body = {**BODY, "settings": {"QT_LIQUIDITY_QUOTE_ASSETS": "BTC"}}  # the market's pairs are USDT
+    done = wait_done(client, client.post("/backtests", json=body, headers=ADMIN_HEADERS).json()["id"])
+    assert done["status"] == "completed", done["error"]
+    assert any(w.startswith("the universe filters selected nothing at every one of") for w in done["warnings"])
+    assert "quote USDT not in BTC" in " ".join(done["warnings"])
+    plain = wait_done(client, client.post("/backtests", json=BODY, headers=ADMIN_HEADERS).json()["id"])
+    assert plain["warnings"] == []

@@ -219,3 +219,38 @@ def test_a_running_backtest_is_cancelled_from_the_page(open_page: Any, service: 
     assert "cancelled (POST" in page.locator("#backtest-detail").inner_text()
     assert [line["outcome"] for line in audit_lines(service, f"POST /backtests/{run_id}/cancel")] == ["ok"]
     assert watch.problems() == []
+
+
+def test_a_backtest_started_with_settings_from_the_page_shows_why_it_traded_nothing(
+    open_page: Any, service: ServerProcess
+) -> None:
+    page, watch = open_page("/ui/backtests")
+    page.get_by_label("From (UTC)").fill("2026-01-02T00:00")
+    page.get_by_label("To (UTC)").fill("2026-01-02T06:00")
+    settings = page.get_by_label("Settings for this run (JSON)")
+    settings.fill("{QT_LIQUIDITY_QUOTE_ASSETS: BTC}")
+    page.get_by_role("button", name="Start").click()
+    status = page.locator("#backtest-status")
+    page.wait_for_function("() => document.getElementById('backtest-status').textContent.startsWith('Settings')")
+    assert "Settings for this run: not JSON" in status.inner_text()  # refused before anything is sent
+    settings.fill('{"QT_LIQUIDITY_QUOTE_ASSETS": "BTC"}')  # the simulated pairs are USDT-quoted
+    page.get_by_role("button", name="Start").click()
+    page.wait_for_function("() => document.getElementById('backtest-status').textContent.startsWith('Backtest #')")
+    run_id = int(status.inner_text().split("#")[1].split()[0])
+    page.wait_for_function(
+        "() => document.getElementById('backtest-warnings')", timeout=180_000
+    )  # the worker's deadline
+    run = httpx.get(f"{service.url}/backtests/{run_id}", timeout=10).json()
+    assert run["params"]["settings"] == {"QT_LIQUIDITY_QUOTE_ASSETS": "BTC"}
+    assert page.locator("#backtest-warnings li").all_inner_texts() == run["warnings"]
+    assert "selected nothing" in run["warnings"][0]
+    assert watch.problems() == []
+
+
+def test_a_refusal_of_the_whole_body_reads_as_one_plain_line(open_page: Any, service: ServerProcess) -> None:
+    # it read ": Value error, end is required with the simulated source"
+    page, watch = open_page("/ui/backtests")
+    page.get_by_role("button", name="Start").click()
+    page.wait_for_function("() => document.getElementById('backtest-status').textContent !== ''")
+    assert page.locator("#backtest-status").inner_text() == "end is required with the simulated source"
+    assert watch.failed == [f"POST {service.url}/backtests: 422"]

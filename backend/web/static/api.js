@@ -41,7 +41,12 @@ export function describe(detail) {
   if (detail === null || detail === undefined) return '';
   if (typeof detail === 'string') return detail;
   if (Array.isArray(detail)) {
-    return detail.map((d) => (typeof d === 'string' ? d : `${(d.loc || []).filter((p) => p !== 'body').join('.')}: ${d.msg}`)).join('; ');
+    return detail.map((d) => {
+      if (typeof d === 'string') return d;
+      const where = (d.loc || []).filter((p) => p !== 'body').join('.');
+      const what = String(d.msg || '').replace(/^Value error, /, ''); // pydantic's prefix says nothing
+      return where ? `${where}: ${what}` : what; // a rule of the whole body has no field
+    }).join('; ');
   }
   return JSON.stringify(detail);
 }

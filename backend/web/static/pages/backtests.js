@@ -79,6 +79,7 @@ export function create(root, ctx) {
     field('bt-cash', 'Starting cash', { inputmode: 'decimal', placeholder: 'QT_PAPER_STARTING_CASH', size: 10 }),
     field('bt-fee', 'Fee (bps)', { inputmode: 'decimal', placeholder: 'QT_PAPER_FEE_BPS', size: 6 }),
     field('bt-seed', 'Seed', { type: 'number', min: 0, value: 42, inputmode: 'numeric' }),
+    field('bt-settings', 'Settings for this run (JSON)', { placeholder: '{"QT_LIQUIDITY_QUOTE_ASSETS": "BTC"}', size: 28, spellcheck: 'false' }),
     h('button', { type: 'submit', class: 'primary', text: 'Start' }));
   const value = (id) => form.querySelector(`#${id}`).value.trim();
   form.addEventListener('submit', async (event) => {
@@ -88,6 +89,13 @@ export function create(root, ctx) {
     if (value('bt-fee')) body.fee_bps = value('bt-fee');
     status.className = 'status-line';
     try {
+      if (value('bt-settings')) {
+        try {
+          body.settings = JSON.parse(value('bt-settings'));
+        } catch (err) {
+          throw new Error(`Settings for this run: not JSON (${err.message}); e.g. {"QT_LIQUIDITY_QUOTE_ASSETS": "BTC"}`);
+        }
+      }
       const run = await api('/backtests', { method: 'POST', body });
       opened = run.id;
       status.textContent = `Backtest #${run.id} ${run.status}; this page follows it.`;
@@ -154,6 +162,9 @@ export function create(root, ctx) {
           : null,
         run.report_url ? ['Report', h('a', { href: run.report_url, target: '_blank', rel: 'noopener', id: 'backtest-report', text: 'equity and drawdown curves, per-symbol contribution, monthly returns (opens the report)' })] : null,
       ]),
+      run.warnings && run.warnings.length
+        ? h('ul', { class: 'warnings', id: 'backtest-warnings', 'aria-label': 'Warnings of this run' }, ...run.warnings.map((w) => h('li', { text: w })))
+        : null,
       names.length ? table({
         caption: 'The strategy beside its baselines',
         className: 'metrics',
