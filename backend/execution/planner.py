@@ -2,7 +2,8 @@
 
 target = weight × (equity − cash buffer); deltas are taken at mark; sells come before buys; orders
 are cut to the risk limits, capped in number (largest first), floored to the exchange's steps and
-checked against its filters; buys never spend more than the cash left plus what the sells free.
+checked against its filters; buys never spend more than the cash above the cash buffer plus what
+the sells free (so the buffer stays in cash even when a sale is dropped or cannot be made).
 Everything dropped or cut is listed with a reason, so a run record explains itself.
 
 Two kinds of holding are left alone: a kept asset (``keep_assets``: QT_EXECUTION_KEEP_ASSETS and
@@ -214,7 +215,10 @@ def plan_orders(
 
     margin = params.cost_margin_bps / BPS
     orders: list[PlannedOrder] = []
-    available = cash
+    # buys never spend the buffer: only the cash above it, plus what the sells free (which refill
+    # a buffer the cash does not cover first), whether or not every planned sale happens
+    available = cash - params.cash_buffer
+    cut_note, short_reason = cash_limit_texts(params.cash_buffer, "cut to available cash", "insufficient cash")
     sells = [d for d in actionable if d.side is OrderSide.SELL]
     buys = [d for d in actionable if d.side is OrderSide.BUY]
     for d in sells:
@@ -235,10 +239,10 @@ def plan_orders(
         qty = quantize_quantity(r, d.quantity, OrderType.MARKET)
         cost_per_unit = d.price * (1 + margin)
         if qty * cost_per_unit > available:
-            qty = floor_to_step(available / cost_per_unit, quantity_step(r, OrderType.MARKET))
-            d.notes.append("cut to available cash")
+            qty = floor_to_step(max(available, ZERO) / cost_per_unit, quantity_step(r, OrderType.MARKET))
+            d.notes.append(cut_note)
             if qty * d.price < params.min_notional:
-                skipped.append(SkippedOrder(d.symbol, d.side.value, d.notional, "insufficient cash"))
+                skipped.append(SkippedOrder(d.symbol, d.side.value, d.notional, short_reason))
                 continue
         if qty * d.price < params.min_notional:
             skipped.append(SkippedOrder(d.symbol, d.side.value, qty * d.price, BELOW_AFTER_STEP))
@@ -250,6 +254,15 @@ def plan_orders(
         available -= qty * cost_per_unit
         orders.append(_planned(cycle_id, d, qty, id_prefix))
     return OrderPlan(equity=equity, investable=investable, cash=cash, targets=targets, orders=orders, skipped=skipped)
+
+
+def cash_limit_texts(buffer: Decimal, cut: str, short: str) -> tuple[str, str]:
+    """The note of a buy cut to the cash it may spend and the reason of one skipped for it, naming
+    QT_EXECUTION_CASH_BUFFER when a buffer is held back."""
+    if buffer <= 0:
+        return cut, short
+    above = f" above QT_EXECUTION_CASH_BUFFER ({buffer})"
+    return cut + above, short + above
 
 
 def _planned(cycle_id: str, d: _Draft, qty: Decimal, id_prefix: str) -> PlannedOrder:

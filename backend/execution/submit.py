@@ -21,7 +21,7 @@ from backend.exchanges.errors import (
 )
 from backend.exchanges.filters import filter_failure, quantize_quantity
 from backend.execution.ledger_records import FAILED, REFUSED, SKIPPED, ZERO, OpenOrder, RecordedFill
-from backend.execution.planner import OrderPlan, PlannedOrder, PlanParams
+from backend.execution.planner import OrderPlan, PlannedOrder, PlanParams, cash_limit_texts
 from backend.execution.resting import maker_request_ok
 from backend.execution.shortfall import shortfall_of
 from backend.execution.styles import LIMIT_IOC, style_fields
@@ -100,21 +100,25 @@ class Submitter:
             stop = await self.submit_one(report, fitted)
 
     async def fit_buy_to_cash(self, report: CycleReport, order: PlannedOrder) -> PlannedOrder | None:
-        """Sells may have freed less than planned; never send a buy the cash cannot pay for."""
+        """Sells may have freed less than planned; never send a buy the cash cannot pay for, nor one
+        that spends the cash buffer: a buy may spend only the cash left above QT_EXECUTION_CASH_BUFFER."""
         s = self.s
-        cash = s._cash
         params = s._params()
+        spendable = s._cash - params.cash_buffer
         margin = 1 + params.cost_margin_bps / Decimal(10_000)
-        if order.quantity * order.price * margin <= cash:
+        if order.quantity * order.price * margin <= spendable:
             return order
+        cut_note, short_reason = cash_limit_texts(
+            params.cash_buffer, "cut to cash after sells", "insufficient cash after sells"
+        )
         rules = s._rules.get(order.symbol)
         if rules is None:
             return None
-        qty = quantize_quantity(rules, max(cash, ZERO) / (order.price * margin), OrderType.MARKET)
+        qty = quantize_quantity(rules, max(spendable, ZERO) / (order.price * margin), OrderType.MARKET)
         if qty * order.price < params.min_notional or filter_failure(rules, qty, order.price, OrderType.MARKET):
-            s._skip(report, order.symbol, order.side.value, order.notional, "insufficient cash after sells")
+            s._skip(report, order.symbol, order.side.value, order.notional, short_reason)
             return None
-        note = "; ".join(x for x in (order.note, "cut to cash after sells") if x)
+        note = "; ".join(x for x in (order.note, cut_note) if x)
         return PlannedOrder(order.symbol, order.side, qty, order.price, order.client_order_id, note)
 
     async def send(
