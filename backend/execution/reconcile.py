@@ -117,7 +117,8 @@ class Reconciler:
         return next((o for o in found if o.client_order_id == order.client_order_id), None)
 
     async def apply_found(self, order: OpenOrder, result: OrderResult) -> list[RecordedFill]:
-        """A found order: its fills and state to the ledger, its execution to the guard."""
+        """A found order: its fills and state to the ledger, its execution to the guard, which
+        checks its average fill price against ``order.reference_price`` (halts when outside)."""
         s = self.s
         coid = order.client_order_id
         request = OrderRequest(
@@ -139,7 +140,10 @@ class Reconciler:
             return pnl
 
         if result.executed_quantity > 0:
-            await s.exchange.record_reconciled(request, result, now=s._clock(), realised_pnl=apply)
+            # the fill price is checked against the planned mark (reference_price), as when answered
+            await s.exchange.record_reconciled(
+                request, result, now=s._clock(), realised_pnl=apply, recorded_quantity=order.executed_quantity
+            )
         else:
             await s.recorder.apply_result(coid, result)
             if result.status.is_final:
@@ -170,7 +174,18 @@ class Reconciler:
         s._order_metric(order.side, "unknown")
         now = s._clock()
         resolved, unresolved = await self.resolve_open(
-            [OpenOrder(coid, order.symbol, order.side, OrderStatus.UNKNOWN.value, order.quantity, now, now)]
+            [
+                OpenOrder(
+                    coid,
+                    order.symbol,
+                    order.side,
+                    OrderStatus.UNKNOWN.value,
+                    order.quantity,
+                    now,
+                    now,
+                    reference_price=order.price,  # the mark the request was sent with: the fill is checked against it
+                )
+            ]
         )
         if unresolved:
             report.unresolved.extend(unresolved)

@@ -11,6 +11,8 @@ holds as open and
    resting sale) and fewer than QT_EXECUTION_MAKER_REPRICES re-prices were made: cancels it and
    places the rest as a new LIMIT_MAKER at the new best (``<planned id>-m1``, ``-m2`` ...);
 4. else leaves it: no new order is planned on that symbol while it rests.
+While the kill switch is on, resting orders are cancelled (QT_KILL_SWITCH_CANCELS_OPEN) or, with
+that setting off, only looked up (step 1): they stay on the book, no timeout, no re-price.
 A maker order the exchange refuses because the book crossed it (-2010 "Order would immediately
 match and take.", not -2010 for want of balance) is finished at once the same way. Children are
 saved before they are sent and go through the risk guard like any order. Nothing here waits or
@@ -99,8 +101,9 @@ class RestingOrders:
         plan.orders[:] = [o for o in plan.orders if o.symbol not in busy]
 
     async def tend(self, report: CycleReport, orders: list[OpenOrder]) -> dict[str, str]:
-        """Look up, re-price or finish each resting order; returns symbol -> the client id of the
-        order still resting there (no new order is planned on those symbols)."""
+        """Look up, re-price or finish each resting order (only look up while the kill switch is
+        on); returns symbol -> the client id of the order still resting there (no new order is
+        planned on those symbols)."""
         s = self.s
         params = s._params()
         busy: dict[str, str] = {}
@@ -113,6 +116,11 @@ class RestingOrders:
                 continue
             await s.reconciler.apply_found(order, result)
             if not result.status.is_open:
+                continue
+            if s._halt_reason() is not None:
+                # the kill switch is on and does not cancel (QT_KILL_SWITCH_CANCELS_OPEN off): the
+                # order stays on the book and may still fill; no timeout cancel, no re-price
+                busy[order.symbol] = order.client_order_id
                 continue
             chain = await s._db(s.ledger.order_chain, order.root)
             started = chain[0].created_at if chain and chain[0].created_at is not None else order.created_at

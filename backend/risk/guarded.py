@@ -12,6 +12,9 @@ Usage from the rebalance cycle::
     except OrderRejectedError: ...         # the exchange said no; nothing placed; not a failure
     except UnknownOutcomeError: ...        # reconcile by client order id, then record_reconciled()
 
+Both ``submit_order`` and ``record_reconciled`` check the average fill price against the reference
+afterwards: outside the price-sanity bound, the kill switch goes on.
+
 ``realised_pnl`` is the caller's ledger hook: it gets the OrderResult, applies it to the ledger and
 returns the realised PnL (quote asset, fees included) that the daily-loss rule sums. It runs while
 the order's exposure is still reserved, so no concurrent check can miss it.
@@ -138,10 +141,28 @@ class GuardedExchange:
         await self.guard.halt(breach[:500], breach, now=context.now)
 
     async def record_reconciled(
-        self, order: OrderRequest, result: OrderResult, *, now: datetime, realised_pnl: RealisedPnl | None = None
+        self,
+        order: OrderRequest,
+        result: OrderResult,
+        *,
+        now: datetime,
+        realised_pnl: RealisedPnl | None = None,
+        recorded_quantity: Decimal = ZERO,
     ) -> bool:
-        """Record an order whose outcome was unknown once reconciliation found it (or release it)."""
-        return await self._record(order, result, now, realised_pnl)
+        """Record an order found by lookup (a lost answer, a resting order, a restart), or release it.
+
+        Its fill is checked like an answered one: an average fill price outside the bound around
+        ``order.reference_price`` (the price the order was planned at, stored with it in the ledger)
+        halts. ``recorded_quantity`` is what the caller had already recorded of the order (checked
+        then): only an order that executed more is checked again, so a resting order found at every
+        check halts once, and not again after an operator turned the switch off.
+        """
+        context = RiskContext(now=now, reference_price=order.reference_price, reference_time=None)
+        try:
+            return await self._record(order, result, now, realised_pnl)
+        finally:
+            if result.executed_quantity > recorded_quantity:
+                await self._check_fill_price(order, result, context)
 
     async def _record(
         self, order: OrderRequest, result: OrderResult, now: datetime, realised_pnl: RealisedPnl | None
