@@ -120,12 +120,22 @@ def plan_orders(
     params: PlanParams,
     id_prefix: str = "qt",
     costs: dict[str, Decimal] | None = None,
+    spendable: Decimal | None = None,
+    sellable: dict[str, Decimal] | None = None,
+    working: dict[str, str] | None = None,
 ) -> OrderPlan:
     """Plan market orders moving `positions` toward `weights` of the investable equity.
 
+    `cash` and `positions` are the account's (the ledger's): the equity the weights share out.
+    `spendable` and `sellable` (symbol -> quantity) are what may be spent and sold now (the
+    exchange's free amounts: a resting order locks part of the account), by default all of it.
+    `working` (symbol -> the client id of an order still working there): in the equity, but no
+    order is planned on it (listed as skipped).
     `costs` (symbol -> the holding at the prices paid): the per-symbol limit is measured on the
     larger of that and the holding at the mark, as the risk guard measures it."""
     skipped: list[SkippedOrder] = []
+    working = working or {}
+    sellable = positions if sellable is None else sellable
     cash = max(cash, ZERO)
     equity = cash
     kept_symbols = {
@@ -160,6 +170,11 @@ def plan_orders(
             skipped.append(SkippedOrder(symbol, side, ZERO, f"symbol status {symbol_rules.status}"))
             continue
         delta = target - held * mark
+        if symbol in working:
+            if abs(delta) >= params.min_notional:
+                reason = f"order {working[symbol]} is still working on this symbol"
+                skipped.append(SkippedOrder(symbol, "BUY" if delta > 0 else "SELL", abs(delta), reason))
+            continue
         if delta < 0 and dust_reason(symbol_rules, held, mark) is not None:
             continue  # dust: the exchange would refuse any sell of it; the cycle lists it as dust
         if delta < 0:
@@ -217,13 +232,13 @@ def plan_orders(
     orders: list[PlannedOrder] = []
     # buys never spend the buffer: only the cash above it, plus what the sells free (which refill
     # a buffer the cash does not cover first), whether or not every planned sale happens
-    available = cash - params.cash_buffer
+    available = (cash if spendable is None else max(spendable, ZERO)) - params.cash_buffer
     cut_note, short_reason = cash_limit_texts(params.cash_buffer, "cut to available cash", "insufficient cash")
     sells = [d for d in actionable if d.side is OrderSide.SELL]
     buys = [d for d in actionable if d.side is OrderSide.BUY]
     for d in sells:
         r = rules[d.symbol]
-        held = positions.get(d.symbol, ZERO)
+        held = sellable.get(d.symbol, ZERO)
         qty = quantize_quantity(r, min(d.quantity, held), OrderType.MARKET)
         if qty * d.price < params.min_notional:
             skipped.append(SkippedOrder(d.symbol, d.side.value, qty * d.price, BELOW_AFTER_STEP))

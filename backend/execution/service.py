@@ -14,7 +14,8 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
@@ -26,6 +27,7 @@ from backend.exchanges.errors import ExchangeError
 from backend.execution.dust import dust_holdings, dust_reason
 from backend.execution.installation import DEFAULT_PREFIX
 from backend.execution.ledger import Ledger, OpenOrder, PositionView
+from backend.execution.ledger_view import value_ledger
 from backend.execution.planner import PlanParams, SkippedOrder, plan_orders
 from backend.execution.reconcile import Reconciler, ReconcileReport
 from backend.execution.recorder import Recorder
@@ -41,7 +43,6 @@ from backend.execution.valuation import (
     marks_from_snapshot,
     references_from_snapshot,
     tradable_holdings,
-    value_portfolio,
 )
 from backend.market.types import MarketSnapshot, SymbolRules
 from backend.observability.metrics import Metrics
@@ -81,7 +82,8 @@ class ExecutionService:
         self.guard = exchange.guard
         self._snapshot = snapshot
         self._selection = selection
-        self._params = params
+        self._read_params = params
+        self._turn_params: PlanParams | None = None  # the settings snapshot of the cycle or check running
         self._metrics = metrics
         self._log = trades_log
         self._clock = clock
@@ -119,6 +121,33 @@ class ExecutionService:
         self.fee_assets: set[str] = set()  # assets that paid fees: kept by the planner (start-up, then fills)
 
     # helpers ----------------------------------------------------------------------------------
+    def _params(self) -> PlanParams:
+        """The planner's knobs: while a cycle or a resting-order check runs, the snapshot it took when
+        it started (a PUT /settings mid-cycle applies from the next one, so the plan, the order type
+        saved and the order sent agree); else read now."""
+        return self._turn_params if self._turn_params is not None else self._read_params()
+
+    @asynccontextmanager
+    async def _turn(self) -> AsyncIterator[None]:
+        """The execution lock, and one settings snapshot for everything done under it."""
+        async with self.lock:
+            self._turn_params = self._read_params()
+            try:
+                yield
+            finally:
+                self._turn_params = None
+
+    async def _load_holdings(self) -> dict[str, PositionView]:
+        """The ledger's positions and cash into the holdings the risk guard measures its limits on
+        (see _exposure): done before any order of a cycle or check is sent, as what is in memory
+        may be none (a restart), partial (start-up reconciliation) or another leader's past."""
+        positions: dict[str, PositionView] = await self._db(self.ledger.positions)
+        self._cash = await self._db(self.ledger.cash)
+        self._held = {symbol: pos.quantity for symbol, pos in positions.items()}
+        self._costs = {symbol: pos.quantity * pos.average_cost for symbol, pos in positions.items()}
+        self._exposure_cache = None
+        return positions
+
     async def _db(self, func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         return await asyncio.to_thread(func, *args, **kwargs)
 
@@ -173,7 +202,7 @@ class ExecutionService:
 
     # the cycle --------------------------------------------------------------------------------
     async def run_cycle(self) -> CycleReport:
-        async with self.lock:
+        async with self._turn():
             return await self._cycle()
 
     async def _cycle(self) -> CycleReport:
@@ -200,9 +229,10 @@ class ExecutionService:
 
     async def _cycle_body(self, report: CycleReport) -> None:
         snapshot = await self._refresh_market()
+        await self._load_holdings()  # resting orders and due slices may be sent before the plan
         open_orders: list[OpenOrder] = await self._db(self.ledger.open_orders)
-        busy = await self.resting.check(report, open_orders)
-        busy.update(await self.slicer.tend(report, open_orders))
+        resting = await self.resting.check(report, open_orders)  # in the equity, never re-planned
+        busy = {**resting, **await self.slicer.tend(report, open_orders)}
         others = [o for o in open_orders if not o.rests]
         if others:
             _resolved, report.unresolved = await self.reconciler.resolve_open(others)
@@ -220,16 +250,12 @@ class ExecutionService:
             raise
         chosen = self._selection()
         weights = await chosen if inspect.isawaitable(chosen) else chosen
-        positions: dict[str, PositionView] = await self._db(self.ledger.positions)
-        ledger_cash: Decimal = await self._db(self.ledger.cash)
-        self._cash = ledger_cash
-        self._held = {symbol: pos.quantity for symbol, pos in positions.items()}
-        self._costs = {symbol: pos.quantity * pos.average_cost for symbol, pos in positions.items()}
-        self._exposure_cache = None
+        positions = await self._load_holdings()  # again: the fills of the resting orders included
+        ledger_cash = self._cash
         quote = self.ledger.quote
         exchange_cash = account.balances[quote].free if quote in account.balances else ZERO
-        cash = min(ledger_cash, exchange_cash)
-        held = tradable_holdings(positions, account)
+        spendable = min(ledger_cash, exchange_cash)  # a resting buy locks part of the cash
+        sellable = tradable_holdings(positions, account)  # and a resting sale part of the base
         report.dust = dust_holdings(
             {s: p.quantity for s, p in positions.items()}, {s: m.price for s, m in self._marks.items()}, snapshot.rules
         )
@@ -245,8 +271,11 @@ class ExecutionService:
             cycle_id=str(report.run_id),
             id_prefix=self.id_prefix,
             weights=weights,
-            positions=held,
-            cash=cash,
+            positions={symbol: pos.quantity for symbol, pos in positions.items()},
+            cash=ledger_cash,
+            spendable=spendable,
+            sellable=sellable,
+            working=resting,
             marks={s: m.price for s, m in self._marks.items()},
             rules=snapshot.rules,
             params=params,
@@ -274,7 +303,8 @@ class ExecutionService:
 
     async def tend_resting(self) -> dict[str, str]:
         """Between cycles: look up, re-price or finish resting orders, send due slices."""
-        async with self.lock:
+        async with self._turn():
+            await self._load_holdings()
             return await self.resting.between_cycles()
 
     def _halt_reason(self) -> str | None:
@@ -289,7 +319,7 @@ class ExecutionService:
         )
 
     async def _value(self, report: CycleReport) -> None:
-        portfolio, positions = await self._portfolio(refresh=False)
+        portfolio, positions = await value_ledger(self, refresh=False)
         self.last_portfolio = portfolio
         report.equity = portfolio.equity
         report.gross_exposure = portfolio.gross_exposure
@@ -352,32 +382,7 @@ class ExecutionService:
 
     async def portfolio(self, *, refresh: bool = True) -> Portfolio:
         """The ledger's positions and cash valued at the latest marks (refreshed first unless told not to)."""
-        return (await self._portfolio(refresh=refresh))[0]
-
-    async def _portfolio(self, *, refresh: bool) -> tuple[Portfolio, dict[str, PositionView]]:
-        if refresh:
-            try:
-                await self._refresh_market()
-            except Exception as exc:  # show the last known marks rather than nothing
-                log.warning("marks not refreshed for the portfolio view", extra={"error": str(exc)})
-        sequence = self.guard.fill_sequence  # read before the ledger (see RiskContext)
-        positions: dict[str, PositionView] = await self._db(self.ledger.positions)
-        cash, contributed = await self._db(self.ledger.cash_and_contributed)
-        portfolio = value_portfolio(
-            exchange=self.exchange.name,
-            quote_asset=self.ledger.quote,
-            positions=positions,
-            cash=cash,
-            contributed=contributed,
-            marks=self._marks,
-            account=self._account,
-            marks_as_of=self._marks_at,
-        )
-        # one figure for the exposure: the guard (/risk, risk_gross_exposure) sees what the ledger holds
-        exposure = {p.symbol: p.market_value for p in portfolio.positions if p.quantity > 0}
-        self.guard.observe_positions(exposure, now=self._clock(), fill_sequence=sequence)
-        self._metrics.execution_gross_exposure.set(float(portfolio.gross_exposure))
-        return portfolio, positions
+        return (await value_ledger(self, refresh=refresh))[0]
 
 
 __all__ = [
