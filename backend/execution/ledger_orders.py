@@ -9,7 +9,7 @@ conditional UPDATE whose row count says who won.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, time
 from decimal import Decimal
 from typing import Any, cast
 
@@ -27,6 +27,7 @@ from backend.execution.ledger_records import (
     LedgerBase,
     OpenOrder,
 )
+from backend.risk.day_parts import aware, day_totals, last_fill, records_of, settle
 from backend.risk.models import TradeRecord
 from database.models.execution import FillRecord, Order
 from database.session import connection_scope
@@ -153,43 +154,49 @@ class LedgerOrders(LedgerBase):
                 order.updated_at = self._clock()
 
     def executions_since(self, since: datetime) -> list[TradeRecord]:
-        """Each order that executed something, with its fills' realised PnL, last fill after `since`."""
+        """What each order with a fill on or after the UTC day of ``since`` executed, one record per
+        order and UTC day of its fills (the guard's daily figures: each fill on its own day, as
+        ``realised_pnl_between`` counts it), the order's first day under its client order id."""
+        start = datetime.combine(aware(since).astimezone(UTC).date(), time.min, tzinfo=UTC)
+        recent = (
+            select(FillRecord.client_order_id)
+            .where(FillRecord.exchange == self.exchange, FillRecord.time >= start)
+            .distinct()
+            .scalar_subquery()
+        )
         with self._sessions() as session:
-            rows = session.execute(
+            orders = session.execute(
                 select(
-                    Order.client_order_id,
-                    Order.symbol,
-                    Order.side,
-                    Order.executed_quantity,
-                    Order.quote_quantity,
-                    func.max(FillRecord.time),
-                )
-                .join(FillRecord, FillRecord.client_order_id == Order.client_order_id)
-                .where(Order.exchange == self.exchange)
-                .group_by(Order.id)
-                .having(func.max(FillRecord.time) >= since)
+                    Order.client_order_id, Order.symbol, Order.side, Order.executed_quantity, Order.quote_quantity
+                ).where(Order.exchange == self.exchange, Order.client_order_id.in_(recent))
             ).all()
-            pnl_rows = session.execute(
-                select(FillRecord.client_order_id, FillRecord.realised_pnl).where(
-                    FillRecord.exchange == self.exchange, FillRecord.time >= since
+            fill_rows = session.execute(
+                select(
+                    FillRecord.client_order_id,
+                    FillRecord.time,
+                    FillRecord.quantity,
+                    FillRecord.price,
+                    FillRecord.realised_pnl,
                 )
+                .where(FillRecord.exchange == self.exchange, FillRecord.client_order_id.in_(recent))
+                .order_by(FillRecord.id)
             ).all()
-        pnl: dict[str, Decimal] = {}
-        for coid, value in pnl_rows:
-            pnl[coid] = exact_sum((pnl.get(coid, Decimal(0)), value))
-        return [
-            TradeRecord(
-                client_order_id=coid,
-                symbol=symbol,
-                side=OrderSide(side),
-                quantity=qty,
-                notional=quote,
-                realised_pnl=pnl.get(coid, Decimal(0)),
-                time=last if last.tzinfo is not None else last.replace(tzinfo=UTC),
-            )
-            for coid, symbol, side, qty, quote, last in rows
-            if qty > 0
-        ]
+        fills: dict[str, list[tuple[datetime, Decimal, Decimal, Decimal]]] = {}
+        for coid, when, qty, price, realised in fill_rows:
+            fills.setdefault(coid, []).append((aware(when), qty, qty * price, realised))
+        records: list[TradeRecord] = []
+        for coid, symbol, side, qty, quote in orders:
+            own = fills.get(coid, [])
+            days = day_totals((when, q, value) for when, q, value, _pnl in own)
+            if qty <= 0 or not days:
+                continue
+            settle(days, qty, quote, last_fill(days))
+            by_day: dict[date, Decimal] = {}
+            for when, _q, _value, realised in own:
+                day = when.astimezone(UTC).date()
+                by_day[day] = exact_sum((by_day.get(day, ZERO), realised))
+            records.extend(records_of(coid, symbol, OrderSide(side), days, by_day))
+        return records
 
     def order_realised_pnl(self, client_order_id: str) -> Decimal:
         """The realised PnL of every fill of one order so far (an order filled over several looks)."""

@@ -9,7 +9,8 @@ Writes to the state store (``record_fill``, kill switch, reset) run in a worker 
 ``_lock`` — so a check never waits on I/O, and what it sees is always already durable.
 
 Realised PnL is computed by the caller from its ledger (average cost, fees) and passed to
-``record_fill``; the guard only sums it per UTC day. It never infers PnL from trade ratios.
+``record_result``/``record_fill``; the guard only sums it per UTC day, each fill on its own day
+(recording: backend/risk/guard_records.py). It never infers PnL from trade ratios.
 """
 
 from __future__ import annotations
@@ -17,30 +18,27 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from backend.exchanges.base import OrderRequest, OrderResult, OrderSide
+from backend.exchanges.base import OrderRequest
 from backend.risk.guard_core import (
     AUTO_ACTOR,
     AUTO_HALT_REASON,
     DRAWDOWN_HALT_REASON,
     RESERVATION_TTL,
     AuditHook,
-    GuardCore,
     _Reservation,
     day_start,
     utc_now,
 )
+from backend.risk.guard_records import GuardRecords
 from backend.risk.models import (
     ZERO,
-    DayStats,
     Decision,
     RiskContext,
     RiskSnapshot,
-    RiskStateUnavailable,
-    TradeRecord,
 )
 from backend.risk.rules import GuardState, OrderView, Rule, build_rules
 from config.risk import RiskSettings
@@ -50,13 +48,14 @@ __all__ = ["AUTO_ACTOR", "AUTO_HALT_REASON", "DRAWDOWN_HALT_REASON", "AuditHook"
 log = logging.getLogger(__name__)
 
 
-class RiskGuard(GuardCore):
+class RiskGuard(GuardRecords):
     """One per process, built in the lifespan (``ctx.services["risk_guard"]``).
 
     Public API (async methods do their I/O in a worker thread; ``*_sync`` twins exist for scripts):
 
     - ``check(order, context) -> Decision`` — sync, no I/O; an allowed order is reserved.
-    - ``record_fill(record)`` / ``record_result(order, result, realised_pnl=..., now=...)`` — durable.
+    - ``record_fill(record)`` / ``record_result(order, result, realised_pnl=..., now=...)`` — durable;
+      one record per order and UTC day of its fills.
     - ``release(client_order_id)`` — drop a reservation (order refused by the exchange, not sent).
     - ``kill_switch_enabled()``, ``kill_switch_state()``, ``set_kill_switch(enabled, reason, actor)``.
     - ``reset()`` — clear recorded trades and the kill switch override.
@@ -159,120 +158,12 @@ class RiskGuard(GuardCore):
             counter = self._counters[key] = self._metrics.risk_decisions.labels(rule=key[0], outcome=key[1])
         counter.inc()
 
-    def release(self, client_order_id: str) -> bool:
-        """Drop the reservation of an order that was not placed (refused by the exchange, not sent)."""
-        with self._lock:
-            return self._reservations.pop(client_order_id, None) is not None
-
     def mark_unknown(self, client_order_id: str) -> None:
         """The submission's outcome is unknown: keep its reservation until reconciled or expired."""
         with self._lock:
             reservation = self._reservations.get(client_order_id)
             if reservation is not None:
                 reservation.unknown = True
-
-    # recording ----------------------------------------------------------------------------------
-    def record_fill_sync(self, record: TradeRecord) -> bool:
-        """Persist one execution and its realised PnL, then release the order's reservation.
-
-        Returns False when the client order id was already recorded (idempotent: nothing changes).
-        """
-        if record.time.tzinfo is None:
-            raise ValueError("TradeRecord.time must be timezone-aware UTC")
-        with self._write_lock:
-            try:
-                outcome = self._store.upsert_trade(record)
-                if outcome == "updated":
-                    # the ledger learnt the real figures of an execution already recorded (a ledger
-                    # write that failed first): the days are re-derived from the store
-                    self._load_locked()
-            except Exception as exc:
-                # the fill is real but unrecorded: stop trading until the store is back
-                self._mark_store_error(exc)
-                raise RiskStateUnavailable(f"fill not recorded: {self._store_error}") from exc
-            added = outcome == "added"
-            with self._lock:
-                self._reservations.pop(record.client_order_id, None)
-                if added:
-                    day = record.time.astimezone(UTC).date()
-                    self._days[day] = self._days.get(day, DayStats(day)).add(record)
-                    self._fill_seq += 1
-                    delta = record.notional if record.side is OrderSide.BUY else -record.notional
-                    self._recent.append((self._fill_seq, record.symbol, delta))
-                    self._protections.observe(record)
-                    self._prune_days(day)
-        self._publish_state()
-        return added
-
-    def restore_trades_sync(self, records: list[TradeRecord]) -> int:
-        """Make the store agree with the ledger's recent executions; returns how many it changed.
-
-        The ledger is the one truth for realised PnL: an execution the store lacks (a crash between
-        the two writes) is added, one it holds with other figures (a ledger write that failed at
-        first and was completed by reconciliation) is corrected, and the days are re-derived.
-        Executions at or before the newest POST /risk/reset stay cleared: the operator reset them.
-        """
-        if not records:
-            return 0
-        with self._write_lock:
-            try:
-                reset_at = self._store.last_reset()
-                wanted = [r for r in records if reset_at is None or r.time > reset_at]
-                added = sum(1 for record in wanted if self._store.upsert_trade(record) != "same")
-                if added:
-                    self._load_locked()
-            except Exception as exc:
-                self._mark_store_error(exc)
-                raise RiskStateUnavailable(f"executions not restored: {self._store_error}") from exc
-        if added:
-            log.warning("risk records restored from the ledger", extra={"count": added})
-        return added
-
-    async def record_fill(self, record: TradeRecord) -> bool:
-        return await asyncio.to_thread(self.record_fill_sync, record)
-
-    def hold_open(self, order: OrderRequest, result: OrderResult, *, now: datetime) -> Decimal:
-        """An order resting on the book: its reservation becomes what it may still execute (the
-        open quantity at its limit price), not the original order; released once it is final.
-        Returns the notional held."""
-        open_qty = result.open_quantity
-        price = result.price or order.price or order.reference_price or ZERO
-        with self._lock:
-            if open_qty <= 0 or price <= 0:
-                self._reservations.pop(order.client_order_id, None)
-                return ZERO
-            notional = open_qty * price
-            self._reservations[order.client_order_id] = _Reservation(
-                symbol=order.symbol, delta=notional if order.side is OrderSide.BUY else -notional, created=now
-            )
-            return notional
-
-    async def record_result(
-        self, order: OrderRequest, result: OrderResult, *, realised_pnl: Decimal, now: datetime
-    ) -> bool:
-        """Record what an order executed (nothing when it executed nothing) and release it; an order
-        still open keeps a reservation for its open quantity (``hold_open``)."""
-        if result.executed_quantity <= 0:
-            if result.status.is_open:
-                self.hold_open(order, result, now=now)
-            else:
-                self.release(order.client_order_id)
-            return False
-        # dated by the fill (the exchange's transaction time), not by the check
-        filled_at = max((f.time for f in result.fills), default=None) or result.time or now
-        record = TradeRecord(
-            client_order_id=order.client_order_id,
-            symbol=order.symbol,
-            side=order.side,
-            quantity=result.executed_quantity,
-            notional=result.quote_quantity,
-            realised_pnl=realised_pnl,
-            time=filled_at if filled_at.tzinfo is not None else filled_at.replace(tzinfo=UTC),
-        )
-        added = await self.record_fill(record)
-        if result.status.is_open:
-            self.hold_open(order, result, now=now)
-        return added
 
     # reset and snapshot ---------------------------------------------------------------------------
     def reset_sync(self, *, audit: AuditHook | None = None) -> RiskSnapshot:
@@ -289,6 +180,7 @@ class RiskGuard(GuardCore):
             with self._lock:
                 self._override = None
                 self._days.clear()
+                self._parts.clear()
                 self._failures = 0
                 self._protections.clear_trades()
         self._publish_state()

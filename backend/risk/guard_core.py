@@ -1,8 +1,8 @@
 """The risk guard's state and its persistence: the kill switch (override, default, the store being
 down), the recorded days, loading and refreshing from the state store, and the automatic halts
-(consecutive exchange failures, equity drawdown). ``RiskGuard`` (backend/risk/guard.py) adds the
-order checks, the recording of fills and the snapshot on top; the concurrency model is described
-there.
+(consecutive exchange failures, equity drawdown). ``GuardRecords`` (backend/risk/guard_records.py)
+adds the recording of fills, ``RiskGuard`` (backend/risk/guard.py) the order checks and the
+snapshot on top; the concurrency model is described there.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from backend.risk.models import (
     KillSwitchState,
     RiskContext,
     RiskStateUnavailable,
+    TradeRecord,
 )
 from backend.risk.protections import DrawdownReading, Protections
 from backend.risk.rules import Rule
@@ -81,6 +82,8 @@ class GuardCore:
         self._write_lock = threading.Lock()
         self._override: KillSwitchOverride | None = None
         self._days: dict[date, DayStats] = {}
+        # the records per order and UTC day of the days in ``_days`` (see backend/risk/day_parts.py)
+        self._parts: dict[str, dict[date, TradeRecord]] = {}
         self._reservations: dict[str, _Reservation] = {}
         self._fill_seq = 0
         self._recent: deque[tuple[int, str, Decimal]] = deque(maxlen=RECENT_FILLS)
@@ -123,9 +126,11 @@ class GuardCore:
         first = today - timedelta(days=1)
         days = {first: DayStats(first), today: DayStats(today)}
         loaded = Protections()
+        parts: dict[str, dict[date, TradeRecord]] = {}
         for record in self._store.trades_since(day_start(first)):
-            day = record.time.astimezone(UTC).date()
+            day = record.day
             days[day] = days.get(day, DayStats(day)).add(record)
+            parts.setdefault(record.client_order_id, {})[day] = record
             loaded.observe(record)
         with self._lock:
             self._protections.loss_exits = loaded.loss_exits
@@ -134,6 +139,7 @@ class GuardCore:
                 if day >= first:
                     del self._days[day]
             self._days.update(days)
+            self._parts = parts
             self._store_error = None
         self._publish_state()
 
@@ -248,8 +254,11 @@ class GuardCore:
         return stats if stats is not None else DayStats(day)
 
     def _prune_days(self, newest: date) -> None:
-        for day in [d for d in self._days if d < newest - timedelta(days=3)]:
+        oldest = newest - timedelta(days=3)
+        for day in [d for d in self._days if d < oldest]:
             del self._days[day]
+        for coid in [c for c, days in self._parts.items() if max(days) < oldest]:
+            del self._parts[coid]
 
     # automatic halt -------------------------------------------------------------------------------
     @property

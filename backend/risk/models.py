@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from enum import StrEnum
 from types import MappingProxyType
@@ -122,9 +122,36 @@ class KillSwitchState:
         }
 
 
+# An order's part on a later UTC day is stored under "<client order id>@<YYYY-MM-DD>" (a client order
+# id never holds "@": Binance allows ``[.A-Z:/a-z0-9_-]``, at most 36 characters).
+PART_SEPARATOR = "@"
+
+
+def part_key(client_order_id: str, day: date) -> str:
+    """The store key of an order's part on a UTC day that is not its first."""
+    return f"{client_order_id}{PART_SEPARATOR}{day.isoformat()}"
+
+
+def parse_part_key(key: str) -> tuple[str, bool]:
+    """``(client_order_id, later_day)`` of a store key (see ``part_key``)."""
+    coid, separator, suffix = key.rpartition(PART_SEPARATOR)
+    if separator and coid:
+        try:
+            date.fromisoformat(suffix)
+        except ValueError:
+            return key, False
+        return coid, True
+    return key, False
+
+
 @dataclass(frozen=True, slots=True)
 class TradeRecord:
-    """One recorded execution (an order's filled part) with the realised PnL the ledger computed."""
+    """One recorded execution: an order's fills on one UTC day, with the realised PnL the ledger
+    computed for them. An order filled across UTC midnight is one record per day (each fill counts
+    on its own day, as the ledger's ``realised_pnl_between``); ``time`` is the day's last fill.
+
+    The order's first day is stored under its client order id, each later day (``later_day``) under
+    ``part_key(client_order_id, day)``."""
 
     client_order_id: str
     symbol: str
@@ -133,6 +160,16 @@ class TradeRecord:
     notional: Decimal
     realised_pnl: Decimal
     time: datetime
+    later_day: bool = False
+
+    @property
+    def day(self) -> date:
+        return self.time.astimezone(UTC).date()
+
+    @property
+    def key(self) -> str:
+        """Its row in the state store: one per order and UTC day."""
+        return part_key(self.client_order_id, self.day) if self.later_day else self.client_order_id
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,4 +1,5 @@
-"""The guard's persistent state (QT_RISK_STATE_DB): kill switch override and recorded trades.
+"""The guard's persistent state (QT_RISK_STATE_DB): kill switch override and recorded trades (one
+row per order and UTC day of its fills, keyed by client order id, ``<id>@<day>`` for later days).
 
 It lives in its own small database — a SQLite file by default, or any SQLAlchemy URL (PostgreSQL
 when several replicas share it) — separate from the main database that Alembic owns. Its two tables
@@ -10,6 +11,7 @@ not only a crashed process.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -18,12 +20,14 @@ from typing import Any
 from sqlalchemy import (
     Boolean,
     Column,
+    Connection,
     Engine,
     Integer,
     MetaData,
     String,
     Table,
     Text,
+    TextClause,
     bindparam,
     delete,
     event,
@@ -38,7 +42,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.types import TypeDecorator
 
 from backend.exchanges.base import OrderSide
-from backend.risk.models import KillSwitchOverride, TradeRecord
+from backend.risk.models import KillSwitchOverride, TradeRecord, parse_part_key
 from database.base import NAMING_CONVENTION, UTCDateTime
 from database.session import engine_scope, make_engine
 
@@ -191,7 +195,7 @@ class RiskStateStore:
             with self.engine.begin() as conn:
                 conn.execute(
                     insert(trades_table).values(
-                        client_order_id=record.client_order_id,
+                        client_order_id=record.key,
                         symbol=record.symbol,
                         side=record.side.value,
                         quantity=record.quantity,
@@ -205,12 +209,34 @@ class RiskStateStore:
         return True
 
     def upsert_trade(self, record: TradeRecord) -> str:
-        """Insert the trade, or correct the recorded one of the same client order id when the ledger
-        has learnt more (realised PnL, executed quantity, fill time): ``added``, ``updated`` or ``same``.
+        """Insert the trade, or correct the recorded one of the same key (client order id, and day
+        for an order's later days) when the ledger has learnt more (realised PnL, executed quantity,
+        fill time): ``added``, ``updated`` or ``same``."""
+        return self.save_trades([record])[0]
 
-        The row is read and written under a row lock (``SELECT ... FOR UPDATE`` on PostgreSQL; SQLite
+    def save_trades(self, records: Sequence[TradeRecord], drop: Sequence[str] = ()) -> list[str]:
+        """Upsert ``records`` (an order's days) and delete the rows of the keys in ``drop`` (days it
+        turned out not to have), in one transaction; returns each record's outcome (``upsert_trade``).
+
+        A row is read and written under a row lock (``SELECT ... FOR UPDATE`` on PostgreSQL; SQLite
         serialises writers), so two replicas correcting the same execution never lose an update.
         """
+        insert_new = _INS_NEW_TRADE if self.engine.dialect.name in ON_CONFLICT_DIALECTS else None
+        for attempt in range(2):
+            try:
+                with engine_scope(self.engine, write=True) as conn:
+                    outcomes = [self._upsert(conn, record, insert_new) for record in records]
+                    if drop:
+                        conn.execute(delete(trades_table).where(trades_table.c.client_order_id.in_(list(drop))))
+                    return outcomes
+            except IntegrityError:
+                if attempt:  # another writer inserted one between our read and insert: read it again
+                    raise
+        return []  # pragma: no cover
+
+    @staticmethod
+    def _upsert(conn: Connection, record: TradeRecord, insert_new: TextClause | None) -> str:
+        key = record.key
         values = {
             "symbol": record.symbol,
             "side": record.side.value,
@@ -219,44 +245,39 @@ class RiskStateStore:
             "realised_pnl": record.realised_pnl,
             "time": record.time,
         }
-        insert_new = _INS_NEW_TRADE if self.engine.dialect.name in ON_CONFLICT_DIALECTS else None
-        for attempt in range(2):
-            try:
-                with engine_scope(self.engine, write=True) as conn:
-                    if insert_new is not None:
-                        added = conn.execute(insert_new, {"client_order_id": record.client_order_id, **values})
-                        if added.rowcount == 1:
-                            return "added"
-                    row = conn.execute(_SEL_TRADE_FOR_UPDATE, {"x_coid": record.client_order_id}).one_or_none()
-                    if row is None:
-                        conn.execute(_INS_TRADE, {"client_order_id": record.client_order_id, **values})
-                        return "added"
-                    if all(getattr(row, k) == v for k, v in values.items()):
-                        return "same"
-                    conn.execute(_UPD_TRADE, {"x_id": row.id, **{f"v_{k}": v for k, v in values.items()}})
-                    return "updated"
-            except IntegrityError:
-                if attempt:  # another writer inserted it between our read and insert: read it again
-                    raise
-        return "same"  # pragma: no cover
+        if insert_new is not None:
+            if conn.execute(insert_new, {"client_order_id": key, **values}).rowcount == 1:
+                return "added"
+        row = conn.execute(_SEL_TRADE_FOR_UPDATE, {"x_coid": key}).one_or_none()
+        if row is None:
+            conn.execute(_INS_TRADE, {"client_order_id": key, **values})
+            return "added"
+        if all(getattr(row, k) == v for k, v in values.items()):
+            return "same"
+        conn.execute(_UPD_TRADE, {"x_id": row.id, **{f"v_{k}": v for k, v in values.items()}})
+        return "updated"
 
     def trades_since(self, start: datetime) -> list[TradeRecord]:
         with self.engine.connect() as conn:
             rows = conn.execute(
                 select(trades_table).where(trades_table.c.time >= start).order_by(trades_table.c.id)
             ).all()
-        return [
-            TradeRecord(
-                client_order_id=row.client_order_id,
-                symbol=row.symbol,
-                side=OrderSide(row.side),
-                quantity=row.quantity,
-                notional=row.notional,
-                realised_pnl=row.realised_pnl,
-                time=row.time,
+        records = []
+        for row in rows:
+            client_order_id, later_day = parse_part_key(row.client_order_id)
+            records.append(
+                TradeRecord(
+                    client_order_id=client_order_id,
+                    symbol=row.symbol,
+                    side=OrderSide(row.side),
+                    quantity=row.quantity,
+                    notional=row.notional,
+                    realised_pnl=row.realised_pnl,
+                    time=row.time,
+                    later_day=later_day,
+                )
             )
-            for row in rows
-        ]
+        return records
 
     def reset(self, now: datetime | None = None) -> None:
         """Delete every recorded trade and the kill switch override, and note when, in one transaction."""
