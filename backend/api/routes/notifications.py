@@ -45,10 +45,24 @@ async def get_notifications(
     )
 
 
-@router.post("/test", response_model=TestNotificationResponse, status_code=status.HTTP_202_ACCEPTED)
+NO_CHANNEL = (
+    "no notification channel is configured: set QT_NOTIFY_URLS (Apprise URLs, comma-separated; "
+    "docs/notifications.md) and restart"
+)
+
+
+@router.post(
+    "/test",
+    response_model=TestNotificationResponse,
+    status_code=status.HTTP_202_ACCEPTED,
+    responses={409: {"description": "No channel is configured (QT_NOTIFY_URLS): nothing to test."}},
+)
 async def post_test(request: Request, ctx: CtxDep, caller: AdminDep, _w: WritableDep) -> TestNotificationResponse:
     """Queue a test message for every channel (audited); GET /notifications shows how it went."""
     service = _service(ctx)
+    if not service.channels:  # a 202 with no channel looked like a test that went somewhere
+        audit_or_503(ctx, request, caller, f"refused: {NO_CHANNEL}")
+        raise HTTPException(status.HTTP_409_CONFLICT, detail=NO_CHANNEL)
     channels = [service.describe(c) for c in service.channels]
     audit_or_503(ctx, request, caller, "ok", after={"channels": [c["id"] for c in channels]})
     actor = caller.fingerprint or caller.client or "unknown"

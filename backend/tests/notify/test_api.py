@@ -143,3 +143,19 @@ def test_two_replicas_one_sender_and_the_metrics_count_it(
             rec.arrived.wait(0.05)
     assert len(keys) == len(set(keys)) == 3
     assert metrics == ['notify_deliveries_total{channel="webhook-1",outcome="delivered"} 3.0']
+
+
+def test_a_test_message_with_no_channel_configured_is_refused_saying_what_to_set(
+    make_settings: SettingsFactory, client_for: Callable[[Any], Any]
+) -> None:
+    # it answered 202 {"channels": []}: a test that went nowhere, with nothing telling what to set
+    settings = make_settings()
+    client = client_for(settings)
+    answer = client.post("/notifications/test", headers=ADMIN_HEADERS)
+    assert answer.status_code == 409, answer.text
+    assert "set QT_NOTIFY_URLS" in answer.json()["detail"]
+    entries = [json.loads(line) for line in settings.app.admin_audit_path.read_text().splitlines()]
+    assert [e["outcome"] for e in entries if e["action"] == "POST /notifications/test"] == [
+        "refused: no notification channel is configured: set QT_NOTIFY_URLS (Apprise URLs, comma-separated; "
+        "docs/notifications.md) and restart"
+    ]
