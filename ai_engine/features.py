@@ -10,9 +10,9 @@ loader refuses a model whose list differs from the running code's.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import numpy as np
 import pandas as pd
@@ -182,6 +182,14 @@ def _shift(values: np.ndarray, k: int) -> np.ndarray:
     if k < len(values):
         out[k:] = values[: len(values) - k]
     return out
+
+
+def sentiment_feature(readings: Iterable[tuple[datetime, float]]) -> pd.Series:
+    """Sentiment index readings (time, value 0..100) as the feature takes them: value / 100 by time
+    (the time the reading counts from: its publication, or when it was first held)."""
+    pairs = list(readings)
+    times = pd.DatetimeIndex([when for when, _value in pairs])
+    return pd.Series([value / 100 for _when, value in pairs], index=times, dtype=float)
 
 
 def _sentiment_asof(times: pd.DatetimeIndex, interval: str, sentiment: pd.Series | None) -> np.ndarray:

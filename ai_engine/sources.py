@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from ai_engine.dataset import DataError, check_spacing, load_bars
-from ai_engine.features import Bars, bars_from_frame, interval_delta
+from ai_engine.features import Bars, bars_from_frame, interval_delta, sentiment_feature
 from config.settings import Settings
 
 Progress = Callable[[str], None]
@@ -81,9 +81,7 @@ def simulated_sentiment_history(seed: int, start: pd.Timestamp, end: pd.Timestam
 
     days = pd.date_range(start.floor("D"), end, freq="1D")
     readings = [SimulatedSentiment(seed, clock=_fixed(day.to_pydatetime())).fetch() for day in days]
-    return pd.Series(
-        [r.value / 100 for r in readings], index=pd.DatetimeIndex([r.as_of for r in readings]), dtype=np.float64
-    )
+    return sentiment_feature((r.as_of, r.value) for r in readings)
 
 
 def load_training_bars(

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from ai_engine.features import sentiment_feature
 from ai_engine.predictor import Predictor
 from ai_engine.registry import LoadedModel, ModelRegistry, RunRecord
 from backend.backtest.data import BacktestInputError
@@ -53,8 +54,7 @@ class BacktestSentiment:
         day = int(now.timestamp()) // DAY_SECONDS
         if day != self._day:  # the index changes once a day: one reading a day, not one a refresh
             reading = SimulatedSentiment(self._seed, clock=lambda: now).fetch()
-            stamp = pd.DatetimeIndex([reading.as_of])
-            self._day, self._reading = day, pd.Series([reading.value / 100], index=stamp, dtype=float)
+            self._day, self._reading = day, sentiment_feature([(reading.as_of, reading.value)])
         return self._reading
 
 

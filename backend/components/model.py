@@ -13,6 +13,7 @@ from typing import Any
 import pandas as pd
 
 from ai_engine.cycles import CycleStore
+from ai_engine.features import sentiment_feature
 from ai_engine.predictor import Predictor
 from ai_engine.registry import ModelRegistry
 from ai_engine.retrain import RetrainService
@@ -41,17 +42,14 @@ def _sentiment(ctx: AppContext) -> pd.Series | None:
     reading = getattr(service, "last", None)
     if reading is None:
         return None
-    return pd.Series([reading.value / 100], index=pd.DatetimeIndex([reading.as_of]), dtype=float)
+    return sentiment_feature([(reading.as_of, reading.value)])
 
 
 def _sentiment_history(ctx: AppContext) -> pd.Series | None:
     """Every reading the market service has held, stamped when it first held it (value / 100)."""
     market = ctx.services.get("market")
     history = list(getattr(getattr(market, "sentiment", None), "history", None) or ())
-    if not history:
-        return None
-    times, values = zip(*history, strict=True)
-    return pd.Series([v / 100 for v in values], index=pd.DatetimeIndex(times), dtype=float)
+    return sentiment_feature(history) if history else None
 
 
 def _retrain_service(ctx: AppContext, registry: ModelRegistry, predictor: Predictor) -> RetrainService:
